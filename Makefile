@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+# PyTorch comes first and CPU-only. On machines whose pip does not already serve the CPU build, point
+# TORCH_INDEX at PyTorch's CPU wheel index, e.g. `make run TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+TORCH_INDEX ?=
+HOST ?= 127.0.0.1
+PORT ?= 5000
+BIN := $(VENV)/bin
+TORCH_INDEX_FLAG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
+
+.PHONY: install run build serve test test-fast lint bench clean browser-deps
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_INDEX_FLAG)
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+build: install
+	$(BIN)/personae build
+
+serve: install
+	$(BIN)/personae serve --host $(HOST) --port $(PORT)
+
+run: build serve
+
+# Browser tests need Debian's chromium + chromium-driver; installed here when missing and apt is usable.
+browser-deps:
+	@if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "warning: could not install chromium; browser tests will be skipped"; fi
+
+test: install browser-deps
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

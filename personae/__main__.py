@@ -1,0 +1,3 @@
+from personae.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""The one front door: ``personae build | search | serve | entities | eval | eval-links``.
+
+Each subcommand parses flags into ``Settings`` and calls one library function. ``PersonaeError`` becomes a
+one-line ``click`` error (exit 1), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from index.errors import PersonaeError
+from index.settings import Settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.load(**overrides)
+    except PersonaeError as err:
+        raise click.ClickException(str(err)) from None
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn core errors into one-line CLI errors."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PersonaeError as err:
+            raise click.ClickException(str(err)) from None
+
+    return wrapper
+
+
+def _print_settings(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    for name, default, help_text in Settings.help_table():
+        click.echo(f"{name:20} {default!s:28} PERSONAE_{name.upper()}\n{'':20} {help_text}")
+    ctx.exit()
+
+
+@click.group()
+@click.version_option(package_name="personae")
+@click.option("--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_print_settings,
+              help="Show every setting, its default and its environment variable.")
+def cli() -> None:
+    """Personae: entity-linked search for news and document collections."""
+
+
+index_dir_option = click.option("--index-dir", type=click.Path(file_okay=False), help="Index folder [var/index].")
+
+
+@cli.command()
+@click.option("--corpus", type=click.Path(), help="Folder or .jsonl of documents [seeds].")
+@index_dir_option
+@click.option("--entities-file", type=click.Path(), help="Entity registry [seeds/entities.jsonl].")
+@click.option("--model", help="Sentence-transformers model name or path.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@friendly
+def build(corpus: str | None, index_dir: str | None, entities_file: str | None, model: str | None, quiet: bool) -> None:
+    """Read the corpus, link entities, and build the keyword and vector indexes."""
+    from index.build import build_index
+
+    settings = _settings(corpus=corpus, index_dir=index_dir, entities_file=entities_file, model=model)
+    report = build_index(settings, progress=not quiet, log=None if quiet else (lambda m: click.echo(m, err=True)))
+    click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("query")
+@index_dir_option
+@click.option("--limit", "-n", default=10, show_default=True, type=int)
+@click.option("--offset", default=0, show_default=True, type=int)
+@click.option("--mode", type=click.Choice(["hybrid", "keyword", "vector"]), default="hybrid", show_default=True)
+@click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None)
+@click.option("--entity", "-e", multiple=True, help="Only paragraphs linked to this entity id (repeatable).")
+@click.option("--group", is_flag=True, help="Group paragraphs by document.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result (the API's shape).")
+@friendly
+def search(query: str, index_dir: str | None, limit: int, offset: int, mode: str, fusion: str | None,
+           entity: tuple[str, ...], group: bool, as_json: bool) -> None:
+    """Search the index."""
+    from search.searcher import Searcher
+
+    searcher = Searcher.open(_settings(index_dir=index_dir))
+    result = searcher.search(query, limit=limit, offset=offset, mode=mode, fusion=fusion, entities=entity, group=group)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    linked = ", ".join(f"{e['text']} → {e['name']} ({e['id']})" for e in result["linked"])
+    click.echo(f"{result['total']} results ({result['took_ms']} ms){'; linked: ' + linked if linked else ''}")
+    hits = result["hits"] or [h for g in result["groups"] for h in g["hits"][:1]]
+    for i, h in enumerate(hits, start=offset + 1):
+        text = " ".join(h["text"].split())
+        click.echo(f"\n{i:>3}. {h['title']}  [{h['paragraph_id']}]  score {h['score']:.4f}")
+        click.echo(f"     {text[:300]}{'…' if len(text) > 300 else ''}")
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind [127.0.0.1].")
+@click.option("--port", default=None, type=int, help="Port [5000].")
+@index_dir_option
+@click.option("--threads", default=8, show_default=True, help="Waitress worker threads.")
+@click.option("--dev", is_flag=True, help="Flask's development server with reloader instead of waitress.")
+@click.option("--get", "get_path", default=None, help="Run one GET request in-process, print it, exit (smoke test).")
+@friendly
+def serve(host: str | None, port: int | None, index_dir: str | None, threads: int, dev: bool,
+          get_path: str | None) -> None:
+    """Serve the web app and JSON API (waitress, a production WSGI server)."""
+    from web import create_app
+
+    settings = _settings(host=host, port=port, index_dir=index_dir)
+    app = create_app(settings)
+    if get_path:
+        resp = app.test_client().get(get_path)
+        click.echo(resp.get_data(as_text=True))
+        sys.exit(0 if resp.status_code == 200 else 1)
+    click.echo(f"Personae on http://{settings.host}:{settings.port}/", err=True)
+    if dev:
+        app.run(host=settings.host, port=settings.port, debug=True)
+    else:
+        import waitress
+
+        waitress.serve(app, host=settings.host, port=settings.port, threads=threads, ident="personae")
+
+
+def main() -> None:
+    cli(prog_name="personae")
+
+
+if __name__ == "__main__":
+    main()
