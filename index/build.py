@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from index import layout
 from index.documents import Corpus, read_corpus, split_paragraphs
 from index.records import Document, Entity, Link, Paragraph, Quote
@@ -64,6 +66,7 @@ def build_index(
     encoder: Any = None,
     linker: Any = None,
     log: Log | None = None,
+    extra_settings: dict[str, Any] | None = None,
 ) -> BuildReport:
     """Build a fresh index for ``settings.corpus`` into ``settings.index_dir`` and make it current."""
     t0 = time.perf_counter()
@@ -121,7 +124,7 @@ def build_index(
         corpus_fingerprint=corpus_fingerprint(corpus.documents),
         counts={"documents": len(corpus.documents), "paragraphs": len(order), "entities": len(entities),
                 "links": n_links, "quotes": n_quotes, "skipped": len(corpus.skipped)},
-        settings={k: v for k, v in vars(settings).items()},
+        settings={**vars(settings), **(extra_settings or {})},
         models={"encoder": encoder.model_id, "dim": str(vinfo.get("dim")), "vector_index": str(vinfo.get("kind")),
                 "ner": settings.ner_model},
         skipped=[str(e) for e in corpus.skipped],
@@ -148,15 +151,21 @@ def _default_linker(settings: Settings) -> Any:
     from index.linker import Linker
     from index.ner import Detector
 
-    registry = Registry.load(settings.entities_file) if Path(settings.entities_file).is_file() else Registry.empty()
-    return Linker(registry, Detector(settings.ner_model, registry))
+    registry = Registry.load(settings.entities_file) if Path(settings.entities_file).is_file() else Registry()
+    return Linker(registry, Detector(registry=registry, model=settings.ner_model))
 
 
 def _link(
     docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]], linker: Any, progress: bool
 ) -> dict[str, list[dict[str, Any]]]:
     """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets)."""
-    results = linker.link_documents(list(docs), progress=progress) if docs else []
+    results: list[tuple[list[Link], list[Quote]]] = []
+    bar = tqdm(total=len(docs), desc="linking", unit="doc", disable=not progress)
+    for i in range(0, len(docs), 64):
+        chunk = list(docs[i:i + 64])
+        results.extend(linker.link_documents(chunk))
+        bar.update(len(chunk))
+    bar.close()
     out: dict[str, list[dict[str, Any]]] = {}
     for doc, (links, quotes) in zip(docs, results, strict=True):
         rows = []

@@ -95,7 +95,9 @@ class KeywordIndex:
             q = parser.parse(text)
         except Exception as err:  # whoosh raises a variety of parse errors on odd input
             raise BadQuery(f"could not parse query: {err}") from None
-        return None if q is None or q.is_empty() else q
+        from whoosh.query import NullQuery
+
+        return None if q is None or q is NullQuery or isinstance(q, type(NullQuery)) else q
 
     def search(
         self,

@@ -131,6 +131,58 @@ def serve(host: str | None, port: int | None, index_dir: str | None, threads: in
         waitress.serve(app, host=settings.host, port=settings.port, threads=threads, ident="personae")
 
 
+@cli.command("eval")
+@click.option("--corpus", required=True, type=click.Path(exists=True),
+              help="BEIR corpus: corpus.jsonl, SciFact-style CSV, or a folder holding one.")
+@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False), help="BEIR queries.jsonl.")
+@click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False), help="BEIR qrels .tsv.")
+@click.option("--index-dir", type=click.Path(file_okay=False), default="var/eval-index", show_default=True)
+@click.option("--rebuild", is_flag=True, help="Rebuild even if an index for this corpus exists.")
+@click.option("--max-queries", type=int, default=None, help="Evaluate only the first N judged queries.")
+@click.option("--link-query", is_flag=True, help="Link query names to entities (adds the entity leg to hybrid).")
+@friendly
+def eval_cmd(corpus: str, queries: str, qrels: str, index_dir: str, rebuild: bool, max_queries: int | None,
+             link_query: bool) -> None:
+    """nDCG@10, recall@100 and MRR@10 for keyword, vector and hybrid, side by side."""
+    from pathlib import Path
+
+    from index import layout
+    from index.build import build_index
+    from index.errors import IndexMissing
+    from search.evaluate import format_table, load_beir_corpus, load_qrels, load_queries
+    from search.runs import evaluate_runs, make_runs, write_corpus_jsonl
+    from search.searcher import Searcher
+
+    settings = _settings(index_dir=index_dir, corpus=str(Path(index_dir) / "corpus.jsonl"))
+    try:
+        manifest = layout.read_manifest(layout.current_build(Path(index_dir)))
+        reuse = not rebuild and manifest.settings.get("eval_source") == str(Path(corpus).resolve())
+    except IndexMissing:
+        reuse = False
+    if not reuse:
+        docs = load_beir_corpus(corpus)
+        write_corpus_jsonl(docs, Path(settings.corpus))
+        click.echo(f"building an index of {len(docs)} documents in {index_dir}", err=True)
+        report = build_index(settings, progress=True, extra_settings={"eval_source": str(Path(corpus).resolve())})
+        click.echo(report.summary(), err=True)
+    searcher = Searcher.open(settings)
+    judged = load_qrels(qrels)
+    all_queries = load_queries(queries)
+    qs = {qid: all_queries[qid] for qid in judged if qid in all_queries}
+    if max_queries:
+        qs = dict(list(qs.items())[:max_queries])
+    judged = {qid: judged[qid] for qid in qs}
+    runs, latency = make_runs(searcher, qs, link_query=link_query)
+    table = evaluate_runs(judged, runs)
+    for label, times in latency.items():
+        times = sorted(times)
+        if times:
+            table[label]["p50 ms"] = times[len(times) // 2]
+            table[label]["p95 ms"] = times[min(len(times) - 1, int(len(times) * 0.95))]
+    click.echo(f"{len(qs)} queries, {searcher.stats()['counts']['paragraphs']} paragraphs")
+    click.echo(format_table(table))
+
+
 def main() -> None:
     cli(prog_name="personae")
 

@@ -30,6 +30,15 @@ FACET_TYPES = ("person", "org", "place", "other")
 
 
 @dataclass
+class Retrieval:
+    fused: list[tuple[str, float]]
+    legs: dict[str, list[tuple[str, float]]]
+    linked: list[dict[str, Any]]
+    kw_query: Any
+    fusion: str
+
+
+@dataclass
 class _State:
     """Everything read from one build folder; replaced as a whole on refresh."""
 
@@ -90,8 +99,8 @@ class Searcher:
             from index.ner import Detector
 
             path = Path(self.settings.entities_file)
-            registry = Registry.load(path) if path.is_file() else Registry.empty()
-            self._linker = Linker(registry, Detector(self.settings.ner_model, registry))
+            registry = Registry.load(path) if path.is_file() else Registry()
+            self._linker = Linker(registry, Detector(registry=registry, model=self.settings.ner_model))
         return self._linker
 
     # ------------------------------------------------------------------------------------- search
@@ -114,37 +123,13 @@ class Searcher:
         state = self._state
         mode, fusion = _check_params(limit, offset, mode, fusion or s.fusion, s.max_limit)
         query = parse_query(q, entities=tuple(entities), said=tuple(said), max_chars=s.max_query_chars)
-        unknown = [e for e in (*query.entities, *query.said) if e not in state.entities]
-        linked = self._link_query(query) if link_query and query.plain else []
-        window = max(s.candidates, offset + limit)
-
-        legs: dict[str, list[tuple[str, float]]] = {}
-        kw_query = state.keyword.parse(query.text) if query.text else None
-        if mode in ("hybrid", "keyword"):
-            legs["keyword"] = state.keyword.search(kw_query, window, entities=query.entities, said=query.said)
-        if mode in ("hybrid", "vector") and query.plain:
-            legs["vector"] = self._vector_leg(state, query, window)
-        linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
-        if mode == "hybrid" and linked_ids:
-            from whoosh.query import Or, Term
-
-            legs["entity"] = state.keyword.search(
-                Or([Term("entity", e) for e in linked_ids]), window, entities=query.entities, said=query.said
-            )
-        if mode == "keyword" and kw_query is None and not legs.get("keyword") and (query.entities or query.said):
-            legs["keyword"] = state.keyword.search(None, window, entities=query.entities, said=query.said)
-
-        names = list(legs)
+        r = self.retrieve(query, mode=mode, fusion=fusion, window=max(s.candidates, offset + limit),
+                          link_query=link_query, state=state)
+        fused, legs, names, linked, kw_query = r.fused, r.legs, list(r.legs), r.linked, r.kw_query
         lists = [legs[n] for n in names]
-        if len(lists) == 1:
-            fused = lists[0]
-        elif fusion == "weighted":
-            w = {"keyword": s.keyword_weight, "vector": 1 - s.keyword_weight, "entity": s.keyword_weight}
-            fused = weighted(lists, [w[n] for n in names])
-        else:
-            fused = rrf(lists, k=s.rrf_k)
-        fused = self._protect_exact(state, query, fused, legs)
         ranks = leg_ranks(lists)
+        unknown = [e for e in (*query.entities, *query.said) if e not in state.entities]
+        linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
 
         total = self._total(state, kw_query, query, fused, legs, mode)
         stems = query_stems(query.plain) if query.plain else set()
@@ -189,6 +174,39 @@ class Searcher:
             result["hits"] = [hit(pid, sc) for pid, sc in fused[offset:offset + limit]]
         result["took_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return result
+
+    def retrieve(self, query: Query, *, mode: str = "hybrid", fusion: str = "rrf", window: int = 100,
+                 link_query: bool = True, state: _State | None = None) -> Retrieval:
+        """Run the legs for a parsed query and fuse them: paragraph ids, best first (no rendering)."""
+        s = self.settings
+        state = state or self._state
+        linked = self._link_query(query) if link_query and query.plain else []
+        legs: dict[str, list[tuple[str, float]]] = {}
+        kw_query = state.keyword.parse(query.text) if query.text else None
+        if mode in ("hybrid", "keyword"):
+            legs["keyword"] = state.keyword.search(kw_query, window, entities=query.entities, said=query.said)
+        if mode in ("hybrid", "vector") and query.plain:
+            legs["vector"] = self._vector_leg(state, query, window)
+        linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
+        if mode == "hybrid" and linked_ids:
+            from whoosh.query import Or, Term
+
+            legs["entity"] = state.keyword.search(
+                Or([Term("entity", e) for e in linked_ids]), window, entities=query.entities, said=query.said
+            )
+        if mode == "vector" and not query.plain:
+            legs["vector"] = []
+        names = list(legs)
+        lists = [legs[n] for n in names]
+        if len(lists) == 1:
+            fused = lists[0]
+        elif fusion == "weighted":
+            w = {"keyword": s.keyword_weight, "vector": 1 - s.keyword_weight, "entity": s.keyword_weight}
+            fused = weighted(lists, [w[n] for n in names])
+        else:
+            fused = rrf(lists, k=s.rrf_k)
+        fused = self._protect_exact(state, query, fused, legs)
+        return Retrieval(fused=fused, legs=legs, linked=linked, kw_query=kw_query, fusion=fusion)
 
     def _link_query(self, query: Query) -> list[dict[str, Any]]:
         try:

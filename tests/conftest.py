@@ -1,0 +1,41 @@
+"""Shared fixtures: paths to the repo, seeds and ../shared data; one real seed index per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, or skip the test with a clear message when the data set is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data sets beside the project root); not present here")
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory):
+    """A real index (NER, linker, MiniLM, Whoosh, FAISS) over seeds/, built once per test session."""
+    from index.build import build_index
+    from index.settings import Settings
+
+    settings = Settings.load(
+        env={}, corpus=str(SEEDS), index_dir=str(tmp_path_factory.mktemp("seed-index")),
+        entities_file=str(SEEDS / "entities.jsonl"),
+    )
+    report = build_index(settings)
+    return settings, report
+
+
+@pytest.fixture(scope="session")
+def seed_searcher(seed_index):
+    from search.searcher import Searcher
+
+    settings, _ = seed_index
+    return Searcher.open(settings)

@@ -1,0 +1,64 @@
+"""The Whoosh keyword leg on its own: stemming, phrases, entity filters, bad syntax."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.errors import IndexMissing
+from index.keyword import KeywordIndex, write_keyword_index
+
+ROWS = [
+    {"id": "a#0", "doc_id": "a", "title": "Lavrov on Ukraine", "text": "Lavrov rejected territorial concessions.",
+     "entity": "Q1,Q2", "said": "Q1"},
+    {"id": "a#1", "doc_id": "a", "title": "Lavrov on Ukraine", "text": "Rare earth metals were mentioned.",
+     "entity": "Q1", "said": ""},
+    {"id": "b#0", "doc_id": "b", "title": "Markets", "text": "Metal prices rose; earthy tones in rare form.",
+     "entity": "Q3", "said": ""},
+]
+
+
+@pytest.fixture(scope="module")
+def kw(tmp_path_factory: pytest.TempPathFactory) -> KeywordIndex:
+    folder = tmp_path_factory.mktemp("kw") / "whoosh"
+    assert write_keyword_index(folder, ROWS) == 3
+    return KeywordIndex(folder)
+
+
+def test_stemmed_match_and_ranking(kw: KeywordIndex) -> None:
+    hits = kw.search(kw.parse("rare earth metal"), 10)
+    assert hits[0][0] == "a#1"
+    assert {h for h, _ in hits} == {"a#1", "b#0"}
+    assert kw.count(kw.parse("concession")) == 1  # "concessions" stems to the same term
+
+
+def test_phrase_query(kw: KeywordIndex) -> None:
+    assert [h for h, _ in kw.search(kw.parse('"rare earth metals"'), 10)] == ["a#1"]
+
+
+def test_title_field_matches(kw: KeywordIndex) -> None:
+    assert {h for h, _ in kw.search(kw.parse("ukraine"), 10)} == {"a#0", "a#1"}
+
+
+def test_entity_and_said_filters(kw: KeywordIndex) -> None:
+    assert [h for h, _ in kw.search(kw.parse("rare"), 10, entities=["Q1"])] == ["a#1"]
+    assert [h for h, _ in kw.search(None, 10, said=["Q1"])] == ["a#0"]
+    assert sorted(kw.entity_paragraphs("Q1")) == ["a#0", "a#1"]
+    assert kw.search(None, 10) == []
+
+
+def test_field_syntax_is_not_exposed(kw: KeywordIndex) -> None:
+    # "id:a#0" must be treated as words, not as a lookup on an internal field
+    q = kw.parse("id:b#0 lavrov")
+    assert {h for h, _ in kw.search(q, 10)} <= {"a#0", "a#1"}
+
+
+@pytest.mark.parametrize("text", ['"unbalanced', "((((a", "AND OR NOT", "*", "a~~~", "\x00", "a:b:c", "[a TO"])
+def test_odd_syntax_never_crashes(kw: KeywordIndex, text: str) -> None:
+    kw.search(kw.parse(text), 5)
+
+
+def test_missing_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissing):
+        KeywordIndex(tmp_path)

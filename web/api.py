@@ -1,0 +1,175 @@
+"""JSON API under ``/api``. Every route: parse parameters (``Params``), call the Searcher, return its dict.
+
+Bad parameters are ``BadQuery`` (400), unknown ids ``NotFound`` (404), a missing index 503; see
+``web/errors.py`` for the error shape and ``web/openapi.py`` for the response schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from werkzeug.datastructures import MultiDict
+
+from index.errors import BadQuery, PersonaeError
+from index.records import ENTITY_TYPES
+from index.settings import Settings
+from search.searcher import FUSIONS, MODES
+from web import get_searcher, get_settings
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+MAX_OFFSET = 10_000
+MAX_FILTERS = 20
+MAX_ID_CHARS = 300
+MAX_LINK_CHARS = 20_000
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class ServiceUnavailable(PersonaeError):
+    status = 503
+
+
+class Params:
+    """The one parameter parser for API routes and pages. Every method raises ``BadQuery`` with a message
+    naming the parameter and what it accepts."""
+
+    def __init__(self, args: MultiDict[str, str], settings: Settings):
+        self.args = args
+        self.settings = settings
+
+    def _one(self, name: str) -> str | None:
+        values = self.args.getlist(name)
+        if len(values) > 1:
+            raise BadQuery(f"{name} is given {len(values)} times; give it once")
+        return values[0] if values else None
+
+    def integer(self, name: str, default: int, lo: int, hi: int) -> int:
+        raw = self._one(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw.strip(), 10)
+        except ValueError:
+            raise BadQuery(f"{name} must be an integer from {lo} to {hi}, got {raw[:40]!r}") from None
+        if not lo <= value <= hi:
+            raise BadQuery(f"{name} must be an integer from {lo} to {hi}, got {value}")
+        return value
+
+    def limit(self, default: int = 10) -> int:
+        return self.integer("limit", min(default, self.settings.max_limit), 1, self.settings.max_limit)
+
+    def offset(self) -> int:
+        return self.integer("offset", 0, 0, MAX_OFFSET)
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str | None) -> str | None:
+        raw = self._one(name)
+        if raw is None or raw == "":
+            return default
+        if raw not in choices:
+            raise BadQuery(f"{name} must be one of {', '.join(choices)}, got {raw[:40]!r}")
+        return raw
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        raw = self._one(name)
+        if raw is None or raw == "":
+            return default
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() in _FALSE:
+            return False
+        raise BadQuery(f"{name} must be true or false, got {raw[:40]!r}")
+
+    def text(self, name: str, *, required: bool = False, max_chars: int | None = None) -> str:
+        raw = self._one(name)
+        max_chars = max_chars or self.settings.max_query_chars
+        if raw is None or not raw.strip():
+            if required:
+                raise BadQuery(f"missing {name}: give a query, e.g. ?{name}=lavrov")
+            return ""
+        if len(raw) > max_chars:
+            raise BadQuery(f"{name} is {len(raw)} characters; the limit is {max_chars}")
+        return raw
+
+    def ids(self, name: str) -> list[str]:
+        values = [v.strip() for v in self.args.getlist(name)]
+        if any(not v for v in values):
+            raise BadQuery(f"{name} must not be empty")
+        if len(values) > MAX_FILTERS:
+            raise BadQuery(f"at most {MAX_FILTERS} {name} filters")
+        if any(len(v) > MAX_ID_CHARS for v in values):
+            raise BadQuery(f"{name} ids are at most {MAX_ID_CHARS} characters")
+        return list(dict.fromkeys(values))
+
+    def search(self, *, default_limit: int = 10) -> dict[str, Any]:
+        """Keyword arguments for ``Searcher.search`` (q may be empty when entity/said filters are given)."""
+        entities, said = self.ids("entity"), self.ids("said")
+        q = self.text("q", required=not (entities or said))
+        return {
+            "q": q, "entities": entities, "said": said,
+            "mode": self.choice("mode", MODES, "hybrid"), "fusion": self.choice("fusion", FUSIONS, None),
+            "limit": self.limit(default_limit), "offset": self.offset(), "group": self.flag("group"),
+        }
+
+
+def params() -> Params:
+    return Params(request.args, get_settings())
+
+
+@bp.get("/search")
+def search() -> Any:
+    return jsonify(get_searcher().search(**params().search()))
+
+
+@bp.get("/entities")
+def entities() -> Any:
+    p = params()
+    kw = {"type": p.choice("type", ENTITY_TYPES, None), "q": p.text("q", max_chars=200) or None,
+          "limit": p.limit(50), "offset": p.offset()}
+    return jsonify(get_searcher().entities(**kw))
+
+
+@bp.get("/entities/<path:entity_id>")
+def entity(entity_id: str) -> Any:
+    p = params()
+    return jsonify(get_searcher().entity(entity_id, limit=p.limit(50)))
+
+
+@bp.get("/documents/<path:doc_id>")
+def document(doc_id: str) -> Any:
+    return jsonify(get_searcher().document(doc_id))  # a dictionary lookup; the id never reaches the disk
+
+
+@bp.post("/link")
+def link() -> Any:
+    if not request.is_json:
+        raise BadQuery(f"send a JSON body with Content-Type: application/json, got {request.mimetype or 'none'!r}")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadQuery("the body is not valid JSON; expected {\"text\": \"...\"}")
+    if not isinstance(body, dict) or "text" not in body:
+        raise BadQuery("expected a JSON object with a \"text\" field")
+    text = body["text"]
+    if not isinstance(text, str) or not text.strip():
+        raise BadQuery("text must be a non-empty string")
+    if len(text) > MAX_LINK_CHARS:
+        raise BadQuery(f"text is {len(text)} characters; the limit is {MAX_LINK_CHARS}")
+    searcher = get_searcher()
+    try:
+        links = searcher.link(text)
+    except ImportError as err:
+        raise ServiceUnavailable(f"the entity linker is not available: {err}") from None
+    return jsonify({"text_chars": len(text), "links": links})
+
+
+@bp.get("/health")
+def health() -> Any:
+    return jsonify({"ok": True, "index": get_searcher().stats()})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    from web.openapi import spec
+
+    return jsonify(spec(get_settings()))
