@@ -8,7 +8,8 @@ Each line is either an entity::
 or a curation decision, applied in file order on load so that it survives rebuilds::
 
     {"decision": "merge", "from": "local:person:s-lavrov", "into": "sergei-lavrov"}
-    {"decision": "reject", "id": "local:org:getty-images"}      # or {"decision": "reject", "surface": "Rules Out"}
+    {"decision": "reject", "id": "local:org:getty-images"}
+    {"decision": "reject", "surface": "Rules Out"}
     {"decision": "rename", "id": "sergei-lavrov", "name": "Sergey Lavrov"}
     {"decision": "split", "id": "sergei-lavrov", "alias": "Lavrov Jr", "new_id": "local:person:lavrov-jr"}
 
@@ -67,7 +68,11 @@ def normalize_name(s: str) -> str:
     return " ".join(t.norm for t in tokenize(s))
 
 
-_TRANSLIT = [(re.compile(r"(?:iy|yy|ij|yi|ii)$"), "y"), (re.compile(r"(?:ei|ey)$"), "ey"), (re.compile("kh"), "h")]
+_TRANSLIT = [
+    (re.compile(r"(?:iy|yy|ij|yi|ii)$"), "y"),
+    (re.compile(r"(?:ei|ey)$"), "ey"),
+    (re.compile("kh"), "h"),
+]
 
 
 def variant_key(s: str) -> str:
@@ -124,7 +129,9 @@ class Registry:
                 continue
             ent = _entity_from(data, where)
             if ent.id in seen_ids:
-                raise PersonaeError(f"{where}: duplicate entity id {ent.id!r} (first on line {seen_ids[ent.id]})")
+                raise PersonaeError(
+                    f"{where}: duplicate entity id {ent.id!r} (first on line {seen_ids[ent.id]})"
+                )
             seen_ids[ent.id] = n
             reg._raw.append(data)
         reg._rebuild(where_of=lambda i: f"{p}:{list(seen_ids.values())[i]}")
@@ -182,9 +189,13 @@ class Registry:
                 a, b = self.entities.pop(src), self.entities[dst]
                 extra = [x for x in (a.name, *a.aliases) if x not in b.aliases and x != b.name]
                 self.entities[dst] = replace(
-                    b, aliases=b.aliases + tuple(extra), titles=b.titles + tuple(t for t in a.titles if t not in b.titles)
+                    b,
+                    aliases=b.aliases + tuple(extra),
+                    titles=b.titles + tuple(t for t in a.titles if t not in b.titles),
                 )
-            elif src in self.entities:  # merging a registry entity into a local cluster: keep the registry one
+            elif (
+                src in self.entities
+            ):  # merging a registry entity into a local cluster: keep the registry one
                 self.entities.pop(src)
             self.redirects[src] = dst
             for k, v in list(self.redirects.items()):
@@ -201,7 +212,9 @@ class Registry:
             if eid in self.entities:
                 ent = self.entities[eid]
                 aliases = ent.aliases if ent.name in ent.aliases else ent.aliases + (ent.name,)
-                self.entities[eid] = replace(ent, name=d["name"], aliases=tuple(a for a in aliases if a != d["name"]))
+                self.entities[eid] = replace(
+                    ent, name=d["name"], aliases=tuple(a for a in aliases if a != d["name"])
+                )
             else:
                 self.renames[eid] = d["name"]
         elif kind == "split":
@@ -261,6 +274,8 @@ class Registry:
 
     def merge(self, a: str, b: str) -> None:
         """Merge entity ``a`` into ``b`` (``b`` keeps its id; ``a``'s names become aliases)."""
+        if self.get(b) is None and not b.startswith("local:"):
+            raise NotFound(f"unknown merge target {b!r}: use a registry id or a local: id from the index")
         self._decide({"decision": "merge", "from": a, "into": b})
 
     def split(self, eid: str, alias: str, new_id: str | None = None) -> str:
@@ -324,7 +339,9 @@ def _entity_from(data: dict[str, Any], where: str) -> Entity:
         raise PersonaeError(f"{where}: entity {eid!r} lacks a 'name'")
     etype = data.get("type", OTHER)
     if etype not in ENTITY_TYPES:
-        raise PersonaeError(f"{where}: entity {eid!r} has type {etype!r}; expected one of {', '.join(ENTITY_TYPES)}")
+        raise PersonaeError(
+            f"{where}: entity {eid!r} has type {etype!r}; expected one of {', '.join(ENTITY_TYPES)}"
+        )
     for key in ("aliases", "titles"):
         v = data.get(key, [])
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):

@@ -17,11 +17,12 @@ Ties break on entity id, so the output is deterministic.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from index.entities import Registry, normalize_name, slugify, tokenize, variant_key
-from index.ner import _CONNECTORS, ORG_SUFFIXES, Detector, Gazetteer, generic_titles, _nationality_keys
+from index.ner import _CONNECTORS, ORG_SUFFIXES, Detector, Gazetteer, _nationality_keys, generic_titles
 from index.quotes import extract_quotes
 from index.records import ORG, OTHER, PERSON, PLACE, Document, Entity, Link, Mention, Quote
 
@@ -50,6 +51,7 @@ class _Local:
     name: str
     type: str
     aliases: set[str] = field(default_factory=set)
+    types: Counter[str] = field(default_factory=Counter)  # NER votes; the entity table reports the majority
 
 
 @dataclass
@@ -98,7 +100,7 @@ class Linker:
         self.detector = detector
         self.n_process = n_process
         self.batch_size = batch_size
-        self._locals: dict[tuple[bool, str], str] = {}
+        self._locals: dict[tuple[bool | None, str], str] = {}
         self._local_entities: dict[str, _Local] = {}
         self._build_indexes()
 
@@ -168,7 +170,8 @@ class Linker:
                 out[eid] = replace(prev, aliases=prev.aliases + extra)
                 continue
             name = self.registry.renames.get(eid, loc.name)
-            out[eid] = Entity(eid, name, loc.type, tuple(sorted(a for a in loc.aliases if a != name)))
+            typ = min(loc.types.items(), key=lambda kv: (-kv[1], kv[0]))[0] if loc.types else loc.type
+            out[eid] = Entity(eid, name, typ, tuple(sorted(a for a in loc.aliases if a != name)))
         return out
 
     # ------------------------------------------------------------ document cascade
@@ -181,18 +184,18 @@ class Linker:
                     generic.append(p)
                 continue
             self._rule_alias(p, text) or self._rule_variant(p)
-        full = [p for p in pend if p.entity_id is None and p.m.source != "title" and not self._is_short(p)]
-        for p in full:  # pass 2: out-of-registry full names
-            self._rule_local(p)
-        known = [p for p in pend if p.entity_id is not None]
-        for p in pend:  # pass 3: short forms against the document, then the registry
-            if p.entity_id is None and p.m.source != "title":
-                (
-                    self._rule_acronym(p, known)
-                    or self._rule_surname(p, known)
-                    or self._rule_registry_surname(p)
-                    or self._rule_local(p)
-                )
+        # pass 2: the rest, longest names first, so that "Al-Maliki", "Ford" or "EU" find the fuller name
+        # ("Nouri al-Maliki", "Gerald R. Ford", "European Union") already resolved in this document.
+        rest = [p for p in pend if p.entity_id is None and p.m.source != "title"]
+        rest.sort(key=lambda p: (-len(_core_words(p.m)), p.m.start))
+        for p in rest:
+            known = [q for q in pend if q.entity_id is not None and q.m.source != "title"]
+            (
+                self._rule_acronym(p, known)
+                or self._rule_surname(p, known)
+                or self._rule_registry_surname(p)
+                or self._rule_local(p)
+            )
         in_doc = {p.entity_id for p in pend if p.entity_id}
         for p in generic:  # pass 4: generic titles need their holder named in the document
             self._rule_generic_title(p, in_doc)
@@ -220,11 +223,6 @@ class Linker:
         if rule in ("surname", "surname-registry") and p.type != PERSON and ent is None and loc is None:
             p.type = PERSON
         return True
-
-    def _is_short(self, p: _Pending) -> bool:
-        """Bare single tokens and acronyms are resolved after full names (they may be short forms)."""
-        w = _core_words(p.m)
-        return len(w) == 1 and (p.m.type in (PERSON, ORG, OTHER) or _is_acronym(p.m.text))
 
     @staticmethod
     def _pick(ids: list[str]) -> tuple[str, float]:
@@ -262,7 +260,11 @@ class Linker:
             return False
         acro = "".join(c for c in p.m.text if c.isalpha())
         doc = sorted(
-            {q.entity_id for q in known if q.entity_id and len(_core_words(q.m)) >= 2 and _initials(_core_words(q.m)) == acro}
+            {
+                q.entity_id
+                for q in known
+                if q.entity_id and len(_core_words(q.m)) >= 2 and _initials(_core_words(q.m)) == acro
+            }
         )
         if doc:
             return self._set(p, doc[0], "acronym", CONF["acronym"] * (1.0 if len(doc) == 1 else 0.6))
@@ -275,17 +277,23 @@ class Linker:
         w = [x.casefold() for x in _core_words(p.m)]
         if not w:
             return False
-        cands: list[tuple[int, int, str]] = []  # (later?, distance, entity id): nearest earlier one wins
+        cands: list[tuple[int, int, str]] = []  # (rank, distance, entity id): nearest earlier surname wins
         for q in known:
             if q is p or not q.entity_id:
                 continue
             qw = [x.casefold() for x in _core_words(q.m)]
-            if len(qw) <= len(w):
+            if len(qw) <= len(w) and len(_words(q.m.text)) <= len(w):
+                continue  # not a longer name ("Paxar Corp" is longer than "Paxar" though its core is equal)
+            if q.type == PERSON and qw[-len(w) :] == w:
+                rank = 0  # surname ("Lavrov", "al-Maliki")
+            elif q.type == PERSON and qw[: len(w)] == w and p.m.type != PLACE:
+                rank = 2  # first name ("Saddam"): weaker evidence
+            elif q.type in (ORG, OTHER) and qw[: len(w)] == w and p.m.type != PLACE:
+                rank = 0  # "Paxar" of "Paxar Corp"; never "U.S." of "U.S. Customs"
+            else:
                 continue
-            person_tail = q.type == PERSON and qw[-len(w) :] == w
-            org_head = q.type in (ORG, OTHER) and qw[: len(w)] == w
-            if person_tail or org_head:
-                cands.append((0 if q.m.end <= p.m.start else 1, abs(p.m.start - q.m.start), q.entity_id))
+            later = 0 if q.m.end <= p.m.start else 1
+            cands.append((rank + later, abs(p.m.start - q.m.start), q.entity_id))
         if not cands:
             return False
         eid = min(cands)[2]
@@ -306,12 +314,16 @@ class Linker:
 
     def _rule_local(self, p: _Pending) -> bool:
         words = _core_words(p.m)
+        if p.m.type == PERSON and len(words) >= 3:  # "Gerald R. Ford" clusters with "Gerald Ford"
+            words = [w for w in words if len(w.rstrip(".")) > 1] or words
         key_text = normalize_name(" ".join(words))
         if not key_text or not any(c.isalpha() for c in key_text):
             return False
         typ = p.m.type
         single_person = typ == PERSON and len(words) == 1
-        key = (typ == PERSON, key_text)
+        # Multi-word names cluster on the name alone (the small NER model flips PERSON/ORG between documents);
+        # a single word keeps person apart from the rest ("Ford" the president vs "Ford" the carmaker).
+        key = (typ == PERSON if len(words) == 1 else None, key_text)
         lid = self._locals.get(key)
         if lid is None:
             lid = f"local:{typ}:{slugify(key_text)}"
@@ -321,7 +333,9 @@ class Linker:
                 n += 1
             self._locals[key] = lid
             self._local_entities[lid] = _Local(lid, " ".join(words), typ)
-        self._local_entities[lid].aliases.add(p.m.text)
+        loc = self._local_entities[lid]
+        loc.aliases.add(p.m.text)
+        loc.types[typ] += 1
         return self._set(p, lid, "local-surname" if single_person else "local")
 
     def _rule_generic_title(self, p: _Pending, in_doc: set[str]) -> bool:
@@ -336,7 +350,9 @@ class Linker:
         toks = tokenize(text)
         norms = [t.norm for t in toks]
         found: list[tuple[int, int, str, str, float, str]] = []
-        locals_by_name = {k[1]: v for k, v in sorted(self._locals.items())}
+        locals_by_name: dict[str, str] = {}
+        for (_, name), lid in sorted(self._locals.items(), key=lambda kv: (kv[0][1], str(kv[0][0]))):
+            locals_by_name.setdefault(name, lid)
         max_n = max(self._query_gaz.max_len, 4)
         for i in range(len(toks)):
             for n in range(min(max_n, len(toks) - i), 0, -1):
@@ -388,7 +404,7 @@ class Linker:
             self._rule_alias(p, "") or self._rule_variant(p) or self._rule_registry_surname(p)
         if p.entity_id is None:
             key = normalize_name(" ".join(_core_words(m)))
-            lid = self._locals.get((m.type == PERSON, key))
+            lid = self._locals.get((m.type == PERSON if len(key.split()) == 1 else None, key))
             if lid:
                 self._set(p, self.registry.resolve(lid), "local")
         return p

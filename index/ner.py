@@ -31,7 +31,9 @@ LABEL_TYPES: dict[str, str] = {
     "PRODUCT": OTHER,
     "LANGUAGE": OTHER,
 }
-DEFAULT_LABELS = frozenset(LABEL_TYPES)
+# NORP is left to the gazetteer: "Russian" is worth linking (to Russia) when the registry knows it, but an
+# unregistered adjective ("Japanese") is not a name a journalist searches for, and gold sets don't tag it.
+DEFAULT_LABELS = frozenset(LABEL_TYPES) - {"NORP"}
 
 ORG_SUFFIXES = frozenset(
     "corp corporation inc incorporated co company ltd limited plc llc group holdings ag sa nv bv gmbh".split()
@@ -66,7 +68,7 @@ def load_nlp(name: str) -> Any:
 
 
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Drop a leading "the", a trailing possessive and surrounding punctuation/space from ``text[start:end]``."""
+    """Drop a leading "the", a trailing possessive and surrounding punctuation from ``text[start:end]``."""
     while start < end and text[start] in _STRIP:
         start += 1
     while end > start and text[end - 1] in _STRIP:
@@ -106,7 +108,11 @@ def _nationality_keys(reg: Registry) -> set[str]:
 
 
 def generic_titles(title: str, nationality: set[str]) -> list[str]:
-    """``"Russian foreign minister"`` → ``["foreign minister"]``; ``"President of Russia"`` → ``["president"]``."""
+    """Titles stripped of their nationality: "Russian foreign minister" → ["foreign minister"],
+    "President of Russia" → ["president"].
+
+    Generic titles only link when their holder is named in the same document.
+    """
     toks = normalize_name(title).split()
     out = []
     for i in range(1, min(4, len(toks))):
@@ -129,7 +135,9 @@ class Gazetteer:
     def add(self, surface: str, entry: GazEntry) -> None:
         key = normalize_name(surface)
         if key.startswith("the ") and entry.source != "title":
-            key = key[4:]  # "The Telegraph" is matched as "Telegraph": a leading "the" is never part of a mention
+            key = key[
+                4:
+            ]  # "The Telegraph" is matched as "Telegraph": a leading "the" is never part of a mention
         if not key:
             return
         bucket = self.table.setdefault(key, [])
@@ -142,20 +150,33 @@ class Gazetteer:
     def from_registry(cls, reg: Registry) -> Gazetteer:
         gaz = cls()
         nat = _nationality_keys(reg)
+        surnames: dict[str, set[tuple[str, str]]] = {}
         for eid in sorted(reg.entities):
             ent = reg.entities[eid]
             for s in (ent.name, *ent.aliases):
                 gaz.add(s, GazEntry(eid, ent.type, "gazetteer", acronym=_is_acronym(s)))
+            if ent.type == PERSON:  # bare surname of a registry person ("Merkel"), if no one else claims it
+                last = tokenize(ent.name)[-1].text if tokenize(ent.name) else ""
+                if len(last) > 2 and last[0].isupper() and last != ent.name:
+                    surnames.setdefault(normalize_name(last), set()).add((last, eid))
             for t in ent.titles:
                 gaz.add(t, GazEntry(eid, PERSON if ent.type == PERSON else ent.type, "title"))
                 for g in generic_titles(t, nat):
-                    gaz.add(g, GazEntry(eid, PERSON if ent.type == PERSON else ent.type, "title", generic=True))
+                    gaz.add(
+                        g, GazEntry(eid, PERSON if ent.type == PERSON else ent.type, "title", generic=True)
+                    )
+        for key, owners in sorted(surnames.items()):
+            if len({eid for _, eid in owners}) == 1 and key not in gaz.table:
+                surface, eid = sorted(owners)[0]
+                gaz.add(surface, GazEntry(eid, PERSON, "gazetteer"))
         return gaz
 
     def lookup(self, surface: str) -> list[GazEntry]:
         return self.table.get(normalize_name(surface), [])
 
-    def _accept(self, text: str, toks: Sequence[Token], i: int, j: int, entries: list[GazEntry]) -> GazEntry | None:
+    def _accept(
+        self, text: str, toks: Sequence[Token], i: int, j: int, entries: list[GazEntry]
+    ) -> GazEntry | None:
         surface = text[toks[i].start : toks[j - 1].end]
         for e in entries:
             if e.source == "title":
@@ -234,7 +255,9 @@ class Detector:
     def detect(self, text: str) -> list[Mention]:
         return self.detect_many([text])[0]
 
-    def detect_many(self, texts: Iterable[str], batch_size: int = 64, n_process: int = 1) -> list[list[Mention]]:
+    def detect_many(
+        self, texts: Iterable[str], batch_size: int = 64, n_process: int = 1
+    ) -> list[list[Mention]]:
         texts = list(texts)
         if not self.use_ner:
             return [self._combine(t, []) for t in texts]
@@ -256,14 +279,16 @@ class Detector:
                 continue
             if not any(c.isupper() for c in text[s:e]):  # lowercase "the weekend"-style noise
                 continue
-            out.append(Mention(s, e, text[s:e], LABEL_TYPES[ent.label_], "ner"))
+            typ = LABEL_TYPES[ent.label_]
+            words = text[s:e].split()
+            if typ == PERSON and len(words) > 1 and words[-1].lower().rstrip(".") in ORG_SUFFIXES:
+                typ = ORG  # the small model often calls "Paxar Corp" a person
+            out.append(Mention(s, e, text[s:e], typ, "ner"))
         return out
 
     def _combine(self, text: str, ner: list[Mention]) -> list[Mention]:
         toks = tokenize(text)
-        gaz = [
-            Mention(s, e, text[s:e], g.type, g.source) for s, e, g in self.gazetteer.match(text, toks)
-        ]
+        gaz = [Mention(s, e, text[s:e], g.type, g.source) for s, e, g in self.gazetteer.match(text, toks)]
         gaz = [m for m in gaz if normalize_name(m.text) not in self.registry.rejected_surfaces]
         ner = _cut_title_prefixes(text, ner, [m for m in gaz if m.source == "title"])
         merged = merge_mentions(ner, gaz)

@@ -2,7 +2,8 @@
 
 Patterns, in order of confidence:
 
-* explicit after the quote: ``“…,” Lavrov told reporters`` / ``“…?” Lavrov then asked`` / ``“…,” said Lavrov``;
+* explicit after the quote: ``“…,” Lavrov told reporters`` / ``“…?” Lavrov then asked`` /
+  ``“…,” said Lavrov``;
 * explicit before the quote: ``Lavrov said: “…”``;
 * pronoun after or before: ``“…,” he asked`` → the first person named in the last sentence (outside quotes)
   that names a person before the quote, i.e. the subject rather than whoever was mentioned last;

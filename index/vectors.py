@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ VECTORS_FORMAT = 1
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 256
+_SUBSET_CHUNK = 8192
 
 
 def _faiss() -> Any:
@@ -85,6 +87,7 @@ class VectorIndex:
         self.kind = kind
         self.dim = int(index.d)
         self.ef_search = ef_search
+        self._rows = {pid: row for row, pid in enumerate(ids)}
 
     @classmethod
     def open(cls, folder: Path, *, ef_search: int = HNSW_EF_SEARCH) -> VectorIndex:
@@ -134,8 +137,33 @@ class VectorIndex:
         """The ``k`` nearest paragraph ids to ``qvec`` (dim,) or (1, dim), with cosine scores, best first."""
         return self.search_many(np.asarray(qvec, dtype=np.float32).reshape(1, -1), k)[0]
 
-    def search_many(self, qvecs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        """``search`` for each row of ``qvecs`` (m, dim) in one call (used by benchmarks and evaluation)."""
+    def search_subset(self, qvec: np.ndarray, ids: Sequence[str], k: int) -> list[tuple[str, float]]:
+        """Exact top ``k`` among ``ids`` only (a filtered search): nothing allowed is ever missed, even on
+        an HNSW index. Unknown ids are ignored. Cost is linear in ``len(ids)``; ties keep ``ids`` order.
+        """
+        q = self._check_queries(np.asarray(qvec, dtype=np.float32).reshape(1, -1))[0]
+        rows: list[int] = []
+        seen: set[int] = set()
+        for pid in ids:
+            row = self._rows.get(pid)
+            if row is not None and row not in seen:
+                seen.add(row)
+                rows.append(row)
+        k = min(int(k), len(rows))
+        if k <= 0:
+            return []
+        scores = np.empty(len(rows), dtype=np.float32)
+        for start in range(0, len(rows), _SUBSET_CHUNK):  # bounded memory for very large subsets
+            chunk = np.asarray(rows[start : start + _SUBSET_CHUNK], dtype=np.int64)
+            scores[start : start + len(chunk)] = self._index.reconstruct_batch(chunk) @ q
+        if k < len(rows):
+            top = np.argpartition(-scores, k - 1)[:k]
+        else:
+            top = np.arange(len(rows))
+        top = top[np.lexsort((top, -scores[top]))]  # score descending, then position in ``ids``
+        return [(self.ids[rows[i]], float(scores[i])) for i in top.tolist()]
+
+    def _check_queries(self, qvecs: np.ndarray) -> np.ndarray:
         qvecs = np.ascontiguousarray(np.asarray(qvecs, dtype=np.float32))
         if qvecs.ndim != 2:
             raise PersonaeError(f"query vectors must be 2-d (m, dim), got shape {qvecs.shape}")
@@ -144,6 +172,11 @@ class VectorIndex:
                 f"query vectors have dimension {qvecs.shape[1]} but the index has {self.dim}: the index was "
                 "built with another model; run `personae build`"
             )
+        return qvecs
+
+    def search_many(self, qvecs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """``search`` for each row of ``qvecs`` (m, dim) in one call (used by benchmarks and evaluation)."""
+        qvecs = self._check_queries(qvecs)
         k = min(int(k), len(self.ids))
         if k <= 0 or len(qvecs) == 0:
             return [[] for _ in range(len(qvecs))]

@@ -183,6 +183,128 @@ def eval_cmd(corpus: str, queries: str, qrels: str, index_dir: str, rebuild: boo
     click.echo(format_table(table))
 
 
+@cli.group()
+def entities() -> None:
+    """Inspect and curate entities. Decisions are written to the registry; the next build applies them."""
+
+
+entities_file_option = click.option("--entities-file", type=click.Path(dir_okay=False),
+                                    help="Entity registry [seeds/entities.jsonl].")
+
+
+def _registry(entities_file: str | None):
+    from index.entities import Registry
+
+    return Registry.load(_settings(entities_file=entities_file).entities_file)
+
+
+@entities.command("list")
+@index_dir_option
+@click.option("--type", "type_", type=click.Choice(["person", "org", "place", "other"]))
+@click.option("--query", "-q", help="Substring of a name or alias.")
+@click.option("--limit", "-n", default=50, show_default=True)
+@friendly
+def entities_list(index_dir: str | None, type_: str | None, query: str | None, limit: int) -> None:
+    """Entities of the current index, most mentioned first."""
+    from search.searcher import Searcher
+
+    rows = Searcher.open(_settings(index_dir=index_dir)).entities(type=type_, q=query, limit=limit)
+    click.echo(f"{rows['total']} entities")
+    for e in rows["entities"]:
+        click.echo(f"{e['mentions']:>5}  {e['type']:<6} {e['id']:<40} {e['name']}")
+
+
+@entities.command("show")
+@click.argument("entity_id")
+@index_dir_option
+@entities_file_option
+@friendly
+def entities_show(entity_id: str, index_dir: str | None, entities_file: str | None) -> None:
+    """One entity: registry record, surface forms, mentions and quotes in the index."""
+    from index.errors import IndexMissing, NotFound
+    from search.searcher import Searcher
+
+    registry = _registry(entities_file)
+    record = registry.get(entity_id)
+    if record is not None:
+        click.echo(json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+    try:
+        ent = Searcher.open(_settings(index_dir=index_dir)).entity(entity_id)
+    except (IndexMissing, NotFound):
+        if record is None:
+            raise
+        return
+    click.echo(f"{ent['name']} ({ent['type']}), {ent['mention_count']} paragraphs; seen as: "
+               + ", ".join(ent.get("surfaces", [])))
+    for q in ent["quotes"]:
+        click.echo(f"  said: {q['text']}")
+    click.echo("  co-mentioned: " + ", ".join(f"{c['name']} ({c['count']})" for c in ent["co_mentioned"][:10]))
+
+
+@entities.command("merge")
+@click.argument("source")
+@click.argument("target")
+@entities_file_option
+@friendly
+def entities_merge(source: str, target: str, entities_file: str | None) -> None:
+    """Merge SOURCE into TARGET (TARGET keeps its id; SOURCE's names become aliases)."""
+    _registry(entities_file).merge(source, target)
+    click.echo(f"merged {source} into {target}; run `personae build` to apply")
+
+
+@entities.command("split")
+@click.argument("entity_id")
+@click.argument("alias")
+@click.option("--new-id", default=None)
+@entities_file_option
+@friendly
+def entities_split(entity_id: str, alias: str, new_id: str | None, entities_file: str | None) -> None:
+    """Move ALIAS off ENTITY_ID into an entity of its own."""
+    made = _registry(entities_file).split(entity_id, alias, new_id)
+    click.echo(f"split {alias!r} off {entity_id} into {made}; run `personae build` to apply")
+
+
+@entities.command("rename")
+@click.argument("entity_id")
+@click.argument("name")
+@entities_file_option
+@friendly
+def entities_rename(entity_id: str, name: str, entities_file: str | None) -> None:
+    """Give ENTITY_ID a new display name."""
+    _registry(entities_file).rename(entity_id, name)
+    click.echo(f"renamed {entity_id} to {name!r}; run `personae build` to apply")
+
+
+@entities.command("reject")
+@click.argument("id_or_surface")
+@entities_file_option
+@friendly
+def entities_reject(id_or_surface: str, entities_file: str | None) -> None:
+    """Never link this entity id, or this surface string."""
+    _registry(entities_file).reject(id_or_surface)
+    click.echo(f"rejected {id_or_surface!r}; run `personae build` to apply")
+
+
+@cli.command("eval-links")
+@click.argument("gold", type=click.Path(exists=True, dir_okay=False))
+@click.option("--limit", type=int, default=None, help="Only the first N articles.")
+@entities_file_option
+@click.option("--empty-registry/--with-registry", default=True, show_default=True,
+              help="Gold sets are not about the seed corpus: by default link with an empty registry.")
+@friendly
+def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_registry: bool) -> None:
+    """Mention P/R/F1 and B-cubed clustering of entity links against an ELEVANT-format gold set."""
+    from index.entities import Registry
+    from index.eval_links import evaluate_links, format_report
+    from index.linker import Linker
+    from index.ner import Detector
+
+    settings = _settings(entities_file=entities_file)
+    registry = Registry() if empty_registry else Registry.load(settings.entities_file)
+    linker = Linker(registry, Detector(registry=registry, model=settings.ner_model))
+    click.echo(format_report(evaluate_links(gold, linker, limit=limit)))
+
+
 def main() -> None:
     cli(prog_name="personae")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,18 @@ def test_compose_text() -> None:
     assert compose_text("Title", "Body.", embed_title=False) == "Body."
     assert compose_text("  ", "Body.") == "Body."
     assert compose_text(None, "Body.") == "Body."
+
+
+def test_model_load_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from index.encoder import SentenceTransformerEncoder
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    fresh = SentenceTransformerEncoder(resolve_model_path(DEFAULT_MODEL), DEFAULT_MODEL)  # bypasses the cache
+    assert fresh.encode(["offline"]).shape == (1, 384)
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"

@@ -73,7 +73,9 @@ def test_hnsw_recall_vs_exact(tmp_path: Path) -> None:
     hnsw = VectorIndex.open(tmp_path / "hnsw")
     exact = flat.search_many(queries, 10)
     approx = hnsw.search_many(queries, 10)
-    recall = np.mean([len({i for i, _ in e} & {i for i, _ in a}) / 10 for e, a in zip(exact, approx, strict=True)])
+    recall = np.mean(
+        [len({i for i, _ in e} & {i for i, _ in a}) / 10 for e, a in zip(exact, approx, strict=True)]
+    )
     assert recall >= 0.95, recall
     # The stored vector itself is found first.
     assert hnsw.search(vecs[123], 1)[0][0] == "doc123#0"
@@ -150,3 +152,37 @@ def test_bad_input_rejected(tmp_path: Path) -> None:
     bad[1, 0] = np.nan
     with pytest.raises(PersonaeError, match="NaN"):
         write_vector_index(tmp_path, bad, ["a", "b"], hnsw_threshold=10)
+
+
+@pytest.mark.parametrize("threshold", [10_000, 0], ids=["flat", "hnsw"])
+def test_search_subset_is_exact(tmp_path: Path, threshold: int) -> None:
+    vecs = unit(2000, seed=3)
+    ids = ids_for(2000)
+    write_vector_index(tmp_path, vecs, ids, hnsw_threshold=threshold)
+    index = VectorIndex.open(tmp_path)
+    q = unit(1, seed=4)[0]
+    allowed = [f"doc{i}#0" for i in range(0, 2000, 7)] + ["unknown#0", "doc0#0"]  # unknown and repeated ids
+    hits = index.search_subset(q, allowed, 10)
+    rows = np.arange(0, 2000, 7)
+    scores = vecs[rows] @ q
+    expected = [f"doc{rows[i]}#0" for i in np.argsort(-scores)[:10]]
+    assert [pid for pid, _ in hits] == expected
+    assert hits[0][1] == pytest.approx(float(scores.max()), abs=1e-5)
+    assert len(index.search_subset(q, allowed, 10_000)) == len(rows)
+    assert index.search_subset(q, [], 10) == []
+    assert index.search_subset(q, ["unknown#0"], 10) == []
+    assert index.search_subset(vecs[14], ["doc14#0", "doc15#0"], 1) == [
+        ("doc14#0", pytest.approx(1.0, abs=1e-5))
+    ]
+
+
+def test_concurrent_searches(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    vecs = unit(1000, seed=5)
+    write_vector_index(tmp_path, vecs, ids_for(1000), hnsw_threshold=100)
+    index = VectorIndex.open(tmp_path)
+    expected = [index.search(vecs[i], 5) for i in range(40)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda i: index.search(vecs[i], 5), range(40)))
+    assert got == expected

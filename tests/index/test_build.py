@@ -1,0 +1,128 @@
+"""The index folder: manifest, files, atomic swap, killed builds, integrity."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from index import layout
+from index.build import build_index
+from index.errors import IndexFormatMismatch, IndexMissing
+from index.settings import Settings
+from search.searcher import Searcher
+from tests.conftest import ROOT, SEEDS
+
+
+def test_seed_build_layout(seed_index) -> None:
+    settings, report = seed_index
+    folder = layout.current_build(Path(settings.index_dir))
+    assert folder == report.folder
+    names = {p.name for p in folder.iterdir()}
+    assert names == {layout.MANIFEST, layout.DOCUMENTS, layout.PARAGRAPHS, layout.ENTITIES, layout.WHOOSH_DIR,
+                     layout.VECTORS, layout.VECTOR_IDS}
+    manifest = layout.read_manifest(folder)
+    assert manifest.format == layout.INDEX_FORMAT
+    assert manifest.counts["documents"] == 1 and manifest.counts["paragraphs"] == report.paragraphs > 20
+    assert manifest.models["encoder"] == "all-MiniLM-L6-v2"
+    assert all(layout.sha256_file(folder / rel) == digest for rel, digest in manifest.files.items())
+    rows = [json.loads(x) for x in (folder / layout.PARAGRAPHS).read_text().splitlines()]
+    doc = json.loads((folder / layout.DOCUMENTS).read_text().splitlines()[0])
+    for row in rows:  # offsets round-trip, links and quotes sit inside their paragraph
+        assert doc["text"][row["start"]:row["end"]] == row["text"]
+        for link in row["links"] + row["quotes"]:
+            assert row["text"][link["start"]:link["end"]] == link["text"]
+
+
+def test_keyword_search_finds_lavrov_quote(seed_searcher) -> None:
+    result = seed_searcher.search("rare earth metals", mode="keyword", limit=3)
+    top = result["hits"][0]
+    assert "rare earth metals" in top["text"] and "Lavrov" in top["text"]
+    assert "<mark>rare</mark> <mark>earth</mark> <mark>metals</mark>" in top["snippet"]
+    assert result["total"] == 1
+
+
+def _small_corpus(folder: Path, extra: str = "") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "one.txt").write_text("Alpha headline\n\nThe first story about river boats.\n", encoding="utf-8")
+    (folder / "two.txt").write_text(f"Beta headline\n\nA second story on mountain goats. {extra}\n", encoding="utf-8")
+    return folder
+
+
+def test_rebuild_swaps_pointer_and_keeps_old_reader_working(tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "corpus")
+    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"),
+                             entities_file=str(SEEDS / "entities.jsonl"))
+    first = build_index(settings).folder
+    reader = Searcher.open(settings)
+    assert reader.search("goats", mode="keyword")["total"] == 1
+    (corpus / "three.txt").write_text("Gamma headline\n\nGoats again, on a farm.\n", encoding="utf-8")
+    second = build_index(settings).folder
+    assert second != first and layout.current_build(Path(settings.index_dir)) == second
+    # the old reader still answers from its own build until it refreshes
+    assert reader.search("goats", mode="keyword")["total"] == 1
+    assert reader.refresh() is True
+    assert reader.search("goats", mode="keyword")["total"] == 2
+    assert reader.refresh() is False
+    build_index(settings)
+    builds = sorted(p.name for p in Path(settings.index_dir).glob("build-*"))
+    assert len(builds) == layout.KEEP_BUILDS  # older builds are cleaned up
+    assert not list(Path(settings.index_dir).glob(".tmp-*"))
+
+
+def test_killed_build_leaves_previous_index_serving(tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "corpus")
+    index_dir = tmp_path / "idx"
+    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(index_dir),
+                             entities_file=str(SEEDS / "entities.jsonl"))
+    good = build_index(settings).folder
+    # A big corpus so the child build is still running when we kill it.
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(300):
+        (big / f"d{i}.txt").write_text(f"Headline {i}\n\n" + "Some words about things. " * 40, encoding="utf-8")
+    env = dict(os.environ, PERSONAE_CORPUS=str(big), PERSONAE_INDEX_DIR=str(index_dir))
+    proc = subprocess.Popen([sys.executable, "-m", "personae", "build", "--quiet"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(index_dir.glob(".tmp-*")):
+        time.sleep(0.05)
+    assert proc.poll() is None, "build finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert layout.current_build(index_dir) == good
+    assert Searcher.open(settings).search("goats", mode="keyword")["total"] == 1
+    again = build_index(settings).folder  # the next build succeeds and sweeps the dead temp folder
+    assert layout.current_build(index_dir) == again
+    assert not list(index_dir.glob(".tmp-*"))
+
+
+def test_missing_and_mismatched_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissing, match="personae build"):
+        Searcher.open(Settings.load(env={}, index_dir=str(tmp_path)))
+    (tmp_path / "build-x").mkdir()
+    (tmp_path / "CURRENT").write_text("build-x")
+    with pytest.raises(IndexMissing, match="manifest"):
+        layout.read_manifest(tmp_path / "build-x")
+    (tmp_path / "build-x" / layout.MANIFEST).write_text(json.dumps({"format": 999}))
+    with pytest.raises(IndexFormatMismatch, match="personae build"):
+        layout.read_manifest(tmp_path / "build-x")
+
+
+def test_unreadable_files_are_reported_and_skipped(tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "corpus")
+    (corpus / "bad.jsonl").write_text('{"id": "ok", "title": "T", "text": "jsonl goats"}\n{broken\n')
+    (corpus / "bin.txt").write_bytes(b"\x00\x01\x02")
+    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"),
+                             entities_file=str(SEEDS / "entities.jsonl"))
+    report = build_index(settings)
+    assert report.documents == 3
+    assert sorted(s.split(":")[0] for s in report.skipped) == ["bad.jsonl", "bin.txt"]
+    assert any(s.startswith("bad.jsonl:2") for s in report.skipped)
+    assert "skipped    2" in report.summary()

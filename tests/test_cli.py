@@ -1,0 +1,63 @@
+"""The CLI front door, driven through click's runner against real indexes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from personae.cli import cli
+from tests.conftest import SEEDS
+
+
+def test_build_then_search_json(tmp_path: Path) -> None:
+    runner = CliRunner()
+    idx = str(tmp_path / "idx")
+    res = runner.invoke(cli, ["build", "--corpus", str(SEEDS), "--index-dir", idx, "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "documents  1" in res.output and "skipped    0" in res.output
+    res = runner.invoke(cli, ["search", "rare earth metals", "--index-dir", idx, "--json", "--limit", "2"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert "rare earth metals" in data["hits"][0]["text"]
+    res = runner.invoke(cli, ["search", "Lavrov", "--index-dir", idx, "-n", "3"])
+    assert "linked: Lavrov → Sergei Lavrov" in res.output
+
+
+def test_errors_are_one_line_not_tracebacks(tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["search", "x", "--index-dir", str(tmp_path / "none")])
+    assert res.exit_code == 1
+    assert "run `personae build`" in res.output and "Traceback" not in res.output
+    res = runner.invoke(cli, ["search", "x"], env={"PERSONAE_RRF_K": "many"})
+    assert res.exit_code == 1 and "rrf_k" in res.output
+
+
+def test_help_settings_lists_every_setting() -> None:
+    from dataclasses import fields
+
+    from index.settings import Settings
+
+    res = CliRunner().invoke(cli, ["--help-settings"])
+    assert res.exit_code == 0
+    for f in fields(Settings):
+        assert f.name in res.output and f"PERSONAE_{f.name.upper()}" in res.output
+        assert f.metadata.get("help"), f"setting {f.name} has no help text"
+
+
+def test_curation_commands_write_the_registry(tmp_path: Path) -> None:
+    reg = tmp_path / "entities.jsonl"
+    reg.write_text((SEEDS / "entities.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["entities", "rename", "sergei-lavrov", "Sergey Lavrov", "--entities-file", str(reg)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["entities", "show", "sergei-lavrov", "--entities-file", str(reg),
+                              "--index-dir", str(tmp_path / "none")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["name"] == "Sergey Lavrov"
+    res = runner.invoke(cli, ["entities", "merge", "local:person:lavrov", "sergei-lavrov", "--entities-file", str(reg)])
+    assert res.exit_code == 0, res.output
+    assert '"into": "sergei-lavrov"' in reg.read_text(encoding="utf-8").replace('"into":"', '"into": "')
+    res = runner.invoke(cli, ["entities", "merge", "sergei-lavrov", "nobody-at-all", "--entities-file", str(reg)])
+    assert res.exit_code == 1 and "Traceback" not in res.output

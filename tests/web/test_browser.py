@@ -1,0 +1,121 @@
+"""A real browser against the real server: waitress on a free port, headless Chromium through selenium."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from index.settings import Settings
+from web import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+
+
+@pytest.fixture(scope="module")
+def server(web_index: Settings) -> Iterator[str]:
+    """The app served by waitress (as `personae serve` does) on an ephemeral 127.0.0.1 port."""
+    from waitress.server import create_server
+
+    srv = create_server(create_app(web_index), host="127.0.0.1", port=0, threads=4, ident="personae-test")
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.effective_port}"
+    srv.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not Path(exe).exists() and not shutil.which(Path(exe).name):
+            pytest.skip(f"{exe} is missing; install chromium and chromium-driver to run browser tests")
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    opts = Options()
+    opts.binary_location = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium") or CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                "--disable-sync", "--window-size=1280,900", "--hide-scrollbars",
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
+        opts.add_argument(arg)
+    driver_path = CHROMEDRIVER if Path(CHROMEDRIVER).exists() else shutil.which("chromedriver") or CHROMEDRIVER
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver.set_window_size(1280, 900)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def test_search_filter_and_entity_page_in_a_real_browser(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 30)
+    browser.get(server + "/")
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "form[role=search] input[name=q]")))
+    box.send_keys("rare earth metals")
+    box.submit()
+
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, ".snippet mark")))
+    assert "q=rare+earth+metals" in browser.current_url
+    marks = [m.text.lower() for m in browser.find_elements(By.CSS_SELECTOR, ".snippet mark")]
+    assert {"rare", "earth", "metals"} <= set(marks)
+    assert browser.find_elements(By.CSS_SELECTOR, ".snippet a.ent.ent-person")
+    assert not browser.find_elements(By.XPATH, "//*[contains(@class,'snippet')]//script")
+
+    # The "why this result" panel opens on demand.
+    why = browser.find_element(By.CSS_SELECTOR, "details.why summary")
+    why.click()
+    assert "Keyword (BM25)" in browser.find_element(By.CSS_SELECTOR, "details.why[open] table").text
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    why.click()  # close it again for a tidy screenshot
+    browser.execute_script("window.scrollTo(0, 0)")
+    browser.save_screenshot(str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000
+
+    # Click an entity facet: the URL and the results are filtered, and the filter shows as a chip.
+    facet = browser.find_element(By.CSS_SELECTOR, "aside.facets a.facet-link[data-entity='ukraine']")
+    facet.click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "ul.filters .chip")))
+    assert "entity=ukraine" in browser.current_url
+    assert "Ukraine" in browser.find_element(By.CSS_SELECTOR, "ul.filters .chip").text
+    docs = browser.find_elements(By.CSS_SELECTOR, "ol.hits > li.doc")
+    assert docs
+    active = browser.find_element(By.CSS_SELECTOR, "aside.facets li.on a[aria-pressed=true]")
+    assert "Ukraine" in active.text
+
+    # Through to Lavrov's entity page from a linked mention in a snippet.
+    browser.find_element(By.CSS_SELECTOR, ".snippet a.ent[data-entity='sergei-lavrov']").click()
+    heading = wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "h1#ent-name")))
+    assert heading.text == "Sergei Lavrov"
+    assert browser.current_url.endswith("/entities/sergei-lavrov")
+    assert browser.find_elements(By.CSS_SELECTOR, "ol.mentions li.mention")
+    assert any("rare earth metals" in q.text for q in browser.find_elements(By.CSS_SELECTOR, ".quotes blockquote"))
+
+
+def test_narrow_screen_puts_facets_below_results(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    browser.set_window_size(400, 900)
+    try:
+        browser.get(server + "/?q=Lavrov")
+        results = browser.find_element(By.CSS_SELECTOR, "section.results").rect
+        facets = browser.find_element(By.CSS_SELECTOR, "aside.facets").rect
+        assert facets["y"] >= results["y"] + results["height"] - 1
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 400  # no horizontal scrolling on a phone
+    finally:
+        browser.set_window_size(1280, 900)

@@ -1,0 +1,187 @@
+"""The OpenAPI 3.1 description of ``/api``. ``tests/web/test_api.py`` validates real responses against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from index.records import ENTITY_TYPES
+from index.settings import Settings
+from search.searcher import FUSIONS, MODES
+
+VERSION = "0.1.0"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(t: str) -> dict[str, Any]:
+    return {"type": [t, "null"]}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None, extra: bool = True) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": list(props) if required is None else required,
+            "additionalProperties": extra}
+
+
+_STR, _INT, _NUM, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
+_STRS = {"type": "array", "items": _STR}
+_ETYPE = {"type": "string", "enum": list(ENTITY_TYPES)}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _obj({"ok": {"const": False}, "error": _STR, "status": _INT}, extra=False),
+    "Link": _obj({"start": _INT, "end": _INT, "text": _STR, "entity_id": _STR, "type": _ETYPE,
+                  "confidence": _NUM, "rule": _STR}),
+    "Quote": _obj({"start": _INT, "end": _INT, "text": _STR, "speaker": _STR, "confidence": _NUM}),
+    "LegRank": {"oneOf": [{"type": "null"}, _obj({"rank": _INT, "score": _NUM}, extra=False)]},
+    "EntityRef": _obj({"id": _STR, "name": _STR, "type": _ETYPE, "known": _BOOL}),
+    "LinkedEntity": {"allOf": [_ref("EntityRef"), _obj({"text": _nullable("string"), "rule": _nullable("string"),
+                                                          "confidence": _nullable("number")})]},
+    "Facet": _obj({"id": _STR, "name": _STR, "type": _ETYPE, "count": _INT}),
+    "Hit": _obj({
+        "paragraph_id": _STR, "doc_id": _STR, "n": _INT, "title": _STR, "date": _nullable("string"),
+        "source": _nullable("string"), "url": _nullable("string"), "score": _NUM, "text": _STR,
+        "snippet": {"type": "string", "description": "HTML: escaped text, <mark> for query terms, "
+                                                      "<a class=\"ent ent-TYPE\"> for linked entities"},
+        "entities": _STRS, "matched_entities": _STRS, "quotes": {"type": "array", "items": _ref("Quote")},
+        "explain": {"type": "object", "additionalProperties": _ref("LegRank"),
+                    "description": "rank and score of the paragraph in each leg (null: not found by it)"},
+    }),
+    "Group": _obj({"doc_id": _STR, "title": _STR, "date": _nullable("string"), "source": _nullable("string"),
+                   "score": _NUM, "hits": {"type": "array", "items": _ref("Hit"), "maxItems": 3},
+                   "more": {"type": "integer", "minimum": 0}}),
+    "SearchResult": _obj({
+        "query": _STR, "mode": {"enum": list(MODES)}, "fusion": {"enum": [*FUSIONS, None]},
+        "offset": _INT, "limit": _INT,
+        "filters": _obj({"entities": _STRS, "said": _STRS}, extra=False),
+        "unknown_entities": _STRS,
+        "linked": {"type": "array", "items": _ref("LinkedEntity")},
+        "legs": {"type": "array", "items": {"enum": ["keyword", "vector", "entity"]}},
+        "facets": _obj({t: {"type": "array", "items": _ref("Facet")} for t in ENTITY_TYPES}, extra=False),
+        "total": {"type": "integer", "minimum": 0},
+        "hits": {"type": "array", "items": _ref("Hit")},
+        "groups": {"type": "array", "items": _ref("Group")},
+        "took_ms": _NUM,
+    }, required=["query", "mode", "fusion", "offset", "limit", "filters", "unknown_entities", "linked", "legs",
+                 "facets", "total", "hits", "took_ms"]),
+    "Entity": _obj({
+        "id": _STR, "name": _STR, "type": _ETYPE, "aliases": _STRS, "wikidata": _nullable("string"),
+        "description": _nullable("string"), "titles": _STRS, "mentions": _INT, "paragraphs": _INT,
+        "documents": _INT, "surfaces": _STRS,
+    }, required=["id", "name", "type", "aliases", "mentions", "paragraphs", "documents", "surfaces"]),
+    "EntityList": _obj({"total": _INT, "offset": _INT, "limit": _INT,
+                        "entities": {"type": "array", "items": _ref("Entity")}}, extra=False),
+    "Mention": _obj({"paragraph_id": _STR, "doc_id": _STR, "title": _STR, "date": _nullable("string"),
+                     "snippet": _STR, "links": {"type": "array", "items": _ref("Link")}}),
+    "EntityQuote": _obj({"paragraph_id": _STR, "doc_id": _STR, "title": _STR, "date": _nullable("string"),
+                         "text": _STR, "confidence": _nullable("number")}),
+    "EntityDetail": _obj({
+        "id": _STR, "name": _STR, "type": _ETYPE, "aliases": _STRS, "description": _nullable("string"),
+        "mention_count": _INT, "mentions": {"type": "array", "items": _ref("Mention")},
+        "quotes": {"type": "array", "items": _ref("EntityQuote")},
+        "co_mentioned": {"type": "array", "items": {"allOf": [_ref("EntityRef"), _obj({"count": _INT})]}},
+    }, required=["id", "name", "type", "mention_count", "mentions", "quotes", "co_mentioned"]),
+    "Paragraph": _obj({"id": _STR, "doc_id": _STR, "n": _INT, "start": _INT, "end": _INT, "text": _STR,
+                       "links": {"type": "array", "items": _ref("Link")},
+                       "quotes": {"type": "array", "items": _ref("Quote")}}),
+    "Document": _obj({
+        "id": _STR, "title": _STR, "text": _STR, "date": _nullable("string"), "url": _nullable("string"),
+        "source": _nullable("string"), "byline": _nullable("string"), "path": _nullable("string"),
+        "paragraphs": {"type": "array", "items": _ref("Paragraph")},
+        "entities": {"type": "array", "items": {"allOf": [_ref("EntityRef"), _obj({"count": _INT})]}},
+    }, required=["id", "title", "text", "paragraphs", "entities"]),
+    "LinkResult": _obj({"text_chars": _INT, "links": {"type": "array", "items": {
+        "allOf": [_ref("Link"), _obj({"entity": _ref("EntityRef")})]}}}, extra=False),
+    "Health": _obj({"ok": {"const": True}, "index": _obj({
+        "build": _STR, "created": _STR, "counts": {"type": "object", "additionalProperties": _INT},
+        "models": {"type": "object", "additionalProperties": _STR}, "format": _INT, "version": _STR})},
+        extra=False),
+}
+
+
+def _param(name: str, schema: dict[str, Any], description: str, *, where: str = "query", required: bool = False,
+           repeat: bool = False) -> dict[str, Any]:
+    p: dict[str, Any] = {"name": name, "in": where, "required": required or where == "path",
+                         "description": description,
+                         "schema": {"type": "array", "items": schema} if repeat else schema}
+    if repeat:
+        p.update(style="form", explode=True)
+    return p
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {400: "Bad parameter", 404: "Unknown id", 405: "Method not allowed", 413: "Body too large",
+            500: "Internal error", 503: "No index; run `personae build`"}
+    return {str(c): _json("Error", text[c]) for c in codes}
+
+
+def spec(settings: Settings | None = None) -> dict[str, Any]:
+    s = settings or Settings()
+    limit = {"type": "integer", "minimum": 1, "maximum": s.max_limit}
+    offset = {"type": "integer", "minimum": 0, "maximum": 10_000, "default": 0}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Personae API", "version": VERSION,
+                 "description": "Entity-linked hybrid search over news. Every error is "
+                                "{\"ok\": false, \"error\": message, \"status\": code}."},
+        "paths": {
+            "/api/search": {"get": {
+                "summary": "Search paragraphs (optionally grouped by document)",
+                "parameters": [
+                    _param("q", {"type": "string", "maxLength": s.max_query_chars},
+                           "Query text; may hold \"phrases\", AND/OR/NOT, entity:ID and said:ID. Required unless "
+                           "entity or said is given."),
+                    _param("entity", _STR, "Only paragraphs linked to this entity id (repeatable: all of them)",
+                           repeat=True),
+                    _param("said", _STR, "Only paragraphs with a quote by this entity id (repeatable)", repeat=True),
+                    _param("mode", {"enum": list(MODES), "default": "hybrid"}, "Which legs run"),
+                    _param("fusion", {"enum": list(FUSIONS)}, f"How legs are fused [{s.fusion}]"),
+                    _param("limit", {**limit, "default": 10}, "Page size (hits, or documents when grouped)"),
+                    _param("offset", offset, "Results to skip"),
+                    _param("group", {"type": "boolean", "default": False}, "Group paragraphs by document"),
+                ],
+                "responses": {"200": _json("SearchResult", "Results"), **_errors(400, 500, 503)},
+            }},
+            "/api/entities": {"get": {
+                "summary": "List entities, most mentioned first",
+                "parameters": [
+                    _param("type", _ETYPE, "Only this entity type"),
+                    _param("q", {"type": "string", "maxLength": 200}, "Name or alias contains this text"),
+                    _param("limit", {**limit, "default": min(50, s.max_limit)}, "Page size"),
+                    _param("offset", offset, "Entities to skip"),
+                ],
+                "responses": {"200": _json("EntityList", "Entities"), **_errors(400, 503)},
+            }},
+            "/api/entities/{id}": {"get": {
+                "summary": "One entity: mentions by date, quotes, co-mentioned entities",
+                "parameters": [_param("id", _STR, "Entity id", where="path"),
+                               _param("limit", {**limit, "default": min(50, s.max_limit)}, "Mentions returned")],
+                "responses": {"200": _json("EntityDetail", "The entity"), **_errors(400, 404, 503)},
+            }},
+            "/api/documents/{id}": {"get": {
+                "summary": "One document with its paragraphs, links and quotes",
+                "parameters": [_param("id", _STR, "Document id (a relative path such as sport/199.txt)",
+                                      where="path")],
+                "responses": {"200": _json("Document", "The document"), **_errors(404, 503)},
+            }},
+            "/api/link": {"post": {
+                "summary": "Find the entities a text mentions",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _obj(
+                    {"text": {"type": "string", "minLength": 1, "maxLength": 20_000}})}}},
+                "responses": {"200": _json("LinkResult", "Links found"), **_errors(400, 405, 413, 503)},
+            }},
+            "/api/health": {"get": {
+                "summary": "Liveness and the live build's statistics",
+                "responses": {"200": _json("Health", "Serving"), **_errors(503)},
+            }},
+            "/api/openapi.json": {"get": {
+                "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+            }},
+        },
+        "components": {"schemas": SCHEMAS},
+    }
