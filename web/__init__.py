@@ -31,7 +31,8 @@ class SearcherHolder:
     swaps its state atomically, so requests in flight keep the build they started with.
     """
 
-    def __init__(self, settings: Settings, searcher: Searcher | None = None, interval: float = REFRESH_SECONDS):
+    def __init__(self, settings: Settings, searcher: Searcher | None = None,
+                 interval: float = REFRESH_SECONDS):
         self.settings = settings
         self.interval = interval
         self._searcher = searcher
@@ -88,7 +89,7 @@ def get_settings() -> Settings:
 
 
 def create_app(settings: Settings | None = None, searcher: Searcher | None = None) -> Flask:
-    """Build the Flask app. ``searcher`` (optional) is used as is; otherwise one is opened from ``settings``."""
+    """Build the Flask app. ``searcher`` (optional) is used as is; else one is opened from ``settings``."""
     if settings is None:
         settings = searcher.settings if searcher is not None else Settings.load()
     app = Flask(__name__)

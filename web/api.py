@@ -144,7 +144,8 @@ def document(doc_id: str) -> Any:
 @bp.post("/link")
 def link() -> Any:
     if not request.is_json:
-        raise BadQuery(f"send a JSON body with Content-Type: application/json, got {request.mimetype or 'none'!r}")
+        got = request.mimetype or "none"
+        raise BadQuery(f"send a JSON body with Content-Type: application/json, got {got!r}")
     body = request.get_json(silent=True)
     if body is None:
         raise BadQuery("the body is not valid JSON; expected {\"text\": \"...\"}")

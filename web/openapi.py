@@ -35,8 +35,8 @@ SCHEMAS: dict[str, Any] = {
     "Quote": _obj({"start": _INT, "end": _INT, "text": _STR, "speaker": _STR, "confidence": _NUM}),
     "LegRank": {"oneOf": [{"type": "null"}, _obj({"rank": _INT, "score": _NUM}, extra=False)]},
     "EntityRef": _obj({"id": _STR, "name": _STR, "type": _ETYPE, "known": _BOOL}),
-    "LinkedEntity": {"allOf": [_ref("EntityRef"), _obj({"text": _nullable("string"), "rule": _nullable("string"),
-                                                          "confidence": _nullable("number")})]},
+    "LinkedEntity": {"allOf": [_ref("EntityRef"), _obj({
+        "text": _nullable("string"), "rule": _nullable("string"), "confidence": _nullable("number")})]},
     "Facet": _obj({"id": _STR, "name": _STR, "type": _ETYPE, "count": _INT}),
     "Hit": _obj({
         "paragraph_id": _STR, "doc_id": _STR, "n": _INT, "title": _STR, "date": _nullable("string"),
@@ -62,8 +62,8 @@ SCHEMAS: dict[str, Any] = {
         "hits": {"type": "array", "items": _ref("Hit")},
         "groups": {"type": "array", "items": _ref("Group")},
         "took_ms": _NUM,
-    }, required=["query", "mode", "fusion", "offset", "limit", "filters", "unknown_entities", "linked", "legs",
-                 "facets", "total", "hits", "took_ms"]),
+    }, required=["query", "mode", "fusion", "offset", "limit", "filters", "unknown_entities", "linked",
+                 "legs", "facets", "total", "hits", "took_ms"]),
     "Entity": _obj({
         "id": _STR, "name": _STR, "type": _ETYPE, "aliases": _STRS, "wikidata": _nullable("string"),
         "description": _nullable("string"), "titles": _STRS, "mentions": _INT, "paragraphs": _INT,
@@ -99,8 +99,8 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-def _param(name: str, schema: dict[str, Any], description: str, *, where: str = "query", required: bool = False,
-           repeat: bool = False) -> dict[str, Any]:
+def _param(name: str, schema: dict[str, Any], description: str, *, where: str = "query",
+           required: bool = False, repeat: bool = False) -> dict[str, Any]:
     p: dict[str, Any] = {"name": name, "in": where, "required": required or where == "path",
                          "description": description,
                          "schema": {"type": "array", "items": schema} if repeat else schema}
@@ -133,11 +133,12 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                 "summary": "Search paragraphs (optionally grouped by document)",
                 "parameters": [
                     _param("q", {"type": "string", "maxLength": s.max_query_chars},
-                           "Query text; may hold \"phrases\", AND/OR/NOT, entity:ID and said:ID. Required unless "
-                           "entity or said is given."),
-                    _param("entity", _STR, "Only paragraphs linked to this entity id (repeatable: all of them)",
+                           "Query text; may hold \"phrases\", AND/OR/NOT, entity:ID and said:ID. "
+                           "Required unless entity or said is given."),
+                    _param("entity", _STR, "Only paragraphs linked to this entity id (repeatable: all of "
+                           "them)", repeat=True),
+                    _param("said", _STR, "Only paragraphs with a quote by this entity id (repeatable)",
                            repeat=True),
-                    _param("said", _STR, "Only paragraphs with a quote by this entity id (repeatable)", repeat=True),
                     _param("mode", {"enum": list(MODES), "default": "hybrid"}, "Which legs run"),
                     _param("fusion", {"enum": list(FUSIONS)}, f"How legs are fused [{s.fusion}]"),
                     _param("limit", {**limit, "default": 10}, "Page size (hits, or documents when grouped)"),
@@ -159,7 +160,8 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
             "/api/entities/{id}": {"get": {
                 "summary": "One entity: mentions by date, quotes, co-mentioned entities",
                 "parameters": [_param("id", _STR, "Entity id", where="path"),
-                               _param("limit", {**limit, "default": min(50, s.max_limit)}, "Mentions returned")],
+                               _param("limit", {**limit, "default": min(50, s.max_limit)},
+                                      "Mentions returned")],
                 "responses": {"200": _json("EntityDetail", "The entity"), **_errors(400, 404, 503)},
             }},
             "/api/documents/{id}": {"get": {

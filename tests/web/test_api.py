@@ -68,7 +68,8 @@ def test_search_grouped_entity_filter_and_modes(client: FlaskClient) -> None:
     assert all({"sergei-lavrov", "ukraine"} <= set(h["entities"]) for h in only_filter["hits"])
 
     for mode in ("keyword", "vector", "hybrid"):
-        body = client.get("/api/search", query_string={"q": "Riyadh final", "mode": mode, "fusion": "weighted"})
+        args = {"q": "Riyadh final", "mode": mode, "fusion": "weighted"}
+        body = client.get("/api/search", query_string=args)
         assert body.status_code == 200, body.get_data(as_text=True)
         validate(body.get_json(), "SearchResult")
         assert body.get_json()["mode"] == mode
@@ -172,7 +173,8 @@ def test_document_by_id(client: FlaskClient, doc_id: str) -> None:
 
 
 @pytest.mark.parametrize("path", [
-    "/api/documents/no-such.txt", "/api/documents/../../etc/passwd", "/api/documents/%2e%2e/%2e%2e/etc/passwd",
+    "/api/documents/no-such.txt", "/api/documents/../../etc/passwd",
+    "/api/documents/%2e%2e/%2e%2e/etc/passwd",
     "/api/documents//etc/passwd", "/api/documents/seeds/" + SEED_DOC, "/api/documents/sport",
 ])
 def test_unknown_or_hostile_document_ids_are_404(client: FlaskClient, path: str) -> None:
@@ -192,7 +194,8 @@ def test_link_finds_entities(client: FlaskClient) -> None:
     ids = {x["entity_id"] for x in body["links"]}
     assert {"sergei-lavrov", "marco-rubio"} <= ids
     first = body["links"][0]
-    assert body["text_chars"] == 27 and "Lavrov met Rubio in Riyadh."[first["start"]:first["end"]] == first["text"]
+    assert body["text_chars"] == 27
+    assert "Lavrov met Rubio in Riyadh."[first["start"]:first["end"]] == first["text"]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
@@ -304,7 +307,9 @@ def test_missing_index_is_503_everywhere_then_picked_up(empty_app: Flask, web_in
     assert resp.status_code == 200 and resp.get_json()["hits"]
 
 
-def test_unexpected_exception_is_a_generic_json_500(web_index: Settings, caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_exception_is_a_generic_json_500(
+    web_index: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
     app = create_app(web_index)
 
     def boom() -> str:

@@ -37,7 +37,7 @@ def server(web_index: Settings) -> Iterator[str]:
 def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
     for exe in (CHROMIUM, CHROMEDRIVER):
-        if not Path(exe).exists() and not shutil.which(Path(exe).name):
+        if not Path(exe).exists() and not shutil.which(Path(exe).name):  # both found, or skipped here
             pytest.skip(f"{exe} is missing; install chromium and chromium-driver to run browser tests")
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -49,7 +49,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
                 "--disable-sync", "--window-size=1280,900", "--hide-scrollbars",
                 f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
         opts.add_argument(arg)
-    driver_path = CHROMEDRIVER if Path(CHROMEDRIVER).exists() else shutil.which("chromedriver") or CHROMEDRIVER
+    driver_path = CHROMEDRIVER if Path(CHROMEDRIVER).exists() else shutil.which("chromedriver")
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
     driver.set_window_size(1280, 900)
     driver.set_page_load_timeout(60)
@@ -103,7 +103,8 @@ def test_search_filter_and_entity_page_in_a_real_browser(server: str, browser) -
     assert heading.text == "Sergei Lavrov"
     assert browser.current_url.endswith("/entities/sergei-lavrov")
     assert browser.find_elements(By.CSS_SELECTOR, "ol.mentions li.mention")
-    assert any("rare earth metals" in q.text for q in browser.find_elements(By.CSS_SELECTOR, ".quotes blockquote"))
+    quotes = browser.find_elements(By.CSS_SELECTOR, ".quotes blockquote")
+    assert any("rare earth metals" in q.text for q in quotes)
 
 
 def test_narrow_screen_puts_facets_below_results(server: str, browser) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,56 @@
+"""The one interface the query side needs from a storage engine.
+
+Every method returns paragraph ids with scores, best first; filters are conjunctive: ``entities`` = every
+id must be linked in the paragraph, ``said`` = every id must be a quote's speaker in it. Scores are only
+comparable within one call (fusion works on ranks or min-max normalised scores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+Hits = list[tuple[str, float]]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def parse(self, text: str) -> Any:
+        """User query text (quoted phrases, AND/OR/NOT, -term) → this engine's query; None if no terms."""
+        ...
+
+    def keyword(
+        self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+    ) -> Hits:
+        """BM25 top ``k``. ``query`` is text or what ``parse`` returned; None with filters = every match."""
+        ...
+
+    def vector(
+        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+    ) -> Hits:
+        """Nearest ``k`` by cosine; a filtered search never loses an allowed paragraph to the filter."""
+        ...
+
+    def entity(
+        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+    ) -> Hits:
+        """Paragraphs linked to any of ``entity_ids``, BM25-scored on the entity field (few links rank higher)."""
+        ...
+
+    def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
+        """How many paragraphs ``keyword`` could return (0 for no query and no filter)."""
+        ...
+
+    def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
+        """Every paragraph linked to (``field="entity"``) or quoting (``"said"``) ``entity_id``."""
+        ...
+
+    def vector_count(self) -> int:
+        """Number of paragraphs with a vector (0: the vector leg is off)."""
+        ...
+
+    def close(self) -> None: ...
