@@ -354,7 +354,7 @@ def split_paragraphs(doc: Document, max_chars: int = 1500) -> list[Paragraph]:
     spans.append((pos, len(doc.text)))
     out: list[Paragraph] = []
     first = True
-    for start, end in spans:
+    for block_no, (start, end) in enumerate(spans):
         # trim surrounding whitespace without losing offset alignment
         while start < end and doc.text[start].isspace():
             start += 1
@@ -366,10 +366,20 @@ def split_paragraphs(doc: Document, max_chars: int = 1500) -> list[Paragraph]:
             first = False
             if doc.text[start:end].strip().lstrip("#").strip() == doc.title.strip():
                 continue
+        if block_no < 4 and _is_header_block(doc.text[start:end]):
+            continue  # "By Jane Doe" / "Updated: Feb 17, 2025": metadata, not a paragraph
         for s, e in _split_long(doc.text, start, end, max_chars):
             n = len(out)
             out.append(Paragraph(id=f"{doc.id}#{n}", doc_id=doc.id, n=n, start=s, end=e, text=doc.text[s:e]))
     return out
+
+
+def _is_header_block(block: str) -> bool:
+    lines = [ln.strip() for ln in block.split("\n") if ln.strip()]
+    return bool(lines) and len(lines) <= 3 and all(
+        len(ln) <= 80 and (_BYLINE.match(ln) or _DATELINE.match(ln) or (len(ln) <= 40 and find_date(ln)))
+        for ln in lines
+    )
 
 
 def _split_long(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:

@@ -48,6 +48,9 @@ def test_txt_and_md_metadata(tmp_path: Path) -> None:
     assert docs["sub/b.md"].title == "A Markdown Story"
     assert docs["sub/b.md"].date == "2024-03-05"
     assert corpus.skipped == []
+    # byline and date lines are metadata, not paragraphs
+    assert [p.text for p in split_paragraphs(docs["a.txt"])] == ["First para.", "Second para."]
+    assert [p.text for p in split_paragraphs(docs["sub/b.md"])] == ["Body text here."]
 
 
 def test_html_article_extraction(tmp_path: Path) -> None:
