@@ -364,8 +364,14 @@ def split_paragraphs(doc: Document, max_chars: int = 1500) -> list[Paragraph]:
             continue
         if first:
             first = False
-            if doc.text[start:end].strip().lstrip("#").strip() == doc.title.strip():
-                continue
+            nl = doc.text.find("\n", start, end)
+            first_line_end = end if nl < 0 else nl
+            if doc.title.strip() and doc.text[start:first_line_end].strip().lstrip("#").strip() == doc.title.strip():
+                start = first_line_end  # the title is a field of its own, not paragraph text
+                while start < end and doc.text[start].isspace():
+                    start += 1
+                if start >= end:
+                    continue
         if block_no < 4 and _is_header_block(doc.text[start:end]):
             continue  # "By Jane Doe" / "Updated: Feb 17, 2025": metadata, not a paragraph
         for s, e in _split_long(doc.text, start, end, max_chars):
