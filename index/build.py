@@ -2,6 +2,20 @@
 
 This is the only writer of ``<index_dir>``. A build happens in ``.tmp-<stamp>-<pid>``; only when every
 part is written does it get its manifest, become ``build-<stamp>`` and have CURRENT point at it.
+
+Incremental builds. Every build is complete and written from scratch, but the two expensive steps reuse
+the previous build's work when it is still valid:
+
+* **mention detection** (spaCy NER + gazetteer, ~90% of linking time) is cached in ``mentions.jsonl``,
+  keyed by a hash of the document text; reused when the detector model and the registry file are unchanged.
+* **paragraph vectors** are reconstructed from the previous ``vectors.faiss`` (flat and HNSW-flat indexes
+  store raw float32 rows, so this is lossless and needs no second copy on disk), keyed by a hash of the
+  exact text that was embedded; reused when the encoder is unchanged.
+
+The linking *cascade* is deliberately re-run over every document, in corpus order, from the (cached)
+mentions: local entity ids, their types and alias sets depend on which document saw a name first, so
+stored links of an unchanged document can be wrong after another document is added, changed or deleted.
+Replaying the cheap cascade in corpus order makes an incremental build equal to a full rebuild.
 """
 
 from __future__ import annotations
@@ -11,17 +25,19 @@ import json
 import os
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from index import layout
-from index.documents import Corpus, read_corpus, split_paragraphs
-from index.records import Document, Entity, Link, Paragraph, Quote
+from index.documents import read_corpus, split_paragraphs
+from index.errors import PersonaeError
+from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
 
 VERSION = "0.1.0"
@@ -39,6 +55,9 @@ class BuildReport:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    reused: int = 0  # documents whose mentions and vectors all came from the previous build
+    processed: int = 0  # documents that needed NER or encoding
+    incremental: str = ""  # "" for a full build, else the previous build's folder name it reused from
 
     def summary(self) -> str:
         lines = [
@@ -47,6 +66,9 @@ class BuildReport:
             f"  paragraphs {self.paragraphs}",
             f"  entities   {self.entities} ({self.links} links, {self.quotes} quotes)",
             f"  skipped    {len(self.skipped)}",
+            (f"  reused     {self.reused} documents, processed {self.processed} (incremental from "
+             f"{self.incremental})" if self.incremental
+             else f"  full build ({self.processed} documents processed)"),
             f"  time       {self.seconds:.1f}s ("
             + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items())
             + ")",
@@ -67,8 +89,14 @@ def build_index(
     linker: Any = None,
     log: Log | None = None,
     extra_settings: dict[str, Any] | None = None,
+    incremental: bool = True,
 ) -> BuildReport:
-    """Build a fresh index for ``settings.corpus`` into ``settings.index_dir`` and make it current."""
+    """Build a complete index for ``settings.corpus`` into ``settings.index_dir`` and make it current.
+
+    With ``incremental`` (the default) mentions and vectors of unchanged documents are taken from the
+    current build when its snapshot (builder version, detector, registry, encoder) matches; the result is
+    the same as a full rebuild. ``incremental=False`` recomputes everything.
+    """
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     say = log or (lambda _msg: None)
@@ -81,19 +109,27 @@ def build_index(
     timings["read"] = time.perf_counter() - t
     say(f"read {len(corpus.documents)} documents, skipped {len(corpus.skipped)}")
 
-    t = time.perf_counter()
     if linker is None:
         linker = _default_linker(settings)
-    linked = _link(corpus.documents, paragraphs_by_doc, linker, progress)
+    snapshot = _snapshot(settings, linker, encoder)
+    previous = _previous_build(index_dir, snapshot, say) if incremental else None
+    warnings = list(corpus.warnings)
+
+    t = time.perf_counter()
+    reuse_mentions = previous is not None and previous.same("builder", "ner", "registry")
+    cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {})
+    linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache)
     entities = _entity_table(linker.entities(), linked)
     timings["link"] = time.perf_counter() - t
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     tmp = index_dir / f".tmp-{stamp}-{os.getpid()}"
     tmp.mkdir()
     _write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
     _write_jsonl(tmp / layout.PARAGRAPHS, (row for rows in linked.values() for row in rows))
     (tmp / layout.ENTITIES).write_text(json.dumps(entities, ensure_ascii=False), encoding="utf-8")
+    if cache.enabled:
+        _write_jsonl(tmp / layout.MENTIONS, cache.rows([d.text for d in corpus.documents]))
 
     t = time.perf_counter()
     from index.keyword import write_keyword_index
@@ -104,32 +140,44 @@ def build_index(
     timings["keyword"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    from index.encoder import load_encoder
     from index.vectors import write_vector_index
 
-    encoder = encoder or load_encoder(settings.model)
     order = [row for rows in linked.values() for row in rows]
     texts = [_embed_text(titles[row["doc_id"]], row["text"], settings.embed_title) for row in order]
-    vectors = encoder.encode(texts, batch_size=settings.batch_size, show_progress=progress)
-    vinfo = write_vector_index(tmp, vectors, [row["id"] for row in order], hnsw_threshold=settings.hnsw_threshold)
+    old_vectors = previous.vectors(texts) if previous and previous.same("builder", "encoder") else {}
+    todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
+    encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
+    fresh = encoder.encode([texts[i] for i in todo], batch_size=settings.batch_size,
+                           show_progress=progress) if todo else None
+    vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
+    vinfo = write_vector_index(tmp, vectors, [row["id"] for row in order],
+                               hnsw_threshold=settings.hnsw_threshold)
     timings["vectors"] = time.perf_counter() - t
 
+    encoded_docs = {order[i]["doc_id"] for i in todo}
+    processed = sum(1 for d in corpus.documents if d.id in encoded_docs or cache.missed(d.text))
+    if previous:
+        say(f"incremental from {previous.folder.name}: reused {len(corpus.documents) - processed} documents, "
+            f"processed {processed}; encoded {len(todo)} of {len(texts)} paragraphs")
     n_links = sum(len(r["links"]) for r in order)
     n_quotes = sum(len(r["quotes"]) for r in order)
+    checksums, sizes = _checksums(tmp)
     manifest = layout.Manifest(
         format=layout.INDEX_FORMAT,
         version=VERSION,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
         corpus=str(settings.corpus),
         corpus_fingerprint=corpus_fingerprint(corpus.documents),
         counts={"documents": len(corpus.documents), "paragraphs": len(order), "entities": len(entities),
                 "links": n_links, "quotes": n_quotes, "skipped": len(corpus.skipped)},
         settings={**vars(settings), **(extra_settings or {})},
-        models={"encoder": encoder.model_id, "dim": str(vinfo.get("dim")), "vector_index": str(vinfo.get("kind")),
+        models={"encoder": model_id, "dim": str(vinfo.get("dim")), "vector_index": str(vinfo.get("kind")),
                 "ner": settings.ner_model},
         skipped=[str(e) for e in corpus.skipped],
-        files=_checksums(tmp),
+        files=checksums,
         build_seconds=round(time.perf_counter() - t0, 3),
+        sizes=sizes,
+        snapshot=snapshot,
     )
     layout.write_manifest(tmp, manifest)
     final = index_dir / f"build-{stamp}"
@@ -137,13 +185,189 @@ def build_index(
     layout.swap_current(index_dir, final)
     return BuildReport(
         folder=final, documents=len(corpus.documents), paragraphs=len(order), entities=len(entities),
-        links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=corpus.warnings,
-        seconds=time.perf_counter() - t0, timings=timings,
+        links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=warnings,
+        seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
+        processed=processed, incremental=previous.folder.name if previous else "",
     )
 
 
+# ------------------------------------------------------------------------------------ incremental reuse
+
+
 def _embed_text(title: str, text: str, with_title: bool) -> str:
-    return f"{title}\n{text}" if with_title and title and not text.startswith(title) else text
+    from index.encoder import compose_text
+
+    return compose_text(title, text, embed_title=with_title)
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _file_digest(path: Path | str | None) -> str:
+    if path is None:
+        return "none"
+    p = Path(path)
+    return layout.sha256_file(p)[:32] if p.is_file() else "missing"
+
+
+def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
+    """What the reusable parts of a build depend on; a part is reused only when its keys are unchanged."""
+    detector = getattr(linker, "detector", None)
+    registry = getattr(linker, "registry", None)
+    if detector is None or registry is None:
+        ner = registry_key = f"custom-{id(linker)}"  # unknown linker: never reuse mentions
+    else:
+        ner = json.dumps({"model": getattr(detector, "model", None),
+                          "use_ner": getattr(detector, "use_ner", None),
+                          "rescan": getattr(detector, "rescan", None),
+                          "labels": sorted(getattr(detector, "labels", ()))}, sort_keys=True)
+        registry_key = _file_digest(getattr(registry, "path", None)) if getattr(registry, "path", None) else (
+            "empty" if not len(registry) else f"unsaved-{id(registry)}")
+    return {
+        "builder": VERSION,
+        "ner": ner,
+        "registry": registry_key,
+        "encoder": f"model:{encoder.model_id}" if encoder is not None else f"setting:{settings.model}",
+        "embed_title": settings.embed_title,
+        "max_paragraph_chars": settings.max_paragraph_chars,
+    }
+
+
+class _Previous:
+    """The live build, read only for what an incremental build can reuse."""
+
+    def __init__(self, folder: Path, manifest: layout.Manifest, snapshot: dict[str, Any]):
+        self.folder = folder
+        self.manifest = manifest
+        self.snapshot = snapshot
+
+    def same(self, *keys: str) -> bool:
+        old = self.manifest.snapshot
+        return all(k in old and old[k] == self.snapshot[k] for k in keys)
+
+    def mentions(self) -> dict[str, list[Mention]]:
+        path = self.folder / layout.MENTIONS
+        if not path.is_file():
+            return {}
+        out: dict[str, list[Mention]] = {}
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                out[row["key"]] = [Mention(*m) for m in row["mentions"]]
+        return out
+
+    def vectors(self, wanted_texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash."""
+        from index.vectors import VectorIndex
+
+        titles = {d["id"]: d["title"] for d in _read_jsonl(self.folder / layout.DOCUMENTS)}
+        embed_title = bool(self.manifest.settings.get("embed_title", True))
+        row_key = {row["id"]: _text_key(_embed_text(titles[row["doc_id"]], row["text"], embed_title))
+                   for row in _read_jsonl(self.folder / layout.PARAGRAPHS)}
+        wanted = {_text_key(t) for t in wanted_texts}
+        index = VectorIndex.open(self.folder)
+        rows: dict[str, int] = {}
+        for i, pid in enumerate(index.ids):
+            key = row_key.get(pid)
+            if key in wanted and key not in rows:
+                rows[key] = i
+        if not rows:
+            return {}
+        keys = list(rows)
+        mat = index._index.reconstruct_batch(np.asarray([rows[k] for k in keys], dtype=np.int64))
+        return {k: mat[j] for j, k in enumerate(keys)}
+
+
+def _previous_build(index_dir: Path, snapshot: dict[str, Any], say: Log) -> _Previous | None:
+    try:
+        folder = layout.current_build(index_dir)
+        manifest = layout.verify(folder, deep=True)  # never reuse from a damaged build
+    except PersonaeError as err:
+        say(f"full build: no usable previous build ({err})")
+        return None
+    return _Previous(folder, manifest, snapshot)
+
+
+class _MentionCache:
+    """Wraps the linker's detector: cached mentions for texts seen by the previous build, NER for the rest.
+
+    Records every text's mentions so the new build can write its own ``mentions.jsonl``.
+    """
+
+    def __init__(self, detector: Any, cached: dict[str, list[Mention]]):
+        self.detector = detector
+        self.enabled = detector is not None and hasattr(detector, "detect_many")
+        self.cached = cached
+        self.seen: dict[str, list[Mention]] = {}
+        self._missed: set[str] = set()
+
+    def detect(self, text: str) -> list[Mention]:
+        return self.detect_many([text])[0]
+
+    def detect_many(
+        self, texts: Iterable[str], batch_size: int = 64, n_process: int = 1
+    ) -> list[list[Mention]]:
+        texts = list(texts)
+        keys = [_text_key(t) for t in texts]
+        todo = [i for i, k in enumerate(keys) if k not in self.cached and k not in self.seen]
+        fresh = self.detector.detect_many([texts[i] for i in todo], batch_size=batch_size,
+                                          n_process=n_process) if todo else []
+        for i, ms in zip(todo, fresh, strict=True):
+            self.seen[keys[i]] = ms
+            self._missed.add(keys[i])
+        out = []
+        for k in keys:
+            ms = self.seen.get(k)
+            if ms is None:
+                ms = self.seen[k] = self.cached[k]
+            out.append(ms)
+        return out
+
+    def missed(self, text: str) -> bool:
+        return not self.enabled or _text_key(text) in self._missed
+
+    def rows(self, texts: Iterable[str]) -> Iterator[dict[str, Any]]:
+        done: set[str] = set()
+        for text in texts:
+            k = _text_key(text)
+            if k in done or k not in self.seen:
+                continue
+            done.add(k)
+            yield {"key": k, "mentions": [[m.start, m.end, m.text, m.type, m.source] for m in self.seen[k]]}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.detector, name)
+
+
+def _encoder_for(
+    settings: Settings, encoder: Any, previous: _Previous | None, *, needed: bool
+) -> tuple[Any, str]:
+    """The encoder, loaded only when something must be encoded; and the model id for the manifest."""
+    if encoder is None and not needed and previous is not None:
+        return None, previous.manifest.models.get("encoder", settings.model)
+    from index.encoder import compose_text, load_encoder
+
+    encoder = encoder or load_encoder(settings.model)
+    return encoder, encoder.model_id
+
+
+def _assemble(
+    texts: Sequence[str], old: dict[str, np.ndarray], todo: Sequence[int], fresh: Any, *, dim: int
+) -> np.ndarray:
+    """Row ``i`` is the fresh vector of ``texts[i]`` when ``i`` is in ``todo``, else its old vector."""
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
+    fresh_arr = np.asarray(fresh, dtype=np.float32) if fresh is not None else None
+    dim = fresh_arr.shape[1] if fresh_arr is not None else next(iter(old.values())).shape[0]
+    out = np.empty((len(texts), dim), dtype=np.float32)
+    done = set(todo)
+    for j, i in enumerate(todo):
+        out[i] = fresh_arr[j]  # type: ignore[index]
+    for i, text in enumerate(texts):
+        if i not in done:
+            out[i] = old[_text_key(text)]
+    return out
 
 
 def _default_linker(settings: Settings) -> Any:
@@ -156,16 +380,27 @@ def _default_linker(settings: Settings) -> Any:
 
 
 def _link(
-    docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]], linker: Any, progress: bool
+    docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]], linker: Any, progress: bool,
+    cache: _MentionCache | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets)."""
+    """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets).
+
+    With ``cache``, the linker's detector is swapped for it while linking (and restored afterwards).
+    """
     results: list[tuple[list[Link], list[Quote]]] = []
     bar = tqdm(total=len(docs), desc="linking", unit="doc", disable=not progress)
-    for i in range(0, len(docs), 64):
-        chunk = list(docs[i:i + 64])
-        results.extend(linker.link_documents(chunk))
-        bar.update(len(chunk))
-    bar.close()
+    swap = cache is not None and cache.enabled
+    if swap:
+        linker.detector = cache
+    try:
+        for i in range(0, len(docs), 64):
+            chunk = list(docs[i:i + 64])
+            results.extend(linker.link_documents(chunk))
+            bar.update(len(chunk))
+    finally:
+        if swap:
+            linker.detector = cache.detector  # type: ignore[union-attr]
+        bar.close()
     out: dict[str, list[dict[str, Any]]] = {}
     for doc, (links, quotes) in zip(docs, results, strict=True):
         rows = []
@@ -184,11 +419,14 @@ def _shift(item: Link | Quote, p: Paragraph) -> Any:
     from dataclasses import replace
 
     end = min(item.end, p.end)
-    return replace(item, start=item.start - p.start, end=end - p.start, text=p.text[item.start - p.start:end - p.start])
+    s, e = item.start - p.start, end - p.start
+    return replace(item, start=s, end=e, text=p.text[s:e])
 
 
-def _entity_table(known: dict[str, Entity], linked: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-    """Entities that occur in the corpus, with mention/paragraph/document counts and the surface forms seen."""
+def _entity_table(
+    known: dict[str, Entity], linked: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """Entities that occur in the corpus, with mention/paragraph/document counts and surface forms seen."""
     mentions: Counter[str] = Counter()
     paragraphs: Counter[str] = Counter()
     docs: dict[str, set[str]] = defaultdict(set)
@@ -233,12 +471,19 @@ def _write_jsonl(path: Path, rows) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _checksums(folder: Path) -> dict[str, str]:
-    return {
-        p.relative_to(folder).as_posix(): layout.sha256_file(p)
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != layout.MANIFEST
-    }
+def _checksums(folder: Path) -> tuple[dict[str, str], dict[str, int]]:
+    """sha256 and size in bytes of every file of the build but the manifest, by relative path."""
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != layout.MANIFEST]
+    rel = [p.relative_to(folder).as_posix() for p in files]
+    return ({r: layout.sha256_file(p) for r, p in zip(rel, files, strict=True)},
+            {r: p.stat().st_size for r, p in zip(rel, files, strict=True)})
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
 
 
 def corpus_fingerprint(docs: Sequence[Document]) -> str:

@@ -88,11 +88,20 @@ def _hidden(rel: Path) -> bool:
 
 def normalize_text(text: str) -> str:
     """NFC, ``\\n`` line ends, no NULs or other C0 controls except tab and newline, no trailing spaces."""
+    text = _no_surrogates(text)  # JSON "\ud800" escapes decode to lone surrogates; UTF-8 cannot hold them
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
     text = text.replace("\u00a0", " ")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_surrogates(text: str) -> str:
+    """Lone surrogates become U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def decode_bytes(raw: bytes, where: str, warnings: list[str]) -> str:
@@ -177,11 +186,14 @@ def _read_jsonl(file: Path, rel: str, corpus: Corpus) -> Iterator[Document]:
         if not isinstance(title, str):
             corpus.skipped.append(IngestError(where, "'title' must be a string"))
             continue
-        opt = {k: (str(obj[k]) if obj.get(k) is not None else None) for k in ("date", "url", "source")}
+        opt = {k: (_no_surrogates(str(obj[k])) if obj.get(k) is not None else None)
+               for k in ("date", "url", "source")}
+        author = obj.get("author")
         yield Document(
-            id=str(doc_id).strip(), title=normalize_text(title).replace("\n", " ") or _first_line(text),
+            id=_no_surrogates(str(doc_id).strip()),
+            title=normalize_text(title).replace("\n", " ") or _first_line(normalize_text(text)),
             text=normalize_text(text), date=_iso_date(opt["date"]) or opt["date"], url=opt["url"],
-            source=opt["source"], byline=obj.get("author") if isinstance(obj.get("author"), str) else None,
+            source=opt["source"], byline=_no_surrogates(author) if isinstance(author, str) else None,
             path=where, fingerprint=_fingerprint(raw),
         )
 

@@ -11,7 +11,12 @@
         entities.json         # entity table as it was at build time (registry + local clusters)
         whoosh/               # keyword index
         vectors.faiss, vector_ids.json
+        mentions.jsonl        # detector output per document text, reused by the next incremental build
       .tmp-<stamp>/           # a build in progress; never read
+
+``verify(folder)`` checks a build before it is served: every file the manifest lists exists with the recorded
+size (cheap, at start-up), and with ``deep=True`` also its sha256 and the row counts of every part
+(``personae verify``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ ENTITIES = "entities.json"
 WHOOSH_DIR = "whoosh"
 VECTORS = "vectors.faiss"
 VECTOR_IDS = "vector_ids.json"
+MENTIONS = "mentions.jsonl"
+REQUIRED = (DOCUMENTS, PARAGRAPHS, ENTITIES, VECTORS, VECTOR_IDS)
 KEEP_BUILDS = 2  # the live one and the one before it, so a reader that opened the old one keeps working
 
 
@@ -51,6 +58,8 @@ class Manifest:
     skipped: list[str] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256, for integrity checks
     build_seconds: float = 0.0
+    sizes: dict[str, int] = field(default_factory=dict)  # relative path -> bytes, the cheap start-up check
+    snapshot: dict[str, Any] = field(default_factory=dict)  # what reusable parts depend on (incremental)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,14 +77,118 @@ def read_manifest(folder: Path) -> Manifest:
         raise IndexMissing(f"no index at {folder} (manifest.json missing); run `personae build`")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
         manifest = Manifest(**data)
-    except (ValueError, TypeError) as err:
-        raise IndexFormatMismatch(f"index at {folder} has an unreadable manifest ({err}); run `personae build`") from None
-    if manifest.format != INDEX_FORMAT:
+    except (ValueError, TypeError, UnicodeDecodeError) as err:
+        raise IndexFormatMismatch(
+            f"index at {folder} has an unreadable manifest ({err}); run `personae build`"
+        ) from None
+    if manifest.format != INDEX_FORMAT or isinstance(manifest.format, bool):
         raise IndexFormatMismatch(
             f"index format {manifest.format}, this Personae reads {INDEX_FORMAT}; run `personae build`"
         )
     return manifest
+
+
+def verify(folder: Path, *, deep: bool = False) -> Manifest:
+    """The build's manifest, after checking the build is whole; raises ``IndexFormatMismatch`` otherwise.
+
+    Cheap (start-up): the manifest reads, names the required parts, and every file it lists exists with the
+    recorded size. ``deep``: also every sha256, and that documents, paragraphs, vectors and keyword rows
+    agree in number with each other and with the manifest's counts.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    problems: list[str] = []
+    if not isinstance(manifest.files, dict) or not isinstance(manifest.sizes, dict):
+        raise IndexFormatMismatch(f"index at {folder} has a malformed manifest; run `personae build --full`")
+    listed = set(manifest.files)
+    problems += [f"manifest lists no {name}" for name in REQUIRED if name not in listed]
+    if not any(rel.startswith(WHOOSH_DIR + "/") for rel in listed):
+        problems.append(f"manifest lists no {WHOOSH_DIR}/ files")
+    for rel in sorted(listed):
+        path = folder / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():
+            problems.append(f"{rel}: path outside the build")
+            continue
+        if not path.is_file():
+            problems.append(f"{rel} is missing")
+            continue
+        size = manifest.sizes.get(rel)
+        if size is not None and path.stat().st_size != size:
+            problems.append(f"{rel} is {path.stat().st_size} bytes, the manifest says {size}")
+        elif deep and sha256_file(path) != manifest.files[rel]:
+            problems.append(f"{rel} does not match its checksum")
+    if deep and not problems:
+        problems += _count_problems(folder, manifest)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise IndexFormatMismatch(
+            f"index at {folder} is damaged: {'; '.join(problems[:5])}{more}; rebuild it with "
+            "`personae build --full`"
+        )
+    return manifest
+
+
+def check_counts(folder: Path, manifest: Manifest, **counts: int) -> None:
+    """Raise IndexFormatMismatch if loaded parts disagree (``paragraphs=``, ``vectors=``, ``documents=``)."""
+    problems = []
+    for part in ("vectors", "keyword"):
+        if part in counts and "paragraphs" in counts and counts[part] != counts["paragraphs"]:
+            problems.append(f"{counts[part]} {part} rows but {counts['paragraphs']} paragraphs")
+    for name, n in counts.items():
+        expected = manifest.counts.get(name if name in ("documents", "paragraphs") else "paragraphs")
+        if expected is not None and expected != n:
+            problems.append(f"{n} {name}, the manifest says {expected}")
+    if problems:
+        raise IndexFormatMismatch(
+            f"index at {folder} is inconsistent: {'; '.join(problems)}; "
+            "rebuild it with `personae build --full`"
+        )
+
+
+def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
+    """Parse every part and compare row counts (deep verification only)."""
+    try:
+        docs = _jsonl_ids(folder / DOCUMENTS)
+        paragraphs = _jsonl_ids(folder / PARAGRAPHS)
+        json.loads((folder / ENTITIES).read_text(encoding="utf-8"))
+        meta = json.loads((folder / VECTOR_IDS).read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return [f"unreadable part ({type(err).__name__}: {err})"]
+    from whoosh import index as whoosh_index
+
+    from index.vectors import VectorIndex  # also checks the faiss file against its ids
+
+    try:
+        vectors = VectorIndex.open(folder)
+        ix = whoosh_index.open_dir(str(folder / WHOOSH_DIR))
+        try:
+            keyword_rows = ix.doc_count()
+        finally:
+            ix.close()
+    except IndexFormatMismatch as err:
+        return [str(err)]
+    except Exception as err:  # whoosh raises many kinds of errors on damaged segments
+        return [f"unreadable index part ({type(err).__name__}: {str(err)[:200]})"]
+    problems = []
+    if len(vectors) != len(paragraphs) or set(vectors.ids) != set(paragraphs):
+        problems.append(f"{len(vectors)} vectors but {len(paragraphs)} paragraphs")
+    if keyword_rows != len(paragraphs):
+        problems.append(f"{keyword_rows} keyword rows but {len(paragraphs)} paragraphs")
+    if isinstance(meta, dict) and meta.get("count", len(vectors)) != len(vectors):
+        problems.append(f"{VECTOR_IDS} says {meta.get('count')} vectors, the faiss file has {len(vectors)}")
+    for name, n in (("documents", len(docs)), ("paragraphs", len(paragraphs))):
+        expected = manifest.counts.get(name)
+        if expected is not None and expected != n:
+            problems.append(f"{n} {name}, the manifest says {expected}")
+    return problems
+
+
+def _jsonl_ids(path: Path) -> list[str]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line)["id"] for line in f if line.strip()]
 
 
 def sha256_file(path: Path) -> str:

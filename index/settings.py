@@ -45,6 +45,14 @@ class Settings:
     max_limit: int = _s(100, "Largest page size the API accepts.")
     host: str = _s("127.0.0.1", "Host for `personae serve`.")
     port: int = _s(5000, "Port for `personae serve`.")
+    backend: str = _s(
+        "embedded",
+        "Where the keyword/vector legs are read from: 'embedded' (Whoosh + FAISS files in the build "
+        "folder) or 'milvus' (a collection loaded by `personae export-milvus`; see docs/scale-out.md).",
+    )
+    milvus_uri: str = _s(
+        "", "Milvus for backend='milvus': a local file for milvus-lite (var/milvus.db) or http://host:19530."
+    )
 
     def __post_init__(self) -> None:
         if self.fusion not in ("rrf", "weighted"):
@@ -54,6 +62,10 @@ class Settings:
                 raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 1")
         if not 0.0 <= self.keyword_weight <= 1.0:
             raise PersonaeError(f"setting keyword_weight={self.keyword_weight!r}: must be within [0, 1]")
+        if self.backend not in ("embedded", "milvus"):
+            raise PersonaeError(f"setting backend={self.backend!r}: expected 'embedded' or 'milvus'")
+        if self.backend == "milvus" and not self.milvus_uri.strip():
+            raise PersonaeError("setting backend='milvus' needs milvus_uri (a file path or http://host:19530)")
 
     @property
     def index_path(self) -> Path:

@@ -1,4 +1,4 @@
-"""The one front door: ``personae build | search | serve | entities | eval | eval-links``.
+"""The one front door: ``personae build | verify | search | serve | entities | eval | eval-links``.
 
 Each subcommand parses flags into ``Settings`` and calls one library function. ``PersonaeError`` becomes a
 one-line ``click`` error (exit 1), never a traceback.
@@ -63,14 +63,49 @@ index_dir_option = click.option("--index-dir", type=click.Path(file_okay=False),
 @click.option("--entities-file", type=click.Path(), help="Entity registry [seeds/entities.jsonl].")
 @click.option("--model", help="Sentence-transformers model name or path.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--full", is_flag=True,
+              help="Recompute everything instead of reusing unchanged documents' NER output and vectors.")
 @friendly
-def build(corpus: str | None, index_dir: str | None, entities_file: str | None, model: str | None, quiet: bool) -> None:
-    """Read the corpus, link entities, and build the keyword and vector indexes."""
+def build(corpus: str | None, index_dir: str | None, entities_file: str | None, model: str | None,
+          quiet: bool, full: bool) -> None:
+    """Read the corpus, link entities, and build the keyword and vector indexes.
+
+    Incremental by default: documents unchanged since the current build reuse its NER output and vectors;
+    the new build is still complete and equal to a full rebuild.
+    """
     from index.build import build_index
 
     settings = _settings(corpus=corpus, index_dir=index_dir, entities_file=entities_file, model=model)
-    report = build_index(settings, progress=not quiet, log=None if quiet else (lambda m: click.echo(m, err=True)))
+    say = None if quiet else (lambda m: click.echo(m, err=True))
+    report = build_index(settings, progress=not quiet, log=say, incremental=not full)
     click.echo(report.summary())
+
+
+@cli.command()
+@index_dir_option
+@click.option("--quick", is_flag=True, help="Only check that files exist with their recorded sizes.")
+def verify(index_dir: str | None, quick: bool) -> None:
+    """Check the current build: files, sizes, sha256 checksums and row counts.
+
+    Exit status: 0 the index is whole; 1 it is damaged or of another format (rebuild it); 2 there is none.
+    """
+    from pathlib import Path
+
+    from index import layout
+    from index.errors import IndexMissing
+
+    settings = _settings(index_dir=index_dir)
+    try:
+        folder = layout.current_build(Path(settings.index_dir))
+        manifest = layout.verify(folder, deep=not quick)
+    except IndexMissing as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(2)
+    except PersonaeError as err:
+        click.echo(f"Error: {err}", err=True)
+        sys.exit(1)
+    counts = ", ".join(f"{v} {k}" for k, v in manifest.counts.items())
+    click.echo(f"ok: {folder} ({'sizes' if quick else 'sizes, checksums and counts'} checked; {counts})")
 
 
 @cli.command()

@@ -18,8 +18,8 @@ from typing import Any
 
 from index import layout
 from index.errors import BadQuery, NotFound
-from index.keyword import KeywordIndex
 from index.settings import Settings
+from search.backends import Backend, open_backend
 from search.fusion import leg_ranks, rrf, weighted
 from search.query import Query, parse_query
 from search.snippets import highlight, query_stems
@@ -40,12 +40,15 @@ class Retrieval:
 
 @dataclass
 class _State:
-    """Everything read from one build folder; replaced as a whole on refresh."""
+    """Everything read from one build folder; replaced as a whole on refresh.
+
+    ``backend`` answers the keyword, vector and entity legs (``settings.backend``: embedded files or Milvus);
+    documents, paragraphs and entities are always read from the build folder.
+    """
 
     folder: Path
     manifest: layout.Manifest
-    keyword: KeywordIndex
-    vectors: Any
+    backend: Backend
     documents: dict[str, dict[str, Any]]
     paragraphs: dict[str, dict[str, Any]]
     doc_paragraphs: dict[str, list[str]]
@@ -182,18 +185,16 @@ class Searcher:
         state = state or self._state
         linked = self._link_query(query) if link_query and query.plain else []
         legs: dict[str, list[tuple[str, float]]] = {}
-        kw_query = state.keyword.parse(query.text) if query.text else None
+        kw_query = state.backend.parse(query.text) if query.text else None
         if mode in ("hybrid", "keyword"):
-            legs["keyword"] = state.keyword.search(kw_query, window, entities=query.entities, said=query.said)
+            legs["keyword"] = state.backend.keyword(kw_query, window, entities=query.entities,
+                                                    said=query.said)
         if mode in ("hybrid", "vector") and query.plain:
             legs["vector"] = self._vector_leg(state, query, window)
         linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
         if mode == "hybrid" and linked_ids:
-            from whoosh.query import Or, Term
-
-            legs["entity"] = state.keyword.search(
-                Or([Term("entity", e) for e in linked_ids]), window, entities=query.entities, said=query.said
-            )
+            legs["entity"] = state.backend.entity(linked_ids, window, entities=query.entities,
+                                                  said=query.said)
         if mode == "vector" and not query.plain:
             legs["vector"] = []
         names = list(legs)
@@ -216,15 +217,11 @@ class Searcher:
         return [x.to_dict() for x in links]
 
     def _vector_leg(self, state: _State, query: Query, k: int) -> list[tuple[str, float]]:
-        if state.vectors is None or not len(state.vectors):
+        if not state.backend.vector_count():
             return []
         qvec = self.encoder().encode([query.plain], batch_size=1)[0]
-        if not (query.entities or query.said):
-            return state.vectors.search(qvec, k)
-        # Filtered vector search: score only the allowed paragraphs (exact, so filters never lose hits).
-        allowed = state.keyword.search(None, 10**9, entities=query.entities, said=query.said)
-        ids = [pid for pid, _ in allowed]
-        return state.vectors.search_subset(qvec, ids, k) if ids else []
+        # Filtered searches never lose an allowed paragraph to the filter (see Backend.vector).
+        return state.backend.vector(qvec, k, entities=query.entities, said=query.said)
 
     def _protect_exact(
         self, state: _State, query: Query, fused: list[tuple[str, float]], legs: dict[str, list[tuple[str, float]]]
@@ -241,10 +238,10 @@ class Searcher:
         if len(query.plain.split()) > 1 and not phrases:
             phrases.append(query.plain)
         for ph in phrases:
-            pq = state.keyword.parse(f'"{ph}"')
+            pq = state.backend.parse(f'"{ph}"')
             if pq is not None:
-                exact |= {pid for pid, _ in state.keyword.search(pq, len(fused) or 1,
-                                                                 entities=query.entities, said=query.said)}
+                exact |= {pid for pid, _ in state.backend.keyword(pq, len(fused) or 1,
+                                                                  entities=query.entities, said=query.said)}
         if not exact:
             return fused
         non_vector = {pid for n, lst in legs.items() if n != "vector" for pid, _ in lst}
@@ -261,7 +258,7 @@ class Searcher:
         """Number of results reachable by paging: every keyword/entity match plus the vector window."""
         if mode == "vector":
             return len(fused)
-        kw_total = state.keyword.count(kw_query, entities=query.entities, said=query.said) if (
+        kw_total = state.backend.count(kw_query, entities=query.entities, said=query.said) if (
             kw_query is not None or query.entities or query.said) else 0
         if mode == "keyword":
             return kw_total
@@ -326,7 +323,7 @@ class Searcher:
         ent = state.entities.get(entity_id)
         if ent is None:
             raise NotFound(f"no entity {entity_id!r}")
-        pids = state.keyword.entity_paragraphs(entity_id)
+        pids = state.backend.entity_paragraphs(entity_id)
         paras = [state.paragraphs[p] for p in pids if p in state.paragraphs]
 
         def date_key(p: dict[str, Any]) -> tuple[str, str, int]:
@@ -391,21 +388,35 @@ def _group(fused: list[tuple[str, float]], state: _State) -> list[dict[str, Any]
 
 
 def _load_state(folder: Path, settings: Settings) -> _State:
-    manifest = layout.read_manifest(folder)
-    documents = {d["id"]: d for d in _read_jsonl(folder / layout.DOCUMENTS)}
-    paragraphs: dict[str, dict[str, Any]] = {}
-    doc_paragraphs: dict[str, list[str]] = defaultdict(list)
-    for p in _read_jsonl(folder / layout.PARAGRAPHS):
-        paragraphs[p["id"]] = p
-        doc_paragraphs[p["doc_id"]].append(p["id"])
-    entities = json.loads((folder / layout.ENTITIES).read_text(encoding="utf-8"))
-    keyword = KeywordIndex(folder / layout.WHOOSH_DIR, b=settings.bm25_b, k1=settings.bm25_k1)
-    vectors = None
-    if (folder / layout.VECTORS).exists():
-        from index.vectors import VectorIndex
+    from index.errors import IndexFormatMismatch
 
-        vectors = VectorIndex.open(folder)
-    return _State(folder, manifest, keyword, vectors, documents, paragraphs, dict(doc_paragraphs), entities)
+    manifest = layout.verify(folder)  # cheap: files present with their recorded sizes
+    try:
+        documents = {d["id"]: d for d in _read_jsonl(folder / layout.DOCUMENTS)}
+        paragraphs: dict[str, dict[str, Any]] = {}
+        doc_paragraphs: dict[str, list[str]] = defaultdict(list)
+        for p in _read_jsonl(folder / layout.PARAGRAPHS):
+            paragraphs[p["id"]] = p
+            doc_paragraphs[p["doc_id"]].append(p["id"])
+        entities = json.loads((folder / layout.ENTITIES).read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as err:  # UnicodeDecodeError is a ValueError
+        raise IndexFormatMismatch(
+            f"index at {folder} is damaged ({type(err).__name__}: {str(err)[:200]}); "
+            "rebuild it with `personae build --full`"
+        ) from None
+    backend = open_backend(folder, settings)
+    try:
+        sizes = {"documents": len(documents), "paragraphs": len(paragraphs)}
+        keyword = getattr(backend, "keyword_index", None)  # embedded: the Whoosh row count is checked too
+        if keyword is not None:
+            sizes["keyword"] = len(keyword)
+        if backend.vector_count() or (folder / layout.VECTORS).exists():
+            sizes["vectors"] = backend.vector_count()
+        layout.check_counts(folder, manifest, **sizes)
+    except IndexFormatMismatch:
+        backend.close()
+        raise
+    return _State(folder, manifest, backend, documents, paragraphs, dict(doc_paragraphs), entities)
 
 
 def _read_jsonl(path: Path):

@@ -54,6 +54,12 @@ def window(text: str, spans: Sequence[tuple[int, int]], size: int) -> tuple[int,
     return start, end
 
 
+def _valid_span(link: dict[str, Any], n: int) -> bool:
+    s, e = link.get("start"), link.get("end")
+    return (isinstance(s, int) and isinstance(e, int) and not isinstance(s, bool) and not isinstance(e, bool)
+            and 0 <= s < e <= n)
+
+
 def highlight(
     text: str,
     *,
@@ -66,10 +72,12 @@ def highlight(
     mentions in ``<a class="ent">``. Everything from the document is escaped; overlapping marks are resolved
     with entities outermost, terms inside them kept only when they do not cross an entity boundary."""
     terms = term_spans(text, stems)
-    start, end = (0, len(text)) if size is None else window(text, terms or [(x["start"], x["end"]) for x in links], size)
+    links = [x for x in links if _valid_span(x, len(text))]  # a bad span never picks the window or a mark
+    spans = terms or [(x["start"], x["end"]) for x in links]
+    start, end = (0, len(text)) if size is None else window(text, spans, max(size, 1))
     ents = sorted(
         (Mark(max(x["start"], start), min(x["end"], end), "entity", x["entity_id"], x.get("type"))
-         for x in links if x["start"] < end and x["end"] > start and 0 <= x["start"] < x["end"] <= len(text)),
+         for x in links if x["start"] < end and x["end"] > start),
         key=lambda m: (m.start, -m.end),
     )
     kept_ents: list[Mark] = []
@@ -77,8 +85,9 @@ def highlight(
         if not kept_ents or m.start >= kept_ents[-1].end:
             kept_ents.append(m)
     words = [Mark(s, e, "term") for s, e in terms if start <= s and e <= end]
-    words = [w for w in words if not any(w.start < m.end and m.start < w.end and not (m.start <= w.start and w.end <= m.end)
-                                         for m in kept_ents)]
+    words = [w for w in words
+             if not any(w.start < m.end and m.start < w.end and not (m.start <= w.start and w.end <= m.end)
+                        for m in kept_ents)]
     out: list[str] = []
     if start > 0:
         out.append("… ")
@@ -94,7 +103,8 @@ def highlight(
         out.append(escape(text[pos:m.start]))
         pos = m.start
         if m.kind == "entity":
-            href = escape(entity_url.format(id=quote(m.entity_id or "", safe=":")), quote=True)
+            ref = quote(m.entity_id or "", safe=":", errors="replace")
+            href = escape(entity_url.format(id=ref), quote=True)
             out.append(f'<a class="ent ent-{escape(m.entity_type or "other", quote=True)}" href="{href}" '
                        f'data-entity="{escape(m.entity_id or "", quote=True)}">')
             open_ent = m

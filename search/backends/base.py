@@ -38,7 +38,7 @@ class Backend(Protocol):
     def entity(
         self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
     ) -> Hits:
-        """Paragraphs linked to any of ``entity_ids``, BM25-scored on the entity field (few links rank higher)."""
+        """Paragraphs linked to any of ``entity_ids``, BM25 on the entity field (fewer links rank higher)."""
         ...
 
     def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:

@@ -42,7 +42,9 @@ class EmbeddedBackend:
     def keyword(self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> Hits:
         return self.keyword_index.search(self._query(query), k, entities=entities, said=said)
 
-    def vector(self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> Hits:
+    def vector(
+        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+    ) -> Hits:
         if self.vectors is None or not len(self.vectors):
             return []
         if not (entities or said):

@@ -26,7 +26,7 @@ def test_seed_build_layout(seed_index) -> None:
     assert folder == report.folder
     names = {p.name for p in folder.iterdir()}
     assert names == {layout.MANIFEST, layout.DOCUMENTS, layout.PARAGRAPHS, layout.ENTITIES, layout.WHOOSH_DIR,
-                     layout.VECTORS, layout.VECTOR_IDS}
+                     layout.VECTORS, layout.VECTOR_IDS, layout.MENTIONS}
     manifest = layout.read_manifest(folder)
     assert manifest.format == layout.INDEX_FORMAT
     assert manifest.counts["documents"] == 1 and manifest.counts["paragraphs"] == report.paragraphs > 20

@@ -52,9 +52,13 @@ def test_minilm_similar_sentences_are_closer(minilm: Encoder) -> None:
 
 def test_minilm_batch_and_single_agree(minilm: Encoder) -> None:
     texts = ["Short one.", "A somewhat longer sentence about elections in the north of the country."]
-    batch = minilm.encode(texts, batch_size=64)
-    single = np.vstack([minilm.encode([t]) for t in texts])
+    import torch
+
+    threads = torch.get_num_threads()
+    batch = minilm.encode(texts * 3, batch_size=64)[:2]  # > SINGLE_THREAD_MAX_TEXTS: all threads
+    single = np.vstack([minilm.encode([t]) for t in texts])  # query path: one thread, then restored
     np.testing.assert_allclose(batch, single, atol=1e-5)
+    assert torch.get_num_threads() == threads
 
 
 def test_minilm_empty_input(minilm: Encoder) -> None:

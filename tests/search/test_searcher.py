@@ -33,10 +33,11 @@ def test_entity_filter_and_said_filter(seed_searcher) -> None:
 
 
 def test_vector_leg_matches_other_words(seed_searcher) -> None:
-    """No shared words: "minerals" / "land" still reach the Lavrov rare-earth / territory paragraphs."""
+    """Other words than the text: "giving up land to Kyiv" reaches the territorial-concessions quote."""
     result = seed_searcher.search("giving up land to Kyiv", mode="vector", limit=3)
     assert any("erritorial concessions" in h["text"] for h in result["hits"])
-    assert seed_searcher.search("giving up land to Kyiv", mode="keyword", limit=3)["total"] == 0
+    keyword = seed_searcher.search("giving up land to Kyiv", mode="keyword", limit=50)
+    assert not any("erritorial concessions" in h["text"] for h in keyword["hits"])
 
 
 def test_every_hit_explains_each_leg(seed_searcher) -> None:

@@ -1,0 +1,310 @@
+"""Keyword-leg sweep on SciFact: BM25F b/k1, title boost, fields, stop words, stemming, OR grouping.
+
+Run::
+
+    .venv/bin/python benchmarks/tune_keyword.py [--data /work/shared/data/scifact-dev] [--split train]
+                                                [--quick] [--max-queries N]
+
+Paragraphs come from the real path (``read_corpus`` + ``split_paragraphs``); a document scores as its
+best paragraph, exactly as ``personae eval`` does. Two kinds of rows are printed:
+
+* **whoosh** rows search a real Whoosh index (built per analyzer/field variant, in a temp folder) with a
+  real ``MultifieldParser``: the numbers ``personae eval`` would print for that keyword leg;
+* **grid** rows rescore BM25F in numpy from the postings of the index Whoosh built (same idf, stored
+  lengths, average lengths and formula as ``whoosh.scoring.BM25F``), so a b × k1 × title-boost grid
+  costs seconds instead of a minute per cell. The first grid row repeats the default configuration and
+  must equal its whoosh row; the script says so (``check``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from whoosh import index as whoosh_index  # noqa: E402
+from whoosh import qparser, scoring  # noqa: E402
+from whoosh.analysis import (  # noqa: E402
+    LowercaseFilter,  # noqa: E402
+    RegexTokenizer,
+    StandardAnalyzer,
+    StemmingAnalyzer,
+)
+from whoosh.fields import ID, TEXT, Schema  # noqa: E402
+from whoosh.query import Term  # noqa: E402
+
+from index.documents import read_corpus, split_paragraphs  # noqa: E402
+from search.evaluate import Run, evaluate, format_table, load_beir  # noqa: E402
+from search.query import parse_query  # noqa: E402
+from search.runs import write_corpus_jsonl  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How the index is analysed and laid out (needs its own Whoosh index)."""
+
+    name: str
+    stem: bool = True
+    stop: bool = True
+    combined: bool = False  # one field holding title + text instead of title and text
+    minsize: int = 2
+
+
+VARIANTS = {
+    "default": Variant("default"),
+    "no-stop": Variant("no-stop", stop=False),
+    "no-stem": Variant("no-stem", stem=False),
+    "combined": Variant("combined", combined=True),
+}
+
+
+def make_analyzer(v: Variant) -> Callable:
+    if v.stem:
+        if v.stop:
+            return StemmingAnalyzer(minsize=v.minsize, cachesize=50_000)
+        return StemmingAnalyzer(minsize=v.minsize, cachesize=50_000, stoplist=None)
+    if v.stop:
+        return StandardAnalyzer(minsize=v.minsize)
+    return RegexTokenizer() | LowercaseFilter()
+
+
+def load_paragraphs(corpus: Mapping[str, Mapping[str, str]], max_chars: int) -> list[dict[str, str]]:
+    docs = [{"id": i, "title": d.get("title", ""), "text": d["text"]} for i, d in corpus.items()]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_corpus_jsonl(docs, Path(tmp) / "corpus.jsonl")
+        parsed = read_corpus(path)
+    rows = []
+    for doc in parsed.documents:
+        for p in split_paragraphs(doc, max_chars):
+            rows.append({"id": p.id, "doc_id": doc.id, "title": doc.title, "text": p.text})
+    return rows
+
+
+def build(folder: Path, rows: list[dict[str, str]], v: Variant, title_boost: float) -> whoosh_index.Index:
+    ana = make_analyzer(v)
+    if v.combined:
+        schema = Schema(id=ID(stored=True, unique=True), text=TEXT(analyzer=ana, phrase=True))
+    else:
+        schema = Schema(id=ID(stored=True, unique=True),
+                        title=TEXT(analyzer=ana, field_boost=title_boost, phrase=True),
+                        text=TEXT(analyzer=ana, phrase=True))
+    folder.mkdir(parents=True, exist_ok=True)
+    ix = whoosh_index.create_in(str(folder), schema)
+    w = ix.writer(limitmb=256)
+    for r in rows:
+        if v.combined:
+            w.add_document(id=r["id"], text=f"{r['title']}\n{r['text']}")
+        else:
+            w.add_document(id=r["id"], title=r["title"], text=r["text"])
+    w.commit()
+    return ix
+
+
+def fields_of(ix: whoosh_index.Index) -> list[str]:
+    return [f for f in ("title", "text") if f in ix.schema.names()]
+
+
+def make_parser(ix: whoosh_index.Index, group: str) -> qparser.QueryParser:
+    grp = qparser.OrGroup if group == "or" else qparser.OrGroup.factory(float(group.split("@")[1]))
+    p = qparser.MultifieldParser(fields_of(ix), ix.schema, group=grp)
+    for plugin in (qparser.FieldsPlugin, qparser.WildcardPlugin, qparser.RangePlugin):
+        p.remove_plugin_class(plugin)
+    return p
+
+
+def query_texts(queries: Mapping[str, str]) -> dict[str, str]:
+    return {qid: parse_query(text, max_chars=10_000).text for qid, text in queries.items()}
+
+
+def whoosh_run(ix: whoosh_index.Index, queries: Mapping[str, str], group: str, b: float, k1: float,
+               depth: int) -> tuple[Run, list[float]]:
+    parser = make_parser(ix, group)
+    run: Run = {}
+    lat: list[float] = []
+    with ix.searcher(weighting=scoring.BM25F(B=b, K1=k1)) as s:
+        for qid, text in queries.items():
+            t0 = time.perf_counter()
+            q = parser.parse(text)
+            hits = s.search(q, limit=depth)
+            docs: dict[str, float] = {}
+            for h in hits:
+                d = h["id"].rsplit("#", 1)[0]
+                if d not in docs:
+                    docs[d] = float(h.score)
+            lat.append((time.perf_counter() - t0) * 1000)
+            run[qid] = docs
+    return run, lat
+
+
+@dataclass
+class Postings:
+    """Per query: list of (field, idf, docnums, raw weights) for every distinct leaf term."""
+
+    terms: dict[str, list[tuple[str, float, np.ndarray, np.ndarray]]]
+    lengths: dict[str, np.ndarray]  # field → stored (lossy) field length per docnum
+    avg: dict[str, float]
+    doc_of: np.ndarray  # docnum → index into doc_ids
+    doc_ids: list[str]
+    ndocs: int
+
+
+def extract(ix: whoosh_index.Index, queries: Mapping[str, str]) -> Postings:
+    """Everything BM25F needs, read once from the index Whoosh built (title indexed with boost 1)."""
+    parser = make_parser(ix, "or")
+    terms: dict[str, list[tuple[str, float, np.ndarray, np.ndarray]]] = {}
+    with ix.searcher() as s:
+        r = s.reader()
+        n = r.doc_count_all()
+        flds = fields_of(ix)
+        lengths = {f: np.array([r.doc_field_length(i, f, 0) for i in range(n)], dtype=np.float64)
+                   for f in flds}
+        avg = {f: (s.avg_field_length(f) or 1.0) for f in flds}
+        doc_ids, doc_of, seen = [], np.zeros(n, dtype=np.int64), {}
+        for i in range(n):
+            d = s.stored_fields(i)["id"].rsplit("#", 1)[0]
+            if d not in seen:
+                seen[d] = len(doc_ids)
+                doc_ids.append(d)
+            doc_of[i] = seen[d]
+        cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        idf = scoring.BM25F()
+        for qid, text in queries.items():
+            q = parser.parse(text)
+            leaves = [] if q is None else [q] if q.is_leaf() else list(q.leaves())
+            out = []
+            for leaf in dict.fromkeys(leaves):
+                if not isinstance(leaf, Term):
+                    raise ValueError(f"query {qid}: non-term leaf {leaf!r}; use whoosh rows")
+                key = (leaf.fieldname, leaf.text)
+                if key not in cache:
+                    if r.doc_frequency(*key):
+                        m = r.postings(*key)
+                        ids, ws = [], []
+                        while m.is_active():
+                            ids.append(m.id())
+                            ws.append(m.weight())
+                            m.next()
+                        cache[key] = (np.array(ids, dtype=np.int64), np.array(ws, dtype=np.float64))
+                    else:
+                        cache[key] = (np.zeros(0, dtype=np.int64), np.zeros(0))
+                ids, ws = cache[key]
+                if len(ids):
+                    out.append((key[0], idf.idf(s, *key), ids, ws))
+            terms[qid] = out
+    return Postings(terms, lengths, avg, doc_of, doc_ids, n)
+
+
+def grid_run(p: Postings, b: float, k1: float, title_boost: float, depth: int) -> Run:
+    run: Run = {}
+    norm = {f: k1 * ((1 - b) + b * p.lengths[f] / p.avg[f]) for f in p.lengths}
+    for qid, terms in p.terms.items():
+        scores = np.zeros(p.ndocs)
+        for field, idf, ids, ws in terms:
+            tf = ws * title_boost if field == "title" else ws
+            scores[ids] += idf * (tf * (k1 + 1)) / (tf + norm[field][ids])
+        top = np.flatnonzero(scores)
+        if len(top) > depth:
+            top = top[np.argpartition(-scores[top], depth - 1)[:depth]]
+        top = top[np.lexsort((top, -scores[top]))]
+        docs: dict[str, float] = {}
+        for i in top:
+            d = p.doc_ids[p.doc_of[i]]
+            if d not in docs:
+                docs[d] = float(scores[i])
+        run[qid] = docs
+    return run
+
+
+def fmt(row: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="/work/shared/data/scifact-dev")
+    ap.add_argument("--split", default="train")
+    ap.add_argument("--depth", type=int, default=100)
+    ap.add_argument("--max-chars", type=int, default=1500,
+                    help="paragraph split, as settings.max_paragraph_chars")
+    ap.add_argument("--max-queries", type=int, default=None)
+    ap.add_argument("--quick", action="store_true", help="grid only, plus the default whoosh row")
+    args = ap.parse_args(argv)
+    if not Path(args.data).exists():
+        print(f"skip: no SciFact data at {args.data}")
+        return 0
+    corpus, queries, qrels = load_beir(args.data, args.split)
+    qids = [q for q in qrels if q in queries][: args.max_queries]
+    qtexts = query_texts({q: queries[q] for q in qids})
+    judged = {q: qrels[q] for q in qids}
+    rows = load_paragraphs(corpus, args.max_chars)
+    print(f"SciFact {args.split}: {len(corpus)} docs → {len(rows)} paragraphs, {len(qids)} judged queries")
+    table: dict[str, dict[str, float]] = {}
+
+    def record(label: str, run: Run, lat: list[float] | None = None) -> None:
+        row = evaluate(judged, run)
+        if lat:
+            row["p50 ms"] = float(np.percentile(lat, 50))
+        table[label] = fmt(row)
+        print(f"  {label:42s} nDCG@10 {row['ndcg@10']:.4f}  R@100 {row['recall@100']:.4f}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="tune-kw-") as tmp:
+        t0 = time.perf_counter()
+        base_ix = build(Path(tmp) / "default", rows, VARIANTS["default"], 1.5)
+        print(f"built default index in {time.perf_counter() - t0:.1f} s", flush=True)
+        run, lat = whoosh_run(base_ix, qtexts, "or", 0.75, 1.2, args.depth)
+        record("whoosh default (b .75 k1 1.2 title 1.5)", run, lat)
+
+        # Grid: postings of an index with title boost 1 (the boost is applied in numpy).
+        grid_ix = build(Path(tmp) / "grid", rows, VARIANTS["default"], 1.0)
+        post = extract(grid_ix, qtexts)
+        check = evaluate(judged, grid_run(post, 0.75, 1.2, 1.5, args.depth))["ndcg@10"]
+        ok = abs(check - table["whoosh default (b .75 k1 1.2 title 1.5)"]["ndcg@10"]) < 2e-3
+        verdict = "matches" if ok else "DIFFERS from"
+        print(f"  check: numpy BM25F default nDCG@10 {check:.4f} ({verdict} whoosh)")
+        grid: list[tuple[float, float, float, float, float]] = []
+        bs, k1s, boosts = (0.3, 0.5, 0.6, 0.75, 0.9, 1.0), (0.6, 0.9, 1.2, 1.5, 2.0), (1.0, 1.5, 2.0, 3.0)
+        t0 = time.perf_counter()
+        for b, k1, tb in itertools.product(bs, k1s, boosts):
+            m = evaluate(judged, grid_run(post, b, k1, tb, args.depth))
+            grid.append((m["ndcg@10"], m["recall@100"], b, k1, tb))
+        print(f"  grid of {len(grid)} cells in {time.perf_counter() - t0:.1f} s")
+        grid.sort(reverse=True)
+        best = grid[0]
+        for nd, rc, b, k1, tb in grid[:8]:
+            table[f"grid b {b} k1 {k1} title {tb}"] = {"ndcg@10": round(nd, 4), "recall@100": round(rc, 4)}
+        by_b = defaultdict(float)
+        for nd, _, b, k1, tb in grid:
+            if k1 == 1.2 and tb == 1.5:
+                by_b[b] = nd
+        print("  b at k1 1.2, title 1.5: " + ", ".join(f"{b}: {v:.4f}" for b, v in sorted(by_b.items())))
+
+        if not args.quick:
+            _, _, b, k1, tb = best
+            ix = build(Path(tmp) / "best", rows, VARIANTS["default"], tb)
+            run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth)
+            record(f"whoosh best grid (b {b} k1 {k1} title {tb})", run, lat)
+            for scale in (0.9,):
+                run, lat = whoosh_run(ix, qtexts, f"or@{scale}", b, k1, args.depth)
+                record(f"whoosh best + OrGroup.factory({scale})", run, lat)
+            for name in ("no-stop", "no-stem", "combined"):
+                v = VARIANTS[name]
+                ix = build(Path(tmp) / name, rows, v, tb)
+                run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth)
+                record(f"whoosh best + {name}", run, lat)
+    print()
+    print(format_table(table))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,406 @@
+"""The Milvus backend: the keyword, vector and entity legs in one Milvus collection.
+
+The same ``MilvusClient`` code serves a local file (``uri="/path/milvus.db"``, milvus-lite: the Milvus 2.5
+core in-process, for tests and one-machine trials) and a cluster (``uri="http://host:19530"``: sharded,
+replicated, the path for corpora past one machine). Schema, one row per paragraph::
+
+    id            VARCHAR primary key (the paragraph id)
+    ord           INT64    position in the build (filter-only results come back in build order)
+    doc_id, n, title, date
+    text          VARCHAR  "title\\nparagraph", english analyzer  --BM25 function-->  sparse
+    entity_text   VARCHAR  linked entity ids, whitespace tokenizer --BM25 function-->  entity_sparse
+    entity, said  ARRAY<VARCHAR> (filters: ARRAY_CONTAINS_ALL)
+    dense         FLOAT_VECTOR(dim from the manifest), inner product on unit vectors = cosine
+
+Keyword queries are plain words: Milvus has no Whoosh syntax, so ``parse`` keeps the words, and quoted
+phrases / excluded terms (``-x``, ``NOT x``) become a client-side check on the analysed text of an
+over-fetched candidate list (milvus-lite 2.5 has no TEXT_MATCH/PHRASE_MATCH). Known differences from the
+embedded backend are listed in docs/scale-out.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index import layout
+from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError
+from search.backends.base import Hits
+
+SCHEMA_VERSION = 1
+MAX_LIMIT = 16_384  # Milvus caps search top-k and query limit at 16384
+MAX_VARCHAR = 65_535  # bytes
+MAX_IDS = 1024  # entity / speaker ids per paragraph
+INSERT_BATCH = 1000
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 128, 256  # same as index/vectors.py
+BM25_K1, BM25_B = 1.2, 0.75
+_TOKEN = re.compile(r'"[^"]*"|\S+')
+_SYNTAX = re.compile(r'[()+*^~"]')
+
+
+def _milvus() -> Any:
+    try:
+        import pymilvus
+    except ImportError as err:
+        raise PersonaeError(
+            f"the milvus backend needs pymilvus ({err}); pip install 'personae[milvus]'"
+        ) from None
+    return pymilvus
+
+
+def is_local(uri: str) -> bool:
+    """A file path (milvus-lite) rather than a server address."""
+    return not re.match(r"^[a-z][a-z0-9+.-]*://", uri)
+
+
+def connect(uri: str, token: str | None = None) -> Any:
+    """A ``MilvusClient``; for a local file it starts milvus-lite (quietly: its engine logs at INFO)."""
+    pymilvus = _milvus()
+    if is_local(uri):
+        os.environ.setdefault("RUST_LOG", "warn")
+        Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        uri = str(Path(uri).expanduser().resolve())
+    token = token if token is not None else os.environ.get("PERSONAE_MILVUS_TOKEN", "")
+    return pymilvus.MilvusClient(uri=uri, token=token)
+
+
+# ------------------------------------------------------------------------------------------- query text
+@dataclass(frozen=True)
+class MilvusQuery:
+    """A user query reduced to what Milvus can do: BM25 over ``words``, then exact client-side checks."""
+
+    words: str
+    phrases: tuple[tuple[str, ...], ...] = ()  # analysed tokens that must appear in a row, in order
+    required: frozenset[str] = frozenset()  # analysed tokens that must all appear (``a AND b``)
+    excluded: frozenset[str] = frozenset()  # analysed tokens that must not appear (``-a``, ``NOT a``)
+
+    @property
+    def needs_check(self) -> bool:
+        return bool(self.phrases or self.required or self.excluded)
+
+
+def _stems(text: str) -> list[str]:
+    from index.keyword import analyzer  # the embedded backend's analyzer: same stems for the checks
+
+    return [t.text for t in analyzer()(text)]
+
+
+def parse_text(text: str) -> MilvusQuery | None:
+    """Reduce Whoosh syntax to BM25 words plus checks. Words are OR-ed, as Whoosh's default group is.
+
+    Phrases are required only when the query is nothing but phrases (with loose words too, Whoosh ORs the
+    phrase with them); ``a AND b`` requires both; ``-a`` and ``NOT a`` exclude (Whoosh's OR group does not).
+    """
+    items: list[tuple[str, str]] = []  # (kind, text): kind in word / phrase / and / not
+    for tok in _TOKEN.findall(text or ""):
+        if tok in ("AND", "OR", "NOT"):
+            items.append((tok.lower(), tok))
+            continue
+        neg = tok.startswith("-")
+        plain = _SYNTAX.sub(" ", tok.lstrip("-")).strip()
+        if plain:
+            if neg:
+                items.append(("not", "NOT"))
+            items.append(("phrase" if tok.startswith('"') else "word", plain))
+    words: list[str] = []
+    phrases: list[tuple[str, ...]] = []
+    required: set[str] = set()
+    excluded: set[str] = set()
+    only_phrases = True
+    for i, (kind, value) in enumerate(items):
+        if kind not in ("word", "phrase"):
+            continue
+        stems = _stems(value)
+        before = items[i - 1][0] if i else ""
+        after = items[i + 1][0] if i + 1 < len(items) else ""
+        if before == "not":
+            excluded.update(stems)
+            continue
+        words.append(value)
+        only_phrases &= kind == "phrase"
+        if kind == "phrase" and len(stems) > 1:
+            phrases.append(tuple(stems))
+        if "and" in (before, after):
+            required.update(stems)
+    if not any(_stems(w) for w in words):
+        return None
+    return MilvusQuery(" ".join(words), tuple(phrases) if only_phrases else (), frozenset(required),
+                       frozenset(excluded))
+
+
+def _passes(q: MilvusQuery, text: str) -> bool:
+    toks = _stems(text)
+    present = set(toks)
+    if q.excluded & present or not q.required <= present:
+        return False
+    for ph in q.phrases:
+        n = len(ph)
+        if not any(tuple(toks[i:i + n]) == ph for i in range(len(toks) - n + 1)):
+            return False
+    return True
+
+
+def _filter(entities: Sequence[str], said: Sequence[str]) -> str:
+    parts = [f"ARRAY_CONTAINS_ALL({name}, {json.dumps(list(ids))})"
+             for name, ids in (("entity", entities), ("said", said)) if ids]
+    return " and ".join(parts)
+
+
+def _clip(text: str, limit: int = MAX_VARCHAR) -> str:
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", "ignore")
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def create_collection(client: Any, collection: str, dim: int, *, local: bool, description: str = "",
+                      shards: int = 1) -> None:
+    """(Re)create ``collection`` with the Personae schema and its indexes."""
+    pymilvus = _milvus()
+    DataType, Function, FunctionType = pymilvus.DataType, pymilvus.Function, pymilvus.FunctionType
+    if client.has_collection(collection):
+        client.drop_collection(collection)
+    s = client.create_schema(auto_id=False, description=description)
+    s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=512)
+    s.add_field("ord", DataType.INT64)
+    s.add_field("doc_id", DataType.VARCHAR, max_length=512)
+    s.add_field("n", DataType.INT64)
+    s.add_field("title", DataType.VARCHAR, max_length=4096)
+    s.add_field("date", DataType.VARCHAR, max_length=64)
+    s.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+                analyzer_params={"type": "english"})
+    s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    s.add_field("entity_text", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+                analyzer_params={"tokenizer": "whitespace"})
+    s.add_field("entity_sparse", DataType.SPARSE_FLOAT_VECTOR)
+    for name in ("entity", "said"):
+        s.add_field(name, DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_IDS, max_length=256)
+    s.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
+    for src, out in (("text", "sparse"), ("entity_text", "entity_sparse")):
+        s.add_function(Function(name=f"bm25_{src}", function_type=FunctionType.BM25,
+                                input_field_names=[src], output_field_names=[out]))
+    ip = client.prepare_index_params()
+    for field in ("sparse", "entity_sparse"):
+        ip.add_index(field, index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                     params={"inverted_index_algo": "DAAT_MAXSCORE", "bm25_k1": BM25_K1, "bm25_b": BM25_B})
+    if local:  # milvus-lite runs FLAT whatever is asked: exact search, like embedded below 50k rows
+        ip.add_index("dense", index_type="FLAT", metric_type="IP")
+    else:
+        ip.add_index("dense", index_type="HNSW", metric_type="IP",
+                     params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION})
+        for name in ("entity", "said"):
+            ip.add_index(name, index_type="INVERTED")
+    client.create_collection(collection, schema=s, index_params=ip, num_shards=shards)
+
+
+def rows_from_build(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, dict[str, Any]]:
+    """(paragraph rows with title/date, vectors in row order, manifest) read from a build folder."""
+    import faiss
+
+    manifest = layout.read_manifest(folder)
+    docs = {d["id"]: d for d in _read_jsonl(folder / layout.DOCUMENTS)}
+    paragraphs = list(_read_jsonl(folder / layout.PARAGRAPHS))
+    if not (folder / layout.VECTORS).is_file():
+        raise IndexMissing(f"{folder} has no {layout.VECTORS}; the milvus backend needs the vectors")
+    meta = json.loads((folder / layout.VECTOR_IDS).read_text(encoding="utf-8"))
+    index = faiss.read_index(str(folder / layout.VECTORS))
+    stored = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
+    row_of = {pid: i for i, pid in enumerate(meta["ids"])}
+    missing = [p["id"] for p in paragraphs if p["id"] not in row_of]
+    if missing:
+        raise IndexFormatMismatch(f"{len(missing)} paragraphs have no vector (first {missing[0]!r})")
+    vectors = stored[[row_of[p["id"]] for p in paragraphs]] if paragraphs else stored[:0]
+    for p in paragraphs:
+        d = docs.get(p["doc_id"], {})
+        p.setdefault("title", d.get("title") or "")
+        p.setdefault("date", d.get("date") or "")
+    return paragraphs, np.asarray(vectors, dtype=np.float32), manifest.to_dict()
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _records(rows: Sequence[dict[str, Any]], vectors: np.ndarray, start: int) -> Iterator[dict[str, Any]]:
+    for i, (p, vec) in enumerate(zip(rows, vectors, strict=True)):
+        entity = sorted({x["entity_id"] for x in p.get("links", [])})
+        said = sorted({q["speaker"] for q in p.get("quotes", []) if q.get("speaker")})
+        if len(entity) > MAX_IDS or len(said) > MAX_IDS:
+            raise PersonaeError(f"paragraph {p['id']} links more than {MAX_IDS} entities")
+        title = p.get("title") or ""
+        yield {
+            "id": p["id"], "ord": start + i, "doc_id": p["doc_id"], "n": int(p.get("n", 0)),
+            "title": _clip(title, 4096), "date": (p.get("date") or "")[:64],
+            "text": _clip(f"{title}\n{p['text']}" if title else p["text"]),
+            "entity_text": " ".join(entity), "entity": entity, "said": said, "dense": vec.tolist(),
+        }
+
+
+def write(
+    source: Path | tuple[Sequence[dict[str, Any]], np.ndarray],
+    uri: str,
+    collection: str = "personae",
+    *,
+    build: str = "",
+    shards: int = 1,
+    replicas: int = 1,
+    batch: int = INSERT_BATCH,
+    client: Any = None,
+) -> dict[str, Any]:
+    """Load a build folder (or ``(rows, vectors)``: paragraph dicts with title/date, and their vectors) into
+    ``collection`` at ``uri``, replacing it. ``shards``/``replicas`` only matter on a cluster."""
+    if isinstance(source, (str, Path)):
+        folder = Path(source)
+        rows, vectors, _ = rows_from_build(folder)
+        build = build or folder.name
+    else:
+        rows, vectors = source
+        vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != len(rows):
+        raise PersonaeError(f"{len(rows)} rows but vectors of shape {vectors.shape}")
+    local = is_local(uri)
+    own = client is None
+    client = client or connect(uri)
+    try:
+        desc = json.dumps({"personae": SCHEMA_VERSION, "build": build, "dim": int(vectors.shape[1])})
+        create_collection(client, collection, int(vectors.shape[1]), local=local, description=desc,
+                          shards=shards)
+        for start in range(0, len(rows), batch):
+            chunk = _records(rows[start:start + batch], vectors[start:start + batch], start)
+            client.insert(collection, list(chunk))
+        client.flush(collection)
+        if local:
+            client.load_collection(collection)
+        else:
+            client.load_collection(collection, replica_number=replicas)
+    finally:
+        if own:
+            client.close()
+    return {"collection": collection, "rows": len(rows), "dim": int(vectors.shape[1]), "build": build}
+
+
+# ---------------------------------------------------------------------------------------------- reading
+class MilvusBackend:
+    name = "milvus"
+
+    def __init__(self, client: Any, collection: str, *, local: bool, info: dict[str, Any]):
+        self.client = client
+        self.collection = collection
+        self.local = local
+        self.info = info
+        self._rows: int | None = None
+
+    @classmethod
+    def open(cls, uri: str, collection: str = "personae", *, expect_build: str | None = None,
+             client: Any = None) -> MilvusBackend:
+        """Connect and check the collection is a Personae one (and of build ``expect_build`` if given)."""
+        client = client or connect(uri)
+        if not client.has_collection(collection):
+            raise IndexMissing(f"no Milvus collection {collection!r} at {uri}; run `personae export-milvus`")
+        try:
+            info = json.loads(client.describe_collection(collection).get("description") or "{}")
+        except ValueError:
+            info = {}
+        if info.get("personae") != SCHEMA_VERSION:
+            raise IndexFormatMismatch(f"Milvus collection {collection!r} was not written by this Personae "
+                                      "(schema differs); run `personae export-milvus`")
+        if expect_build and info.get("build") != expect_build:
+            raise IndexFormatMismatch(
+                f"Milvus collection {collection!r} holds build {info.get('build')!r}, the current build is "
+                f"{expect_build!r}; run `personae export-milvus`")
+        client.load_collection(collection)
+        return cls(client, collection, local=is_local(uri), info=info)
+
+    # -- helpers
+    def _search(self, field: str, data: Any, k: int, filt: str, fields: Sequence[str] = (),
+                params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        k = min(int(k), MAX_LIMIT)
+        if k <= 0:
+            return []
+        res = self.client.search(self.collection, data=[data], anns_field=field, limit=k, filter=filt,
+                                 output_fields=list(fields) or None, search_params={"params": params or {}})
+        return list(res[0]) if res else []
+
+    def _query_all(self, filt: str, fields: Sequence[str] = ("id", "ord")) -> list[dict[str, Any]]:
+        """Every row matching ``filt`` (iterates past the 16384-row query limit)."""
+        it = self.client.query_iterator(self.collection, batch_size=4096, filter=filt,
+                                        output_fields=list(fields))
+        out: list[dict[str, Any]] = []
+        try:
+            while batch := it.next():
+                out.extend(batch)
+        finally:
+            it.close()
+        return out
+
+    def _query(self, query: Any) -> MilvusQuery | None:
+        return parse_text(query) if isinstance(query, str) else query
+
+    # -- the Backend protocol
+    def parse(self, text: str) -> MilvusQuery | None:
+        return parse_text(text)
+
+    def keyword(self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> Hits:
+        q, filt = self._query(query), _filter(entities, said)
+        if q is None:
+            if not filt:
+                return []
+            rows = sorted(self._query_all(filt), key=lambda r: r["ord"])
+            return [(r["id"], 1.0) for r in rows[:max(1, k)]]
+        if not q.needs_check:
+            return [(h["id"], float(h["distance"])) for h in self._search("sparse", q.words, k, filt)]
+        fetch = max(4 * k, k + 500)  # candidates for the client-side phrase/exclusion check
+        hits = self._search("sparse", q.words, fetch, filt, fields=["text"])
+        return [(h["id"], float(h["distance"])) for h in hits if _passes(q, h["entity"]["text"])][:k]
+
+    def vector(
+        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+    ) -> Hits:
+        vec = np.asarray(qvec, dtype=np.float32).reshape(-1).tolist()
+        params = None if self.local else {"ef": max(HNSW_EF_SEARCH, min(int(k), MAX_LIMIT))}
+        hits = self._search("dense", vec, k, _filter(entities, said), params=params)
+        return [(h["id"], float(h["distance"])) for h in hits]
+
+    def entity(
+        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+    ) -> Hits:
+        ids = [e for e in entity_ids if e and not any(c.isspace() for c in e)]
+        if not ids:
+            return []
+        hits = self._search("entity_sparse", " ".join(ids), k, _filter(entities, said))
+        return [(h["id"], float(h["distance"])) for h in hits]
+
+    def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
+        """Exact for filter-only counts; a keyword count is capped at 16384 (Milvus' top-k limit)."""
+        q, filt = self._query(query), _filter(entities, said)
+        if q is None:
+            if not filt:
+                return 0
+            res = self.client.query(self.collection, filter=filt, output_fields=["count(*)"])
+            return int(res[0]["count(*)"])
+        return len(self.keyword(q, MAX_LIMIT, entities=entities, said=said))
+
+    def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
+        if field not in ("entity", "said"):
+            raise PersonaeError(f"field must be 'entity' or 'said', not {field!r}")
+        rows = self._query_all(f"ARRAY_CONTAINS({field}, {json.dumps(entity_id)})")
+        return [r["id"] for r in sorted(rows, key=lambda r: r["ord"])]
+
+    def vector_count(self) -> int:
+        if self._rows is None:
+            res = self.client.query(self.collection, filter="", output_fields=["count(*)"])
+            self._rows = int(res[0]["count(*)"])
+        return self._rows
+
+    def close(self) -> None:
+        self.client.close()
+

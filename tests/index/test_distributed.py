@@ -1,0 +1,34 @@
+"""Ray encode (local mode, 2 workers) gives the same vectors, in the same order, as the local encoder."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from index.encoder import load_encoder
+
+if importlib.util.find_spec("ray") is None:
+    pytest.skip("distributed encoding needs ray[data]: pip install 'personae[ray]'", allow_module_level=True)
+
+MODEL = "all-MiniLM-L6-v2"
+
+
+def test_encode_with_ray_matches_local_encode() -> None:
+    from index.distributed import encode_with_ray
+
+    topics = ["peace talks", "rare earth metals", "the central bank", "a football final", "a new phone"]
+    texts = [f"Paragraph {i} about {topics[i % 5]}, with detail number {i * 7 % 13}." for i in range(300)]
+    texts[17] = ""  # empty and very long texts keep their places too
+    texts[42] = "long " * 400
+    got = encode_with_ray(texts, MODEL, batch_size=32, num_workers=2, block_size=40)
+    want = load_encoder(MODEL).encode(texts, batch_size=32)
+    assert got.shape == want.shape == (300, 384) and got.dtype == np.float32
+    assert np.abs(got - want).max() < 1e-5
+
+
+def test_encode_with_ray_empty_input() -> None:
+    from index.distributed import encode_with_ray
+
+    assert encode_with_ray([], MODEL, num_workers=2).shape == (0, 384)

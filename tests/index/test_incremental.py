@@ -1,0 +1,162 @@
+"""Incremental builds: reuse NER output and vectors of unchanged documents, yet equal a full rebuild."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from index import layout
+from index.build import build_index
+from index.settings import Settings
+from index.vectors import VectorIndex
+from personae.cli import cli
+from search.searcher import Searcher
+from tests.conftest import SEEDS
+
+DOCS = {
+    "a.txt": "Harbour strike spreads\n\nDockworkers led by Marta Okonkwo walked out at the port of Felixstowe on "
+             "Monday. Okonkwo said the Transport Workers Alliance would not back down.\n\n\"We are not going "
+             "anywhere,\" Okonkwo said, as Vantor Logistics warned of delays.",
+    "b.txt": "Vantor profits fall\n\nVantor Logistics reported lower profits. Chief executive Peter Lindqvist "
+             "blamed the strike at Felixstowe and rising fuel costs.\n\nLindqvist met Marta Okonkwo in London.",
+    "c.txt": "Rare earth talks\n\nSergei Lavrov said Russia was open to talks on rare earth metals. Lavrov "
+             "spoke in Moscow.\n\nThe Transport Workers Alliance was not mentioned.",
+    "d.txt": "Ferry routes cut\n\nGalloway Ferries cut three routes. Dana Whitfield of Galloway Ferries said the "
+             "company regretted the decision.",
+    "e.txt": "Port reopens\n\nThe port of Felixstowe reopened after talks between Vantor Logistics and the "
+             "union ended. Okonkwo called it a victory.",
+}
+QUERIES = ["strike Felixstowe", "Okonkwo", "profits fuel costs", "ferry routes", "rare earth", "talks union"]
+
+
+def _write_corpus(folder: Path, docs: dict[str, str]) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text + "\n", encoding="utf-8")
+
+
+def _settings(corpus: Path, index_dir: Path) -> Settings:
+    return Settings.load(env={}, corpus=str(corpus), index_dir=str(index_dir),
+                         entities_file=str(SEEDS / "entities.jsonl"))
+
+
+def _rows(folder: Path, name: str) -> list[dict]:
+    return [json.loads(x) for x in (folder / name).read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def _vectors(folder: Path) -> dict[str, np.ndarray]:
+    vi = VectorIndex.open(folder)
+    mat = vi._index.reconstruct_n(0, len(vi))
+    return {pid: mat[i] for i, pid in enumerate(vi.ids)}
+
+
+def _assert_same_index(inc: Settings, full: Settings) -> None:
+    a, b = layout.current_build(inc.index_path), layout.current_build(full.index_path)
+    assert _rows(a, layout.DOCUMENTS) == _rows(b, layout.DOCUMENTS)
+    assert _rows(a, layout.PARAGRAPHS) == _rows(b, layout.PARAGRAPHS)
+    assert json.loads((a / layout.ENTITIES).read_text()) == json.loads((b / layout.ENTITIES).read_text())
+    assert _rows(a, layout.MENTIONS) == _rows(b, layout.MENTIONS)
+    va, vb = _vectors(a), _vectors(b)
+    assert list(va) == list(vb)
+    for pid in va:
+        np.testing.assert_allclose(va[pid], vb[pid], atol=1e-5)
+    ma, mb = layout.read_manifest(a), layout.read_manifest(b)
+    assert ma.counts == mb.counts and ma.corpus_fingerprint == mb.corpus_fingerprint
+    sa, sb = Searcher.open(inc), Searcher.open(full)
+    for q in QUERIES:
+        for mode in ("keyword", "hybrid"):
+            ra, rb = sa.search(q, mode=mode, limit=10), sb.search(q, mode=mode, limit=10)
+            assert [h["paragraph_id"] for h in ra["hits"]] == [h["paragraph_id"] for h in rb["hits"]], (q, mode)
+            assert [h["snippet"] for h in ra["hits"]] == [h["snippet"] for h in rb["hits"]]
+            assert [h["score"] for h in ra["hits"]] == pytest.approx([h["score"] for h in rb["hits"]], abs=1e-5)
+            assert ra["total"] == rb["total"] and ra["facets"] == rb["facets"]
+
+
+def test_incremental_equals_full_rebuild_after_add_change_delete(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, DOCS)
+    inc = _settings(corpus, tmp_path / "inc")
+    first = build_index(inc)
+    assert first.incremental == "" and first.processed == 5 and first.reused == 0
+
+    unchanged = build_index(inc)  # nothing changed: everything is reused, no model is even needed
+    assert (unchanged.reused, unchanged.processed) == (5, 0)
+    assert unchanged.incremental == first.folder.name and "reused     5 documents" in unchanged.summary()
+
+    docs = dict(DOCS)
+    docs["b.txt"] = docs["b.txt"].replace("lower profits", "record profits")  # changed
+    del docs["a.txt"]  # deleted: it named Okonkwo and Vantor first, so later documents must re-cluster
+    docs["0-new.txt"] = ("Union leader profiled\n\nMarta Okonkwo grew up in Ipswich. Okonkwo joined Vantor "
+                         "Logistics at nineteen and later the Transport Workers Alliance.")  # added, sorts first
+    docs["f.txt"] = "Ferry talks\n\nDana Whitfield met Okonkwo to discuss Galloway Ferries routes."  # added
+    _write_corpus(corpus, docs)
+    second = build_index(inc)
+    assert second.incremental == unchanged.folder.name
+    assert (second.reused, second.processed) == (3, 3)  # c, d, e reused; b, 0-new, f processed
+    assert second.documents == 6
+
+    # Why links are re-derived rather than copied: a.txt named "Felixstowe" first, so the local cluster's id
+    # came from its NER type there; without a.txt the unchanged e.txt links the name to another local id.
+    before = {r["id"]: r["links"] for r in _rows(unchanged.folder, layout.PARAGRAPHS)}
+    after = {r["id"]: r["links"] for r in _rows(second.folder, layout.PARAGRAPHS)}
+    assert any(before[pid] != after[pid] for pid in after if pid.startswith(("c.txt", "d.txt", "e.txt")))
+
+    full = _settings(corpus, tmp_path / "full")
+    report = build_index(full, incremental=False)
+    assert report.incremental == "" and report.processed == 6
+    _assert_same_index(inc, full)
+
+
+def test_changed_registry_redetects_but_reuses_vectors(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt")})
+    registry = tmp_path / "entities.jsonl"
+    registry.write_text((SEEDS / "entities.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"), entities_file=str(registry))
+    build_index(settings)
+    with registry.open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "marta-okonkwo", "name": "Marta Okonkwo", "type": "person"}) + "\n")
+    logs: list[str] = []
+    report = build_index(settings, log=logs.append)
+    assert report.processed == 2  # NER reran for both (the gazetteer changed) ...
+    assert any("encoded 0 of" in m for m in logs)  # ... but no paragraph was re-encoded
+    folder = layout.current_build(settings.index_path)
+    assert "marta-okonkwo" in json.loads((folder / layout.ENTITIES).read_text())
+    full = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "full"), entities_file=str(registry))
+    build_index(full, incremental=False)
+    _assert_same_index(settings, full)
+
+
+def test_damaged_previous_build_falls_back_to_full(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, {"a.txt": DOCS["a.txt"]})
+    settings = _settings(corpus, tmp_path / "idx")
+    build_index(settings)
+    mentions = layout.current_build(settings.index_path) / layout.MENTIONS
+    data = bytearray(mentions.read_bytes())
+    data[len(data) // 2] ^= 0x01  # same size, different bytes: only the checksum notices
+    mentions.write_bytes(bytes(data))
+    logs: list[str] = []
+    report = build_index(settings, log=logs.append)
+    assert report.incremental == "" and report.processed == 1
+    assert any("does not match its checksum" in m for m in logs)
+
+
+def test_cli_full_flag_forces_full_rebuild(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, {"d.txt": DOCS["d.txt"]})
+    args = ["build", "--corpus", str(corpus), "--index-dir", str(tmp_path / "idx"), "--quiet",
+            "--entities-file", str(SEEDS / "entities.jsonl")]
+    runner = CliRunner()
+    assert runner.invoke(cli, args).exit_code == 0
+    res = runner.invoke(cli, args)
+    assert res.exit_code == 0 and "reused     1 documents, processed 0" in res.output, res.output
+    res = runner.invoke(cli, [*args, "--full"])
+    assert res.exit_code == 0 and "full build (1 documents processed)" in res.output, res.output

@@ -1,0 +1,157 @@
+"""One suite, every backend: the embedded files, and real Milvus (milvus-lite) loaded from the same build."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index import layout
+from index.encoder import load_encoder
+
+LAVROV = "sergei-lavrov"
+_MILVUS_MISSING = [m for m in ("pymilvus", "milvus_lite") if importlib.util.find_spec(m) is None]
+
+
+def _paragraphs(folder: Path) -> dict[str, dict]:
+    with (folder / layout.PARAGRAPHS).open(encoding="utf-8") as f:
+        return {p["id"]: p for p in map(json.loads, f) if p}
+
+
+@pytest.fixture(scope="module")
+def build_folder(seed_index) -> Path:
+    settings, _ = seed_index
+    return layout.current_build(settings.index_path)
+
+
+@pytest.fixture(scope="module")
+def embedded(seed_index, build_folder):
+    from search.backends.embedded import EmbeddedBackend
+
+    backend = EmbeddedBackend.open(build_folder)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(scope="module")
+def milvus(build_folder, tmp_path_factory):
+    if _MILVUS_MISSING:
+        pytest.skip(f"milvus backend needs {', '.join(_MILVUS_MISSING)}: pip install 'personae[milvus]'")
+    from search.backends.milvus import MilvusBackend, write
+
+    uri = str(tmp_path_factory.mktemp("milvus") / "milvus.db")
+    write(build_folder, uri, "personae")
+    backend = MilvusBackend.open(uri, "personae", expect_build=build_folder.name)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(params=["embedded", "milvus"])
+def backend(request):
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="module")
+def paragraphs(build_folder) -> dict[str, dict]:
+    return _paragraphs(build_folder)
+
+
+def _qvec(text: str) -> np.ndarray:
+    return load_encoder("all-MiniLM-L6-v2").encode([text], batch_size=1)[0]
+
+
+def test_keyword_finds_rare_earth_metals(backend, paragraphs) -> None:
+    hits = backend.keyword("rare earth metals", 5)
+    assert hits and "rare earth metals" in paragraphs[hits[0][0]]["text"]
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    assert backend.count("rare earth metals") >= len(hits)
+
+
+def test_keyword_phrase_and_and(backend, paragraphs) -> None:
+    phrase = backend.keyword('"security guarantees"', 50)
+    assert phrase and all("security guarantees" in paragraphs[p]["text"].lower() for p, _ in phrase)
+    both = backend.keyword("rare AND Ukraine", 50)  # "Ukraine" may be in the title only
+    assert both and all("rare" in paragraphs[p]["text"].lower() for p, _ in both)
+    assert backend.count("rare AND Ukraine") == len(both) < backend.count("rare OR Ukraine")
+
+
+def test_milvus_query_text_reduction() -> None:
+    """Milvus gets plain words; the Whoosh operators become client-side checks (no engine needed)."""
+    from search.backends.milvus import parse_text
+
+    q = parse_text('"rare earth" AND metals -gold NOT silver (peace)')
+    assert q is not None and q.words == "rare earth metals peace"
+    assert q.phrases == () and q.required == {"rare", "earth", "metal"} and q.excluded == {"gold", "silver"}
+    assert parse_text('"security guarantees"').phrases == (("secur", "guarante"),)
+    assert parse_text("the of AND") is None and parse_text("") is None
+
+
+def test_vector_finds_a_paraphrase(backend, paragraphs) -> None:
+    hits = backend.vector(_qvec("giving up land to Kyiv"), 3)
+    assert len(hits) == 3 and any("erritorial concessions" in paragraphs[p]["text"] for p, _ in hits)
+    assert backend.vector_count() == len(paragraphs)
+
+
+def test_entity_filter(backend, paragraphs) -> None:
+    for hits in (backend.keyword("war", 50, entities=[LAVROV]),
+                 backend.vector(_qvec("war"), 50, entities=[LAVROV]),
+                 backend.keyword(None, 50, entities=[LAVROV])):
+        assert hits
+        assert all(LAVROV in {x["entity_id"] for x in paragraphs[p]["links"]} for p, _ in hits)
+    assert backend.count(None, entities=[LAVROV]) == len(backend.entity_paragraphs(LAVROV))
+
+
+def test_said_filter(backend, paragraphs) -> None:
+    hits = backend.keyword(None, 50, said=[LAVROV])
+    texts = " ".join(paragraphs[p]["text"] for p, _ in hits)
+    assert "rare earth metals" in texts and "Territorial concessions" in texts
+    assert all(any(q["speaker"] == LAVROV for q in paragraphs[p]["quotes"]) for p, _ in hits)
+    assert {p for p, _ in backend.vector(_qvec("minerals"), 50, said=[LAVROV])} == {p for p, _ in hits}
+
+
+def test_entity_leg(backend, paragraphs) -> None:
+    hits = backend.entity([LAVROV], 50)
+    assert {p for p, _ in hits} == set(backend.entity_paragraphs(LAVROV))
+
+
+def test_entity_paragraphs_agree_between_backends(embedded, milvus, paragraphs) -> None:
+    ids = {x["entity_id"] for p in paragraphs.values() for x in p["links"]}
+    speakers = {q["speaker"] for p in paragraphs.values() for q in p["quotes"] if q.get("speaker")}
+    assert ids and speakers
+    for eid in sorted(ids):
+        assert sorted(embedded.entity_paragraphs(eid)) == sorted(milvus.entity_paragraphs(eid)), eid
+    for eid in sorted(speakers):
+        said = embedded.entity_paragraphs(eid, "said")
+        assert sorted(said) == sorted(milvus.entity_paragraphs(eid, "said")), eid
+
+
+def test_legs_agree_between_backends(embedded, milvus) -> None:
+    """Same analyser family and BM25 parameters: the top keyword hit and the vector ranking agree."""
+    for q in ("rare earth metals", "peace talks in Riyadh", "Ukraine"):
+        assert embedded.keyword(q, 1)[0][0] == milvus.keyword(q, 1)[0][0], q
+        assert embedded.count(q) == milvus.count(q), q
+    v = _qvec("peace negotiations")
+    e, m = embedded.vector(v, 10), milvus.vector(v, 10)
+    assert [p for p, _ in e] == [p for p, _ in m]
+    assert np.allclose([s for _, s in e], [s for _, s in m], atol=1e-5)
+
+
+def test_empty_results(backend) -> None:
+    assert backend.keyword("zxqvbnm", 10) == []
+    assert backend.keyword("the of and", 10) == []  # only stop words: no query
+    assert backend.keyword(None, 10) == []
+    assert backend.count("zxqvbnm") == 0 and backend.count(None) == 0
+    assert backend.keyword("war", 10, entities=["no-such-entity"]) == []
+    assert backend.vector(_qvec("war"), 10, entities=["no-such-entity"]) == []
+    assert backend.entity(["no-such-entity"], 10) == [] and backend.entity([], 10) == []
+    assert backend.entity_paragraphs("no-such-entity") == []
+
+
+def test_k_larger_than_corpus(backend, paragraphs) -> None:
+    n = len(paragraphs)
+    assert len(backend.vector(_qvec("war"), 10**9)) == n
+    assert len(backend.keyword(None, 10**9, entities=[LAVROV])) == len(backend.entity_paragraphs(LAVROV))
+    assert 0 < len(backend.keyword("Ukraine", n + 100)) <= n
