@@ -78,10 +78,9 @@ def make_analyzer(v: Variant) -> Callable:
     return RegexTokenizer() | LowercaseFilter()
 
 
-def load_paragraphs(corpus: Mapping[str, Mapping[str, str]], max_chars: int) -> list[dict[str, str]]:
-    docs = [{"id": i, "title": d.get("title", ""), "text": d["text"]} for i, d in corpus.items()]
+def load_paragraphs(corpus: list[dict[str, str]], max_chars: int) -> list[dict[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_corpus_jsonl(docs, Path(tmp) / "corpus.jsonl")
+        path = write_corpus_jsonl(corpus, Path(tmp) / "corpus.jsonl")
         parsed = read_corpus(path)
     rows = []
     for doc in parsed.documents:

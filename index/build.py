@@ -41,6 +41,7 @@ from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
 
 VERSION = "0.1.0"
+EMBED_RECIPE = "compose_text:1"  # bump when the text a paragraph is embedded as changes: old vectors go stale
 
 
 @dataclass
@@ -144,7 +145,8 @@ def build_index(
 
     order = [row for rows in linked.values() for row in rows]
     texts = [_embed_text(titles[row["doc_id"]], row["text"], settings.embed_title) for row in order]
-    old_vectors = previous.vectors(texts) if previous and previous.same("builder", "encoder") else {}
+    reuse_vectors = previous is not None and previous.same("builder", "encoder", "embed")
+    old_vectors = previous.vectors(texts) if reuse_vectors else {}
     todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
     encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
     fresh = encoder.encode([texts[i] for i in todo], batch_size=settings.batch_size,
@@ -229,6 +231,7 @@ def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
         "ner": ner,
         "registry": registry_key,
         "encoder": f"model:{encoder.model_id}" if encoder is not None else f"setting:{settings.model}",
+        "embed": EMBED_RECIPE,
         "embed_title": settings.embed_title,
         "max_paragraph_chars": settings.max_paragraph_chars,
     }
@@ -346,7 +349,7 @@ def _encoder_for(
     """The encoder, loaded only when something must be encoded; and the model id for the manifest."""
     if encoder is None and not needed and previous is not None:
         return None, previous.manifest.models.get("encoder", settings.model)
-    from index.encoder import compose_text, load_encoder
+    from index.encoder import load_encoder
 
     encoder = encoder or load_encoder(settings.model)
     return encoder, encoder.model_id

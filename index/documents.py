@@ -257,7 +257,8 @@ def header_metadata(text: str, max_lines: int = 8) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ HTML
 
-_DROP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg", "iframe", "template"}
+_DROP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg", "iframe",
+         "template"}
 _BLOCK = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article", "tr",
           "pre", "figcaption", "ul", "ol", "table", "main", "dd", "dt"}
 
@@ -332,7 +333,8 @@ def parse_html(html: str) -> tuple[str, str, dict[str, str]]:
     parser = _ArticleParser()
     parser.feed(html)
     parser.close()
-    parts = parser.article_parts if parser.article_parts and "".join(parser.article_parts).strip() else parser.parts
+    has_article = bool(parser.article_parts and "".join(parser.article_parts).strip())
+    parts = parser.article_parts if has_article and parser.article_parts else parser.parts
     body = "".join(parts)
     body = re.sub(r"[ \t]*\n[ \t]*", "\n", body)
     body = re.sub(r"\n{3,}", "\n\n", body).strip()
@@ -404,7 +406,8 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> Iterator[tup
     if end - start <= max_chars:
         yield start, end
         return
-    cuts = [start] + [start + m.start() + len(m.group(0).rstrip()) for m in _SENTENCE_END.finditer(text[start:end])]
+    ends = _SENTENCE_END.finditer(text[start:end])
+    cuts = [start] + [start + m.start() + len(m.group(0).rstrip()) for m in ends]
     # Greedy: pack sentences into chunks of at most max_chars.
     chunk_start = start
     last_ok = None

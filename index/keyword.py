@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import qparser, scoring
 from whoosh.analysis import StemmingAnalyzer
@@ -87,7 +88,7 @@ class KeywordIndex:
         return s
 
     def parse(self, text: str, *, conjunctive: bool = False) -> Query | None:
-        """Parse user text (quoted phrases, AND/OR/NOT, -term) into a Whoosh query; None if it has no terms."""
+        """Parse user text (quoted phrases, AND/OR/NOT, -term) into a Whoosh query; None if no terms."""
         if not text.strip():
             return None
         parser = self.and_parser if conjunctive else self.parser
@@ -118,11 +119,27 @@ class KeywordIndex:
         return [(hit["id"], float(hit.score or 0.0)) for hit in hits]
 
     def count(self, query: Query | None, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
+        """Exact number of paragraphs matching ``query`` (and every filter), without scoring.
+
+        Term postings are read a block at a time into numpy arrays and combined with set operations, so a
+        broad OR over 100k paragraphs costs a few ms instead of a scored search plus a Python walk of the
+        union (what ``len(results)`` does). Anything other than terms, OR and AND is enumerated by Whoosh.
+        """
         filt = _filter(entities, said)
-        q = query if query is not None else (Every() if filt is not None else None)
-        if q is None:
+        if query is None and filt is None:
             return 0
-        return len(self._searcher().search(q, limit=1, filter=filt))
+        s = self._searcher()
+        total = 0
+        for leaf, _offset in _leaf_searchers(s):
+            reader = leaf.reader()
+            ids = _all_docs(reader) if query is None else _doc_ids(leaf, query)
+            if filt is not None and len(ids):
+                ids = np.intersect1d(ids, _doc_ids(leaf, filt), assume_unique=True)
+            if reader.has_deletions() and len(ids):
+                live = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
+                ids = np.intersect1d(ids, live, assume_unique=True)
+            total += len(ids)
+        return int(total)
 
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
         s = self._searcher()
@@ -141,6 +158,53 @@ def _filter(entities: Sequence[str], said: Sequence[str]) -> Query | None:
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else And(terms)
+
+
+def _leaf_searchers(s) -> list[tuple]:
+    return list(s.leaf_searchers()) if not s.is_atomic() else [(s, 0)]
+
+
+def _all_docs(reader) -> np.ndarray:
+    return np.arange(reader.doc_count_all(), dtype=np.int64)
+
+
+def _doc_ids(leaf, q: Query) -> np.ndarray:
+    """Sorted unique segment-local docnums matching ``q`` in one leaf searcher (deletions not removed)."""
+    if isinstance(q, Term):
+        return _term_ids(leaf.reader(), q.fieldname, q.text)
+    if type(q) is Or and not getattr(q, "minmatch", 0):
+        parts = [_doc_ids(leaf, sub) for sub in q.subqueries]
+        parts = [p for p in parts if len(p)]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+    if type(q) is And:
+        out: np.ndarray | None = None
+        for sub in q.subqueries:
+            ids = _doc_ids(leaf, sub)
+            out = ids if out is None else np.intersect1d(out, ids, assume_unique=True)
+            if not len(out):
+                break
+        return np.zeros(0, dtype=np.int64) if out is None else out
+    if isinstance(q, Every) and q.fieldname in (None, "", "*"):
+        return _all_docs(leaf.reader())
+    ids = np.fromiter(q.docs(leaf), dtype=np.int64)  # phrases, NOT, prefixes…: Whoosh enumerates
+    return np.unique(ids)
+
+
+def _term_ids(reader, field: str, text) -> np.ndarray:
+    try:
+        if (field, text) not in reader:
+            return np.zeros(0, dtype=np.int64)
+        m = reader.postings(field, text)
+    except Exception:  # unknown field or unindexable term: nothing matches it
+        return np.zeros(0, dtype=np.int64)
+    if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):  # whoosh3 on-disk postings: whole blocks
+        blocks = []
+        while m.is_active():
+            m._read_ids()
+            blocks.append(np.asarray(m._ids, dtype=np.int64))
+            m._next_block()
+        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+    return np.unique(np.fromiter(m.all_ids(), dtype=np.int64))
 
 
 def any_of(queries: Sequence[Query]) -> Query:

@@ -340,6 +340,30 @@ def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_re
     click.echo(format_report(evaluate_links(gold, linker, limit=limit)))
 
 
+@cli.command("export-milvus")
+@index_dir_option
+@click.option("--uri", required=True, help="Milvus: a local file (milvus-lite) or http://host:19530.")
+@click.option("--collection", default="personae", show_default=True, help="Collection to (re)create.")
+@click.option("--shards", default=1, show_default=True, help="Shards (a cluster only).")
+@click.option("--replicas", default=1, show_default=True, help="In-memory replicas (a cluster only).")
+@friendly
+def export_milvus(index_dir: str | None, uri: str, collection: str, shards: int, replicas: int) -> None:
+    """Load the current build's paragraphs and vectors into Milvus (for backend=milvus)."""
+    import time
+    from pathlib import Path
+
+    from index import layout
+    from search.backends.milvus import write
+
+    settings = _settings(index_dir=index_dir)
+    folder = layout.current_build(Path(settings.index_dir))
+    t = time.perf_counter()
+    info = write(folder, uri, collection, shards=shards, replicas=replicas)
+    click.echo(f"exported {info['rows']} paragraphs ({info['dim']}-d) of {folder.name} to {uri} "
+               f"collection {collection!r} in {time.perf_counter() - t:.1f}s; serve it with "
+               f"PERSONAE_BACKEND=milvus PERSONAE_MILVUS_URI={uri}")
+
+
 def main() -> None:
     cli(prog_name="personae")
 

@@ -19,17 +19,18 @@ from search.searcher import Searcher
 from tests.conftest import SEEDS
 
 DOCS = {
-    "a.txt": "Harbour strike spreads\n\nDockworkers led by Marta Okonkwo walked out at the port of Felixstowe on "
-             "Monday. Okonkwo said the Transport Workers Alliance would not back down.\n\n\"We are not going "
-             "anywhere,\" Okonkwo said, as Vantor Logistics warned of delays.",
-    "b.txt": "Vantor profits fall\n\nVantor Logistics reported lower profits. Chief executive Peter Lindqvist "
-             "blamed the strike at Felixstowe and rising fuel costs.\n\nLindqvist met Marta Okonkwo in London.",
+    "a.txt": "Harbour strike spreads\n\nDockworkers led by Marta Okonkwo walked out at the port of "
+    'Felixstowe on Monday. Okonkwo said the Transport Workers Alliance would not back down.'
+    '\n\n"We are not going anywhere," Okonkwo said, as Vantor Logistics warned of delays.',
+    "b.txt": "Vantor profits fall\n\nVantor Logistics reported lower profits. Chief executive "
+    "Peter Lindqvist blamed the strike at Felixstowe and rising fuel costs.\n\n"
+    "Lindqvist met Marta Okonkwo in London.",
     "c.txt": "Rare earth talks\n\nSergei Lavrov said Russia was open to talks on rare earth metals. Lavrov "
-             "spoke in Moscow.\n\nThe Transport Workers Alliance was not mentioned.",
-    "d.txt": "Ferry routes cut\n\nGalloway Ferries cut three routes. Dana Whitfield of Galloway Ferries said the "
-             "company regretted the decision.",
+    "spoke in Moscow.\n\nThe Transport Workers Alliance was not mentioned.",
+    "d.txt": "Ferry routes cut\n\nGalloway Ferries cut three routes. Dana Whitfield of Galloway Ferries "
+    "said the company regretted the decision.",
     "e.txt": "Port reopens\n\nThe port of Felixstowe reopened after talks between Vantor Logistics and the "
-             "union ended. Okonkwo called it a victory.",
+    "union ended. Okonkwo called it a victory.",
 }
 QUERIES = ["strike Felixstowe", "Okonkwo", "profits fuel costs", "ferry routes", "rare earth", "talks union"]
 
@@ -43,8 +44,9 @@ def _write_corpus(folder: Path, docs: dict[str, str]) -> None:
 
 
 def _settings(corpus: Path, index_dir: Path) -> Settings:
-    return Settings.load(env={}, corpus=str(corpus), index_dir=str(index_dir),
-                         entities_file=str(SEEDS / "entities.jsonl"))
+    return Settings.load(
+        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
+    )
 
 
 def _rows(folder: Path, name: str) -> list[dict]:
@@ -73,9 +75,14 @@ def _assert_same_index(inc: Settings, full: Settings) -> None:
     for q in QUERIES:
         for mode in ("keyword", "hybrid"):
             ra, rb = sa.search(q, mode=mode, limit=10), sb.search(q, mode=mode, limit=10)
-            assert [h["paragraph_id"] for h in ra["hits"]] == [h["paragraph_id"] for h in rb["hits"]], (q, mode)
+            assert [h["paragraph_id"] for h in ra["hits"]] == [h["paragraph_id"] for h in rb["hits"]], (
+                q,
+                mode,
+            )
             assert [h["snippet"] for h in ra["hits"]] == [h["snippet"] for h in rb["hits"]]
-            assert [h["score"] for h in ra["hits"]] == pytest.approx([h["score"] for h in rb["hits"]], abs=1e-5)
+            assert [h["score"] for h in ra["hits"]] == pytest.approx(
+                [h["score"] for h in rb["hits"]], abs=1e-5
+            )
             assert ra["total"] == rb["total"] and ra["facets"] == rb["facets"]
 
 
@@ -93,8 +100,10 @@ def test_incremental_equals_full_rebuild_after_add_change_delete(tmp_path: Path)
     docs = dict(DOCS)
     docs["b.txt"] = docs["b.txt"].replace("lower profits", "record profits")  # changed
     del docs["a.txt"]  # deleted: it named Okonkwo and Vantor first, so later documents must re-cluster
-    docs["0-new.txt"] = ("Union leader profiled\n\nMarta Okonkwo grew up in Ipswich. Okonkwo joined Vantor "
-                         "Logistics at nineteen and later the Transport Workers Alliance.")  # added, sorts first
+    docs["0-new.txt"] = (
+        "Union leader profiled\n\nMarta Okonkwo grew up in Ipswich. Okonkwo joined Vantor "
+        "Logistics at nineteen and later the Transport Workers Alliance."
+    )  # added, sorts first
     docs["f.txt"] = "Ferry talks\n\nDana Whitfield met Okonkwo to discuss Galloway Ferries routes."  # added
     _write_corpus(corpus, docs)
     second = build_index(inc)
@@ -119,7 +128,9 @@ def test_changed_registry_redetects_but_reuses_vectors(tmp_path: Path) -> None:
     _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt")})
     registry = tmp_path / "entities.jsonl"
     registry.write_text((SEEDS / "entities.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
-    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"), entities_file=str(registry))
+    settings = Settings.load(
+        env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"), entities_file=str(registry)
+    )
     build_index(settings)
     with registry.open("a", encoding="utf-8") as f:
         f.write(json.dumps({"id": "marta-okonkwo", "name": "Marta Okonkwo", "type": "person"}) + "\n")
@@ -129,7 +140,9 @@ def test_changed_registry_redetects_but_reuses_vectors(tmp_path: Path) -> None:
     assert any("encoded 0 of" in m for m in logs)  # ... but no paragraph was re-encoded
     folder = layout.current_build(settings.index_path)
     assert "marta-okonkwo" in json.loads((folder / layout.ENTITIES).read_text())
-    full = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "full"), entities_file=str(registry))
+    full = Settings.load(
+        env={}, corpus=str(corpus), index_dir=str(tmp_path / "full"), entities_file=str(registry)
+    )
     build_index(full, incremental=False)
     _assert_same_index(settings, full)
 
@@ -152,8 +165,16 @@ def test_damaged_previous_build_falls_back_to_full(tmp_path: Path) -> None:
 def test_cli_full_flag_forces_full_rebuild(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, {"d.txt": DOCS["d.txt"]})
-    args = ["build", "--corpus", str(corpus), "--index-dir", str(tmp_path / "idx"), "--quiet",
-            "--entities-file", str(SEEDS / "entities.jsonl")]
+    args = [
+        "build",
+        "--corpus",
+        str(corpus),
+        "--index-dir",
+        str(tmp_path / "idx"),
+        "--quiet",
+        "--entities-file",
+        str(SEEDS / "entities.jsonl"),
+    ]
     runner = CliRunner()
     assert runner.invoke(cli, args).exit_code == 0
     res = runner.invoke(cli, args)

@@ -28,10 +28,18 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     corpus = root / "corpus"
     corpus.mkdir()
     for i in range(4):
-        (corpus / f"d{i}.txt").write_text(f"Story {i}\n\nRiver boats and mountain goats, part {i}.\n\n"
-                                          f"A second paragraph about harbours {i}.\n", encoding="utf-8")
-    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(root / "idx"), model="hash",
-                             entities_file=str(SEEDS / "entities.jsonl"))
+        (corpus / f"d{i}.txt").write_text(
+            f"Story {i}\n\nRiver boats and mountain goats, part {i}.\n\n"
+            f"A second paragraph about harbours {i}.\n",
+            encoding="utf-8",
+        )
+    settings = Settings.load(
+        env={},
+        corpus=str(corpus),
+        index_dir=str(root / "idx"),
+        model="hash",
+        entities_file=str(SEEDS / "entities.jsonl"),
+    )
     build_index(settings, encoder=load_encoder("hash"))
     return root / "idx"
 
@@ -81,15 +89,19 @@ def _garbage_manifest(folder: Path) -> None:
     (folder / layout.MANIFEST).write_bytes(b"\xff\xfe not json")
 
 
-@pytest.mark.parametrize(("damage", "message"), [
-    (_truncate, r"paragraphs\.jsonl is \d+ bytes, the manifest says \d+"),
-    (_delete_vectors, r"vectors\.faiss is missing"),
-    (_delete_whoosh, r"whoosh/\S+ is missing"),
-    (_format, rf"index format {layout.INDEX_FORMAT + 1}, this Personae reads {layout.INDEX_FORMAT}"),
-    (_garbage_manifest, r"unreadable manifest"),
-])
-def test_damage_found_at_start_up(index: tuple[Settings, Path], damage: Callable[[Path], None],
-                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_truncate, r"paragraphs\.jsonl is \d+ bytes, the manifest says \d+"),
+        (_delete_vectors, r"vectors\.faiss is missing"),
+        (_delete_whoosh, r"whoosh/\S+ is missing"),
+        (_format, rf"index format {layout.INDEX_FORMAT + 1}, this Personae reads {layout.INDEX_FORMAT}"),
+        (_garbage_manifest, r"unreadable manifest"),
+    ],
+)
+def test_damage_found_at_start_up(
+    index: tuple[Settings, Path], damage: Callable[[Path], None], message: str
+) -> None:
     settings, folder = index
     damage(folder)
     with pytest.raises(IndexFormatMismatch, match=message) as err:

@@ -27,7 +27,9 @@ SUFFIXES = st.sampled_from([".txt", ".md", ".html", ".htm", ".jsonl", ".ndjson",
 CONTENT = st.one_of(
     st.binary(max_size=600),
     ANY_TEXT.map(lambda s: s.encode("utf-8", "surrogatepass")),
-    ANY_TEXT.map(lambda s: ("<html><body><article><p>" + s + "</p></article></body></html>").encode("utf-8", "replace")),
+    ANY_TEXT.map(
+        lambda s: ("<html><body><article><p>" + s + "</p></article></body></html>").encode("utf-8", "replace")
+    ),
 )
 JSON_VALUE = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | ANY_TEXT,
@@ -61,7 +63,7 @@ def _check_corpus(root: Path) -> None:
         assert "\x00" not in doc.text and "\r" not in doc.text
         assert len(doc.fingerprint) == 16
         for p in split_paragraphs(doc, 200):
-            assert doc.text[p.start:p.end] == p.text
+            assert doc.text[p.start : p.end] == p.text
         json.dumps(doc.to_dict(), ensure_ascii=False).encode("utf-8")  # the build writes UTF-8 JSONL
 
 
@@ -95,7 +97,9 @@ def test_random_jsonl_lines_are_read_or_reported(lines: list[bytes], sep: bytes)
             assert len(corpus.documents) <= len(nonblank)
 
 
-TEXTISH = st.text(alphabet=st.sampled_from(list("ab .!?\n\t#\"'”A1") + ["\u00a0", "é", "\u2028"]), max_size=2500)
+TEXTISH = st.text(
+    alphabet=st.sampled_from(list("ab .!?\n\t#\"'”A1") + ["\u00a0", "é", "\u2028"]), max_size=2500
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -109,7 +113,7 @@ def test_paragraphs_cover_the_text_in_order_within_bounds(raw: str, title: str, 
     covered = set()
     last = 0
     for p in paras:
-        assert doc.text[p.start:p.end] == p.text and p.text.strip() == p.text != ""
+        assert doc.text[p.start : p.end] == p.text and p.text.strip() == p.text != ""
         assert len(p.text) <= max_chars
         assert p.start >= last
         last = p.end

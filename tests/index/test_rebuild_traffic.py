@@ -24,13 +24,17 @@ def _corpus(folder: Path, version: int) -> None:
     for p in folder.glob("*.txt"):
         p.unlink()
     for i in range(12 if version < 3 else 6):  # version 3 deletes half the documents
-        body = (f"Story {i} version {version}\n\nRiver boats and mountain goats, part {i}, edition {version}.\n\n"
-                f"Marta Okonkwo led the harbour strike {i} times. Ferries stopped.\n")
+        body = (
+            f"Story {i} version {version}\n\nRiver boats and mountain goats, part {i}, edition {version}.\n\n"
+            f"Marta Okonkwo led the harbour strike {i} times. Ferries stopped.\n"
+        )
         if version == 2 and i % 3 == 0:
             body += f"\nA new paragraph about a farm with goats, revision {version}.\n"
         (folder / f"d{i:02}.txt").write_text(body, encoding="utf-8")
     if version >= 2:
-        (folder / "new.txt").write_text("New arrivals\n\nGoats arrived at the harbour by ferry.\n", encoding="utf-8")
+        (folder / "new.txt").write_text(
+            "New arrivals\n\nGoats arrived at the harbour by ferry.\n", encoding="utf-8"
+        )
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -43,8 +47,13 @@ def test_queries_and_refresh_during_two_rebuilds(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     _corpus(corpus, 1)
-    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"), model="hash",
-                             entities_file=str(SEEDS / "entities.jsonl"))
+    settings = Settings.load(
+        env={},
+        corpus=str(corpus),
+        index_dir=str(tmp_path / "idx"),
+        model="hash",
+        entities_file=str(SEEDS / "entities.jsonl"),
+    )
     encoder = load_encoder("hash")
     first = build_index(settings, encoder=encoder).folder
     builds = {first.name: _snapshot(first)}

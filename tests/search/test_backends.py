@@ -37,14 +37,22 @@ def embedded(seed_index, build_folder):
 
 
 @pytest.fixture(scope="module")
-def milvus(build_folder, tmp_path_factory):
+def milvus_uri(build_folder, tmp_path_factory) -> str:
+    """A milvus-lite file holding the seed build, as `personae export-milvus` writes it."""
     if _MILVUS_MISSING:
         pytest.skip(f"milvus backend needs {', '.join(_MILVUS_MISSING)}: pip install 'personae[milvus]'")
-    from search.backends.milvus import MilvusBackend, write
+    from search.backends.milvus import write
 
     uri = str(tmp_path_factory.mktemp("milvus") / "milvus.db")
     write(build_folder, uri, "personae")
-    backend = MilvusBackend.open(uri, "personae", expect_build=build_folder.name)
+    return uri
+
+
+@pytest.fixture(scope="module")
+def milvus(build_folder, milvus_uri):
+    from search.backends.milvus import MilvusBackend
+
+    backend = MilvusBackend.open(milvus_uri, "personae", expect_build=build_folder.name)
     yield backend
     backend.close()
 
@@ -155,3 +163,28 @@ def test_k_larger_than_corpus(backend, paragraphs) -> None:
     assert len(backend.vector(_qvec("war"), 10**9)) == n
     assert len(backend.keyword(None, 10**9, entities=[LAVROV])) == len(backend.entity_paragraphs(LAVROV))
     assert 0 < len(backend.keyword("Ukraine", n + 100)) <= n
+
+
+def test_searcher_on_milvus_gives_the_same_answers(seed_index, seed_searcher, milvus_uri) -> None:
+    """The whole query path (legs, fusion, exact-phrase guard, totals, entity page) over Milvus."""
+    from search.searcher import Searcher
+
+    settings, _ = seed_index
+    on_milvus = Searcher.open(settings.replace(backend="milvus", milvus_uri=milvus_uri))
+    cases = [("Lavrov", {}), ("rare earth metals", {"mode": "keyword"}),
+             ("giving up land", {"mode": "vector"}),
+             ("war", {"entities": [LAVROV]}), ('"security guarantees"', {})]
+    for q, kw in cases:
+        a, b = seed_searcher.search(q, limit=5, **kw), on_milvus.search(q, limit=5, **kw)
+        assert set(a) == set(b) and a["legs"] == b["legs"] and a["linked"] == b["linked"], q
+        assert a["hits"][0]["paragraph_id"] == b["hits"][0]["paragraph_id"], q
+        assert a["total"] == b["total"], q
+    assert on_milvus.entity(LAVROV)["mention_count"] == seed_searcher.entity(LAVROV)["mention_count"]
+
+
+def test_milvus_refuses_a_collection_of_another_build(build_folder, milvus_uri) -> None:
+    from index.errors import IndexFormatMismatch
+    from search.backends.milvus import MilvusBackend
+
+    with pytest.raises(IndexFormatMismatch, match="export-milvus"):
+        MilvusBackend.open(milvus_uri, "personae", expect_build="build-other")

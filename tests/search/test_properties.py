@@ -21,8 +21,9 @@ from search.snippets import highlight, query_stems
 HOSTILE_TOKENS = st.one_of(
     st.characters(blacklist_categories=()),
     st.integers(0xD800, 0xDFFF).map(chr),
-    st.sampled_from(list('"()*?^~+-:\\/[]{}<>&\x00\n\t\u2028\ufeff') + ["AND", "OR", "NOT", "TO", "entity:",
-                                                                         "said:", " "]),
+    st.sampled_from(
+        list('"()*?^~+-:\\/[]{}<>&\x00\n\t\u2028\ufeff') + ["AND", "OR", "NOT", "TO", "entity:", "said:", " "]
+    ),
 )
 QUERY_TEXT = st.lists(HOSTILE_TOKENS, max_size=120).map("".join)
 WORDS = st.sampled_from(["goats", "river", "boats", "Lavrov", "mountain", "the", "a", "EU", "U.S.", "talks"])
@@ -70,14 +71,27 @@ def test_parse_query_returns_query_or_bad_query(raw: str) -> None:
 def keyword(tmp_path_factory: pytest.TempPathFactory) -> KeywordIndex:
     folder = tmp_path_factory.mktemp("kw") / "whoosh"
     rows = [
-        {"id": f"d{i}#0", "doc_id": f"d{i}", "date": "2025-01-0" + str(i + 1), "title": title, "text": text,
-         "entity": ent, "said": said}
-        for i, (title, text, ent, said) in enumerate([
-            ("River news", "River boats and mountain goats.", "local:org:river", ""),
-            ("Talks", "Sergei Lavrov said talks with the EU and the U.S. would go on.", "sergei-lavrov",
-             "sergei-lavrov"),
-            ("Goats", "Goats again, on a farm. “Quoted” text & <tags>.", "", ""),
-        ])
+        {
+            "id": f"d{i}#0",
+            "doc_id": f"d{i}",
+            "date": "2025-01-0" + str(i + 1),
+            "title": title,
+            "text": text,
+            "entity": ent,
+            "said": said,
+        }
+        for i, (title, text, ent, said) in enumerate(
+            [
+                ("River news", "River boats and mountain goats.", "local:org:river", ""),
+                (
+                    "Talks",
+                    "Sergei Lavrov said talks with the EU and the U.S. would go on.",
+                    "sergei-lavrov",
+                    "sergei-lavrov",
+                ),
+                ("Goats", "Goats again, on a farm. “Quoted” text & <tags>.", "", ""),
+            ]
+        )
     ]
     write_keyword_index(folder, rows)
     ix = KeywordIndex(folder)
@@ -134,8 +148,10 @@ def _check_snippet(text: str, out: str, size: int | None) -> None:
     assert out.count("<mark>") == out.count("</mark>") and out.count("<a ") == out.count("</a>")
 
 
-SNIPPET_TEXT = st.lists(st.one_of(st.sampled_from(list("ab goats <>&\"'.\n") + ["river", "Lavrov "]),
-                                  HOSTILE_TOKENS), max_size=300).map("".join)
+SNIPPET_TEXT = st.lists(
+    st.one_of(st.sampled_from(list("ab goats <>&\"'.\n") + ["river", "Lavrov "]), HOSTILE_TOKENS),
+    max_size=300,
+).map("".join)
 
 
 @st.composite
@@ -143,13 +159,23 @@ def _links(draw: st.DrawFn, text: str) -> list[dict]:
     n = len(text)
     spans = draw(st.lists(st.tuples(st.integers(-5, n + 5), st.integers(-5, n + 5)), max_size=6))
     ids = st.one_of(st.sampled_from(["sergei-lavrov", "local:org:x"]), QUERY_TEXT)
-    return [{"start": s, "end": e, "text": text[max(s, 0):max(e, 0)], "entity_id": draw(ids),
-             "type": draw(st.one_of(st.none(), st.sampled_from(["person", "org"]), QUERY_TEXT))} for s, e in spans]
+    return [
+        {
+            "start": s,
+            "end": e,
+            "text": text[max(s, 0) : max(e, 0)],
+            "entity_id": draw(ids),
+            "type": draw(st.one_of(st.none(), st.sampled_from(["person", "org"]), QUERY_TEXT)),
+        }
+        for s, e in spans
+    ]
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.data(), SNIPPET_TEXT, st.one_of(st.none(), st.integers(1, 400)))
-def test_highlight_escapes_everything_and_shows_a_window(data: st.DataObject, text: str, size: int | None) -> None:
+def test_highlight_escapes_everything_and_shows_a_window(
+    data: st.DataObject, text: str, size: int | None
+) -> None:
     links = data.draw(_links(text))
     words = data.draw(st.lists(st.sampled_from(text.split() or ["x"]), max_size=4))
     stems = query_stems(" ".join(words))
@@ -160,8 +186,11 @@ def test_highlight_escapes_everything_and_shows_a_window(data: st.DataObject, te
 def test_highlight_window_prefers_valid_links_over_invalid_ones() -> None:
     text = "word " * 200 + "Lavrov spoke."
     pos = text.index("Lavrov")
-    links = [{"start": 8, "end": 2, "entity_id": "bad"}, {"start": 10_000, "end": 10_006, "entity_id": "bad"},
-             {"start": pos, "end": pos + 6, "entity_id": "sergei-lavrov", "type": "person"}]
+    links = [
+        {"start": 8, "end": 2, "entity_id": "bad"},
+        {"start": 10_000, "end": 10_006, "entity_id": "bad"},
+        {"start": pos, "end": pos + 6, "entity_id": "sergei-lavrov", "type": "person"},
+    ]
     out = highlight(text, links=links, size=60)
     assert 'data-entity="sergei-lavrov">Lavrov</a>' in out
 
@@ -170,4 +199,3 @@ def test_seed_snippets_are_escaped(seed_searcher) -> None:
     for q in ("Lavrov", "rare earth metals", "Ukraine territory"):
         for h in seed_searcher.search(q, mode="keyword", limit=5)["hits"]:
             _check_snippet(h["text"], h["snippet"], 300)
-

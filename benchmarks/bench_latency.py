@@ -1,0 +1,331 @@
+"""Query latency p50/p95 for keyword, vector, entity and hybrid at 10k and 100k BBC paragraphs.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_latency.py [--sizes 10000,100000] [--queries 200]
+
+Prints one table: per component (each leg, ``search()`` overheads ``_total`` / ``_protect_exact``,
+whole ``search()`` calls) the p50 and p95 in ms at each size. Skips with a message when the BBC corpus
+(``/work/shared/data/bbc-news/bbc``, or ``PERSONAE_BBC``) is absent. Also holds the BBC helpers that
+``bench_build.py`` uses.
+
+Everything expensive is cached under ``/tmp/personae-bench`` (``PERSONAE_BENCH_CACHE``):
+
+* ``bbc-corpus.jsonl``: the 2,225 BBC articles as the JSONL the indexer reads (README.TXT left out);
+* ``bbc-vectors-<digest>.npy``: MiniLM vectors of the BBC paragraphs, keyed by model and exact texts;
+* ``bbc-base/``: a real ``build_index`` of the BBC corpus (NER + linking + MiniLM), whose mentions are
+  reused by the replicated builds;
+* ``bbc-<N>/``: a real ``build_index`` of the corpus replicated to ``N`` paragraphs. Copies reuse the
+  base build's mentions (same texts) and get the base vectors plus small Gaussian noise instead of being
+  re-encoded (``NoisyEncoder``): the index, the searcher and every query path are the real ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from index import layout  # noqa: E402
+from index.build import _text_key, build_index  # noqa: E402
+from index.documents import read_corpus  # noqa: E402
+from index.errors import PersonaeError  # noqa: E402
+from index.settings import Settings  # noqa: E402
+
+BBC = Path(os.environ.get("PERSONAE_BBC", "/work/shared/data/bbc-news/bbc"))
+CACHE = Path(os.environ.get("PERSONAE_BENCH_CACHE", "/tmp/personae-bench"))
+NOISE = 0.01  # per-dimension sd of the noise added to a copy's vector (vectors are re-normalised)
+
+
+def bbc_available() -> bool:
+    return BBC.is_dir() and any(BBC.glob("*/*.txt"))
+
+
+def bbc_documents() -> list[dict[str, str]]:
+    """BBC articles through the real reader (line 1 headline; Latin-1 files decoded with a warning)."""
+    corpus = read_corpus(BBC, exclude=[BBC / "README.TXT"])
+    return [{"id": d.id, "title": d.title, "text": d.text} for d in corpus.documents]
+
+
+def write_jsonl(docs: Sequence[dict[str, str]], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for d in docs:
+            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    return path
+
+
+class CachedEncoder:
+    """The real encoder, with vectors for an exact list of texts cached on disk (one ``.npy`` per list)."""
+
+    def __init__(self, encoder: Any, label: str = "bbc-vectors"):
+        self.encoder = encoder
+        self.model_id = encoder.model_id
+        self.dim = encoder.dim
+        self.label = label
+        self.seconds = 0.0
+        self.hit = False
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               show_progress: bool = False) -> np.ndarray:
+        digest = hashlib.sha256(self.model_id.encode())
+        for t in texts:
+            digest.update(t.encode("utf-8", "surrogatepass") + b"\0")
+        path = CACHE / f"{self.label}-{digest.hexdigest()[:16]}.npy"
+        if path.is_file():
+            self.hit = True
+            return np.load(path)
+        t0 = time.perf_counter()
+        vecs = self.encoder.encode(list(texts), batch_size=batch_size, show_progress=show_progress)
+        self.seconds = time.perf_counter() - t0
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(path, vecs)
+        return vecs
+
+
+class NoisyEncoder:
+    """Answers from the base build's vectors (by exact text); a text seen again gets a noisy copy."""
+
+    def __init__(self, base: dict[str, np.ndarray], model_id: str, seed: int = 0):
+        self.base = base
+        # A path to the same model: the snapshot differs from the base build's (so nothing is reused and
+        # every copy comes through here), yet the searcher loads the real MiniLM from the manifest.
+        from index.encoder import resolve_model_path
+
+        self.model_id = str(resolve_model_path(model_id))
+        self.dim = len(next(iter(base.values())))
+        self.rng = np.random.default_rng(seed)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               show_progress: bool = False) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        seen: set[str] = set()
+        for i, t in enumerate(texts):
+            key = _text_key(t)
+            v = self.base[key]
+            if key in seen:
+                v = v + self.rng.normal(0.0, NOISE, self.dim).astype(np.float32)
+                v /= np.linalg.norm(v)
+            seen.add(key)
+            out[i] = v
+        return out
+
+
+def settings_for(index_dir: Path, corpus: Path, **kw: Any) -> Settings:
+    root = Path(__file__).resolve().parent.parent
+    return Settings.load(env={}, index_dir=str(index_dir), corpus=str(corpus),
+                         entities_file=str(root / "seeds" / "entities.jsonl"), **kw)
+
+
+def base_build(say: Any = print) -> Path:
+    """The real BBC build (cached). Returns its index_dir."""
+    index_dir = CACHE / "bbc-base"
+    corpus = CACHE / "bbc-corpus.jsonl"
+    try:
+        layout.current_build(index_dir)
+        return index_dir
+    except PersonaeError:
+        pass
+    write_jsonl(bbc_documents(), corpus)
+    from index.encoder import load_encoder
+
+    settings = settings_for(index_dir, corpus)
+    enc = CachedEncoder(load_encoder(settings.model))
+    say(f"building the BBC base index in {index_dir} (NER + linking + MiniLM; cached afterwards)")
+    report = build_index(settings, encoder=enc, progress=False)
+    say(f"  {report.summary()}")
+    return index_dir
+
+
+def base_vectors(index_dir: Path) -> dict[str, np.ndarray]:
+    """Text key → vector of the base build (title composed as the build embeds it)."""
+    from index.build import _embed_text
+    from index.vectors import VectorIndex
+
+    folder = layout.current_build(index_dir)
+    titles = {d["id"]: d["title"] for d in _jsonl(folder / layout.DOCUMENTS)}
+    key_of = {r["id"]: _text_key(_embed_text(titles[r["doc_id"]], r["text"], True))
+              for r in _jsonl(folder / layout.PARAGRAPHS)}
+    vi = VectorIndex.open(folder)
+    mat = vi._index.reconstruct_n(0, len(vi.ids))
+    return {key_of[pid]: mat[i] for i, pid in enumerate(vi.ids)}
+
+
+def replicated_build(n_paragraphs: int, say: Any = print) -> Path:
+    """A real build of the BBC corpus copied until it holds about ``n_paragraphs`` paragraphs (cached)."""
+    index_dir = CACHE / f"bbc-{n_paragraphs}"
+    try:
+        folder = layout.current_build(index_dir)
+        if layout.read_manifest(folder).counts.get("paragraphs", 0) >= 0.95 * n_paragraphs:
+            return index_dir
+    except PersonaeError:
+        pass
+    base_dir = base_build(say)
+    base_folder = layout.current_build(base_dir)
+    per_doc = {}
+    for r in _jsonl(base_folder / layout.PARAGRAPHS):
+        per_doc[r["doc_id"]] = per_doc.get(r["doc_id"], 0) + 1
+    docs = list(_jsonl(CACHE / "bbc-corpus.jsonl"))
+    out, total, copy = [], 0, 0
+    while total < n_paragraphs:
+        for d in docs:
+            if total >= n_paragraphs:
+                break
+            out.append(dict(d, id=d["id"] if copy == 0 else f"c{copy}/{d['id']}"))
+            total += per_doc.get(d["id"], 0)
+        copy += 1
+    corpus = write_jsonl(out, CACHE / f"bbc-corpus-{n_paragraphs}.jsonl")
+    # Start from a copy of the base build so the incremental path reuses its mentions (same texts).
+    shutil.rmtree(index_dir, ignore_errors=True)
+    shutil.copytree(base_dir, index_dir)
+    settings = settings_for(index_dir, corpus)
+    enc = NoisyEncoder(base_vectors(base_dir), settings.model)
+    say(f"building {len(out)} documents ({copy} copies of BBC, ~{total} paragraphs) in {index_dir}; "
+        f"copies reuse base mentions and get base vectors + N(0, {NOISE}) noise")
+    t0 = time.perf_counter()
+    report = build_index(settings, encoder=enc, progress=False)
+    say(f"  built in {time.perf_counter() - t0:.0f} s: {report.summary()}")
+    return index_dir
+
+
+def _jsonl(path: Path):
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+# ------------------------------------------------------------------------------------------ latency
+
+
+def sample_queries(n: int, seed: int = 7) -> list[str]:
+    """Half full headlines (multi-word: ``_protect_exact`` runs a phrase query), half their first 2 words."""
+    import random
+
+    docs = list(_jsonl(CACHE / "bbc-corpus.jsonl"))
+    rng = random.Random(seed)
+    picks = rng.sample(docs, n)
+    out = []
+    for i, d in enumerate(picks):
+        words = d["title"].split()
+        out.append(d["title"] if i % 2 == 0 else " ".join(words[:2]))
+    return out
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[str, list[float]]:
+    """Per-component latencies (ms) through the real ``Searcher`` and its embedded backend."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from search.fusion import rrf
+    from search.query import parse_query
+    from search.searcher import Searcher
+
+    corpus = next(iter(sorted(index_dir.parent.glob("bbc-corpus*.jsonl"))))
+    settings = settings_for(index_dir, corpus)
+    searcher = Searcher.open(settings)
+    backend = searcher._state.backend
+    ki = backend.keyword_index
+    enc = searcher.encoder()
+    linker = searcher.linker()
+    pool = ThreadPoolExecutor(max_workers=1)
+    window = settings.candidates
+    times: dict[str, list[float]] = {}
+
+    def timed(label: str, fn: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        times.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
+        return out
+
+    for text in list(queries[:10]):  # warm-up: model, spaCy, Whoosh caches
+        searcher.search(text, limit=10)
+    times.clear()
+    for text in queries:
+        q = parse_query(text)
+        kq = timed("keyword: parse", lambda q=q: ki.parse(q.text))
+        timed("keyword leg: OR (current)", lambda kq=kq: ki.search(kq, window))
+        kand = ki.parse(q.text, conjunctive=True)
+        timed("keyword leg: AND", lambda kand=kand: ki.search(kand, window))
+        timed("count: len(results) (old)", lambda kq=kq: len(ki._searcher().search(kq, limit=1)))
+        timed("count: numpy postings (new)", lambda kq=kq: ki.count(kq))
+        if len(q.plain.split()) > 1:
+            pq = ki.parse(f'"{q.plain}"')
+            timed("_protect_exact: phrase query", lambda pq=pq: ki.search(pq, window))
+        qvec = timed("vector: encode query", lambda q=q: enc.encode([q.plain], batch_size=1)[0])
+        timed("vector: ANN search", lambda qvec=qvec: backend.vector(qvec, window))
+        links = timed("entity: link query", lambda q=q: linker.link_query(q.plain))
+        ids = [x.entity_id for x in links if x.entity_id in searcher._state.entities]
+        if ids:
+            timed("entity leg (linked queries only)", lambda ids=ids: backend.entity(ids, window))
+        timed("retrieve hybrid, no linking", lambda q=q: searcher.retrieve(
+            q, mode="hybrid", fusion=settings.fusion, window=window, link_query=False))
+
+        def parallel(q: Any = q, kq: Any = kq) -> Any:
+            fut = pool.submit(lambda: backend.vector(enc.encode([q.plain], batch_size=1)[0], window))
+            kw = backend.keyword(kq, window)
+            return rrf([kw, fut.result()], k=settings.rrf_k)
+
+        timed("legs in parallel (kw ‖ encode+ANN) + rrf", parallel)
+        timed("search() keyword", lambda text=text: searcher.search(text, limit=10, mode="keyword"))
+        timed("search() vector", lambda text=text: searcher.search(text, limit=10, mode="vector"))
+        timed("search() hybrid, no linking",
+              lambda text=text: searcher.search(text, limit=10, link_query=False))
+        timed("search() hybrid (default: linking on)", lambda text=text: searcher.search(text, limit=10))
+    pool.shutdown()
+    searcher._state.backend.close()
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Query latency p50/p95 per component at 10k / 100k paragraphs.")
+    ap.add_argument("--sizes", default="10000,100000", help="paragraph counts, comma-separated")
+    ap.add_argument("--queries", type=int, default=200)
+    args = ap.parse_args(argv)
+    if not bbc_available():
+        print(f"skip: BBC corpus not found at {BBC} (set PERSONAE_BBC)")
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    results: dict[int, dict[str, list[float]]] = {}
+    for n in sizes:
+        index_dir = replicated_build(n)
+        folder = layout.current_build(index_dir)
+        m = layout.read_manifest(folder)
+        kind = m.models.get("vector_index")
+        print(f"{n}: {m.counts['paragraphs']} paragraphs, vector index {kind}", flush=True)
+        results[n] = measure(index_dir, sample_queries(args.queries))
+    labels = list(dict.fromkeys(k for r in results.values() for k in r))
+    head = f"{'component (ms)':44s}" + "".join(
+        f"{f'{n // 1000}k p50':>10s}{f'{n // 1000}k p95':>10s}" for n in sizes)
+    print()
+    print(f"{args.queries} BBC headline queries (half full headlines, half two words); 2 shared CPU cores")
+    print(head)
+    print("-" * len(head))
+    for label in labels:
+        row = f"{label:44s}"
+        for n in sizes:
+            v = results[n].get(label, [])
+            row += f"{pct(v, 50):10.1f}{pct(v, 95):10.1f}"
+        print(row)
+    print("\nCopies beyond the first BBC pass reuse its NER mentions and get its vectors plus N(0, "
+          f"{NOISE}) noise (re-normalised) instead of being re-encoded.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
