@@ -130,8 +130,14 @@ def _read_file(file: Path, rel: str, suffix: str, corpus: Corpus) -> Document:
         if not text:
             raise IngestError(rel, "no article text found in HTML")
         return Document(
-            id=rel, title=normalize_text(title) or _first_line(text), text=text, date=meta.get("date"),
-            url=meta.get("url"), source=meta.get("source"), byline=meta.get("author"), path=rel,
+            id=rel,
+            title=normalize_text(title) or _first_line(text),
+            text=text,
+            date=meta.get("date"),
+            url=meta.get("url"),
+            source=meta.get("source"),
+            byline=meta.get("author"),
+            path=rel,
             fingerprint=_fingerprint(raw),
         )
     text = normalize_text(text)
@@ -142,7 +148,12 @@ def _read_file(file: Path, rel: str, suffix: str, corpus: Corpus) -> Document:
         title = re.sub(r"^#+\s*", "", title).strip()
     meta = header_metadata(text)
     return Document(
-        id=rel, title=title, text=text, date=meta.get("date"), byline=meta.get("byline"), path=rel,
+        id=rel,
+        title=title,
+        text=text,
+        date=meta.get("date"),
+        byline=meta.get("byline"),
+        path=rel,
         fingerprint=_fingerprint(raw),
     )
 
@@ -186,15 +197,21 @@ def _read_jsonl(file: Path, rel: str, corpus: Corpus) -> Iterator[Document]:
         if not isinstance(title, str):
             corpus.skipped.append(IngestError(where, "'title' must be a string"))
             continue
-        opt = {k: (_no_surrogates(str(obj[k])) if obj.get(k) is not None else None)
-               for k in ("date", "url", "source")}
+        opt = {
+            k: (_no_surrogates(str(obj[k])) if obj.get(k) is not None else None)
+            for k in ("date", "url", "source")
+        }
         author = obj.get("author")
         yield Document(
             id=_no_surrogates(str(doc_id).strip()),
             title=normalize_text(title).replace("\n", " ") or _first_line(normalize_text(text)),
-            text=normalize_text(text), date=_iso_date(opt["date"]) or opt["date"], url=opt["url"],
-            source=opt["source"], byline=_no_surrogates(author) if isinstance(author, str) else None,
-            path=where, fingerprint=_fingerprint(raw),
+            text=normalize_text(text),
+            date=_iso_date(opt["date"]) or opt["date"],
+            url=opt["url"],
+            source=opt["source"],
+            byline=_no_surrogates(author) if isinstance(author, str) else None,
+            path=where,
+            fingerprint=_fingerprint(raw),
         )
 
 
@@ -257,10 +274,42 @@ def header_metadata(text: str, max_lines: int = 8) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ HTML
 
-_DROP = {"script", "style", "nav", "header", "footer", "aside", "noscript", "form", "svg", "iframe",
-         "template"}
-_BLOCK = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article", "tr",
-          "pre", "figcaption", "ul", "ol", "table", "main", "dd", "dt"}
+_DROP = {
+    "script",
+    "style",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "noscript",
+    "form",
+    "svg",
+    "iframe",
+    "template",
+}
+_BLOCK = {
+    "p",
+    "div",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "section",
+    "article",
+    "tr",
+    "pre",
+    "figcaption",
+    "ul",
+    "ol",
+    "table",
+    "main",
+    "dd",
+    "dt",
+}
 
 
 class _ArticleParser(HTMLParser):
@@ -290,8 +339,15 @@ class _ArticleParser(HTMLParser):
         elif tag == "meta":
             key = (a.get("property") or a.get("name") or "").lower()
             content = a.get("content", "")
-            mapping = {"article:published_time": "date", "date": "date", "pubdate": "date",
-                       "author": "author", "og:url": "url", "og:site_name": "source", "og:title": "og_title"}
+            mapping = {
+                "article:published_time": "date",
+                "date": "date",
+                "pubdate": "date",
+                "author": "author",
+                "og:url": "url",
+                "og:site_name": "source",
+                "og:title": "og_title",
+            }
             if key in mapping and content:
                 self.meta.setdefault(mapping[key], content)
         elif tag == "time" and a.get("datetime"):
@@ -344,7 +400,7 @@ def parse_html(html: str) -> tuple[str, str, dict[str, str]]:
         meta["date"] = _iso_date(meta["date"]) or meta["date"]
     # The h1 usually opens the body too; drop that copy so the title is not a paragraph of its own.
     if title and body.startswith(title):
-        body = body[len(title):].lstrip()
+        body = body[len(title) :].lstrip()
     return title, body, meta
 
 
@@ -380,7 +436,10 @@ def split_paragraphs(doc: Document, max_chars: int = 1500) -> list[Paragraph]:
             first = False
             nl = doc.text.find("\n", start, end)
             first_line_end = end if nl < 0 else nl
-            if doc.title.strip() and doc.text[start:first_line_end].strip().lstrip("#").strip() == doc.title.strip():
+            if (
+                doc.title.strip()
+                and doc.text[start:first_line_end].strip().lstrip("#").strip() == doc.title.strip()
+            ):
                 start = first_line_end  # the title is a field of its own, not paragraph text
                 while start < end and doc.text[start].isspace():
                     start += 1
@@ -396,9 +455,13 @@ def split_paragraphs(doc: Document, max_chars: int = 1500) -> list[Paragraph]:
 
 def _is_header_block(block: str) -> bool:
     lines = [ln.strip() for ln in block.split("\n") if ln.strip()]
-    return bool(lines) and len(lines) <= 3 and all(
-        len(ln) <= 80 and (_BYLINE.match(ln) or _DATELINE.match(ln) or (len(ln) <= 40 and find_date(ln)))
-        for ln in lines
+    return (
+        bool(lines)
+        and len(lines) <= 3
+        and all(
+            len(ln) <= 80 and (_BYLINE.match(ln) or _DATELINE.match(ln) or (len(ln) <= 40 and find_date(ln)))
+            for ln in lines
+        )
     )
 
 

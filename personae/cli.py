@@ -48,13 +48,21 @@ def _print_settings(ctx: click.Context, _param: click.Parameter, value: bool) ->
 
 @click.group()
 @click.version_option(package_name="personae")
-@click.option("--help-settings", is_flag=True, expose_value=False, is_eager=True, callback=_print_settings,
-              help="Show every setting, its default and its environment variable.")
+@click.option(
+    "--help-settings",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_settings,
+    help="Show every setting, its default and its environment variable.",
+)
 def cli() -> None:
     """Personae: entity-linked search for news and document collections."""
 
 
-index_dir_option = click.option("--index-dir", type=click.Path(file_okay=False), help="Index folder [var/index].")
+index_dir_option = click.option(
+    "--index-dir", type=click.Path(file_okay=False), help="Index folder [var/index]."
+)
 
 
 @cli.command()
@@ -63,11 +71,20 @@ index_dir_option = click.option("--index-dir", type=click.Path(file_okay=False),
 @click.option("--entities-file", type=click.Path(), help="Entity registry [seeds/entities.jsonl].")
 @click.option("--model", help="Sentence-transformers model name or path.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--full", is_flag=True,
-              help="Recompute everything instead of reusing unchanged documents' NER output and vectors.")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Recompute everything instead of reusing unchanged documents' NER output and vectors.",
+)
 @friendly
-def build(corpus: str | None, index_dir: str | None, entities_file: str | None, model: str | None,
-          quiet: bool, full: bool) -> None:
+def build(
+    corpus: str | None,
+    index_dir: str | None,
+    entities_file: str | None,
+    model: str | None,
+    quiet: bool,
+    full: bool,
+) -> None:
     """Read the corpus, link entities, and build the keyword and vector indexes.
 
     Incremental by default: documents unchanged since the current build reuse its NER output and vectors;
@@ -113,19 +130,32 @@ def verify(index_dir: str | None, quick: bool) -> None:
 @index_dir_option
 @click.option("--limit", "-n", default=10, show_default=True, type=int)
 @click.option("--offset", default=0, show_default=True, type=int)
-@click.option("--mode", type=click.Choice(["hybrid", "keyword", "vector"]), default="hybrid", show_default=True)
+@click.option(
+    "--mode", type=click.Choice(["hybrid", "keyword", "vector"]), default="hybrid", show_default=True
+)
 @click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None)
 @click.option("--entity", "-e", multiple=True, help="Only paragraphs linked to this entity id (repeatable).")
 @click.option("--group", is_flag=True, help="Group paragraphs by document.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result (the API's shape).")
 @friendly
-def search(query: str, index_dir: str | None, limit: int, offset: int, mode: str, fusion: str | None,
-           entity: tuple[str, ...], group: bool, as_json: bool) -> None:
+def search(
+    query: str,
+    index_dir: str | None,
+    limit: int,
+    offset: int,
+    mode: str,
+    fusion: str | None,
+    entity: tuple[str, ...],
+    group: bool,
+    as_json: bool,
+) -> None:
     """Search the index."""
     from search.searcher import Searcher
 
     searcher = Searcher.open(_settings(index_dir=index_dir))
-    result = searcher.search(query, limit=limit, offset=offset, mode=mode, fusion=fusion, entities=entity, group=group)
+    result = searcher.search(
+        query, limit=limit, offset=offset, mode=mode, fusion=fusion, entities=entity, group=group
+    )
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
         return
@@ -144,10 +174,13 @@ def search(query: str, index_dir: str | None, limit: int, offset: int, mode: str
 @index_dir_option
 @click.option("--threads", default=8, show_default=True, help="Waitress worker threads.")
 @click.option("--dev", is_flag=True, help="Flask's development server with reloader instead of waitress.")
-@click.option("--get", "get_path", default=None, help="Run one GET request in-process, print it, exit (smoke test).")
+@click.option(
+    "--get", "get_path", default=None, help="Run one GET request in-process, print it, exit (smoke test)."
+)
 @friendly
-def serve(host: str | None, port: int | None, index_dir: str | None, threads: int, dev: bool,
-          get_path: str | None) -> None:
+def serve(
+    host: str | None, port: int | None, index_dir: str | None, threads: int, dev: bool, get_path: str | None
+) -> None:
     """Serve the web app and JSON API (waitress, a production WSGI server)."""
     from web import create_app
 
@@ -167,17 +200,32 @@ def serve(host: str | None, port: int | None, index_dir: str | None, threads: in
 
 
 @cli.command("eval")
-@click.option("--corpus", required=True, type=click.Path(exists=True),
-              help="BEIR corpus: corpus.jsonl, SciFact-style CSV, or a folder holding one.")
-@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False), help="BEIR queries.jsonl.")
+@click.option(
+    "--corpus",
+    required=True,
+    type=click.Path(exists=True),
+    help="BEIR corpus: corpus.jsonl, SciFact-style CSV, or a folder holding one.",
+)
+@click.option(
+    "--queries", required=True, type=click.Path(exists=True, dir_okay=False), help="BEIR queries.jsonl."
+)
 @click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False), help="BEIR qrels .tsv.")
 @click.option("--index-dir", type=click.Path(file_okay=False), default="var/eval-index", show_default=True)
 @click.option("--rebuild", is_flag=True, help="Rebuild even if an index for this corpus exists.")
 @click.option("--max-queries", type=int, default=None, help="Evaluate only the first N judged queries.")
-@click.option("--link-query", is_flag=True, help="Link query names to entities (adds the entity leg to hybrid).")
+@click.option(
+    "--link-query", is_flag=True, help="Link query names to entities (adds the entity leg to hybrid)."
+)
 @friendly
-def eval_cmd(corpus: str, queries: str, qrels: str, index_dir: str, rebuild: bool, max_queries: int | None,
-             link_query: bool) -> None:
+def eval_cmd(
+    corpus: str,
+    queries: str,
+    qrels: str,
+    index_dir: str,
+    rebuild: bool,
+    max_queries: int | None,
+    link_query: bool,
+) -> None:
     """nDCG@10, recall@100 and MRR@10 for keyword, vector and hybrid, side by side."""
     from pathlib import Path
 
@@ -198,7 +246,9 @@ def eval_cmd(corpus: str, queries: str, qrels: str, index_dir: str, rebuild: boo
         docs = load_beir_corpus(corpus)
         write_corpus_jsonl(docs, Path(settings.corpus))
         click.echo(f"building an index of {len(docs)} documents in {index_dir}", err=True)
-        report = build_index(settings, progress=True, extra_settings={"eval_source": str(Path(corpus).resolve())})
+        report = build_index(
+            settings, progress=True, extra_settings={"eval_source": str(Path(corpus).resolve())}
+        )
         click.echo(report.summary(), err=True)
     searcher = Searcher.open(settings)
     judged = load_qrels(qrels)
@@ -223,8 +273,9 @@ def entities() -> None:
     """Inspect and curate entities. Decisions are written to the registry; the next build applies them."""
 
 
-entities_file_option = click.option("--entities-file", type=click.Path(dir_okay=False),
-                                    help="Entity registry [seeds/entities.jsonl].")
+entities_file_option = click.option(
+    "--entities-file", type=click.Path(dir_okay=False), help="Entity registry [seeds/entities.jsonl]."
+)
 
 
 def _registry(entities_file: str | None):
@@ -269,11 +320,15 @@ def entities_show(entity_id: str, index_dir: str | None, entities_file: str | No
         if record is None:
             raise
         return
-    click.echo(f"{ent['name']} ({ent['type']}), {ent['mention_count']} paragraphs; seen as: "
-               + ", ".join(ent.get("surfaces", [])))
+    click.echo(
+        f"{ent['name']} ({ent['type']}), {ent['mention_count']} paragraphs; seen as: "
+        + ", ".join(ent.get("surfaces", []))
+    )
     for q in ent["quotes"]:
         click.echo(f"  said: {q['text']}")
-    click.echo("  co-mentioned: " + ", ".join(f"{c['name']} ({c['count']})" for c in ent["co_mentioned"][:10]))
+    click.echo(
+        "  co-mentioned: " + ", ".join(f"{c['name']} ({c['count']})" for c in ent["co_mentioned"][:10])
+    )
 
 
 @entities.command("merge")
@@ -324,8 +379,12 @@ def entities_reject(id_or_surface: str, entities_file: str | None) -> None:
 @click.argument("gold", type=click.Path(exists=True, dir_okay=False))
 @click.option("--limit", type=int, default=None, help="Only the first N articles.")
 @entities_file_option
-@click.option("--empty-registry/--with-registry", default=True, show_default=True,
-              help="Gold sets are not about the seed corpus: by default link with an empty registry.")
+@click.option(
+    "--empty-registry/--with-registry",
+    default=True,
+    show_default=True,
+    help="Gold sets are not about the seed corpus: by default link with an empty registry.",
+)
 @friendly
 def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_registry: bool) -> None:
     """Mention P/R/F1 and B-cubed clustering of entity links against an ELEVANT-format gold set."""
@@ -359,9 +418,11 @@ def export_milvus(index_dir: str | None, uri: str, collection: str, shards: int,
     folder = layout.current_build(Path(settings.index_dir))
     t = time.perf_counter()
     info = write(folder, uri, collection, shards=shards, replicas=replicas)
-    click.echo(f"exported {info['rows']} paragraphs ({info['dim']}-d) of {folder.name} to {uri} "
-               f"collection {collection!r} in {time.perf_counter() - t:.1f}s; serve it with "
-               f"PERSONAE_BACKEND=milvus PERSONAE_MILVUS_URI={uri}")
+    click.echo(
+        f"exported {info['rows']} paragraphs ({info['dim']}-d) of {folder.name} to {uri} "
+        f"collection {collection!r} in {time.perf_counter() - t:.1f}s; serve it with "
+        f"PERSONAE_BACKEND=milvus PERSONAE_MILVUS_URI={uri}"
+    )
 
 
 def main() -> None:

@@ -29,7 +29,11 @@ def write_corpus_jsonl(docs: Sequence[Mapping[str, str]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as f:
         for d in docs:
-            f.write(json.dumps({"id": d["id"], "title": d.get("title", ""), "text": d["text"]}, ensure_ascii=False))
+            f.write(
+                json.dumps(
+                    {"id": d["id"], "title": d.get("title", ""), "text": d["text"]}, ensure_ascii=False
+                )
+            )
             f.write("\n")
     return path
 

@@ -50,14 +50,30 @@ def test_curation_commands_write_the_registry(tmp_path: Path) -> None:
     reg = tmp_path / "entities.jsonl"
     reg.write_text((SEEDS / "entities.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
     runner = CliRunner()
-    res = runner.invoke(cli, ["entities", "rename", "sergei-lavrov", "Sergey Lavrov", "--entities-file", str(reg)])
+    res = runner.invoke(
+        cli, ["entities", "rename", "sergei-lavrov", "Sergey Lavrov", "--entities-file", str(reg)]
+    )
     assert res.exit_code == 0, res.output
-    res = runner.invoke(cli, ["entities", "show", "sergei-lavrov", "--entities-file", str(reg),
-                              "--index-dir", str(tmp_path / "none")])
+    res = runner.invoke(
+        cli,
+        [
+            "entities",
+            "show",
+            "sergei-lavrov",
+            "--entities-file",
+            str(reg),
+            "--index-dir",
+            str(tmp_path / "none"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["name"] == "Sergey Lavrov"
-    res = runner.invoke(cli, ["entities", "merge", "local:person:lavrov", "sergei-lavrov", "--entities-file", str(reg)])
+    res = runner.invoke(
+        cli, ["entities", "merge", "local:person:lavrov", "sergei-lavrov", "--entities-file", str(reg)]
+    )
     assert res.exit_code == 0, res.output
     assert '"into": "sergei-lavrov"' in reg.read_text(encoding="utf-8").replace('"into":"', '"into": "')
-    res = runner.invoke(cli, ["entities", "merge", "sergei-lavrov", "nobody-at-all", "--entities-file", str(reg)])
+    res = runner.invoke(
+        cli, ["entities", "merge", "sergei-lavrov", "nobody-at-all", "--entities-file", str(reg)]
+    )
     assert res.exit_code == 1 and "Traceback" not in res.output

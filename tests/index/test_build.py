@@ -25,8 +25,16 @@ def test_seed_build_layout(seed_index) -> None:
     folder = layout.current_build(Path(settings.index_dir))
     assert folder == report.folder
     names = {p.name for p in folder.iterdir()}
-    assert names == {layout.MANIFEST, layout.DOCUMENTS, layout.PARAGRAPHS, layout.ENTITIES, layout.WHOOSH_DIR,
-                     layout.VECTORS, layout.VECTOR_IDS, layout.MENTIONS}
+    assert names == {
+        layout.MANIFEST,
+        layout.DOCUMENTS,
+        layout.PARAGRAPHS,
+        layout.ENTITIES,
+        layout.WHOOSH_DIR,
+        layout.VECTORS,
+        layout.VECTOR_IDS,
+        layout.MENTIONS,
+    }
     manifest = layout.read_manifest(folder)
     assert manifest.format == layout.INDEX_FORMAT
     assert manifest.counts["documents"] == 1 and manifest.counts["paragraphs"] == report.paragraphs > 20
@@ -35,9 +43,9 @@ def test_seed_build_layout(seed_index) -> None:
     rows = [json.loads(x) for x in (folder / layout.PARAGRAPHS).read_text().splitlines()]
     doc = json.loads((folder / layout.DOCUMENTS).read_text().splitlines()[0])
     for row in rows:  # offsets round-trip, links and quotes sit inside their paragraph
-        assert doc["text"][row["start"]:row["end"]] == row["text"]
+        assert doc["text"][row["start"] : row["end"]] == row["text"]
         for link in row["links"] + row["quotes"]:
-            assert row["text"][link["start"]:link["end"]] == link["text"]
+            assert row["text"][link["start"] : link["end"]] == link["text"]
 
 
 def test_keyword_search_finds_lavrov_quote(seed_searcher) -> None:
@@ -50,15 +58,23 @@ def test_keyword_search_finds_lavrov_quote(seed_searcher) -> None:
 
 def _small_corpus(folder: Path, extra: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "one.txt").write_text("Alpha headline\n\nThe first story about river boats.\n", encoding="utf-8")
-    (folder / "two.txt").write_text(f"Beta headline\n\nA second story on mountain goats. {extra}\n", encoding="utf-8")
+    (folder / "one.txt").write_text(
+        "Alpha headline\n\nThe first story about river boats.\n", encoding="utf-8"
+    )
+    (folder / "two.txt").write_text(
+        f"Beta headline\n\nA second story on mountain goats. {extra}\n", encoding="utf-8"
+    )
     return folder
 
 
 def test_rebuild_swaps_pointer_and_keeps_old_reader_working(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "corpus")
-    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"),
-                             entities_file=str(SEEDS / "entities.jsonl"))
+    settings = Settings.load(
+        env={},
+        corpus=str(corpus),
+        index_dir=str(tmp_path / "idx"),
+        entities_file=str(SEEDS / "entities.jsonl"),
+    )
     first = build_index(settings).folder
     reader = Searcher.open(settings)
     assert reader.search("goats", mode="keyword")["total"] == 1
@@ -79,17 +95,25 @@ def test_rebuild_swaps_pointer_and_keeps_old_reader_working(tmp_path: Path) -> N
 def test_killed_build_leaves_previous_index_serving(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "corpus")
     index_dir = tmp_path / "idx"
-    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(index_dir),
-                             entities_file=str(SEEDS / "entities.jsonl"))
+    settings = Settings.load(
+        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
+    )
     good = build_index(settings).folder
     # A big corpus so the child build is still running when we kill it.
     big = tmp_path / "big"
     big.mkdir()
     for i in range(300):
-        (big / f"d{i}.txt").write_text(f"Headline {i}\n\n" + "Some words about things. " * 40, encoding="utf-8")
+        (big / f"d{i}.txt").write_text(
+            f"Headline {i}\n\n" + "Some words about things. " * 40, encoding="utf-8"
+        )
     env = dict(os.environ, PERSONAE_CORPUS=str(big), PERSONAE_INDEX_DIR=str(index_dir))
-    proc = subprocess.Popen([sys.executable, "-m", "personae", "build", "--quiet"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "personae", "build", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(index_dir.glob(".tmp-*")):
         time.sleep(0.05)
@@ -119,8 +143,12 @@ def test_unreadable_files_are_reported_and_skipped(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "corpus")
     (corpus / "bad.jsonl").write_text('{"id": "ok", "title": "T", "text": "jsonl goats"}\n{broken\n')
     (corpus / "bin.txt").write_bytes(b"\x00\x01\x02")
-    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(tmp_path / "idx"),
-                             entities_file=str(SEEDS / "entities.jsonl"))
+    settings = Settings.load(
+        env={},
+        corpus=str(corpus),
+        index_dir=str(tmp_path / "idx"),
+        entities_file=str(SEEDS / "entities.jsonl"),
+    )
     report = build_index(settings)
     assert report.documents == 3
     assert sorted(s.split(":")[0] for s in report.skipped) == ["bad.jsonl", "bin.txt"]

@@ -30,14 +30,17 @@ def test_seed_txt_title_and_paragraphs(tmp_path: Path) -> None:
     assert doc.title == "Russian Foreign Minister Rules Out Territorial Concessions to Ukraine"
     paras = split_paragraphs(doc)
     assert len(paras) > 20
-    assert all(doc.text[p.start:p.end] == p.text for p in paras)
+    assert all(doc.text[p.start : p.end] == p.text for p in paras)
     assert [p.id for p in paras[:2]] == [f"{SEED_ID}#0", f"{SEED_ID}#1"]
     assert any("rare earth metals" in p.text for p in paras)
     assert not any(p.text == doc.title for p in paras[:1]), "the title line is a field, not a paragraph"
 
 
 def test_txt_and_md_metadata(tmp_path: Path) -> None:
-    _write(tmp_path / "a.txt", "Big News Today\nBy Jane Doe\nUpdated: Feb. 17, 2025\n\nFirst para.\n\nSecond para.\n")
+    _write(
+        tmp_path / "a.txt",
+        "Big News Today\nBy Jane Doe\nUpdated: Feb. 17, 2025\n\nFirst para.\n\nSecond para.\n",
+    )
     _write(tmp_path / "sub/b.md", "# A Markdown Story\n\n2024-03-05\n\nBody text here.\n")
     corpus = read_corpus(tmp_path)
     docs = {d.id: d for d in corpus.documents}
@@ -54,9 +57,12 @@ def test_txt_and_md_metadata(tmp_path: Path) -> None:
 
 
 def test_html_article_extraction(tmp_path: Path) -> None:
-    html = """<html><head><title>Site | Story</title><meta property="article:published_time" content="2025-02-17T10:00:00Z">
-    <meta name="author" content="Jack Phillips"><script>var x = "<p>evil</p>";</script><style>p{}</style></head>
-    <body><nav><a href="/">Home</a> Menu items</nav><article><h1>Lavrov speaks</h1><p>First &amp; foremost.</p>
+    html = """<html><head><title>Site | Story</title>
+    <meta property="article:published_time" content="2025-02-17T10:00:00Z">
+    <meta name="author" content="Jack Phillips"><script>var x = "<p>evil</p>";</script>
+    <style>p{}</style></head>
+    <body><nav><a href="/">Home</a> Menu items</nav><article><h1>Lavrov speaks</h1>
+    <p>First &amp; foremost.</p>
     <p>Second <b>bold</b> paragraph.</p></article><footer>Copyright</footer></body></html>"""
     _write(tmp_path / "story.html", html)
     corpus = read_corpus(tmp_path)
@@ -72,7 +78,16 @@ def test_html_article_extraction(tmp_path: Path) -> None:
 
 def test_jsonl_formats_and_bad_lines(tmp_path: Path) -> None:
     lines = [
-        json.dumps({"id": "d1", "title": "One", "text": "Alpha text.", "date": "2025-01-02", "url": "http://x", "source": "S"}),
+        json.dumps(
+            {
+                "id": "d1",
+                "title": "One",
+                "text": "Alpha text.",
+                "date": "2025-01-02",
+                "url": "http://x",
+                "source": "S",
+            }
+        ),
         json.dumps({"_id": "beir-7", "title": "", "text": "BEIR style body."}),
         "{not json",
         json.dumps({"id": "d3", "title": "No text"}),
@@ -130,7 +145,7 @@ def test_long_paragraph_split_at_sentences() -> None:
     paras = split_paragraphs(doc, max_chars=300)
     assert all(len(p.text) <= 300 for p in paras)
     assert all(p.text.endswith(".") for p in paras)
-    assert all(doc.text[p.start:p.end] == p.text for p in paras)
+    assert all(doc.text[p.start : p.end] == p.text for p in paras)
     assert paras[-1].text == "Short tail."
     assert [p.n for p in paras] == list(range(len(paras)))
 
@@ -144,7 +159,7 @@ def test_paragraph_offsets_always_round_trip(text: str, max_chars: int) -> None:
     for p in paras:
         assert 0 <= p.start < p.end <= len(doc.text)
         assert p.start >= last
-        assert doc.text[p.start:p.end] == p.text
+        assert doc.text[p.start : p.end] == p.text
         assert p.text == p.text.strip()
         assert len(p.text) <= max_chars
         last = p.end

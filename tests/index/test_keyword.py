@@ -10,12 +10,30 @@ from index.errors import IndexMissing
 from index.keyword import KeywordIndex, write_keyword_index
 
 ROWS = [
-    {"id": "a#0", "doc_id": "a", "title": "Lavrov on Ukraine", "text": "Lavrov rejected territorial concessions.",
-     "entity": "Q1,Q2", "said": "Q1"},
-    {"id": "a#1", "doc_id": "a", "title": "Lavrov on Ukraine", "text": "Rare earth metals were mentioned.",
-     "entity": "Q1", "said": ""},
-    {"id": "b#0", "doc_id": "b", "title": "Markets", "text": "Metal prices rose; earthy tones in rare form.",
-     "entity": "Q3", "said": ""},
+    {
+        "id": "a#0",
+        "doc_id": "a",
+        "title": "Lavrov on Ukraine",
+        "text": "Lavrov rejected territorial concessions.",
+        "entity": "Q1,Q2",
+        "said": "Q1",
+    },
+    {
+        "id": "a#1",
+        "doc_id": "a",
+        "title": "Lavrov on Ukraine",
+        "text": "Rare earth metals were mentioned.",
+        "entity": "Q1",
+        "said": "",
+    },
+    {
+        "id": "b#0",
+        "doc_id": "b",
+        "title": "Markets",
+        "text": "Metal prices rose; earthy tones in rare form.",
+        "entity": "Q3",
+        "said": "",
+    },
 ]
 
 
@@ -54,7 +72,9 @@ def test_field_syntax_is_not_exposed(kw: KeywordIndex) -> None:
     assert {h for h, _ in kw.search(q, 10)} <= {"a#0", "a#1"}
 
 
-@pytest.mark.parametrize("text", ['"unbalanced', "((((a", "AND OR NOT", "*", "a~~~", "\x00", "a:b:c", "[a TO"])
+@pytest.mark.parametrize(
+    "text", ['"unbalanced', "((((a", "AND OR NOT", "*", "a~~~", "\x00", "a:b:c", "[a TO"]
+)
 def test_odd_syntax_never_crashes(kw: KeywordIndex, text: str) -> None:
     kw.search(kw.parse(text), 5)
 

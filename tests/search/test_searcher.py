@@ -51,8 +51,11 @@ def test_every_hit_explains_each_leg(seed_searcher) -> None:
 def test_exact_phrase_never_below_vector_only(seed_searcher) -> None:
     result = seed_searcher.search('"security guarantees"', limit=21)
     exact = [i for i, h in enumerate(result["hits"]) if "security guarantees" in h["text"]]
-    vector_only = [i for i, h in enumerate(result["hits"])
-                   if h["explain"]["vector"] and not h["explain"]["keyword"] and not h["explain"].get("entity")]
+    vector_only = [
+        i
+        for i, h in enumerate(result["hits"])
+        if h["explain"]["vector"] and not h["explain"]["keyword"] and not h["explain"].get("entity")
+    ]
     assert exact and (not vector_only or max(exact) < min(vector_only))
 
 
@@ -85,8 +88,16 @@ def test_facets_count_entities_over_results(seed_searcher) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"q": ""}, {"q": "x" * 5000}, {"q": "a", "limit": 0}, {"q": "a", "limit": 10_000}, {"q": "a", "offset": -1},
-     {"q": "a", "mode": "magic"}, {"q": "a", "fusion": "max"}, {"q": "(" * 20 + "a"}],
+    [
+        {"q": ""},
+        {"q": "x" * 5000},
+        {"q": "a", "limit": 0},
+        {"q": "a", "limit": 10_000},
+        {"q": "a", "offset": -1},
+        {"q": "a", "mode": "magic"},
+        {"q": "a", "fusion": "max"},
+        {"q": "(" * 20 + "a"},
+    ],
 )
 def test_bad_queries_raise_bad_query(seed_searcher, kwargs) -> None:
     with pytest.raises(BadQuery):
