@@ -17,7 +17,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_INDEX_FLAG)
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,milvus,ray]"
 	touch $@
 
 install: $(VENV)/.installed

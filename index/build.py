@@ -149,8 +149,7 @@ def build_index(
     old_vectors = previous.vectors(texts) if reuse_vectors else {}
     todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
     encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
-    fresh = encoder.encode([texts[i] for i in todo], batch_size=settings.batch_size,
-                           show_progress=progress) if todo else None
+    fresh = _encode([texts[i] for i in todo], settings, encoder, progress) if todo else None
     vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
     vinfo = write_vector_index(tmp, vectors, [row["id"] for row in order],
                                hnsw_threshold=settings.hnsw_threshold)
@@ -353,6 +352,15 @@ def _encoder_for(
 
     encoder = encoder or load_encoder(settings.model)
     return encoder, encoder.model_id
+
+
+def _encode(texts: list[str], settings: Settings, encoder: Any, progress: bool) -> Any:
+    """Embedding is the cost of indexing: in-process, or spread over Ray actors (``ray_workers`` > 0)."""
+    if settings.ray_workers > 0:
+        from index.distributed import encode_with_ray
+
+        return encode_with_ray(texts, settings.model, settings.batch_size, settings.ray_workers)
+    return encoder.encode(texts, batch_size=settings.batch_size, show_progress=progress)
 
 
 def _assemble(

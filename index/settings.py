@@ -50,6 +50,9 @@ class Settings:
         "Where the keyword/vector legs are read from: 'embedded' (Whoosh + FAISS files in the build "
         "folder) or 'milvus' (a collection loaded by `personae export-milvus`; see docs/scale-out.md).",
     )
+    ray_workers: int = _s(
+        0, "Encode on Ray with this many actors (the ray extra; RAY_ADDRESS picks a cluster); 0 = in-process."
+    )
     milvus_uri: str = _s(
         "", "Milvus for backend='milvus': a local file for milvus-lite (var/milvus.db) or http://host:19530."
     )
@@ -62,6 +65,8 @@ class Settings:
                 raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 1")
         if not 0.0 <= self.keyword_weight <= 1.0:
             raise PersonaeError(f"setting keyword_weight={self.keyword_weight!r}: must be within [0, 1]")
+        if self.ray_workers < 0:
+            raise PersonaeError(f"setting ray_workers={self.ray_workers!r}: must be >= 0")
         if self.backend not in ("embedded", "milvus"):
             raise PersonaeError(f"setting backend={self.backend!r}: expected 'embedded' or 'milvus'")
         if self.backend == "milvus" and not self.milvus_uri.strip():

@@ -70,6 +70,7 @@ index_dir_option = click.option(
 @index_dir_option
 @click.option("--entities-file", type=click.Path(), help="Entity registry [seeds/entities.jsonl].")
 @click.option("--model", help="Sentence-transformers model name or path.")
+@click.option("--ray-workers", type=int, default=None, help="Encode on Ray with N actors (RAY_ADDRESS for a cluster).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--full",
@@ -82,6 +83,7 @@ def build(
     index_dir: str | None,
     entities_file: str | None,
     model: str | None,
+    ray_workers: int | None,
     quiet: bool,
     full: bool,
 ) -> None:
@@ -92,7 +94,9 @@ def build(
     """
     from index.build import build_index
 
-    settings = _settings(corpus=corpus, index_dir=index_dir, entities_file=entities_file, model=model)
+    settings = _settings(
+        corpus=corpus, index_dir=index_dir, entities_file=entities_file, model=model, ray_workers=ray_workers
+    )
     say = None if quiet else (lambda m: click.echo(m, err=True))
     report = build_index(settings, progress=not quiet, log=say, incremental=not full)
     click.echo(report.summary())

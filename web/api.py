@@ -6,6 +6,7 @@ Bad parameters are ``BadQuery`` (400), unknown ids ``NotFound`` (404), a missing
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, jsonify, request
@@ -25,6 +26,7 @@ MAX_ID_CHARS = 300
 MAX_LINK_CHARS = 20_000
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ServiceUnavailable(PersonaeError):
@@ -146,7 +148,10 @@ def link() -> Any:
     if not request.is_json:
         got = request.mimetype or "none"
         raise BadQuery(f"send a JSON body with Content-Type: application/json, got {got!r}")
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # json.loads raises it (not ValueError) on arrays/objects nested ~1,000 deep
+        body = None
     if body is None:
         raise BadQuery("the body is not valid JSON; expected {\"text\": \"...\"}")
     if not isinstance(body, dict) or "text" not in body:
@@ -156,6 +161,8 @@ def link() -> Any:
         raise BadQuery("text must be a non-empty string")
     if len(text) > MAX_LINK_CHARS:
         raise BadQuery(f"text is {len(text)} characters; the limit is {MAX_LINK_CHARS}")
+    if _SURROGATE.search(text):  # JSON may escape one ("\ud800"); spaCy cannot encode it
+        raise BadQuery("text holds a lone surrogate (an escape such as \\ud800); send valid Unicode")
     searcher = get_searcher()
     try:
         links = searcher.link(text)
