@@ -29,7 +29,6 @@ import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -230,7 +229,7 @@ def warm_up(port: int, paths: list[str], seconds: float) -> None:
 LUA = r"""
 local paths = {%s}
 local counter = 0
-local statuses = {}
+statuses = {}  -- a global: done() reads it from each thread with thread:get
 local threads = {}
 
 function setup(thread)
@@ -355,8 +354,7 @@ def python_load(port: int, paths: list[str], clients: int, duration: float,
 
     return Result(
         label="", clients=clients, duration_s=round(secs, 1), requests=len(lat),
-        rps=round(len(lat) / secs, 1), p50_ms=round(statistics.median(lat) * 1000, 1) if lat else float("nan"),
-        p95_ms=pct(95), p99_ms=pct(99), max_ms=round(lat[-1] * 1000, 1) if lat else float("nan"),
+        rps=round(len(lat) / secs, 1), p50_ms=pct(50), p95_ms=pct(95), p99_ms=pct(99), max_ms=pct(100),
         non_2xx=sum(v for k, v in merged.items() if not k.startswith("2")), conn_errors=sum(errors),
         timeouts=sum(timeouts), tool="python", statuses=dict(sorted(merged.items())),
     )
@@ -389,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout in seconds [30].")
     ap.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     ap.add_argument("--build-timeout", type=float, default=3600.0)
+    ap.add_argument("--build-only", action="store_true", help="Build (or verify) the index, then stop.")
     ap.add_argument("--json", help="Also write the results here.")
     args = ap.parse_args(argv)
 
@@ -406,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="personae-load-") as tmp_name:
         tmp = Path(tmp_name)
         index_dir = ensure_index(args, tmp)
+        if args.build_only:
+            return 0
         server = Server(index_dir, args.threads, tmp / "server.log")
         try:
             health = server.wait_healthy()
@@ -423,8 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                     r = python_load(server.port, paths, clients, args.duration, args.timeout)
                 r.label = label
                 results.append(r)
-                print(f"  {r.rps:.1f} req/s, p50 {r.p50_ms:.0f} ms, p99 {r.p99_ms:.0f} ms, "
-                      f"statuses {r.statuses}, conn errors {r.conn_errors}, timeouts {r.timeouts}", flush=True)
+                print(f"  {r.rps:.1f} req/s, p50 {r.p50_ms:.0f} ms, p99 {r.p99_ms:.0f} ms, statuses "
+                      f"{r.statuses}, conn errors {r.conn_errors}, timeouts {r.timeouts}", flush=True)
                 if server.proc.poll() is not None:
                     raise RuntimeError(f"the server died during the run (exit {server.proc.returncode})")
             status, _ = get(server.port, "/api/health")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 import tempfile
 import time
@@ -149,7 +150,7 @@ def whoosh_run(ix: whoosh_index.Index, queries: Mapping[str, str], group: str, b
 class Postings:
     """Per query: list of (field, idf, docnums, raw weights) for every distinct leaf term."""
 
-    terms: dict[str, list[tuple[str, float, np.ndarray, np.ndarray]]]
+    terms: dict[str, list[tuple[str, float, float, np.ndarray, np.ndarray]]]  # idf whoosh, robertson
     lengths: dict[str, np.ndarray]  # field → stored (lossy) field length per docnum
     avg: dict[str, float]
     doc_of: np.ndarray  # docnum → index into doc_ids
@@ -160,7 +161,7 @@ class Postings:
 def extract(ix: whoosh_index.Index, queries: Mapping[str, str]) -> Postings:
     """Everything BM25F needs, read once from the index Whoosh built (title indexed with boost 1)."""
     parser = make_parser(ix, "or")
-    terms: dict[str, list[tuple[str, float, np.ndarray, np.ndarray]]] = {}
+    terms: dict[str, list[tuple[str, float, float, np.ndarray, np.ndarray]]] = {}
     with ix.searcher() as s:
         r = s.reader()
         n = r.doc_count_all()
@@ -203,19 +204,26 @@ def extract(ix: whoosh_index.Index, queries: Mapping[str, str]) -> Postings:
                         cache[key] = (np.zeros(0, dtype=np.int64), np.zeros(0))
                 ids, ws = cache[key]
                 if len(ids):
-                    out.append((key[0], idf.idf(s, *key), ids, ws))
+                    out.append((key[0], idf.idf(s, *key), robertson_idf(n, len(ids)), ids, ws))
             terms[qid] = out
     if phrased:
         print(f"  grid: {len(phrased)} queries hold a phrase, scored as its words")
     return Postings(terms, lengths, avg, doc_of, doc_ids, n)
 
 
-def grid_run(p: Postings, b: float, k1: float, title_boost: float, depth: int) -> Run:
+def robertson_idf(n: int, df: int) -> float:
+    """Lucene / bm25s idf: common terms weigh ~0 (Whoosh's ``log(N / (df + 1)) + 1`` keeps them >= 1)."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def grid_run(p: Postings, b: float, k1: float, title_boost: float, depth: int,
+             idf_kind: str = "whoosh") -> Run:
     run: Run = {}
     norm = {f: k1 * ((1 - b) + b * p.lengths[f] / p.avg[f]) for f in p.lengths}
     for qid, terms in p.terms.items():
         scores = np.zeros(p.ndocs)
-        for field, idf, ids, ws in terms:
+        for field, idf_w, idf_r, ids, ws in terms:
+            idf = idf_w if idf_kind == "whoosh" else idf_r
             tf = ws * title_boost if field == "title" else ws
             scores[ids] += idf * (tf * (k1 + 1)) / (tf + norm[field][ids])
         top = np.flatnonzero(scores)
@@ -271,20 +279,24 @@ def main(argv: list[str] | None = None) -> int:
         # Grid: postings of an index with title boost 1 (the boost is applied in numpy).
         grid_ix = build(Path(tmp) / "grid", rows, VARIANTS["default"], 1.0)
         post = extract(grid_ix, qtexts)
-        grid: list[tuple[float, float, float, float, float]] = []
+        grid: list[tuple[float, float, float, float, float, str]] = []
         bs, k1s, boosts = (0.3, 0.5, 0.6, 0.75, 0.9, 1.0), (0.6, 0.9, 1.2, 1.5, 2.0), (1.0, 1.5, 2.0, 3.0)
         t0 = time.perf_counter()
-        for b, k1, tb in itertools.product(bs, k1s, boosts):
-            m = evaluate(judged, grid_run(post, b, k1, tb, args.depth))
-            grid.append((m["ndcg@10"], m["recall@100"], b, k1, tb))
+        for b, k1, tb, idf_kind in itertools.product(bs, k1s, boosts, ("whoosh", "robertson")):
+            m = evaluate(judged, grid_run(post, b, k1, tb, args.depth, idf_kind))
+            grid.append((m["ndcg@10"], m["recall@100"], b, k1, tb, idf_kind))
         print(f"  grid of {len(grid)} cells in {time.perf_counter() - t0:.1f} s")
         grid.sort(reverse=True)
-        best = grid[0]
-        for nd, rc, b, k1, tb in grid[:8]:
-            table[f"grid b {b} k1 {k1} title {tb}"] = {"ndcg@10": round(nd, 4), "recall@100": round(rc, 4)}
+        for nd, rc, b, k1, tb, idf_kind in grid[:8]:
+            table[f"grid b {b} k1 {k1} title {tb} idf {idf_kind}"] = {"ndcg@10": round(nd, 4),
+                                                                     "recall@100": round(rc, 4)}
+        best_whoosh = next(g for g in grid if g[5] == "whoosh")
+        nd, rc, b, k1, tb, _ = best_whoosh
+        table[f"grid best whoosh-idf: b {b} k1 {k1} title {tb}"] = {"ndcg@10": round(nd, 4),
+                                                                    "recall@100": round(rc, 4)}
         by_b = defaultdict(float)
-        for nd, _, b, k1, tb in grid:
-            if k1 == 1.2 and tb == 1.5:
+        for nd, _, b, k1, tb, idf_kind in grid:
+            if k1 == 1.2 and tb == 1.5 and idf_kind == "whoosh":
                 by_b[b] = nd
         print("  b at k1 1.2, title 1.5: " + ", ".join(f"{b}: {v:.4f}" for b, v in sorted(by_b.items())))
 
@@ -296,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  check: numpy BM25F default nDCG@10 {check:.4f} ({verdict} whoosh)")
 
         if not args.quick:
-            _, _, b, k1, tb = best
+            _, _, b, k1, tb, _ = best_whoosh
             ix = build(Path(tmp) / "best", rows, VARIANTS["default"], tb)
             run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth)
             record(f"whoosh best grid (b {b} k1 {k1} title {tb})", run, lat)
