@@ -79,6 +79,8 @@ class Result:
     timeouts: int
     tool: str
     statuses: dict[str, int] = field(default_factory=dict)
+    starved: int = -1  # clients that completed no request (python client only; -1: not measured)
+    limit_hit: bool = False  # the server log says waitress stopped accepting connections
 
 
 # ------------------------------------------------------------------------------------------- the index
@@ -357,6 +359,7 @@ def python_load(port: int, paths: list[str], clients: int, duration: float,
         rps=round(len(lat) / secs, 1), p50_ms=pct(50), p95_ms=pct(95), p99_ms=pct(99), max_ms=pct(100),
         non_2xx=sum(v for k, v in merged.items() if not k.startswith("2")), conn_errors=sum(errors),
         timeouts=sum(timeouts), tool="python", statuses=dict(sorted(merged.items())),
+        starved=sum(1 for lst in latencies if not lst),
     )
 
 
@@ -365,10 +368,12 @@ def python_load(port: int, paths: list[str], clients: int, duration: float,
 
 def table(results: list[Result]) -> str:
     head = ("index", "clients", "secs", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms",
-            "non-2xx", "conn err", "timeouts", "tool")
+            "non-2xx", "conn err", "timeouts", "starved", "conn limit", "tool")
     rows = [head] + [(r.label, str(r.clients), f"{r.duration_s:g}", str(r.requests), f"{r.rps:.1f}",
                       f"{r.p50_ms:.0f}", f"{r.p95_ms:.0f}", f"{r.p99_ms:.0f}", f"{r.max_ms:.0f}",
-                      str(r.non_2xx), str(r.conn_errors), str(r.timeouts), r.tool) for r in results]
+                      str(r.non_2xx), str(r.conn_errors), str(r.timeouts),
+                      "n/a" if r.starved < 0 else str(r.starved), "HIT" if r.limit_hit else "ok", r.tool)
+                     for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
                                enumerate(zip(row, widths, strict=True))) for row in rows)
@@ -423,6 +428,11 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     r = python_load(server.port, paths, clients, args.duration, args.timeout)
                 r.label = label
+                server.log.flush()
+                r.limit_hit = "connection limit" in (tmp / "server.log").read_text(errors="replace")
+                if r.limit_hit:
+                    print("  WARNING: waitress reached its connection limit (100 by default) and stopped "
+                          "accepting connections; clients beyond it waited in the listen backlog", flush=True)
                 results.append(r)
                 print(f"  {r.rps:.1f} req/s, p50 {r.p50_ms:.0f} ms, p99 {r.p99_ms:.0f} ms, statuses "
                       f"{r.statuses}, conn errors {r.conn_errors}, timeouts {r.timeouts}", flush=True)
@@ -443,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8")
-    failed = any(r.non_2xx or r.conn_errors or r.timeouts for r in results)
+    failed = any(r.non_2xx or r.conn_errors or r.timeouts or r.starved > 0 or r.limit_hit for r in results)
     return 1 if failed else 0
 
 

@@ -127,15 +127,27 @@ def query_texts(queries: Mapping[str, str]) -> dict[str, str]:
 
 
 def whoosh_run(ix: whoosh_index.Index, queries: Mapping[str, str], group: str, b: float, k1: float,
-               depth: int) -> tuple[Run, list[float]]:
+               depth: int, *, and_first: int = 0) -> tuple[Run, list[float]]:
+    """``and_first=n``: run the AND query first and keep it when it finds >= n paragraphs, else OR."""
     parser = make_parser(ix, group)
+    and_parser = qparser.MultifieldParser(fields_of(ix), ix.schema, group=qparser.AndGroup)
+    for plugin in (qparser.FieldsPlugin, qparser.WildcardPlugin, qparser.RangePlugin):
+        and_parser.remove_plugin_class(plugin)
     run: Run = {}
     lat: list[float] = []
+    kept = 0
     with ix.searcher(weighting=scoring.BM25F(B=b, K1=k1)) as s:
         for qid, text in queries.items():
             t0 = time.perf_counter()
-            q = parser.parse(text)
-            hits = s.search(q, limit=depth)
+            hits = None
+            if and_first:
+                hits = s.search(and_parser.parse(text), limit=depth)
+                if hits.scored_length() >= and_first:
+                    kept += 1
+                else:
+                    hits = None
+            if hits is None:
+                hits = s.search(parser.parse(text), limit=depth)
             docs: dict[str, float] = {}
             for h in hits:
                 d = h["id"].rsplit("#", 1)[0]
@@ -143,6 +155,8 @@ def whoosh_run(ix: whoosh_index.Index, queries: Mapping[str, str], group: str, b
                     docs[d] = float(h.score)
             lat.append((time.perf_counter() - t0) * 1000)
             run[qid] = docs
+    if and_first:
+        print(f"  AND-first (>= {and_first} hits) kept the AND result for {kept} of {len(queries)} queries")
     return run, lat
 
 
@@ -239,6 +253,57 @@ def grid_run(p: Postings, b: float, k1: float, title_boost: float, depth: int,
     return run
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in text.split(",") if x.strip())
+
+
+def fusion_sweep(index_dir: str, queries: Mapping[str, str], judged: Mapping[str, Mapping[str, int]],
+                 depth: int) -> dict[str, dict[str, float]]:
+    """RRF k and weighted keyword_weight on an eval build (``personae eval`` makes ``var/eval-index``).
+
+    Legs come from the real ``Searcher.retrieve`` once per query (current settings for the keyword leg);
+    fusions are recomputed from them with ``search.fusion``. The ``retrieve`` row is the real hybrid
+    (RRF at the configured k, ``_protect_exact`` applied) and must be close to its offline twin.
+    """
+    from index.settings import Settings
+    from search.fusion import rrf, weighted
+    from search.searcher import Searcher
+
+    settings = Settings.load(index_dir=index_dir)
+    searcher = Searcher.open(settings)
+    legs: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    real: Run = {}
+    t0 = time.perf_counter()
+    for qid, text in queries.items():
+        r = searcher.retrieve(parse_query(text, max_chars=10_000), mode="hybrid", fusion="rrf",
+                              window=depth, link_query=False)
+        legs[qid] = r.legs
+        real[qid] = _doc_run(r.fused)
+    print(f"  legs for {len(queries)} queries in {time.perf_counter() - t0:.0f} s "
+          f"(b {settings.bm25_b} k1 {settings.bm25_k1}, rrf_k {settings.rrf_k})")
+    table = {f"retrieve hybrid rrf k={settings.rrf_k}": fmt(evaluate(judged, real))}
+    for name in ("keyword", "vector"):
+        leg_run = {q: _doc_run(lg.get(name, [])) for q, lg in legs.items()}
+        table[f"leg {name}"] = fmt(evaluate(judged, leg_run))
+    for k in (5, 10, 20, 30, 60, 100):
+        run = {q: _doc_run(rrf([lg.get("keyword", []), lg.get("vector", [])], k=k)) for q, lg in legs.items()}
+        table[f"rrf k={k}"] = fmt(evaluate(judged, run))
+    for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        run = {q: _doc_run(weighted([lg.get("keyword", []), lg.get("vector", [])], [w, 1 - w]))
+               for q, lg in legs.items()}
+        table[f"weighted keyword_weight={w}"] = fmt(evaluate(judged, run))
+    return table
+
+
+def _doc_run(fused: list[tuple[str, float]]) -> dict[str, float]:
+    docs: dict[str, float] = {}
+    for pid, score in fused:
+        d = pid.rsplit("#", 1)[0]
+        if d not in docs:
+            docs[d] = float(score)
+    return docs
+
+
 def fmt(row: Mapping[str, float]) -> dict[str, float]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
 
@@ -251,7 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-chars", type=int, default=1500,
                     help="paragraph split, as settings.max_paragraph_chars")
     ap.add_argument("--max-queries", type=int, default=None)
-    ap.add_argument("--quick", action="store_true", help="grid only, plus the default whoosh row")
+    ap.add_argument("--quick", action="store_true", help="grid, plus the default whoosh row")
+    ap.add_argument("--grid-only", action="store_true", help="numpy grid only (no whoosh search rows)")
+    ap.add_argument("--b", default="0.3,0.5,0.6,0.75,0.9,1.0", help="grid: BM25 b values")
+    ap.add_argument("--k1", default="0.6,0.9,1.2,1.5,2.0", help="grid: BM25 k1 values")
+    ap.add_argument("--title", default="0.5,0.75,1.0,1.5,2.0,3.0", help="grid: title field boosts")
+    ap.add_argument("--fusion", metavar="INDEX_DIR", default=None,
+                    help="instead: sweep rrf_k / keyword_weight on an eval build (e.g. var/eval-index)")
     args = ap.parse_args(argv)
     if not Path(args.data).exists():
         print(f"skip: no SciFact data at {args.data}")
@@ -260,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     qids = [q for q in qrels if q in queries][: args.max_queries]
     qtexts = query_texts({q: queries[q] for q in qids})
     judged = {q: qrels[q] for q in qids}
+    if args.fusion:
+        print(format_table(fusion_sweep(args.fusion, qtexts, judged, args.depth)))
+        return 0
     rows = load_paragraphs(corpus, args.max_chars)
     print(f"SciFact {args.split}: {len(corpus)} docs → {len(rows)} paragraphs, {len(qids)} judged queries")
     table: dict[str, dict[str, float]] = {}
@@ -280,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         grid_ix = build(Path(tmp) / "grid", rows, VARIANTS["default"], 1.0)
         post = extract(grid_ix, qtexts)
         grid: list[tuple[float, float, float, float, float, str]] = []
-        bs, k1s, boosts = (0.3, 0.5, 0.6, 0.75, 0.9, 1.0), (0.6, 0.9, 1.2, 1.5, 2.0), (1.0, 1.5, 2.0, 3.0)
+        bs, k1s, boosts = (_floats(args.b), _floats(args.k1), _floats(args.title))
         t0 = time.perf_counter()
         for b, k1, tb, idf_kind in itertools.product(bs, k1s, boosts, ("whoosh", "robertson")):
             m = evaluate(judged, grid_run(post, b, k1, tb, args.depth, idf_kind))
@@ -300,14 +374,23 @@ def main(argv: list[str] | None = None) -> int:
                 by_b[b] = nd
         print("  b at k1 1.2, title 1.5: " + ", ".join(f"{b}: {v:.4f}" for b, v in sorted(by_b.items())))
 
-        run, lat = whoosh_run(base_ix, qtexts, "or", 0.75, 1.2, args.depth)
-        record("whoosh default (b .75 k1 1.2 title 1.5)", run, lat)
-        check = evaluate(judged, grid_run(post, 0.75, 1.2, 1.5, args.depth))["ndcg@10"]
-        ok = abs(check - table["whoosh default (b .75 k1 1.2 title 1.5)"]["ndcg@10"]) < 2e-3
-        verdict = "matches" if ok else "DIFFERS from"
-        print(f"  check: numpy BM25F default nDCG@10 {check:.4f} ({verdict} whoosh)")
+        cell = {(g[2], g[3], g[4], g[5]): g for g in grid}
+        for key in ((0.75, 1.2, 1.5, "whoosh"), (0.75, 1.2, 1.0, "whoosh"), (0.75, 1.2, 1.0, "robertson")):
+            if key in cell:
+                nd, rc = cell[key][:2]
+                table[f"grid b {key[0]} k1 {key[1]} title {key[2]} idf {key[3]}"] = {
+                    "ndcg@10": round(nd, 4), "recall@100": round(rc, 4)}
+        for nd, rc, b, k1, tb, idf_kind in grid[:8]:
+            print(f"  grid b {b} k1 {k1} title {tb} idf {idf_kind}: nDCG@10 {nd:.4f}  R@100 {rc:.4f}")
+        if not args.grid_only:
+            run, lat = whoosh_run(base_ix, qtexts, "or", 0.75, 1.2, args.depth)
+            record("whoosh default (b .75 k1 1.2 title 1.5)", run, lat)
+            check = evaluate(judged, grid_run(post, 0.75, 1.2, 1.5, args.depth))["ndcg@10"]
+            ok = abs(check - table["whoosh default (b .75 k1 1.2 title 1.5)"]["ndcg@10"]) < 2e-3
+            verdict = "matches" if ok else "DIFFERS from"
+            print(f"  check: numpy BM25F default nDCG@10 {check:.4f} ({verdict} whoosh)")
 
-        if not args.quick:
+        if not (args.quick or args.grid_only):
             _, _, b, k1, tb, _ = best_whoosh
             ix = build(Path(tmp) / "best", rows, VARIANTS["default"], tb)
             run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth)
@@ -317,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
             for scale in (0.9,):
                 run, lat = whoosh_run(ix, qtexts, f"or@{scale}", b, k1, args.depth)
                 record(f"whoosh best + OrGroup.factory({scale})", run, lat)
+            for n in (10, 100):
+                run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth, and_first=n)
+                record(f"whoosh best, AND-first (>= {n} hits) else OR", run, lat)
             for name in ("no-stop", "no-stem", "combined"):
                 v = VARIANTS[name]
                 ix = build(Path(tmp) / name, rows, v, tb)

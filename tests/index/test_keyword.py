@@ -82,3 +82,56 @@ def test_odd_syntax_never_crashes(kw: KeywordIndex, text: str) -> None:
 def test_missing_index(tmp_path: Path) -> None:
     with pytest.raises(IndexMissing):
         KeywordIndex(tmp_path)
+
+
+def _whoosh_count(kw: KeywordIndex, query, entities=(), said=()) -> int:
+    """The reference: Whoosh's own exact count of a filtered search."""
+    from whoosh.query import Every
+
+    from index.keyword import _filter
+
+    filt = _filter(entities, said)
+    q = query if query is not None else Every()
+    return len(kw._searcher().search(q, limit=None, filter=filt))
+
+
+@pytest.mark.parametrize(
+    "text, entities, said",
+    [
+        ("rare earth metal", (), ()),
+        ("rare OR lavrov", ("Q1",), ()),
+        ("rare AND earth", (), ()),
+        ('"rare earth metals" OR markets', (), ()),
+        ("metal NOT lavrov", (), ()),
+        ("nothingmatches", (), ()),
+        ("", ("Q1",), ("Q1",)),
+        ("", ("Q9",), ()),
+    ],
+)
+def test_fast_count_equals_whoosh(kw: KeywordIndex, text: str, entities: tuple, said: tuple) -> None:
+    q = kw.parse(text) if text else None
+    assert kw.count(q, entities=entities, said=said) == _whoosh_count(kw, q, entities, said)
+
+
+def test_fast_count_across_segments_and_deletions(tmp_path: Path) -> None:
+    from whoosh import index as whoosh_index
+
+    folder = tmp_path / "whoosh"
+    rows = [{"id": f"p{i}", "doc_id": f"d{i}", "title": "news", "text": "alpha beta" if i % 2 else "alpha",
+             "entity": "E1" if i % 3 == 0 else ""} for i in range(400)]
+    write_keyword_index(folder, rows[:250])
+    ix = whoosh_index.open_dir(str(folder))
+    w = ix.writer()  # a second segment, and deletions in the first
+    for row in rows[250:]:
+        w.add_document(**{k: v for k, v in row.items() if v})
+    w.delete_by_term("id", "p1")
+    w.delete_by_term("id", "p3")
+    w.commit(merge=False)
+    kw = KeywordIndex(folder)
+    try:
+        assert len(kw.ix.reader().leaf_readers()) == 2
+        assert kw.count(kw.parse("beta")) == 200 - 2 == _whoosh_count(kw, kw.parse("beta"))
+        assert kw.count(kw.parse("alpha"), entities=["E1"]) == _whoosh_count(kw, kw.parse("alpha"), ["E1"])
+        assert kw.count(None, entities=["E1"]) == 134 - 1  # p3 was deleted
+    finally:
+        kw.close()
