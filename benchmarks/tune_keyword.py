@@ -44,7 +44,9 @@ from whoosh.analysis import (  # noqa: E402
 from whoosh.fields import ID, TEXT, Schema  # noqa: E402
 from whoosh.query import Term  # noqa: E402
 
+from index import keyword  # noqa: E402
 from index.documents import read_corpus, split_paragraphs  # noqa: E402
+from index.settings import Settings  # noqa: E402
 from search.evaluate import Run, evaluate, format_table, load_beir  # noqa: E402
 from search.query import parse_query  # noqa: E402
 from search.runs import write_corpus_jsonl  # noqa: E402
@@ -126,7 +128,7 @@ def query_texts(queries: Mapping[str, str]) -> dict[str, str]:
     return {qid: parse_query(text, max_chars=10_000).text for qid, text in queries.items()}
 
 
-def whoosh_run(ix: whoosh_index.Index, queries: Mapping[str, str], group: str, b: float, k1: float,
+def whoosh_run(ix: whoosh_index.Index, queries: Mapping[str, str], group: str, weighting: scoring.BM25F,
                depth: int, *, and_first: int = 0) -> tuple[Run, list[float]]:
     """``and_first=n``: run the AND query first and keep it when it finds >= n paragraphs, else OR."""
     parser = make_parser(ix, group)
@@ -136,7 +138,7 @@ def whoosh_run(ix: whoosh_index.Index, queries: Mapping[str, str], group: str, b
     run: Run = {}
     lat: list[float] = []
     kept = 0
-    with ix.searcher(weighting=scoring.BM25F(B=b, K1=k1)) as s:
+    with ix.searcher(weighting=weighting) as s:
         for qid, text in queries.items():
             t0 = time.perf_counter()
             hits = None
@@ -382,32 +384,31 @@ def main(argv: list[str] | None = None) -> int:
                     "ndcg@10": round(nd, 4), "recall@100": round(rc, 4)}
         for nd, rc, b, k1, tb, idf_kind in grid[:8]:
             print(f"  grid b {b} k1 {k1} title {tb} idf {idf_kind}: nDCG@10 {nd:.4f}  R@100 {rc:.4f}")
+        b, k1, tb = Settings().bm25_b, Settings().bm25_k1, keyword.TITLE_BOOST
+        shipped = f"whoosh shipped (b {b} k1 {k1} title {tb}, robertson idf)"
         if not args.grid_only:
-            run, lat = whoosh_run(base_ix, qtexts, "or", 0.75, 1.2, args.depth)
-            record("whoosh default (b .75 k1 1.2 title 1.5)", run, lat)
-            check = evaluate(judged, grid_run(post, 0.75, 1.2, 1.5, args.depth))["ndcg@10"]
-            ok = abs(check - table["whoosh default (b .75 k1 1.2 title 1.5)"]["ndcg@10"]) < 2e-3
-            verdict = "matches" if ok else "DIFFERS from"
-            print(f"  check: numpy BM25F default nDCG@10 {check:.4f} ({verdict} whoosh)")
+            old = "whoosh previous (b 0.75 k1 1.2 title 1.5, whoosh idf)"
+            run, lat = whoosh_run(base_ix, qtexts, "or", scoring.BM25F(B=0.75, K1=1.2), args.depth)
+            record(old, run, lat)
+            ship_ix = build(Path(tmp) / "shipped", rows, VARIANTS["default"], tb)
+            run, lat = whoosh_run(ship_ix, qtexts, "or", keyword.BM25F(B=b, K1=k1), args.depth)
+            record(shipped, run, lat)
+            pairs = ((old, (0.75, 1.2, 1.5, "whoosh")), (shipped, (b, k1, tb, "robertson")))
+            for label, (cb, ck, ct, kind) in pairs:
+                check = evaluate(judged, grid_run(post, cb, ck, ct, args.depth, kind))["ndcg@10"]
+                verdict = "matches" if abs(check - table[label]["ndcg@10"]) < 2e-3 else "DIFFERS from"
+                print(f"  check: numpy BM25F nDCG@10 {check:.4f} {verdict} {label}")
 
         if not (args.quick or args.grid_only):
-            _, _, b, k1, tb, _ = best_whoosh
-            ix = build(Path(tmp) / "best", rows, VARIANTS["default"], tb)
-            run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth)
-            record(f"whoosh best grid (b {b} k1 {k1} title {tb})", run, lat)
-            run, lat = whoosh_run(base_ix, qtexts, "or", b, k1, args.depth)
-            record(f"whoosh best b/k1 (b {b} k1 {k1}), title 1.5", run, lat)
-            for scale in (0.9,):
-                run, lat = whoosh_run(ix, qtexts, f"or@{scale}", b, k1, args.depth)
-                record(f"whoosh best + OrGroup.factory({scale})", run, lat)
-            for n in (10, 100):
-                run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth, and_first=n)
-                record(f"whoosh best, AND-first (>= {n} hits) else OR", run, lat)
+            weighting = keyword.BM25F(B=b, K1=k1)
+            run, lat = whoosh_run(ship_ix, qtexts, "or@0.9", weighting, args.depth)
+            record("shipped + OrGroup.factory(0.9)", run, lat)
+            run, lat = whoosh_run(ship_ix, qtexts, "or", weighting, args.depth, and_first=args.depth)
+            record(f"shipped, AND-first (>= {args.depth} hits) else OR", run, lat)
             for name in ("no-stop", "no-stem", "combined"):
-                v = VARIANTS[name]
-                ix = build(Path(tmp) / name, rows, v, tb)
-                run, lat = whoosh_run(ix, qtexts, "or", b, k1, args.depth)
-                record(f"whoosh best + {name}", run, lat)
+                ix = build(Path(tmp) / name, rows, VARIANTS[name], tb)
+                run, lat = whoosh_run(ix, qtexts, "or", weighting, args.depth)
+                record(f"shipped + {name}", run, lat)
     print()
     print(format_table(table))
     return 0

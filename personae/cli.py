@@ -70,7 +70,9 @@ index_dir_option = click.option(
 @index_dir_option
 @click.option("--entities-file", type=click.Path(), help="Entity registry [seeds/entities.jsonl].")
 @click.option("--model", help="Sentence-transformers model name or path.")
-@click.option("--ray-workers", type=int, default=None, help="Encode on Ray with N actors (RAY_ADDRESS for a cluster).")
+@click.option(
+    "--ray-workers", type=int, default=None, help="Encode on Ray with N actors (RAY_ADDRESS for a cluster)."
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--full",
@@ -177,6 +179,12 @@ def search(
 @click.option("--port", default=None, type=int, help="Port [5000].")
 @index_dir_option
 @click.option("--threads", default=8, show_default=True, help="Waitress worker threads.")
+@click.option(
+    "--connection-limit",
+    default=1000,
+    show_default=True,
+    help="Open connections waitress accepts (its default of 100 starves keep-alive clients beyond it).",
+)
 @click.option("--dev", is_flag=True, help="Flask's development server with reloader instead of waitress.")
 @click.option(
     "--get", "get_path", default=None, help="Run one GET request in-process, print it, exit (smoke test)."
@@ -200,7 +208,15 @@ def serve(
     else:
         import waitress
 
-        waitress.serve(app, host=settings.host, port=settings.port, threads=threads, ident="personae")
+        waitress.serve(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=threads,
+            ident="personae",
+            connection_limit=connection_limit,
+            asyncore_use_poll=True,
+        )
 
 
 @cli.command("eval")

@@ -126,8 +126,14 @@ class Searcher:
         state = self._state
         mode, fusion = _check_params(limit, offset, mode, fusion or s.fusion, s.max_limit)
         query = parse_query(q, entities=tuple(entities), said=tuple(said), max_chars=s.max_query_chars)
-        r = self.retrieve(query, mode=mode, fusion=fusion, window=max(s.candidates, offset + limit),
-                          link_query=link_query, state=state)
+        r = self.retrieve(
+            query,
+            mode=mode,
+            fusion=fusion,
+            window=max(s.candidates, offset + limit),
+            link_query=link_query,
+            state=state,
+        )
         fused, legs, names, linked, kw_query = r.fused, r.legs, list(r.legs), r.linked, r.kw_query
         lists = [legs[n] for n in names]
         ranks = leg_ranks(lists)
@@ -141,20 +147,33 @@ class Searcher:
         def hit(pid: str, score: float) -> dict[str, Any]:
             p = state.paragraphs[pid]
             d = state.documents[p["doc_id"]]
-            explain = {n: ({"rank": r[0], "score": round(r[1], 6)} if r else None)
-                       for n, r in zip(names, ranks.get(pid, [None] * len(names)), strict=True)}
+            explain = {
+                n: ({"rank": r[0], "score": round(r[1], 6)} if r else None)
+                for n, r in zip(names, ranks.get(pid, [None] * len(names)), strict=True)
+            }
             return {
-                "paragraph_id": pid, "doc_id": p["doc_id"], "n": p["n"], "title": d["title"],
-                "date": d.get("date"), "source": d.get("source"), "url": d.get("url"),
-                "score": round(score, 6), "text": p["text"],
+                "paragraph_id": pid,
+                "doc_id": p["doc_id"],
+                "n": p["n"],
+                "title": d["title"],
+                "date": d.get("date"),
+                "source": d.get("source"),
+                "url": d.get("url"),
+                "score": round(score, 6),
+                "text": p["text"],
                 "snippet": highlight(p["text"], stems=stems, links=p["links"], size=s.snippet_chars),
                 "entities": sorted({x["entity_id"] for x in p["links"]}),
                 "matched_entities": sorted({x["entity_id"] for x in p["links"]} & linked_set),
-                "quotes": p["quotes"], "explain": explain,
+                "quotes": p["quotes"],
+                "explain": explain,
             }
 
         result: dict[str, Any] = {
-            "query": q, "mode": mode, "fusion": fusion if len(lists) > 1 else None, "offset": offset, "limit": limit,
+            "query": q,
+            "mode": mode,
+            "fusion": fusion if len(lists) > 1 else None,
+            "offset": offset,
+            "limit": limit,
             "filters": {"entities": list(query.entities), "said": list(query.said)},
             "unknown_entities": unknown,
             "linked": [self._entity_ref(x["entity_id"], x) for x in linked],
@@ -165,21 +184,34 @@ class Searcher:
             groups = _group(fused, state)
             result["total"] = len(groups)
             result["groups"] = [
-                {"doc_id": g["doc_id"], "title": state.documents[g["doc_id"]]["title"],
-                 "date": state.documents[g["doc_id"]].get("date"), "source": state.documents[g["doc_id"]].get("source"),
-                 "score": round(g["score"], 6), "hits": [hit(pid, sc) for pid, sc in g["paragraphs"][:3]],
-                 "more": max(0, len(g["paragraphs"]) - 3)}
-                for g in groups[offset:offset + limit]
+                {
+                    "doc_id": g["doc_id"],
+                    "title": state.documents[g["doc_id"]]["title"],
+                    "date": state.documents[g["doc_id"]].get("date"),
+                    "source": state.documents[g["doc_id"]].get("source"),
+                    "score": round(g["score"], 6),
+                    "hits": [hit(pid, sc) for pid, sc in g["paragraphs"][:3]],
+                    "more": max(0, len(g["paragraphs"]) - 3),
+                }
+                for g in groups[offset : offset + limit]
             ]
             result["hits"] = []
         else:
             result["total"] = total
-            result["hits"] = [hit(pid, sc) for pid, sc in fused[offset:offset + limit]]
+            result["hits"] = [hit(pid, sc) for pid, sc in fused[offset : offset + limit]]
         result["took_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return result
 
-    def retrieve(self, query: Query, *, mode: str = "hybrid", fusion: str = "rrf", window: int = 100,
-                 link_query: bool = True, state: _State | None = None) -> Retrieval:
+    def retrieve(
+        self,
+        query: Query,
+        *,
+        mode: str = "hybrid",
+        fusion: str = "rrf",
+        window: int = 100,
+        link_query: bool = True,
+        state: _State | None = None,
+    ) -> Retrieval:
         """Run the legs for a parsed query and fuse them: paragraph ids, best first (no rendering)."""
         s = self.settings
         state = state or self._state
@@ -187,14 +219,16 @@ class Searcher:
         legs: dict[str, list[tuple[str, float]]] = {}
         kw_query = state.backend.parse(query.text) if query.text else None
         if mode in ("hybrid", "keyword"):
-            legs["keyword"] = state.backend.keyword(kw_query, window, entities=query.entities,
-                                                    said=query.said)
+            legs["keyword"] = state.backend.keyword(
+                kw_query, window, entities=query.entities, said=query.said
+            )
         if mode in ("hybrid", "vector") and query.plain:
             legs["vector"] = self._vector_leg(state, query, window)
         linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
         if mode == "hybrid" and linked_ids:
-            legs["entity"] = state.backend.entity(linked_ids, window, entities=query.entities,
-                                                  said=query.said)
+            legs["entity"] = state.backend.entity(
+                linked_ids, window, entities=query.entities, said=query.said
+            )
         if mode == "vector" and not query.plain:
             legs["vector"] = []
         names = list(legs)
@@ -224,7 +258,11 @@ class Searcher:
         return state.backend.vector(qvec, k, entities=query.entities, said=query.said)
 
     def _protect_exact(
-        self, state: _State, query: Query, fused: list[tuple[str, float]], legs: dict[str, list[tuple[str, float]]]
+        self,
+        state: _State,
+        query: Query,
+        fused: list[tuple[str, float]],
+        legs: dict[str, list[tuple[str, float]]],
     ) -> list[tuple[str, float]]:
         """An exact phrase or exact name match is never ranked below a hit only the vector leg found.
 
@@ -240,8 +278,12 @@ class Searcher:
         for ph in phrases:
             pq = state.backend.parse(f'"{ph}"')
             if pq is not None:
-                exact |= {pid for pid, _ in state.backend.keyword(pq, len(fused) or 1,
-                                                                  entities=query.entities, said=query.said)}
+                exact |= {
+                    pid
+                    for pid, _ in state.backend.keyword(
+                        pq, len(fused) or 1, entities=query.entities, said=query.said
+                    )
+                }
         if not exact:
             return fused
         non_vector = {pid for n, lst in legs.items() if n != "vector" for pid, _ in lst}
@@ -251,15 +293,25 @@ class Searcher:
         head, moved = [], []
         for item in fused[: last_exact + 1]:
             (head if item[0] in non_vector or item[0] in exact else moved).append(item)
-        return head + moved + fused[last_exact + 1:]
+        return head + moved + fused[last_exact + 1 :]
 
-    def _total(self, state: _State, kw_query: Any, query: Query, fused: list[tuple[str, float]],
-               legs: dict[str, list[tuple[str, float]]], mode: str) -> int:
+    def _total(
+        self,
+        state: _State,
+        kw_query: Any,
+        query: Query,
+        fused: list[tuple[str, float]],
+        legs: dict[str, list[tuple[str, float]]],
+        mode: str,
+    ) -> int:
         """Number of results reachable by paging: every keyword/entity match plus the vector window."""
         if mode == "vector":
             return len(fused)
-        kw_total = state.backend.count(kw_query, entities=query.entities, said=query.said) if (
-            kw_query is not None or query.entities or query.said) else 0
+        kw_total = (
+            state.backend.count(kw_query, entities=query.entities, said=query.said)
+            if (kw_query is not None or query.entities or query.said)
+            else 0
+        )
         if mode == "keyword":
             return kw_total
         kw_window = {pid for n, lst in legs.items() if n != "vector" for pid, _ in lst}
@@ -277,7 +329,9 @@ class Searcher:
             ent = state.entities.get(eid, {})
             bucket = facets.get(ent.get("type", "other"), facets["other"])
             if len(bucket) < top:
-                bucket.append({"id": eid, "name": ent.get("name", eid), "type": ent.get("type", "other"), "count": n})
+                bucket.append(
+                    {"id": eid, "name": ent.get("name", eid), "type": ent.get("type", "other"), "count": n}
+                )
         return facets
 
     def _entity_ref(self, eid: str, link: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -290,8 +344,14 @@ class Searcher:
     # ------------------------------------------------------------------------------- browse / read
     def stats(self) -> dict[str, Any]:
         m = self._state.manifest
-        return {"build": self._state.folder.name, "created": m.created, "counts": m.counts, "models": m.models,
-                "format": m.format, "version": m.version}
+        return {
+            "build": self._state.folder.name,
+            "created": m.created,
+            "counts": m.counts,
+            "models": m.models,
+            "format": m.format,
+            "version": m.version,
+        }
 
     def document(self, doc_id: str) -> dict[str, Any]:
         state = self._state
@@ -300,11 +360,15 @@ class Searcher:
             raise NotFound(f"no document {doc_id!r}")
         paras = [state.paragraphs[pid] for pid in state.doc_paragraphs.get(doc_id, [])]
         ents = Counter(x["entity_id"] for p in paras for x in p["links"])
-        return {**{k: v for k, v in doc.items() if k != "fingerprint"}, "paragraphs": paras,
-                "entities": [dict(self._entity_ref(e), count=n) for e, n in ents.most_common()]}
+        return {
+            **{k: v for k, v in doc.items() if k != "fingerprint"},
+            "paragraphs": paras,
+            "entities": [dict(self._entity_ref(e), count=n) for e, n in ents.most_common()],
+        }
 
-    def entities(self, *, type: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0
-                 ) -> dict[str, Any]:
+    def entities(
+        self, *, type: str | None = None, q: str | None = None, limit: int = 100, offset: int = 0
+    ) -> dict[str, Any]:
         if type is not None and type not in FACET_TYPES:
             raise BadQuery(f"type must be one of {', '.join(FACET_TYPES)}")
         _check_params(limit, offset, "hybrid", "rrf", 10**6)
@@ -313,10 +377,19 @@ class Searcher:
             rows = [e for e in rows if e.get("type") == type]
         if q:
             needle = q.casefold()
-            rows = [e for e in rows if needle in e["name"].casefold()
-                    or any(needle in a.casefold() for a in (*e.get("aliases", []), *e.get("surfaces", [])))]
+            rows = [
+                e
+                for e in rows
+                if needle in e["name"].casefold()
+                or any(needle in a.casefold() for a in (*e.get("aliases", []), *e.get("surfaces", [])))
+            ]
         rows.sort(key=lambda e: (-e.get("mentions", 0), e["id"]))
-        return {"total": len(rows), "offset": offset, "limit": limit, "entities": rows[offset:offset + limit]}
+        return {
+            "total": len(rows),
+            "offset": offset,
+            "limit": limit,
+            "entities": rows[offset : offset + limit],
+        }
 
     def entity(self, entity_id: str, *, limit: int = 50) -> dict[str, Any]:
         state = self._state
@@ -337,16 +410,31 @@ class Searcher:
         mentions = []
         for p in paras[:limit]:
             d = state.documents[p["doc_id"]]
-            mentions.append({"paragraph_id": p["id"], "doc_id": p["doc_id"], "title": d["title"], "date": d.get("date"),
-                             "snippet": highlight(p["text"], links=p["links"]),
-                             "links": [x for x in p["links"] if x["entity_id"] == entity_id]})
+            mentions.append(
+                {
+                    "paragraph_id": p["id"],
+                    "doc_id": p["doc_id"],
+                    "title": d["title"],
+                    "date": d.get("date"),
+                    "snippet": highlight(p["text"], links=p["links"]),
+                    "links": [x for x in p["links"] if x["entity_id"] == entity_id],
+                }
+            )
         quotes = []
         for p in paras:
             for qt in p["quotes"]:
                 if qt["speaker"] == entity_id:
                     d = state.documents[p["doc_id"]]
-                    quotes.append({"paragraph_id": p["id"], "doc_id": p["doc_id"], "title": d["title"],
-                                   "date": d.get("date"), "text": qt["text"], "confidence": qt.get("confidence")})
+                    quotes.append(
+                        {
+                            "paragraph_id": p["id"],
+                            "doc_id": p["doc_id"],
+                            "title": d["title"],
+                            "date": d.get("date"),
+                            "text": qt["text"],
+                            "confidence": qt.get("confidence"),
+                        }
+                    )
         return {
             **ent,
             "mention_count": len(paras),
@@ -360,6 +448,8 @@ class Searcher:
             raise BadQuery("text must be a non-empty string")
         if len(text) > 20_000:
             raise BadQuery("text is longer than 20000 characters")
+        if any("\ud800" <= ch <= "\udfff" for ch in text):
+            raise BadQuery("text contains lone surrogate code points (invalid Unicode)")
         from index.records import Document
 
         links, quotes = self.linker().link_documents([Document(id="_", title="", text=text)])[0]
