@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="Query latency p50/p95 per component at 10k / 100k paragraphs.")
     ap.add_argument("--sizes", default="10000,100000", help="paragraph counts, comma-separated")
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--queries", type=int, default=100)
     args = ap.parse_args(argv)
     if not bbc_available():
         print(f"skip: BBC corpus not found at {BBC} (set PERSONAE_BBC)")

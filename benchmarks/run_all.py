@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = "10000,100000" if args.full or (CACHE / "bbc-100000" / "CURRENT").is_file() else "10000"
     rcs = [
         run("tune_keyword.py", *([] if args.full else ["--quick"])),
-        run("bench_latency.py", "--sizes", sizes, "--queries", "200" if args.full else "100"),
+        run("bench_latency.py", "--sizes", sizes, "--queries", "100"),
         run("bench_build.py", "--docs", "300" if args.full else "150"),
     ]
     return max(rcs)

@@ -191,7 +191,13 @@ def search(
 )
 @friendly
 def serve(
-    host: str | None, port: int | None, index_dir: str | None, threads: int, dev: bool, get_path: str | None
+    host: str | None,
+    port: int | None,
+    index_dir: str | None,
+    threads: int,
+    connection_limit: int,
+    dev: bool,
+    get_path: str | None,
 ) -> None:
     """Serve the web app and JSON API (waitress, a production WSGI server)."""
     from web import create_app

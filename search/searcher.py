@@ -266,8 +266,9 @@ class Searcher:
     ) -> list[tuple[str, float]]:
         """An exact phrase or exact name match is never ranked below a hit only the vector leg found.
 
-        Exact = matches a quoted phrase, or the whole multi-word query as a phrase, or is linked to an entity
-        named in the query (the entity leg). Vector-only hits ranked above the last exact hit move just below it.
+        Exact = matches a quoted phrase, or the whole multi-word query as a phrase, or is linked to an
+        entity named in the query (the entity leg). Vector-only hits ranked above the last exact hit move
+        just below it.
         """
         if "vector" not in legs or len(legs) < 2:
             return fused

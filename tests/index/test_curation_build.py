@@ -31,7 +31,8 @@ def test_merge_rename_reject_apply_on_rebuild(tmp_path: Path) -> None:
     run = CliRunner().invoke
 
     def build() -> None:
-        res = run(cli, ["build", "--corpus", str(corpus), *common, "--entities-file", str(registry), "--quiet"])
+        args = ["build", "--corpus", str(corpus), *common, "--entities-file", str(registry), "--quiet"]
+        res = run(cli, args)
         assert res.exit_code == 0, res.output
 
     build()
