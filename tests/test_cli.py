@@ -77,3 +77,36 @@ def test_curation_commands_write_the_registry(tmp_path: Path) -> None:
         cli, ["entities", "merge", "sergei-lavrov", "nobody-at-all", "--entities-file", str(reg)]
     )
     assert res.exit_code == 1 and "Traceback" not in res.output
+
+
+def test_serve_runs_the_production_server(seed_index) -> None:
+    """`personae serve` (waitress) answers over real HTTP on 127.0.0.1."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    settings, _ = seed_index
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "personae", "serve", "--port", str(port), "--index-dir", settings.index_dir]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=Lavrov&limit=1") as resp:
+                    data = json.loads(resp.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.time() < deadline, "server did not come up"
+                time.sleep(0.3)
+        assert data["linked"][0]["id"] == "sergei-lavrov"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
