@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from search.query import Query, parse_query
 from search.snippets import highlight, query_stems
 
 MODES = ("hybrid", "keyword", "vector")
+QUERY_CACHE = 2048  # query vectors kept (1.5 KB each)
 FUSIONS = ("rrf", "weighted")
 FACET_TYPES = ("person", "org", "place", "other")
 
@@ -62,6 +63,8 @@ class Searcher:
         self._state = state
         self._lock = threading.Lock()
         self._encoder: Any = None
+        self._qcache: OrderedDict[str, Any] = OrderedDict()
+        self._qcache_lock = threading.Lock()  # not self._lock: refresh() holds that while loading a build
         self._linker: Any = None
 
     # ------------------------------------------------------------------------------------ lifecycle
@@ -250,10 +253,25 @@ class Searcher:
             return []
         return [x.to_dict() for x in links]
 
+    def embed_query(self, text: str) -> Any:
+        """The query's vector. Real query streams repeat (popular names, paging, facet clicks), and the
+        encoder is most of a hybrid query's cost, so the last ``QUERY_CACHE`` vectors are kept."""
+        with self._qcache_lock:
+            vec = self._qcache.get(text)
+            if vec is not None:
+                self._qcache.move_to_end(text)
+                return vec
+        vec = self.encoder().encode([text], batch_size=1)[0]
+        with self._qcache_lock:
+            self._qcache[text] = vec
+            while len(self._qcache) > QUERY_CACHE:
+                self._qcache.popitem(last=False)
+        return vec
+
     def _vector_leg(self, state: _State, query: Query, k: int) -> list[tuple[str, float]]:
         if not state.backend.vector_count():
             return []
-        qvec = self.encoder().encode([query.plain], batch_size=1)[0]
+        qvec = self.embed_query(query.plain)
         # Filtered searches never lose an allowed paragraph to the filter (see Backend.vector).
         return state.backend.vector(qvec, k, entities=query.entities, said=query.said)
 

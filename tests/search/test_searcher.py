@@ -117,3 +117,11 @@ def test_documents_and_entities(seed_searcher) -> None:
         seed_searcher.entity("nobody")
     with pytest.raises(NotFound):
         seed_searcher.document("../etc/passwd")
+
+
+def test_query_vectors_are_cached_and_equal(seed_searcher) -> None:
+    first = seed_searcher.embed_query("peace talks in Riyadh")
+    again = seed_searcher.embed_query("peace talks in Riyadh")
+    assert again is first
+    fresh = seed_searcher.encoder().encode(["peace talks in Riyadh"])[0]
+    assert abs(float(fresh @ first) - 1.0) < 1e-5
