@@ -166,7 +166,8 @@ def replicated_build(n_paragraphs: int, say: Any = print) -> Path:
     index_dir = CACHE / f"bbc-{n_paragraphs}"
     try:
         folder = layout.current_build(index_dir)
-        if layout.read_manifest(folder).counts.get("paragraphs", 0) >= 0.95 * n_paragraphs:
+        if (layout.read_manifest(folder).counts.get("paragraphs", 0) >= 0.95 * n_paragraphs
+                and _same_keyword_schema(folder)):
             return index_dir
     except PersonaeError:
         pass
@@ -196,6 +197,16 @@ def replicated_build(n_paragraphs: int, say: Any = print) -> Path:
     report = build_index(settings, encoder=enc, progress=False)
     say(f"  built in {time.perf_counter() - t0:.0f} s: {report.summary()}")
     return index_dir
+
+
+def _same_keyword_schema(folder: Path) -> bool:
+    """A cached build is reused only while index/keyword.py still writes the same fields."""
+    from whoosh import index as whoosh_index
+
+    from index.keyword import schema
+
+    return sorted(whoosh_index.open_dir(str(folder / layout.WHOOSH_DIR)).schema.names()) == sorted(
+        schema().names())
 
 
 def _jsonl(path: Path):
@@ -233,11 +244,13 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
     from search.fusion import rrf
     from search.query import parse_query
     from search.searcher import Searcher
+    from search.snippets import highlight, query_stems
 
     corpus = next(iter(sorted(index_dir.parent.glob("bbc-corpus*.jsonl"))))
     settings = settings_for(index_dir, corpus)
     searcher = Searcher.open(settings)
-    backend = searcher._state.backend
+    state = searcher._state
+    backend = state.backend
     ki = backend.keyword_index
     enc = searcher.encoder()
     linker = searcher.linker()
@@ -246,6 +259,9 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
     times: dict[str, list[float]] = {}
 
     def timed(label: str, fn: Any) -> Any:
+        qcache = getattr(searcher, "_qcache", None)
+        if qcache is not None and "cache hit" not in label:
+            qcache.clear()  # every row pays for its query embedding unless it says otherwise
         t0 = time.perf_counter()
         out = fn()
         times.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
@@ -271,8 +287,18 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
         ids = [x.entity_id for x in links if x.entity_id in searcher._state.entities]
         if ids:
             timed("entity leg (linked queries only)", lambda ids=ids: backend.entity(ids, window))
-        timed("retrieve hybrid, no linking", lambda q=q: searcher.retrieve(
+        r = timed("retrieve hybrid, no linking", lambda q=q: searcher.retrieve(
             q, mode="hybrid", fusion=settings.fusion, window=window, link_query=False))
+        top = [state.paragraphs[pid] for pid, _ in r.fused[:10]]
+
+        def snippets(q: Any = q, top: list = top) -> None:
+            stems = query_stems(q.plain) if q.plain else set()
+            for p in top:
+                highlight(p["text"], stems=stems, links=p["links"], size=settings.snippet_chars)
+
+        timed("search(): snippets for 10 hits", snippets)
+        timed("search(): facets over the window",
+              lambda r=r: searcher._facets(state, [x for x, _ in r.fused]))
 
         def parallel(q: Any = q, kq: Any = kq) -> Any:
             fut = pool.submit(lambda: backend.vector(enc.encode([q.plain], batch_size=1)[0], window))
@@ -285,6 +311,9 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
         timed("search() hybrid, no linking",
               lambda text=text: searcher.search(text, limit=10, link_query=False))
         timed("search() hybrid (default: linking on)", lambda text=text: searcher.search(text, limit=10))
+        if hasattr(searcher, "_qcache"):
+            timed("search() hybrid, query-vector cache hit",
+                  lambda text=text: searcher.search(text, limit=10))
     pool.shutdown()
     searcher._state.backend.close()
     return times

@@ -1,7 +1,8 @@
 """The keyword leg: a Whoosh (whoosh-reloaded) BM25F index over paragraphs.
 
-Fields: ``title`` and ``text`` (stemmed, English stop words removed), ``entity`` and ``said`` (entity ids,
-exact), ``doc_id``, ``date``. Only ``id`` is stored; paragraph text lives in ``paragraphs.jsonl``.
+Fields: ``text`` (the document title, a newline, then the paragraph; stemmed, English stop words removed),
+``entity`` and ``said`` (entity ids, exact), ``doc_id``, ``date``. Only ``id`` is stored; paragraph text
+lives in ``paragraphs.jsonl``. Scoring: BM25F with the Robertson idf (``BM25F`` below).
 """
 
 from __future__ import annotations
@@ -20,11 +21,14 @@ from whoosh.query import And, Every, Or, Query, Term
 
 from index.errors import BadQuery, IndexMissing
 
-# Index-time weight of the title field (Whoosh multiplies title term frequencies by it). Every paragraph
-# repeats its document's title, so a title match says little about *which* paragraph answers; on SciFact
-# (train, 809 queries, benchmarks/tune_keyword.py) keyword nDCG@10 was 0.657 at 1.5, 0.667 at 1.0,
-# 0.688 at 0.25 (0.694 with the Robertson idf below). Indexes built before keep their own boost.
-TITLE_BOOST = 0.25
+# One searchable field holding title + paragraph, instead of a separate ``title`` field (boost 1.5). Every
+# paragraph repeats its document's title, and Whoosh's BM25F scores each field as its own saturated BM25,
+# so a short title field matching the query lifted every paragraph of the document a lot. SciFact train
+# (809 queries, benchmarks/tune_keyword.py), keyword nDCG@10: title+text fields, title boost 1.5: 0.657;
+# boost 1.0: 0.667; boost 0.25: 0.688; one combined field: 0.695, with the Robertson idf below: 0.703.
+# The OR query also has half the terms (one field, not two), which halves the keyword leg's work.
+# Indexes written before this change (with a ``title`` field) are still searched over title + text.
+TITLE_SEPARATOR = "\n"
 
 
 class BM25F(scoring.BM25F):
@@ -52,7 +56,6 @@ def schema() -> Schema:
         id=ID(stored=True, unique=True),
         doc_id=ID(stored=False),
         date=ID(stored=False),
-        title=TEXT(analyzer=ana, field_boost=TITLE_BOOST, phrase=True),
         text=TEXT(analyzer=ana, phrase=True),
         entity=KEYWORD(commas=True, scorable=True),
         said=KEYWORD(commas=True),
@@ -60,13 +63,20 @@ def schema() -> Schema:
 
 
 def write_keyword_index(folder: Path, rows: Iterable[dict[str, str]], *, procs: int = 1) -> int:
-    """Write the index into ``folder`` (created). Each row: id, doc_id, date, title, text, entity, said."""
+    """Write the index into ``folder`` (created). Each row: id, doc_id, date, title, text, entity, said.
+
+    ``title`` is indexed as the start of ``text`` (see ``TITLE_SEPARATOR``).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     ix = whoosh_index.create_in(str(folder), schema())
     writer = ix.writer(limitmb=256, procs=procs)
     count = 0
     for row in rows:
-        writer.add_document(**{k: v for k, v in row.items() if v})
+        fields = {k: v for k, v in row.items() if v and k != "title"}
+        title = row.get("title") or ""
+        if title:
+            fields["text"] = f"{title}{TITLE_SEPARATOR}{row.get('text') or ''}"
+        writer.add_document(**fields)
         count += 1
     writer.commit()
     return count
@@ -75,7 +85,7 @@ def write_keyword_index(folder: Path, rows: Iterable[dict[str, str]], *, procs: 
 class KeywordIndex:
     """Read side. One Whoosh searcher per thread (Whoosh searchers are not thread-safe)."""
 
-    FIELDS = ("title", "text")
+    FIELDS = ("text",)  # plus "title" when the index predates the combined field
 
     def __init__(self, folder: Path, *, b: float = 0.75, k1: float = 1.2):
         if not whoosh_index.exists_in(str(folder)):
@@ -85,12 +95,14 @@ class KeywordIndex:
         self._local = threading.local()
         self._searchers: list = []
         self._lock = threading.Lock()
-        self.parser = qparser.MultifieldParser(list(self.FIELDS), self.ix.schema, group=qparser.OrGroup)
+        names = self.ix.schema.names()
+        self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
+        self.parser = qparser.MultifieldParser(self.fields, self.ix.schema, group=qparser.OrGroup)
         # Field syntax is handled by search/query.py; users cannot address stored/internal fields directly.
         self.parser.remove_plugin_class(qparser.FieldsPlugin)
         self.parser.remove_plugin_class(qparser.WildcardPlugin)
         self.parser.remove_plugin_class(qparser.RangePlugin)
-        self.and_parser = qparser.MultifieldParser(list(self.FIELDS), self.ix.schema, group=qparser.AndGroup)
+        self.and_parser = qparser.MultifieldParser(self.fields, self.ix.schema, group=qparser.AndGroup)
         for plugin in (qparser.FieldsPlugin, qparser.WildcardPlugin, qparser.RangePlugin):
             self.and_parser.remove_plugin_class(plugin)
 

@@ -123,7 +123,7 @@ def test_fast_count_across_segments_and_deletions(tmp_path: Path) -> None:
     ix = whoosh_index.open_dir(str(folder))
     w = ix.writer()  # a second segment, and deletions in the first
     for row in rows[250:]:
-        w.add_document(**{k: v for k, v in row.items() if v})
+        w.add_document(**{k: v for k, v in row.items() if v and k != "title"})
     w.delete_by_term("id", "p1")
     w.delete_by_term("id", "p3")
     w.commit(merge=False)
@@ -133,5 +133,20 @@ def test_fast_count_across_segments_and_deletions(tmp_path: Path) -> None:
         assert kw.count(kw.parse("beta")) == 200 - 2 == _whoosh_count(kw, kw.parse("beta"))
         assert kw.count(kw.parse("alpha"), entities=["E1"]) == _whoosh_count(kw, kw.parse("alpha"), ["E1"])
         assert kw.count(None, entities=["E1"]) == 134 - 1  # p3 was deleted
+    finally:
+        kw.close()
+
+
+def test_title_is_searched_with_the_text(tmp_path: Path) -> None:
+    """One combined field: a title word finds every paragraph of the document, counted once."""
+    folder = tmp_path / "whoosh"
+    write_keyword_index(folder, ROWS)
+    kw = KeywordIndex(folder)
+    try:
+        assert kw.fields == ["text"]
+        hits = kw.search(kw.parse("lavrov"), 10)
+        assert hits[0][0] == "a#0"  # title + text beat title alone
+        assert {h for h, _ in hits} == {"a#0", "a#1"}
+        assert kw.count(kw.parse('"ukraine rare earth"')) == 1  # a phrase may run from title into text
     finally:
         kw.close()
