@@ -35,20 +35,30 @@ class Settings:
     max_paragraph_chars: int = _s(1500, "Paragraphs longer than this are split at sentence boundaries.")
     hnsw_threshold: int = _s(50_000, "Above this many paragraphs the vector index is HNSW; below, exact.")
     bm25_b: float = _s(
-        0.75, "BM25F length normalisation b for the keyword leg (SciFact train: flat from 0.5 to 0.75, "
-        "benchmarks/tune_keyword.py).")
+        0.75,
+        "BM25F length normalisation b for the keyword leg (SciFact train: flat from 0.5 to 0.75, "
+        "benchmarks/tune_keyword.py).",
+    )
     bm25_k1: float = _s(
-        1.2, "BM25F term-frequency saturation k1 for the keyword leg (SciFact: 1.2 >= 0.9, 1.5).")
+        1.2, "BM25F term-frequency saturation k1 for the keyword leg (SciFact: 1.2 >= 0.9, 1.5)."
+    )
     fusion: str = _s(
         "weighted",
         "Default fusion: 'weighted' (min-max normalised scores) or 'rrf' (reciprocal rank). SciFact train "
-        "nDCG@10: weighted 0.730, rrf (k=60) 0.712; keyword leg 0.703, vector leg 0.666 (personae eval).")
+        "nDCG@10: weighted 0.730, rrf (k=60) 0.712; keyword leg 0.703, vector leg 0.666 (personae eval).",
+    )
     rrf_k: int = _s(
-        60, "RRF constant k in 1/(k + rank). SciFact nDCG@10: k=10 0.724, k=60 0.712 (rrf is not the default).")
+        60,
+        "RRF constant k in 1/(k + rank). SciFact nDCG@10: k=10 0.724, k=60 0.712 (rrf is not the default).",
+    )
     keyword_weight: float = _s(
-        0.5, "Weight of the keyword leg (and the entity leg) in weighted fusion; vector gets 1 - this. "
-        "SciFact nDCG@10: 0.4 0.720, 0.5 0.730, 0.6 0.735, 0.7 0.725.")
-    candidates: int = _s(100, "Minimum candidates fetched from each leg before fusion (always >= offset+limit).")
+        0.5,
+        "Weight of the keyword leg (and the entity leg) in weighted fusion; vector gets 1 - this. "
+        "SciFact nDCG@10: 0.4 0.720, 0.5 0.730, 0.6 0.735, 0.7 0.725.",
+    )
+    candidates: int = _s(
+        100, "Minimum candidates fetched from each leg before fusion (always >= offset+limit)."
+    )
     snippet_chars: int = _s(300, "Target length of a snippet.")
     max_query_chars: int = _s(1000, "Longer queries are rejected with 400.")
     max_limit: int = _s(100, "Largest page size the API accepts.")
@@ -69,7 +79,14 @@ class Settings:
     def __post_init__(self) -> None:
         if self.fusion not in ("rrf", "weighted"):
             raise PersonaeError(f"setting fusion={self.fusion!r}: expected 'rrf' or 'weighted'")
-        for name in ("batch_size", "max_paragraph_chars", "rrf_k", "candidates", "max_limit", "max_query_chars"):
+        for name in (
+            "batch_size",
+            "max_paragraph_chars",
+            "rrf_k",
+            "candidates",
+            "max_limit",
+            "max_query_chars",
+        ):
             if getattr(self, name) < 1:
                 raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 1")
         if not 0.0 <= self.keyword_weight <= 1.0:
@@ -79,7 +96,9 @@ class Settings:
         if self.backend not in ("embedded", "milvus"):
             raise PersonaeError(f"setting backend={self.backend!r}: expected 'embedded' or 'milvus'")
         if self.backend == "milvus" and not self.milvus_uri.strip():
-            raise PersonaeError("setting backend='milvus' needs milvus_uri (a file path or http://host:19530)")
+            raise PersonaeError(
+                "setting backend='milvus' needs milvus_uri (a file path or http://host:19530)"
+            )
 
     @property
     def index_path(self) -> Path:
@@ -107,7 +126,9 @@ class Settings:
 
     @classmethod
     def help_table(cls) -> list[tuple[str, Any, str]]:
-        return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(cls) if f.default is not MISSING]
+        return [
+            (f.name, f.default, f.metadata.get("help", "")) for f in fields(cls) if f.default is not MISSING
+        ]
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:
