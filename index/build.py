@@ -116,50 +116,94 @@ def build_index(
     previous = _previous_build(index_dir, snapshot, say) if incremental else None
     warnings = list(corpus.warnings)
 
-    t = time.perf_counter()
     reuse_mentions = previous is not None and previous.same("builder", "ner", "registry")
     cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {})
-    linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache)
-    entities = _entity_table(linker.entities(), linked)
-    timings["link"] = time.perf_counter() - t
+    titles = {d.id: d.title for d in corpus.documents}
+    dates = {d.id: d.date or "" for d in corpus.documents}
+    # The embedded texts depend only on titles and paragraph texts, not on links: encoding (the main cost)
+    # runs here while a worker thread links and writes the text files and Whoosh. Both torch and spaCy
+    # release the GIL in their kernels, so on 2 cores NER + linking hide behind the encode.
+    plan = [p for ps in paragraphs_by_doc.values() for p in ps]
+    texts = [_embed_text(titles[p.doc_id], p.text, settings.embed_title) for p in plan]
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     tmp = index_dir / f".tmp-{stamp}-{os.getpid()}"
     tmp.mkdir()
-    _write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
-    _write_jsonl(tmp / layout.PARAGRAPHS, (row for rows in linked.values() for row in rows))
-    (tmp / layout.ENTITIES).write_text(json.dumps(entities, ensure_ascii=False), encoding="utf-8")
-    if cache.enabled:
-        _write_jsonl(tmp / layout.MENTIONS, cache.rows([d.text for d in corpus.documents]))
+    stop = threading.Event()
 
-    t = time.perf_counter()
-    from index.keyword import write_keyword_index
+    def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], float, float]:
+        t = time.perf_counter()
+        linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop)
+        entities = _entity_table(linker.entities(), linked)
+        link_s = time.perf_counter() - t
+        _write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
+        _write_jsonl(tmp / layout.PARAGRAPHS, (row for rows in linked.values() for row in rows))
+        (tmp / layout.ENTITIES).write_text(json.dumps(entities, ensure_ascii=False), encoding="utf-8")
+        if cache.enabled:
+            _write_jsonl(tmp / layout.MENTIONS, cache.rows([d.text for d in corpus.documents]))
+        if stop.is_set():
+            raise _Cancelled
+        t = time.perf_counter()
+        from index.keyword import write_keyword_index
 
-    titles = {d.id: d.title for d in corpus.documents}
-    dates = {d.id: d.date or "" for d in corpus.documents}
-    write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates))
-    timings["keyword"] = time.perf_counter() - t
+        write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates))
+        return linked, entities, link_s, time.perf_counter() - t
 
-    t = time.perf_counter()
-    from index.vectors import write_vector_index
+    worker = _Worker(text_side)
+    try:
+        t = time.perf_counter()
+        from index.vectors import write_vector_index
 
-    order = [row for rows in linked.values() for row in rows]
-    texts = [_embed_text(titles[row["doc_id"]], row["text"], settings.embed_title) for row in order]
-    reuse_vectors = previous is not None and previous.same("builder", "encoder", "embed")
-    old_vectors = previous.vectors(texts) if reuse_vectors else {}
-    todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
-    encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
-    fresh = _encode([texts[i] for i in todo], settings, encoder, progress) if todo else None
-    vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
-    vinfo = write_vector_index(tmp, vectors, [row["id"] for row in order],
-                               hnsw_threshold=settings.hnsw_threshold)
-    timings["vectors"] = time.perf_counter() - t
+        reuse_vectors = previous is not None and previous.same("builder", "encoder", "embed")
+        old_vectors = previous.vectors(texts) if reuse_vectors else {}
+        todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
+        encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
+        fresh = _encode([texts[i] for i in todo], settings, encoder, progress) if todo else None
+        vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
+        vinfo = write_vector_index(tmp, vectors, [p.id for p in plan], hnsw_threshold=settings.hnsw_threshold)
+        vectors_s = time.perf_counter() - t
+        linked, entities, timings["link"], timings["keyword"] = worker.result()
+        timings["vectors"] = vectors_s
+        order = [row for rows in linked.values() for row in rows]
+        assert [row["id"] for row in order] == [p.id for p in plan]  # vectors were written in this order
+        final = _finish(
+            settings, corpus, tmp, stamp, t0, order, entities, todo, cache, previous, model_id, vinfo,
+            snapshot, extra_settings, say,
+        )
+    except BaseException:
+        stop.set()
+        worker.join()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    n_links = sum(len(r["links"]) for r in order)
+    n_quotes = sum(len(r["quotes"]) for r in order)
+    processed = _processed(corpus.documents, order, todo, cache)
+    return BuildReport(
+        folder=final, documents=len(corpus.documents), paragraphs=len(order), entities=len(entities),
+        links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=warnings,
+        seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
+        processed=processed, incremental=previous.folder.name if previous else "",
+    )
 
+
+def _processed(docs: Sequence[Document], order: list[dict[str, Any]], todo: Sequence[int],
+               cache: _MentionCache) -> int:
+    """Documents that needed NER or encoding."""
     encoded_docs = {order[i]["doc_id"] for i in todo}
-    processed = sum(1 for d in corpus.documents if d.id in encoded_docs or cache.missed(d.text))
+    return sum(1 for d in docs if d.id in encoded_docs or cache.missed(d.text))
+
+
+def _finish(
+    settings: Settings, corpus: Any, tmp: Path, stamp: str, t0: float, order: list[dict[str, Any]],
+    entities: dict[str, dict[str, Any]], todo: Sequence[int], cache: _MentionCache,
+    previous: _Previous | None, model_id: str, vinfo: dict[str, Any], snapshot: dict[str, Any],
+    extra_settings: dict[str, Any] | None, say: Log,
+) -> Path:
+    """Manifest for the complete ``tmp`` build, rename it to ``build-<stamp>`` and make it current."""
+    processed = _processed(corpus.documents, order, todo, cache)
     if previous:
         say(f"incremental from {previous.folder.name}: reused {len(corpus.documents) - processed} documents, "
-            f"processed {processed}; encoded {len(todo)} of {len(texts)} paragraphs")
+            f"processed {processed}; encoded {len(todo)} of {len(order)} paragraphs")
     n_links = sum(len(r["links"]) for r in order)
     n_quotes = sum(len(r["quotes"]) for r in order)
     checksums, sizes = _checksums(tmp)
