@@ -9,7 +9,8 @@ message when absent), then in one process, with the model already loaded:
 
 1. **bare encode**: ``encoder.encode`` of exactly the texts the build embeds (title + paragraph);
 2. **full build**: ``build_index(settings, incremental=False)`` into a temp folder (read, NER + linking,
-   Whoosh, encode, FAISS, manifest), with its per-stage timings.
+   Whoosh, encode, FAISS, manifest), with its per-stage timings. ``link`` + ``keyword`` run in a worker
+   thread while the main thread encodes (``vectors``), so the stages overlap and need not add up.
 
 Prints paragraphs/s for both and the ratio build / encode. Both runs share the CPU with whatever else is
 running, so only the ratio is meaningful; ``--repeat`` alternates the two to expose drift.

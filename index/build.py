@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -165,68 +167,40 @@ def build_index(
         linked, entities, timings["link"], timings["keyword"] = worker.result()
         timings["vectors"] = vectors_s
         order = [row for rows in linked.values() for row in rows]
-        assert [row["id"] for row in order] == [p.id for p in plan]  # vectors were written in this order
-        final = _finish(
-            settings, corpus, tmp, stamp, t0, order, entities, todo, cache, previous, model_id, vinfo,
-            snapshot, extra_settings, say,
+        if [row["id"] for row in order] != [p.id for p in plan]:  # vectors were written in plan order
+            raise RuntimeError("internal error: linked paragraphs are not in the order they were encoded")
+        processed = _processed(corpus.documents, order, todo, cache)
+        if previous:
+            say(f"incremental from {previous.folder.name}: reused {len(corpus.documents) - processed} "
+                f"documents, processed {processed}; encoded {len(todo)} of {len(texts)} paragraphs")
+        n_links = sum(len(r["links"]) for r in order)
+        n_quotes = sum(len(r["quotes"]) for r in order)
+        checksums, sizes = _checksums(tmp)
+        manifest = layout.Manifest(
+            format=layout.INDEX_FORMAT,
+            version=VERSION,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            corpus=str(settings.corpus),
+            corpus_fingerprint=corpus_fingerprint(corpus.documents),
+            counts={"documents": len(corpus.documents), "paragraphs": len(order), "entities": len(entities),
+                    "links": n_links, "quotes": n_quotes, "skipped": len(corpus.skipped)},
+            settings={**vars(settings), **(extra_settings or {})},
+            models={"encoder": model_id, "dim": str(vinfo.get("dim")),
+                    "vector_index": str(vinfo.get("kind")), "ner": settings.ner_model},
+            skipped=[str(e) for e in corpus.skipped],
+            files=checksums,
+            build_seconds=round(time.perf_counter() - t0, 3),
+            sizes=sizes,
+            snapshot=snapshot,
         )
+        layout.write_manifest(tmp, manifest)
+        final = index_dir / f"build-{stamp}"
+        os.replace(tmp, final)
     except BaseException:
-        stop.set()
+        stop.set()  # a failed encode stops the linking worker at its next chunk
         worker.join()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    n_links = sum(len(r["links"]) for r in order)
-    n_quotes = sum(len(r["quotes"]) for r in order)
-    processed = _processed(corpus.documents, order, todo, cache)
-    return BuildReport(
-        folder=final, documents=len(corpus.documents), paragraphs=len(order), entities=len(entities),
-        links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=warnings,
-        seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
-        processed=processed, incremental=previous.folder.name if previous else "",
-    )
-
-
-def _processed(docs: Sequence[Document], order: list[dict[str, Any]], todo: Sequence[int],
-               cache: _MentionCache) -> int:
-    """Documents that needed NER or encoding."""
-    encoded_docs = {order[i]["doc_id"] for i in todo}
-    return sum(1 for d in docs if d.id in encoded_docs or cache.missed(d.text))
-
-
-def _finish(
-    settings: Settings, corpus: Any, tmp: Path, stamp: str, t0: float, order: list[dict[str, Any]],
-    entities: dict[str, dict[str, Any]], todo: Sequence[int], cache: _MentionCache,
-    previous: _Previous | None, model_id: str, vinfo: dict[str, Any], snapshot: dict[str, Any],
-    extra_settings: dict[str, Any] | None, say: Log,
-) -> Path:
-    """Manifest for the complete ``tmp`` build, rename it to ``build-<stamp>`` and make it current."""
-    processed = _processed(corpus.documents, order, todo, cache)
-    if previous:
-        say(f"incremental from {previous.folder.name}: reused {len(corpus.documents) - processed} documents, "
-            f"processed {processed}; encoded {len(todo)} of {len(order)} paragraphs")
-    n_links = sum(len(r["links"]) for r in order)
-    n_quotes = sum(len(r["quotes"]) for r in order)
-    checksums, sizes = _checksums(tmp)
-    manifest = layout.Manifest(
-        format=layout.INDEX_FORMAT,
-        version=VERSION,
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-        corpus=str(settings.corpus),
-        corpus_fingerprint=corpus_fingerprint(corpus.documents),
-        counts={"documents": len(corpus.documents), "paragraphs": len(order), "entities": len(entities),
-                "links": n_links, "quotes": n_quotes, "skipped": len(corpus.skipped)},
-        settings={**vars(settings), **(extra_settings or {})},
-        models={"encoder": model_id, "dim": str(vinfo.get("dim")), "vector_index": str(vinfo.get("kind")),
-                "ner": settings.ner_model},
-        skipped=[str(e) for e in corpus.skipped],
-        files=checksums,
-        build_seconds=round(time.perf_counter() - t0, 3),
-        sizes=sizes,
-        snapshot=snapshot,
-    )
-    layout.write_manifest(tmp, manifest)
-    final = index_dir / f"build-{stamp}"
-    os.replace(tmp, final)
     layout.swap_current(index_dir, final)
     return BuildReport(
         folder=final, documents=len(corpus.documents), paragraphs=len(order), entities=len(entities),
@@ -234,6 +208,44 @@ def _finish(
         seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
         processed=processed, incremental=previous.folder.name if previous else "",
     )
+
+
+def _processed(
+    docs: Sequence[Document], order: list[dict[str, Any]], todo: Sequence[int], cache: _MentionCache
+) -> int:
+    """Documents that needed NER or encoding."""
+    encoded_docs = {order[i]["doc_id"] for i in todo}
+    return sum(1 for d in docs if d.id in encoded_docs or cache.missed(d.text))
+
+
+class _Cancelled(Exception):
+    """The linking worker stopped early because the build failed elsewhere."""
+
+
+class _Worker:
+    """Runs ``fn`` in a daemon thread; ``result()`` joins it and returns its value or re-raises its error."""
+
+    def __init__(self, fn: Callable[[], Any]):
+        self._fn = fn
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="personae-build-link", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._fn()
+        except BaseException as err:  # handed to the main thread by result()
+            self._error = err
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 # ------------------------------------------------------------------------------------ incremental reuse
@@ -436,11 +448,12 @@ def _default_linker(settings: Settings) -> Any:
 
 def _link(
     docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]], linker: Any, progress: bool,
-    cache: _MentionCache | None = None,
+    cache: _MentionCache | None = None, *, stop: threading.Event | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets).
 
-    With ``cache``, the linker's detector is swapped for it while linking (and restored afterwards).
+    With ``cache``, the linker's detector is swapped for it while linking (and restored afterwards). With
+    ``stop``, linking gives up (``_Cancelled``) before the next chunk once the event is set.
     """
     results: list[tuple[list[Link], list[Quote]]] = []
     bar = tqdm(total=len(docs), desc="linking", unit="doc", disable=not progress)
@@ -449,6 +462,8 @@ def _link(
         linker.detector = cache
     try:
         for i in range(0, len(docs), 64):
+            if stop is not None and stop.is_set():
+                raise _Cancelled
             chunk = list(docs[i:i + 64])
             results.extend(linker.link_documents(chunk))
             bar.update(len(chunk))

@@ -154,3 +154,48 @@ def test_unreadable_files_are_reported_and_skipped(tmp_path: Path) -> None:
     assert sorted(s.split(":")[0] for s in report.skipped) == ["bad.jsonl", "bin.txt"]
     assert any(s.startswith("bad.jsonl:2") for s in report.skipped)
     assert "skipped    2" in report.summary()
+
+
+class _BrokenEncoder:
+    model_id = "broken-encoder"
+    dim = 384
+
+    def encode(self, texts, *, batch_size: int = 64, show_progress: bool = False):
+        raise RuntimeError("encoder exploded")
+
+
+def test_failing_encoder_raises_and_leaves_current_and_no_temp_folder(tmp_path: Path) -> None:
+    """Encoding runs while another thread links: its error still propagates and the build is undone."""
+    corpus = _small_corpus(tmp_path / "corpus")
+    index_dir = tmp_path / "idx"
+    settings = Settings.load(
+        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
+    )
+    good = build_index(settings).folder
+    pointer = (index_dir / "CURRENT").read_text()
+    with pytest.raises(RuntimeError, match="encoder exploded"):
+        build_index(settings, encoder=_BrokenEncoder())
+    assert (index_dir / "CURRENT").read_text() == pointer
+    assert layout.current_build(index_dir) == good
+    assert not list(index_dir.glob(".tmp-*"))
+    assert sorted(p.name for p in index_dir.glob("build-*")) == [good.name]
+
+
+class _BrokenLinker:
+    def link_documents(self, docs):
+        raise RuntimeError("linker exploded")
+
+    def entities(self):
+        return {}
+
+
+def test_failing_linker_raises_from_the_worker_thread(tmp_path: Path) -> None:
+    corpus = _small_corpus(tmp_path / "corpus")
+    index_dir = tmp_path / "idx"
+    settings = Settings.load(
+        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
+    )
+    with pytest.raises(RuntimeError, match="linker exploded"):
+        build_index(settings, linker=_BrokenLinker())
+    assert not (index_dir / "CURRENT").exists()
+    assert not list(index_dir.glob(".tmp-*")) and not list(index_dir.glob("build-*"))
