@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from index.entities import Registry, normalize_name, slugify, tokenize, variant_key
 from index.ner import _CONNECTORS, ORG_SUFFIXES, Detector, Gazetteer, _nationality_keys, generic_titles
@@ -64,12 +65,23 @@ class _Pending:
 
 
 def _words(s: str) -> list[str]:
-    return [t.text for t in tokenize(s)]
+    return list(_words_cached(s))
+
+
+@lru_cache(maxsize=65_536)
+def _words_cached(s: str) -> tuple[str, ...]:
+    # The surname rule re-tokenises every linked mention for each unresolved one: cache by surface.
+    return tuple(t.text for t in tokenize(s))
 
 
 def _core_words(m: Mention) -> list[str]:
     """Words of a mention without honorifics and (for orgs) corporate suffixes."""
-    w = _words(m.text)
+    return list(_core_words_cached(m.text))
+
+
+@lru_cache(maxsize=65_536)
+def _core_words_cached(text: str) -> tuple[str, ...]:
+    w = _words_cached(text)
     while len(w) > 1 and w[0].lower().rstrip(".") in HONORIFICS:
         w = w[1:]
     while len(w) > 1 and w[-1].lower().rstrip(".") in ORG_SUFFIXES:
