@@ -7,6 +7,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 HOST ?= 127.0.0.1
 PORT ?= 5000
+WORKERS ?= 2
 BIN := $(VENV)/bin
 TORCH_INDEX_FLAG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
@@ -26,7 +27,7 @@ build: install
 	$(BIN)/personae build
 
 serve: install
-	$(BIN)/personae serve --host $(HOST) --port $(PORT)
+	$(BIN)/personae serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 run: build serve
 

@@ -155,11 +155,11 @@ def get(port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
 class Server:
     """``personae serve`` as a subprocess in its own process group; ``stop`` always ends it."""
 
-    def __init__(self, index_dir: Path, threads: int, log: Path):
+    def __init__(self, index_dir: Path, threads: int, log: Path, workers: int = 1):
         self.port = free_port()
         self.log = log.open("wb")
         cmd = personae_cmd("serve", "--host", HOST, "--port", str(self.port), "--index-dir", str(index_dir),
-                           "--threads", str(threads))
+                           "--threads", str(threads), "--workers", str(workers))
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
 
@@ -388,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, nargs="+", default=[50], help="Concurrent clients, one run each.")
     ap.add_argument("--duration", type=float, default=60.0, help="Seconds per run [60].")
     ap.add_argument("--warmup", type=float, default=5.0, help="Seconds of concurrent warm-up [5].")
-    ap.add_argument("--threads", type=int, default=8, help="Waitress threads [8].")
+    ap.add_argument("--threads", type=int, default=8, help="Server threads per worker [8].")
+    ap.add_argument("--workers", type=int, default=1, help="Server processes (>1: gunicorn) [1].")
     ap.add_argument("--timeout", type=float, default=30.0, help="Per-request timeout in seconds [30].")
     ap.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     ap.add_argument("--build-timeout", type=float, default=3600.0)
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         index_dir = ensure_index(args, tmp)
         if args.build_only:
             return 0
-        server = Server(index_dir, args.threads, tmp / "server.log")
+        server = Server(index_dir, args.threads, tmp / "server.log", workers=args.workers)
         try:
             health = server.wait_healthy()
             counts = health["index"]["counts"]
@@ -448,8 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
 
+    server_kind = f"gunicorn --workers {args.workers}" if args.workers > 1 else "waitress"
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"waitress --threads {args.threads}, load generator {tool} on the same machine\n")
+          f"{server_kind} --threads {args.threads}, load generator {tool} on the same machine\n")
     print(table(results))
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=2), encoding="utf-8")

@@ -185,6 +185,13 @@ def search(
     show_default=True,
     help="Open connections waitress accepts (its default of 100 starves keep-alive clients beyond it).",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Processes. 1: waitress in this process; more: gunicorn (POSIX) with that many worker processes, "
+    "each with --threads threads. Searching is CPU- and GIL-bound, so use one worker per core.",
+)
 @click.option("--dev", is_flag=True, help="Flask's development server with reloader instead of waitress.")
 @click.option(
     "--get", "get_path", default=None, help="Run one GET request in-process, print it, exit (smoke test)."
@@ -196,13 +203,18 @@ def serve(
     index_dir: str | None,
     threads: int,
     connection_limit: int,
+    workers: int,
     dev: bool,
     get_path: str | None,
 ) -> None:
-    """Serve the web app and JSON API (waitress, a production WSGI server)."""
+    """Serve the web app and JSON API (waitress, or gunicorn with --workers > 1)."""
     from web import create_app
 
     settings = _settings(host=host, port=port, index_dir=index_dir)
+    if workers > 1 and not (dev or get_path):
+        click.echo(f"Personae on http://{settings.host}:{settings.port}/ ({workers} workers)", err=True)
+        _serve_gunicorn(settings, workers=workers, threads=threads, connections=connection_limit)
+        return
     app = create_app(settings)
     if get_path:
         resp = app.test_client().get(get_path)
@@ -223,6 +235,37 @@ def serve(
             connection_limit=connection_limit,
             asyncore_use_poll=True,
         )
+
+
+def _serve_gunicorn(settings: Settings, *, workers: int, threads: int, connections: int) -> None:
+    """gunicorn's gthread workers, each a process with its own Searcher (loaded after the fork)."""
+    try:
+        from gunicorn.app.base import BaseApplication
+    except ImportError:
+        raise click.ClickException(
+            "--workers > 1 needs gunicorn (POSIX only): pip install gunicorn"
+        ) from None
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            opts = {
+                "bind": f"{settings.host}:{settings.port}",
+                "workers": workers,
+                "threads": threads,
+                "worker_class": "gthread",
+                "worker_connections": connections,
+                "timeout": 120,
+                "accesslog": None,
+            }
+            for key, value in opts.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from web import create_app
+
+            return create_app(settings)
+
+    _App().run()
 
 
 @cli.command("eval")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from personae.cli import cli
@@ -79,8 +80,9 @@ def test_curation_commands_write_the_registry(tmp_path: Path) -> None:
     assert res.exit_code == 1 and "Traceback" not in res.output
 
 
-def test_serve_runs_the_production_server(seed_index) -> None:
-    """`personae serve` (waitress) answers over real HTTP on 127.0.0.1."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_runs_the_production_server(seed_index, workers: int) -> None:
+    """`personae serve` (waitress; gunicorn with --workers 2) answers over real HTTP on 127.0.0.1."""
     import socket
     import subprocess
     import sys
@@ -94,6 +96,7 @@ def test_serve_runs_the_production_server(seed_index) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "personae", "serve", "--port", str(port), "--index-dir", settings.index_dir]
+    cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 60
