@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from math import log
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from whoosh import index as whoosh_index
@@ -95,6 +96,7 @@ class KeywordIndex:
         self._local = threading.local()
         self._searchers: list = []
         self._lock = threading.Lock()
+        self._length_cache: dict[int, tuple[Any, np.ndarray]] = {}
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
         self.parser = qparser.MultifieldParser(self.fields, self.ix.schema, group=qparser.OrGroup)
@@ -146,8 +148,66 @@ class KeywordIndex:
                 return []
             query = Every()
         s = self._searcher()
+        terms = _plain_terms(query)
+        if terms is not None and self.fields == ["text"]:
+            return self._search_terms(s, terms, max(1, k), filt)
         hits = s.search(query, limit=max(1, k), filter=filt)
         return [(hit["id"], float(hit.score or 0.0)) for hit in hits]
+
+    def _search_terms(self, s, terms: list[Term], k: int, filt: Query | None) -> list[tuple[str, float]]:
+        """BM25 for a plain OR of terms, vectorised: the same scores as Whoosh's matcher loop.
+
+        Whoosh scores an OR query one posting at a time in Python, which is the keyword leg's long tail
+        (55 ms p95 at 100k paragraphs). Here each term's postings are read a block at a time into numpy and
+        the BM25 contributions summed with ``np.add.at``; ranking is by score, then docnum (Whoosh's order).
+        Phrases, NOT, AND and other shapes still go through Whoosh.
+        """
+        b, k1 = self.weighting.B, self.weighting.K1
+        found: list[tuple[float, int, Any, int]] = []
+        for leaf, offset in _leaf_searchers(s):
+            reader = leaf.reader()
+            lengths = self._lengths(reader)
+            scores = np.zeros(len(lengths), dtype=np.float64)
+            touched = np.zeros(len(lengths), dtype=bool)
+            for t in terms:
+                ids, weights = _term_postings(reader, t.fieldname, t.text)
+                if not len(ids):
+                    continue
+                idf = s.idf(t.fieldname, t.text)
+                avgfl = s.avg_field_length(t.fieldname) or 1
+                fl = lengths[ids]
+                contrib = idf * (weights * (k1 + 1)) / (weights + k1 * ((1 - b) + b * fl / avgfl))
+                np.add.at(scores, ids, contrib * t.boost)
+                touched[ids] = True
+            if filt is not None:
+                allowed = np.zeros(len(lengths), dtype=bool)
+                allowed[_doc_ids(leaf, filt)] = True
+                touched &= allowed
+            if reader.has_deletions():
+                touched &= ~np.fromiter((reader.is_deleted(i) for i in range(len(lengths))), dtype=bool)
+            cand = np.flatnonzero(touched)
+            if not len(cand):
+                continue
+            if len(cand) > k:
+                part = np.argpartition(-scores[cand], k - 1)[:k]
+                kth = scores[cand][part].min()
+                cand = cand[scores[cand] >= kth]  # keep ties at the cut so docnum order decides
+            found.extend((-float(scores[d]), int(d) + offset, leaf, int(d)) for d in cand)
+        found.sort(key=lambda x: (x[0], x[1]))
+        return [(leaf.stored_fields(d)["id"], -neg) for neg, _, leaf, d in found[:k]]
+
+    def _lengths(self, reader) -> np.ndarray:
+        """Field lengths of every document (as Whoosh stores them: one byte, decoded), cached per segment."""
+        key = id(reader)
+        cached = self._length_cache.get(key)
+        if cached is None or cached[0] is not reader:
+            n = reader.doc_count_all()
+            arr = np.fromiter((reader.doc_field_length(i, "text") or 0 for i in range(n)), dtype=np.float64,
+                              count=n)
+            with self._lock:
+                self._length_cache[key] = (reader, arr)
+            return arr
+        return cached[1]
 
     def count(self, query: Query | None, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
         """Exact number of paragraphs matching ``query`` (and every filter), without scoring.
@@ -219,6 +279,46 @@ def _doc_ids(leaf, q: Query) -> np.ndarray:
         return _all_docs(leaf.reader())
     ids = np.fromiter(q.docs(leaf), dtype=np.int64)  # phrases, NOT, prefixes…: Whoosh enumerates
     return np.unique(ids)
+
+
+def _plain_terms(q: Query) -> list[Term] | None:
+    """The terms of a query that is a single term or a plain OR of terms on ``text``; else None."""
+    if isinstance(q, Term) and type(q) is Term:
+        subs = [q]
+    elif type(q) is Or and not getattr(q, "minmatch", 0) and getattr(q, "scale", None) in (None, 0, 0.0):
+        subs = list(q.subqueries)
+    else:
+        return None
+    if not subs or not all(type(t) is Term and t.fieldname == "text" for t in subs):
+        return None
+    return subs
+
+
+def _term_postings(reader, field: str, text) -> tuple[np.ndarray, np.ndarray]:
+    """(docnums, term frequencies) of a term in one segment, read a block at a time."""
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+    try:
+        if (field, text) not in reader:
+            return empty
+        m = reader.postings(field, text)
+    except Exception:  # unknown field or unindexable term: nothing matches it
+        return empty
+    ids: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    if hasattr(m, "_read_ids") and hasattr(m, "_read_weights") and hasattr(m, "_next_block"):
+        while m.is_active():
+            m._read_ids()
+            m._read_weights()
+            ids.append(np.asarray(m._ids, dtype=np.int64))
+            weights.append(np.asarray(m._weights, dtype=np.float64))
+            m._next_block()
+    else:
+        pairs = list(m.items_as("weight"))
+        ids.append(np.array([d for d, _ in pairs], dtype=np.int64))
+        weights.append(np.array([w for _, w in pairs], dtype=np.float64))
+    if not ids:
+        return empty
+    return np.concatenate(ids), np.concatenate(weights)
 
 
 def _term_ids(reader, field: str, text) -> np.ndarray:

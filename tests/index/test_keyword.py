@@ -150,3 +150,30 @@ def test_title_is_searched_with_the_text(tmp_path: Path) -> None:
         assert kw.count(kw.parse('"ukraine rare earth"')) == 1  # a phrase may run from title into text
     finally:
         kw.close()
+
+
+def test_vectorised_or_equals_whoosh(tmp_path: Path) -> None:
+    """The numpy path for plain OR queries ranks and scores exactly like Whoosh's own matcher loop."""
+    import random
+
+    from index.keyword import _filter, _plain_terms
+
+    rng = random.Random(7)
+    words = ["rare", "earth", "metal", "minister", "talks", "peace", "war", "ukraine", "market", "bank"]
+    rows = []
+    for i in range(400):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 40)))
+        ents = ",".join(sorted({f"E{rng.randint(0, 3)}" for _ in range(rng.randint(0, 2))}))
+        rows.append({"id": f"d{i}#0", "doc_id": f"d{i}", "title": f"Story {i % 7}", "text": text, "entity": ents})
+    write_keyword_index(tmp_path / "w", rows)
+    kw = KeywordIndex(tmp_path / "w")
+    s = kw._searcher()
+    for text in ["rare earth metals", "peace", "war talks bank story", "nothingmatches", "ukraine 3"]:
+        q = kw.parse(text)
+        assert _plain_terms(q) is not None
+        for ents in ([], ["E1"], ["E1", "E2"]):
+            got = kw.search(q, 50, entities=ents)
+            want = [(h["id"], float(h.score)) for h in s.search(q, limit=50, filter=_filter(ents, []))]
+            assert [g[0] for g in got] == [w[0] for w in want], (text, ents)
+            assert all(abs(g[1] - w[1]) < 1e-6 for g, w in zip(got, want, strict=True))
+    assert _plain_terms(kw.parse('"rare earth"')) is None  # phrases still go through Whoosh
