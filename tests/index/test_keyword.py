@@ -164,7 +164,8 @@ def test_vectorised_or_equals_whoosh(tmp_path: Path) -> None:
     for i in range(400):
         text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 40)))
         ents = ",".join(sorted({f"E{rng.randint(0, 3)}" for _ in range(rng.randint(0, 2))}))
-        rows.append({"id": f"d{i}#0", "doc_id": f"d{i}", "title": f"Story {i % 7}", "text": text, "entity": ents})
+        row = {"id": f"d{i}#0", "doc_id": f"d{i}", "title": f"Story {i % 7}", "text": text, "entity": ents}
+        rows.append(row)
     write_keyword_index(tmp_path / "w", rows)
     kw = KeywordIndex(tmp_path / "w")
     s = kw._searcher()
