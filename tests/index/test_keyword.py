@@ -177,4 +177,6 @@ def test_vectorised_or_equals_whoosh(tmp_path: Path) -> None:
             want = [(h["id"], float(h.score)) for h in s.search(q, limit=50, filter=_filter(ents, []))]
             assert [g[0] for g in got] == [w[0] for w in want], (text, ents)
             assert all(abs(g[1] - w[1]) < 1e-6 for g, w in zip(got, want, strict=True))
+            # the count that follows a search is remembered from it, and exact
+            assert kw.count(q, entities=ents) == len(s.search(q, limit=None, filter=_filter(ents, [])))
     assert _plain_terms(kw.parse('"rare earth"')) is None  # phrases still go through Whoosh
