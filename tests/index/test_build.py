@@ -56,6 +56,12 @@ def test_keyword_search_finds_lavrov_quote(seed_searcher) -> None:
     assert result["total"] == 1
 
 
+def _settings(corpus: Path, index_dir: Path) -> Settings:
+    return Settings.load(
+        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
+    )
+
+
 def _small_corpus(folder: Path, extra: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "one.txt").write_text(
@@ -69,12 +75,7 @@ def _small_corpus(folder: Path, extra: str = "") -> Path:
 
 def test_rebuild_swaps_pointer_and_keeps_old_reader_working(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "corpus")
-    settings = Settings.load(
-        env={},
-        corpus=str(corpus),
-        index_dir=str(tmp_path / "idx"),
-        entities_file=str(SEEDS / "entities.jsonl"),
-    )
+    settings = _settings(corpus, tmp_path / "idx")
     first = build_index(settings).folder
     reader = Searcher.open(settings)
     assert reader.search("goats", mode="keyword")["total"] == 1
@@ -95,9 +96,7 @@ def test_rebuild_swaps_pointer_and_keeps_old_reader_working(tmp_path: Path) -> N
 def test_killed_build_leaves_previous_index_serving(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "corpus")
     index_dir = tmp_path / "idx"
-    settings = Settings.load(
-        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
-    )
+    settings = _settings(corpus, index_dir)
     good = build_index(settings).folder
     # A big corpus so the child build is still running when we kill it.
     big = tmp_path / "big"
@@ -143,12 +142,7 @@ def test_unreadable_files_are_reported_and_skipped(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "corpus")
     (corpus / "bad.jsonl").write_text('{"id": "ok", "title": "T", "text": "jsonl goats"}\n{broken\n')
     (corpus / "bin.txt").write_bytes(b"\x00\x01\x02")
-    settings = Settings.load(
-        env={},
-        corpus=str(corpus),
-        index_dir=str(tmp_path / "idx"),
-        entities_file=str(SEEDS / "entities.jsonl"),
-    )
+    settings = _settings(corpus, tmp_path / "idx")
     report = build_index(settings)
     assert report.documents == 3
     assert sorted(s.split(":")[0] for s in report.skipped) == ["bad.jsonl", "bin.txt"]
@@ -168,9 +162,7 @@ def test_failing_encoder_raises_and_leaves_current_and_no_temp_folder(tmp_path: 
     """Encoding runs while another thread links: its error still propagates and the build is undone."""
     corpus = _small_corpus(tmp_path / "corpus")
     index_dir = tmp_path / "idx"
-    settings = Settings.load(
-        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
-    )
+    settings = _settings(corpus, index_dir)
     good = build_index(settings).folder
     pointer = (index_dir / "CURRENT").read_text()
     with pytest.raises(RuntimeError, match="encoder exploded"):
@@ -192,9 +184,7 @@ class _BrokenLinker:
 def test_failing_linker_raises_from_the_worker_thread(tmp_path: Path) -> None:
     corpus = _small_corpus(tmp_path / "corpus")
     index_dir = tmp_path / "idx"
-    settings = Settings.load(
-        env={}, corpus=str(corpus), index_dir=str(index_dir), entities_file=str(SEEDS / "entities.jsonl")
-    )
+    settings = _settings(corpus, index_dir)
     with pytest.raises(RuntimeError, match="linker exploded"):
         build_index(settings, linker=_BrokenLinker())
     assert not (index_dir / "CURRENT").exists()
