@@ -146,7 +146,6 @@ class Searcher:
         unknown = [e for e in (*query.entities, *query.said) if e not in state.entities]
         linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
 
-        total = self._total(state, query, r, mode)
         stems = query_stems(query.plain) if query.plain else set()
         linked_set = set(linked_ids)
 
@@ -154,8 +153,8 @@ class Searcher:
             p = state.paragraphs[pid]
             d = state.documents[p["doc_id"]]
             explain = {
-                n: ({"rank": r[0], "score": round(r[1], 6)} if r else None)
-                for n, r in zip(names, ranks.get(pid, [None] * len(names)), strict=True)
+                n: ({"rank": rank[0], "score": round(rank[1], 6)} if rank else None)
+                for n, rank in zip(names, ranks.get(pid, [None] * len(names)), strict=True)
             }
             return {
                 "paragraph_id": pid,
@@ -203,7 +202,7 @@ class Searcher:
             ]
             result["hits"] = []
         else:
-            result["total"] = total
+            result["total"] = self._total(state, query, r, mode)  # grouped results count documents instead
             result["hits"] = [hit(pid, sc) for pid, sc in fused[offset : offset + limit]]
         result["took_ms"] = round((time.perf_counter() - t0) * 1000, 2)
         return result
