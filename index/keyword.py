@@ -303,9 +303,15 @@ def _plain_terms(q: Query) -> list[Term] | None:
     return subs
 
 
-def _term_postings(reader, field: str, text) -> tuple[np.ndarray, np.ndarray]:
-    """(docnums, term frequencies) of a term in one segment, read a block at a time."""
-    empty = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+def _term_postings(
+    reader, field: str, text, *, weights: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(docnums, term frequencies) of a term in one segment, read a block at a time.
+
+    With ``weights=False`` only the docnums are decoded (what counting needs) and the second item is None.
+    """
+    no_ids = np.zeros(0, dtype=np.int64)
+    empty = (no_ids, np.zeros(0, dtype=np.float64) if weights else None)
     try:
         if (field, text) not in reader:
             return empty
@@ -313,38 +319,26 @@ def _term_postings(reader, field: str, text) -> tuple[np.ndarray, np.ndarray]:
     except Exception:  # unknown field or unindexable term: nothing matches it
         return empty
     ids: list[np.ndarray] = []
-    weights: list[np.ndarray] = []
+    freqs: list[np.ndarray] = []
     if hasattr(m, "_read_ids") and hasattr(m, "_read_weights") and hasattr(m, "_next_block"):
-        while m.is_active():
+        while m.is_active():  # whoosh3 on-disk postings: whole blocks
             m._read_ids()
-            m._read_weights()
             ids.append(np.asarray(m._ids, dtype=np.int64))
-            weights.append(np.asarray(m._weights, dtype=np.float64))
+            if weights:
+                m._read_weights()
+                freqs.append(np.asarray(m._weights, dtype=np.float64))
             m._next_block()
     else:
         pairs = list(m.items_as("weight"))
         ids.append(np.array([d for d, _ in pairs], dtype=np.int64))
-        weights.append(np.array([w for _, w in pairs], dtype=np.float64))
+        freqs.append(np.array([w for _, w in pairs], dtype=np.float64))
     if not ids:
         return empty
-    return np.concatenate(ids), np.concatenate(weights)
+    return np.concatenate(ids), (np.concatenate(freqs) if weights else None)
 
 
 def _term_ids(reader, field: str, text) -> np.ndarray:
-    try:
-        if (field, text) not in reader:
-            return np.zeros(0, dtype=np.int64)
-        m = reader.postings(field, text)
-    except Exception:  # unknown field or unindexable term: nothing matches it
-        return np.zeros(0, dtype=np.int64)
-    if hasattr(m, "_read_ids") and hasattr(m, "_next_block"):  # whoosh3 on-disk postings: whole blocks
-        blocks = []
-        while m.is_active():
-            m._read_ids()
-            blocks.append(np.asarray(m._ids, dtype=np.int64))
-            m._next_block()
-        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
-    return np.unique(np.fromiter(m.all_ids(), dtype=np.int64))
+    return _term_postings(reader, field, text, weights=False)[0]
 
 
 def any_of(queries: Sequence[Query]) -> Query:
