@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench_latency import bbc_available, bbc_documents, settings_for, write_jsonl  # noqa: E402
 
-from index.build import _embed_text, build_index  # noqa: E402
+from index.build import build_index  # noqa: E402
 from index.documents import read_corpus, split_paragraphs  # noqa: E402
-from index.encoder import load_encoder  # noqa: E402
+from index.encoder import compose_text, load_encoder  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         corpus = write_jsonl(bbc_documents()[: args.docs], Path(tmp) / "corpus.jsonl")
         settings = settings_for(Path(tmp) / "index", corpus)
         docs = read_corpus(corpus).documents
-        texts = [_embed_text(d.title, p.text, settings.embed_title)
+        texts = [compose_text(d.title, p.text, embed_title=settings.embed_title)
                  for d in docs for p in split_paragraphs(d, settings.max_paragraph_chars)]
         encoder = load_encoder(settings.model)
         encoder.encode(texts[:64], batch_size=settings.batch_size)  # warm-up (threads, allocator)

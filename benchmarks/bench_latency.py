@@ -149,12 +149,12 @@ def base_build(say: Any = print) -> Path:
 
 def base_vectors(index_dir: Path) -> dict[str, np.ndarray]:
     """Text key → vector of the base build (title composed as the build embeds it)."""
-    from index.build import _embed_text
+    from index.encoder import compose_text
     from index.vectors import VectorIndex
 
     folder = layout.current_build(index_dir)
     titles = {d["id"]: d["title"] for d in _jsonl(folder / layout.DOCUMENTS)}
-    key_of = {r["id"]: _text_key(_embed_text(titles[r["doc_id"]], r["text"], True))
+    key_of = {r["id"]: _text_key(compose_text(titles[r["doc_id"]], r["text"]))
               for r in _jsonl(folder / layout.PARAGRAPHS)}
     vi = VectorIndex.open(folder)
     mat = vi._index.reconstruct_n(0, len(vi.ids))

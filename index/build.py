@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from index import layout
 from index.documents import read_corpus, split_paragraphs
+from index.encoder import compose_text
 from index.errors import PersonaeError
 from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
@@ -126,7 +127,7 @@ def build_index(
     # runs here while a worker thread links and writes the text files and Whoosh. Both torch and spaCy
     # release the GIL in their kernels, so on 2 cores NER + linking hide behind the encode.
     plan = [p for ps in paragraphs_by_doc.values() for p in ps]
-    texts = [_embed_text(titles[p.doc_id], p.text, settings.embed_title) for p in plan]
+    texts = [compose_text(titles[p.doc_id], p.text, embed_title=settings.embed_title) for p in plan]
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     tmp = index_dir / f".tmp-{stamp}-{os.getpid()}"
@@ -251,12 +252,6 @@ class _Worker:
 # ------------------------------------------------------------------------------------ incremental reuse
 
 
-def _embed_text(title: str, text: str, with_title: bool) -> str:
-    from index.encoder import compose_text
-
-    return compose_text(title, text, embed_title=with_title)
-
-
 def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
@@ -321,8 +316,10 @@ class _Previous:
 
         titles = {d["id"]: d["title"] for d in _read_jsonl(self.folder / layout.DOCUMENTS)}
         embed_title = bool(self.manifest.settings.get("embed_title", True))
-        row_key = {row["id"]: _text_key(_embed_text(titles[row["doc_id"]], row["text"], embed_title))
-                   for row in _read_jsonl(self.folder / layout.PARAGRAPHS)}
+        row_key = {
+            row["id"]: _text_key(compose_text(titles[row["doc_id"]], row["text"], embed_title=embed_title))
+            for row in _read_jsonl(self.folder / layout.PARAGRAPHS)
+        }
         wanted = {_text_key(t) for t in wanted_texts}
         index = VectorIndex.open(self.folder)
         rows: dict[str, int] = {}
