@@ -435,12 +435,9 @@ def _assemble(
 
 
 def _default_linker(settings: Settings) -> Any:
-    from index.entities import Registry
-    from index.linker import Linker
-    from index.ner import Detector
+    from index.linker import make_linker
 
-    registry = Registry.load(settings.entities_file) if Path(settings.entities_file).is_file() else Registry()
-    return Linker(registry, Detector(registry=registry, model=settings.ner_model))
+    return make_linker(settings.entities_file, settings.ner_model)
 
 
 def _link(

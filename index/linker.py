@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 from index.entities import Registry, normalize_name, slugify, tokenize, variant_key
 from index.ner import _CONNECTORS, ORG_SUFFIXES, Detector, Gazetteer, _nationality_keys, generic_titles
@@ -423,3 +424,9 @@ class Linker:
 
 
 __all__ = ["Linker", "CONF", "PLACE"]
+
+
+def make_linker(entities_file: str | Path | None, ner_model: str) -> Linker:
+    """The linker over the registry at ``entities_file`` (None, or no such file: an empty registry)."""
+    registry = Registry.load(entities_file) if entities_file and Path(entities_file).is_file() else Registry()
+    return Linker(registry, Detector(registry=registry, model=ner_model))

@@ -457,14 +457,11 @@ def entities_reject(id_or_surface: str, entities_file: str | None) -> None:
 @friendly
 def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_registry: bool) -> None:
     """Mention P/R/F1 and B-cubed clustering of entity links against an ELEVANT-format gold set."""
-    from index.entities import Registry
     from index.eval_links import evaluate_links, format_report
-    from index.linker import Linker
-    from index.ner import Detector
+    from index.linker import make_linker
 
     settings = _settings(entities_file=entities_file)
-    registry = Registry() if empty_registry else Registry.load(settings.entities_file)
-    linker = Linker(registry, Detector(registry=registry, model=settings.ner_model))
+    linker = make_linker(None if empty_registry else settings.entities_file, settings.ner_model)
     click.echo(format_report(evaluate_links(gold, linker, limit=limit)))
 
 

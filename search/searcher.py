@@ -103,13 +103,9 @@ class Searcher:
 
     def linker(self) -> Any:
         if self._linker is None:
-            from index.entities import Registry
-            from index.linker import Linker
-            from index.ner import Detector
+            from index.linker import make_linker
 
-            path = Path(self.settings.entities_file)
-            registry = Registry.load(path) if path.is_file() else Registry()
-            self._linker = Linker(registry, Detector(registry=registry, model=self.settings.ner_model))
+            self._linker = make_linker(self.settings.entities_file, self.settings.ner_model)
         return self._linker
 
     # ------------------------------------------------------------------------------------- search
