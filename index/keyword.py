@@ -96,7 +96,7 @@ class KeywordIndex:
         self._local = threading.local()
         self._searchers: list = []
         self._lock = threading.Lock()
-        self._length_cache: dict[int, tuple[Any, np.ndarray]] = {}
+        self._length_cache: dict[str, np.ndarray] = {}
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
         self.parser = qparser.MultifieldParser(self.fields, self.ix.schema, group=qparser.OrGroup)
@@ -203,17 +203,22 @@ class KeywordIndex:
         return [(leaf.stored_fields(d)["id"], -neg) for neg, _, leaf, d in found[:k]]
 
     def _lengths(self, reader) -> np.ndarray:
-        """Field lengths of every document (as Whoosh stores them: one byte, decoded), cached per segment."""
-        key = id(reader)
-        cached = self._length_cache.get(key)
-        if cached is None or cached[0] is not reader:
+        """Field lengths of every document (as Whoosh stores them: one byte, decoded), cached per segment.
+
+        Keyed by segment id, so the per-thread searchers share one array per segment (segments are
+        immutable; deletions do not change lengths)."""
+        segment = getattr(reader, "segment", None)
+        key = segment().segment_id() if callable(segment) else None  # no id: not cached
+        arr = self._length_cache.get(key) if key else None
+        if arr is None:
             n = reader.doc_count_all()
-            arr = np.fromiter((reader.doc_field_length(i, "text") or 0 for i in range(n)), dtype=np.float64,
-                              count=n)
-            with self._lock:
-                self._length_cache[key] = (reader, arr)
-            return arr
-        return cached[1]
+            arr = np.fromiter(
+                (reader.doc_field_length(i, "text") or 0 for i in range(n)), dtype=np.float64, count=n
+            )
+            if key:
+                with self._lock:
+                    self._length_cache.setdefault(key, arr)
+        return arr
 
     def count(self, query: Query | None, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
         """Exact number of paragraphs matching ``query`` (and every filter), without scoring.
