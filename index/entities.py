@@ -23,6 +23,7 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ class Token:
     norm: str
 
 
+@lru_cache(maxsize=1 << 16)
 def _fold(s: str) -> str:
     s = unicodedata.normalize("NFKD", s)
     s = "".join(c for c in s if not unicodedata.combining(c))
@@ -63,6 +65,7 @@ def tokenize(text: str) -> list[Token]:
     return out
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_name(s: str) -> str:
     """Casefold, strip accents and punctuation, ``U.S.`` → ``us``, drop possessive ``'s``, collapse spaces."""
     return " ".join(t.norm for t in tokenize(s))

@@ -426,7 +426,7 @@ class Linker:
 __all__ = ["Linker", "CONF", "PLACE"]
 
 
-def make_linker(entities_file: str | Path | None, ner_model: str) -> Linker:
+def make_linker(entities_file: str | Path | None, ner_model: str, ner_window: int | None = None) -> Linker:
     """The linker over the registry at ``entities_file`` (None, or no such file: an empty registry)."""
     registry = Registry.load(entities_file) if entities_file and Path(entities_file).is_file() else Registry()
-    return Linker(registry, Detector(registry=registry, model=ner_model))
+    return Linker(registry, Detector(registry=registry, model=ner_model, window=ner_window))

@@ -39,6 +39,14 @@ ORG_SUFFIXES = frozenset(
     "corp corporation inc incorporated co company ltd limited plc llc group holdings ag sa nv bv gmbh".split()
 )
 _CONNECTORS = frozenset("of the and for de da di du van von der den al bin la le del y &".split())
+# Capitalised words that say nothing about a name nearby (sentence starts, pronouns): they do not open an NER
+# window. Only their Title-case or single-letter forms are exempt; "IT" or "AND" in capitals still count.
+_PLAIN_WORDS = frozenset(
+    """a an the but and or so yet if it its he she they we i you this that these those there here in on at
+    by for from with as to of after before when while since although though however meanwhile his her their
+    our my your one some many most more all both each no not what which who why how where then also still
+    even just only now instead until unless because despite during over under""".split()
+)
 _LEAD_RE = re.compile(r"(?:the|The|THE)\s+")
 _TRAIL_RE = re.compile(r"(?:['’][sS]|['’])$")
 _STRIP = " \t\n\r,;:\"“”‘’'()[]"
@@ -131,6 +139,7 @@ class Gazetteer:
     def __init__(self) -> None:
         self.table: dict[str, list[GazEntry]] = {}
         self.max_len = 1
+        self._firsts: set[str] = set()  # first words of the keys: most tokens start no key at all
 
     def add(self, surface: str, entry: GazEntry) -> None:
         key = normalize_name(surface)
@@ -145,6 +154,7 @@ class Gazetteer:
             bucket.append(entry)
             bucket.sort(key=lambda e: (e.generic, e.source != "gazetteer", e.entity_id))
         self.max_len = max(self.max_len, len(key.split()))
+        self._firsts.add(key.split(" ")[0])
 
     @classmethod
     def from_registry(cls, reg: Registry) -> Gazetteer:
@@ -204,6 +214,8 @@ class Gazetteer:
             return found
         norms = [t.norm for t in toks]
         for i in range(len(toks)):
+            if norms[i] not in self._firsts:
+                continue
             for n in range(min(self.max_len, len(toks) - i), 0, -1):
                 entries = self.table.get(" ".join(norms[i : i + n]))
                 if not entries:
@@ -222,11 +234,55 @@ def _select_longest(cands: list[tuple[int, int, Any]]) -> list[tuple[int, int, A
     return sorted(chosen, key=lambda c: c[0])
 
 
+# ---------------------------------------------------------------- NER windows
+def _opens_window(tok: Token) -> bool:
+    t = tok.text
+    if not any(c.isupper() for c in t):
+        return False
+    plain_case = len(t) == 1 or (t[0].isupper() and t[1:].islower())
+    return not (plain_case and t.lower() in _PLAIN_WORDS)
+
+
+def ner_windows(text: str, window: int, toks: Sequence[Token] | None = None) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that NER needs to see: ``window`` tokens either side of every word with a
+    capital letter (other than a capitalised "The", "But", "He", ...), merged, widened to whitespace.
+
+    Detection keeps only mentions with a capital letter, so text far from any capital cannot hold one; with
+    ``window`` >= 4 each such word keeps the whole receptive field of en_core_web_sm's tok2vec (4 CNN
+    layers of window 1). ``window`` <= 0 returns the whole text.
+    """
+    if window <= 0:
+        return [(0, len(text))] if text else []
+    toks = tokenize(text) if toks is None else toks
+    runs: list[list[int]] = []
+    for i, tok in enumerate(toks):
+        if not _opens_window(tok):
+            continue
+        a, b = max(0, i - window), min(len(toks) - 1, i + window)
+        if runs and a <= runs[-1][1] + 1:
+            runs[-1][1] = b
+        else:
+            runs.append([a, b])
+    spans: list[tuple[int, int]] = []
+    for a, b in runs:
+        start, end = toks[a].start, toks[b].end
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    return spans
+
+
 # ---------------------------------------------------------------- detector
 class Detector:
     """Finds mentions: spaCy NER, registry gazetteer, and a per-document rescan of names already found.
 
-    ``detect`` and ``detect_many`` return the same mentions for the same text.
+    ``detect`` and ``detect_many`` return the same mentions for the same text. spaCy sees only the
+    :func:`ner_windows` of a text (``window`` tokens around capitalised words; 0: all of it).
     """
 
     def __init__(
@@ -236,12 +292,16 @@ class Detector:
         use_ner: bool = True,
         rescan: bool = True,
         labels: Iterable[str] = DEFAULT_LABELS,
+        window: int | None = None,
     ):
-        if model is None:
+        if model is None or window is None:
             from index.settings import Settings
 
-            model = Settings.load().ner_model
+            defaults = Settings.load()
+            model = defaults.ner_model if model is None else model
+            window = defaults.ner_window if window is None else window
         self.model = model
+        self.window = window
         self.use_ner = use_ner
         self.rescan = rescan
         self.labels = frozenset(labels)
@@ -261,20 +321,28 @@ class Detector:
         texts = list(texts)
         if not self.use_ner:
             return [self._combine(t, []) for t in texts]
-        docs = self.nlp.pipe(texts, batch_size=batch_size, n_process=n_process)
-        return [self._combine(t, self._ner_mentions(t, d)) for t, d in zip(texts, docs, strict=True)]
+        toks = [tokenize(t) for t in texts]
+        pieces = [(i, s, e) for i, t in enumerate(texts) for s, e in ner_windows(t, self.window, toks[i])]
+        docs = self.nlp.pipe(
+            (texts[i][s:e] for i, s, e in pieces), batch_size=batch_size, n_process=n_process
+        )
+        found: list[list[Mention]] = [[] for _ in texts]
+        for (i, offset, _), doc in zip(pieces, docs, strict=True):
+            found[i].extend(self._ner_mentions(texts[i], doc, offset))
+        return [self._combine(t, ner, tk) for t, ner, tk in zip(texts, found, toks, strict=True)]
 
     def detect_gazetteer(self, text: str) -> list[Mention]:
         """Gazetteer only (fast path for short queries)."""
         return self._combine(text, [])
 
     # ------------------------------------------------------------ internals
-    def _ner_mentions(self, text: str, doc: Any) -> list[Mention]:
+    def _ner_mentions(self, text: str, doc: Any, offset: int = 0) -> list[Mention]:
+        """Mentions from a spaCy ``doc`` of ``text[offset:...]``, in ``text``'s offsets."""
         out = []
         for ent in doc.ents:
             if ent.label_ not in self.labels:
                 continue
-            s, e = trim_span(text, ent.start_char, ent.end_char)
+            s, e = trim_span(text, ent.start_char + offset, ent.end_char + offset)
             if e <= s or not any(c.isalpha() for c in text[s:e]):
                 continue
             if not any(c.isupper() for c in text[s:e]):  # lowercase "the weekend"-style noise
@@ -286,8 +354,8 @@ class Detector:
             out.append(Mention(s, e, text[s:e], typ, "ner"))
         return out
 
-    def _combine(self, text: str, ner: list[Mention]) -> list[Mention]:
-        toks = tokenize(text)
+    def _combine(self, text: str, ner: list[Mention], toks: list[Token] | None = None) -> list[Mention]:
+        toks = tokenize(text) if toks is None else toks
         gaz = [Mention(s, e, text[s:e], g.type, g.source) for s, e, g in self.gazetteer.match(text, toks)]
         gaz = [m for m in gaz if normalize_name(m.text) not in self.registry.rejected_surfaces]
         ner = _cut_title_prefixes(text, ner, [m for m in gaz if m.source == "title"])

@@ -461,7 +461,8 @@ def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_re
     from index.linker import make_linker
 
     settings = _settings(entities_file=entities_file)
-    linker = make_linker(None if empty_registry else settings.entities_file, settings.ner_model)
+    linker = make_linker(None if empty_registry else settings.entities_file, settings.ner_model,
+                         settings.ner_window)
     click.echo(format_report(evaluate_links(gold, linker, limit=limit)))
 
 

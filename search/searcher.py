@@ -105,7 +105,9 @@ class Searcher:
         if self._linker is None:
             from index.linker import make_linker
 
-            self._linker = make_linker(self.settings.entities_file, self.settings.ner_model)
+            self._linker = make_linker(
+                self.settings.entities_file, self.settings.ner_model, self.settings.ner_window
+            )
         return self._linker
 
     # ------------------------------------------------------------------------------------- search

@@ -61,6 +61,45 @@ def test_minilm_batch_and_single_agree(minilm: Encoder) -> None:
     assert torch.get_num_threads() == threads
 
 
+def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder) -> None:
+    """The build's encode: same vectors as ``encode``, one thread fewer while the NER thread runs."""
+    import torch
+
+    full = torch.get_num_threads()
+    texts = [f"Paragraph {i}: " + "the council voted on the budget " * (i % 7 + 1) for i in range(20)]
+    seen: list[int] = []
+
+    def busy() -> bool:
+        seen.append(torch.get_num_threads())  # what the previous batch ran with
+        return len(seen) <= 2
+
+    got = minilm.encode_beside(texts, busy, batch_size=4)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got, minilm.encode(texts, batch_size=4), atol=1e-5)
+    if full > 1:  # two 1-text batches on full-1 threads, then 18 texts in batches of 4 on all threads
+        assert seen == [full, full - 1, full - 1, full, full, full, full]
+    else:  # nothing to give away: plain batches of 4
+        assert seen == [1] * 5
+    assert torch.get_num_threads() == full
+    assert minilm.encode_beside([], busy).shape == (0, 384)  # type: ignore[attr-defined]
+
+
+def test_encode_beside_restores_threads_after_an_error(minilm: Encoder) -> None:
+    import torch
+
+    full = torch.get_num_threads()
+    calls: list[int] = []
+
+    def busy() -> bool:
+        calls.append(1)
+        if len(calls) > 1:
+            raise RuntimeError("the build failed elsewhere")
+        return True
+
+    with pytest.raises(RuntimeError, match="failed elsewhere"):
+        minilm.encode_beside(["one", "two", "three"], busy, batch_size=1)  # type: ignore[attr-defined]
+    assert torch.get_num_threads() == full
+
+
 def test_minilm_empty_input(minilm: Encoder) -> None:
     out = minilm.encode([])
     assert out.shape == (0, 384) and out.dtype == np.float32

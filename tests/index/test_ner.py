@@ -4,7 +4,7 @@ import pytest
 
 from index.entities import Registry
 from index.errors import PersonaeError
-from index.ner import Detector, load_nlp, merge_mentions, trim_span
+from index.ner import Detector, load_nlp, merge_mentions, ner_windows, trim_span
 from index.records import ORG, OTHER, PERSON, PLACE, Entity, Mention
 
 
@@ -68,3 +68,40 @@ def test_merge_prefers_longer_or_equal_gazetteer() -> None:
 def test_missing_model_is_one_line_error() -> None:
     with pytest.raises(PersonaeError, match="not installed"):
         load_nlp("no_such_model_xyz")
+
+
+def test_ner_windows_cover_capitalised_words_only() -> None:
+    text = (
+        "the council met on monday and talked for hours about roads. But the vote failed again. "
+        "Later Angela Merkel spoke in Berlin, then everyone went home for the night. It rained on "
+        "the staff of the IT department until morning."
+    )
+    spans = ner_windows(text, 2)
+    covered = "|".join(text[s:e] for s, e in spans)
+    assert "Angela Merkel spoke in Berlin" in covered and "IT department" in covered  # "IT" is not "it"
+    assert "council" not in covered and "vote failed" not in covered  # "But" opens no window
+    assert "rained" not in covered  # neither does a sentence-initial "It"
+    for s, e in spans:  # whole words: cut at whitespace, never inside one
+        assert (s == 0 or text[s - 1].isspace()) and (e == len(text) or text[e].isspace())
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:], strict=False))  # merged, in order
+    assert ner_windows(text, 0) == [(0, len(text))]
+    assert ner_windows("", 4) == [] and ner_windows("no names here at all.", 4) == []
+
+
+@pytest.mark.parametrize("registry", ["empty", "seed"])
+def test_windowed_ner_finds_what_whole_text_ner_finds(
+    registry: str, seed_registry: Registry, seed_text: str
+) -> None:
+    """NER over windows (the default) keeps exactly the mentions NER over the whole text keeps."""
+    reg = Registry() if registry == "empty" else seed_registry
+    texts = [
+        seed_text,
+        "prices rose again this week, the ministry said. Analysts at Goldman Sachs in New York expect the "
+        "Bank of England to act; the decision, they said, would come from Threadneedle Street.",
+    ]
+    whole = Detector(reg, window=0).detect_many(texts)
+    windowed = Detector(reg, window=4).detect_many(texts)
+    assert windowed == whole
+    assert any(m.text == "Goldman Sachs" for m in windowed[1])
+    for text, ms in zip(texts, windowed, strict=True):
+        assert all(text[m.start : m.end] == m.text for m in ms)
