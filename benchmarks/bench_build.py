@@ -10,7 +10,8 @@ message when absent), then in one process, with the model already loaded:
 1. **bare encode**: ``encoder.encode`` of exactly the texts the build embeds (title + paragraph);
 2. **full build**: ``build_index(settings, incremental=False)`` into a temp folder (read, NER + linking,
    Whoosh, encode, FAISS, manifest), with its per-stage timings. ``link`` + ``keyword`` run in a worker
-   thread while the main thread encodes (``vectors``), so the stages overlap and need not add up.
+   thread while the main thread encodes (``vectors``), so the stages overlap and need not add up; torch
+   leaves one core to that thread while it runs (``SentenceTransformerEncoder.encode_beside``).
 
 Prints paragraphs/s for both and the ratio build / encode. Both runs share the CPU with whatever else is
 running, so only the ratio is meaningful; ``--repeat`` alternates the two to expose drift.
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder = load_encoder(settings.model)
         encoder.encode(texts[:64], batch_size=settings.batch_size)  # warm-up (threads, allocator)
         print(f"{len(docs)} BBC documents, {len(texts)} paragraphs, model {encoder.model_id}, "
-              f"batch {settings.batch_size}")
+              f"batch {settings.batch_size}, ner_window {settings.ner_window}")
         rows: list[tuple[float, float, dict[str, float]]] = []
         for i in range(args.repeat):
             t0 = time.perf_counter()

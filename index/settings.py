@@ -96,8 +96,9 @@ class Settings:
                 raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 1")
         if not 0.0 <= self.keyword_weight <= 1.0:
             raise PersonaeError(f"setting keyword_weight={self.keyword_weight!r}: must be within [0, 1]")
-        if self.ray_workers < 0:
-            raise PersonaeError(f"setting ray_workers={self.ray_workers!r}: must be >= 0")
+        for name in ("ray_workers", "ner_window"):
+            if getattr(self, name) < 0:
+                raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 0")
         if self.backend not in ("embedded", "milvus"):
             raise PersonaeError(f"setting backend={self.backend!r}: expected 'embedded' or 'milvus'")
         if self.backend == "milvus" and not self.milvus_uri.strip():
