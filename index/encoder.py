@@ -177,11 +177,11 @@ class SentenceTransformerEncoder:
         """``encode`` while other CPU-bound work (the build's NER thread) runs: one core is left to it.
 
         Texts go in batches, shortest first; before each batch torch gets one thread fewer than it has
-        while ``busy()`` is true (and quarter-size batches), all of them once it is false. Oversubscribing the cores instead (torch's
-        threads plus the NER thread on 2 cores) stalls torch's OpenMP barriers: on the 2-core box a
-        300-document build took 1.31x a bare encode that way, and less with one core each (see
-        benchmarks/bench_build.py). Batches are length-sorted as in ``encode`` and padding is masked, so
-        the vectors equal ``encode``'s up to float rounding.
+        while ``busy()`` is true (and quarter-size batches), all of them once it is false. Oversubscribing
+        the cores instead (torch's threads plus the NER thread on 2 cores) stalls torch's OpenMP barriers:
+        on the 2-core box a 300-document build took 1.31x a bare encode that way, 1.14-1.19x with one core
+        each (benchmarks/bench_build.py). Batches are length-sorted as in ``encode`` and padding is
+        masked, so the vectors equal ``encode``'s up to float rounding.
 
         The GIL switch interval is cut to 0.5 ms meanwhile: torch needs the GIL between kernels, and with
         Python's 5 ms default a short batch waited on the linker's pure-Python code ~2.5x longer than it

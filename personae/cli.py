@@ -211,6 +211,15 @@ def serve(
     from web import create_app
 
     settings = _settings(host=host, port=port, index_dir=index_dir)
+    if workers > 1 and settings.backend == "milvus":
+        from search.backends.milvus import is_local
+
+        if is_local(settings.milvus_uri):
+            raise click.UsageError(
+                f"--workers {workers} with the milvus-lite file {settings.milvus_uri}: milvus-lite opens a "
+                "file from one process only; use --workers 1 (threads still serve requests concurrently) or "
+                "a Milvus server"
+            )
     if workers > 1 and not (dev or get_path):
         click.echo(f"Personae on http://{settings.host}:{settings.port}/ ({workers} workers)", err=True)
         _serve_gunicorn(settings, workers=workers, threads=threads, connections=connection_limit)
@@ -472,9 +481,17 @@ def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_re
 @click.option("--collection", default="personae", show_default=True, help="Collection to (re)create.")
 @click.option("--shards", default=1, show_default=True, help="Shards (a cluster only).")
 @click.option("--replicas", default=1, show_default=True, help="In-memory replicas (a cluster only).")
+@click.option("--keep", default=2, show_default=True, type=click.IntRange(min=1),
+              help="Per-build collections kept (this one and the newest others); older ones are dropped.")
 @friendly
-def export_milvus(index_dir: str | None, uri: str, collection: str, shards: int, replicas: int) -> None:
-    """Load the current build's paragraphs and vectors into Milvus (for backend=milvus)."""
+def export_milvus(
+    index_dir: str | None, uri: str, collection: str, shards: int, replicas: int, keep: int
+) -> None:
+    """Load the current build's paragraphs and vectors into Milvus (for backend=milvus).
+
+    Each build gets its own collection (COLLECTION__build_…): a server keeps answering from the previous
+    one until this export is done, then switches with its build folder.
+    """
     import time
     from pathlib import Path
 
@@ -484,12 +501,14 @@ def export_milvus(index_dir: str | None, uri: str, collection: str, shards: int,
     settings = _settings(index_dir=index_dir)
     folder = layout.current_build(Path(settings.index_dir))
     t = time.perf_counter()
-    info = write(folder, uri, collection, shards=shards, replicas=replicas)
+    info = write(folder, uri, collection, shards=shards, replicas=replicas, keep=keep)
     click.echo(
         f"exported {info['rows']} paragraphs ({info['dim']}-d) of {folder.name} to {uri} "
-        f"collection {collection!r} in {time.perf_counter() - t:.1f}s; serve it with "
+        f"collection {info['collection']!r} in {time.perf_counter() - t:.1f}s; serve it with "
         f"PERSONAE_BACKEND=milvus PERSONAE_MILVUS_URI={uri}"
     )
+    for name in info["dropped"]:
+        click.echo(f"dropped older collection {name!r}")
 
 
 def main() -> None:

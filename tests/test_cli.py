@@ -113,3 +113,9 @@ def test_serve_runs_the_production_server(seed_index, workers: int) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_serve_refuses_several_workers_on_a_milvus_lite_file(tmp_path: Path) -> None:
+    env = {"PERSONAE_BACKEND": "milvus", "PERSONAE_MILVUS_URI": str(tmp_path / "m.db")}
+    res = CliRunner().invoke(cli, ["serve", "--workers", "2", "--index-dir", str(tmp_path)], env=env)
+    assert res.exit_code == 2 and "one process only" in res.output and "Traceback" not in res.output

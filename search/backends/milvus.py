@@ -68,7 +68,16 @@ def connect(uri: str, token: str | None = None) -> Any:
         Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         uri = str(Path(uri).expanduser().resolve())
     token = token if token is not None else os.environ.get("PERSONAE_MILVUS_TOKEN", "")
-    return pymilvus.MilvusClient(uri=uri, token=token)
+    try:
+        return pymilvus.MilvusClient(uri=uri, token=token)
+    except pymilvus.exceptions.MilvusException as err:
+        if is_local(uri):  # milvus-lite serves one process per file
+            raise PersonaeError(
+                f"cannot open the milvus-lite file {uri} ({err.message}): is another process (a running "
+                "`personae serve`?) using it? milvus-lite allows one process per file; stop that one, or use "
+                "a Milvus server, which takes exports while serving"
+            ) from None
+        raise PersonaeError(f"cannot connect to Milvus at {uri}: {err.message}") from None
 
 
 # ------------------------------------------------------------------------------------------- query text
@@ -245,6 +254,30 @@ def _records(rows: Sequence[dict[str, Any]], vectors: np.ndarray, start: int) ->
         }
 
 
+def build_collection(collection: str, build: str) -> str:
+    """The collection that holds ``build``: ``personae__build_20261126T…`` (Milvus allows ``[A-Za-z0-9_]``).
+
+    Each build gets its own collection, so an export never touches the one a server is reading: the server
+    keeps answering from the previous build (folder and collection) until the new export exists, then
+    switches — the CURRENT swap of the embedded backend, for Milvus.
+    """
+    return f"{collection}__{re.sub(r'[^0-9A-Za-z_]', '_', build)}" if build else collection
+
+
+def exported(client: Any, collection: str) -> list[str]:
+    """The per-build collections of ``collection`` at this Milvus, oldest first (build names sort by time)."""
+    return sorted(c for c in client.list_collections() if c.startswith(f"{collection}__"))
+
+
+def _prune(client: Any, collection: str, current: str, keep: int) -> list[str]:
+    """Drop per-build collections beyond the newest ``keep`` (``current`` always stays)."""
+    others = [c for c in exported(client, collection) if c != current]
+    drop = others[: max(0, len(others) - (keep - 1))]
+    for name in drop:
+        client.drop_collection(name)
+    return drop
+
+
 def write(
     source: Path | tuple[Sequence[dict[str, Any]], np.ndarray],
     uri: str,
@@ -253,11 +286,16 @@ def write(
     build: str = "",
     shards: int = 1,
     replicas: int = 1,
+    keep: int = 2,
     batch: int = INSERT_BATCH,
     client: Any = None,
 ) -> dict[str, Any]:
     """Load a build folder (or ``(rows, vectors)``: paragraph dicts with title/date, and their vectors) into
-    ``collection`` at ``uri``, replacing it. ``shards``/``replicas`` only matter on a cluster."""
+    the build's own collection (:func:`build_collection`) at ``uri``, replacing only that one; then drop
+    older builds' collections beyond the newest ``keep`` (the previous one stays by default, for servers
+    that have not switched yet). ``shards``/``replicas`` only matter on a cluster."""
+    if keep < 1:
+        raise PersonaeError(f"keep={keep}: at least the exported build's collection is kept (>= 1)")
     if isinstance(source, (str, Path)):
         folder = Path(source)
         rows, vectors, _ = rows_from_build(folder)
@@ -270,22 +308,25 @@ def write(
     local = is_local(uri)
     own = client is None
     client = client or connect(uri)
+    target = build_collection(collection, build)
     try:
         desc = json.dumps({"personae": SCHEMA_VERSION, "build": build, "dim": int(vectors.shape[1])})
-        create_collection(client, collection, int(vectors.shape[1]), local=local, description=desc,
+        create_collection(client, target, int(vectors.shape[1]), local=local, description=desc,
                           shards=shards)
         for start in range(0, len(rows), batch):
             chunk = _records(rows[start:start + batch], vectors[start:start + batch], start)
-            client.insert(collection, list(chunk))
-        client.flush(collection)
+            client.insert(target, list(chunk))
+        client.flush(target)
         if local:
-            client.load_collection(collection)
+            client.load_collection(target)
         else:
-            client.load_collection(collection, replica_number=replicas)
+            client.load_collection(target, replica_number=replicas)
+        dropped = _prune(client, collection, target, keep) if build else []
     finally:
         if own:
             client.close()
-    return {"collection": collection, "rows": len(rows), "dim": int(vectors.shape[1]), "build": build}
+    return {"collection": target, "rows": len(rows), "dim": int(vectors.shape[1]), "build": build,
+            "dropped": dropped}
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -302,10 +343,31 @@ class MilvusBackend:
     @classmethod
     def open(cls, uri: str, collection: str = "personae", *, expect_build: str | None = None,
              client: Any = None) -> MilvusBackend:
-        """Connect and check the collection is a Personae one (and of build ``expect_build`` if given)."""
+        """Connect to the collection of build ``expect_build`` (default: the newest exported one) and check
+        it is a Personae one of that build."""
+        own = client is None
         client = client or connect(uri)
-        if not client.has_collection(collection):
-            raise IndexMissing(f"no Milvus collection {collection!r} at {uri}; run `personae export-milvus`")
+        try:
+            return cls._open(client, uri, collection, expect_build)
+        except BaseException:
+            if own:
+                client.close()
+            raise
+
+    @classmethod
+    def _open(cls, client: Any, uri: str, collection: str, expect_build: str | None) -> MilvusBackend:
+        builds = exported(client, collection)
+        if expect_build:
+            name = build_collection(collection, expect_build)
+        else:
+            name = builds[-1] if builds else collection
+        if not client.has_collection(name):
+            if expect_build and (builds or client.has_collection(collection)):
+                raise IndexFormatMismatch(
+                    f"Milvus at {uri} has no collection for build {expect_build!r} (it has "
+                    f"{', '.join(builds) or collection}); run `personae export-milvus`")
+            raise IndexMissing(f"no Milvus collection {name!r} at {uri}; run `personae export-milvus`")
+        collection = name
         try:
             info = json.loads(client.describe_collection(collection).get("description") or "{}")
         except ValueError:

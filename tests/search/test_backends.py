@@ -188,3 +188,127 @@ def test_milvus_refuses_a_collection_of_another_build(build_folder, milvus_uri) 
 
     with pytest.raises(IndexFormatMismatch, match="export-milvus"):
         MilvusBackend.open(milvus_uri, "personae", expect_build="build-other")
+
+
+# ------------------------------------------------------------------ re-exports without downtime
+def _needs_milvus() -> None:
+    if _MILVUS_MISSING:
+        pytest.skip(f"milvus backend needs {', '.join(_MILVUS_MISSING)}: pip install 'personae[milvus]'")
+
+
+def test_each_build_gets_its_own_collection_and_the_previous_one_stays(build_folder, tmp_path) -> None:
+    """An export never touches the collection a server reads; builds beyond ``keep`` are dropped."""
+    _needs_milvus()
+    from index.errors import IndexFormatMismatch, PersonaeError
+    from search.backends.milvus import (
+        MilvusBackend,
+        build_collection,
+        connect,
+        exported,
+        rows_from_build,
+        write,
+    )
+
+    uri = str(tmp_path / "milvus.db")
+    rows, vectors, _ = rows_from_build(build_folder)
+    later, latest = "build-29991231T000000000000Z", "build-29991231T000000000001Z"
+    client = connect(uri)
+    try:
+        first = write(build_folder, uri, "personae", client=client)
+        assert first["collection"] == build_collection("personae", build_folder.name)
+        assert first["collection"].startswith("personae__build_") and first["dropped"] == []
+        serving = MilvusBackend.open(uri, "personae", expect_build=build_folder.name, client=client)
+        before = serving.keyword("rare earth metals", 5)
+
+        second = write((rows[:5], vectors[:5]), uri, "personae", build=later, client=client)
+        assert second["dropped"] == []  # the previous build stays for servers that have not switched
+        assert serving.keyword("rare earth metals", 5) == before  # untouched by the new export
+        assert len(serving.vector(_qvec("war"), 10**6)) == len(rows)
+        newest = MilvusBackend.open(uri, "personae", client=client)  # no build asked: the newest
+        assert newest.collection == build_collection("personae", later)
+        assert len(newest.vector(_qvec("war"), 10**6)) == 5
+
+        third = write((rows[:3], vectors[:3]), uri, "personae", build=latest, client=client)
+        assert third["dropped"] == [first["collection"]]
+        assert exported(client, "personae") == [second["collection"], third["collection"]]
+        with pytest.raises(IndexFormatMismatch, match="no collection for build .*export-milvus"):
+            MilvusBackend.open(uri, "personae", expect_build=build_folder.name, client=client)
+        with pytest.raises(PersonaeError, match="keep=0"):
+            write((rows[:1], vectors[:1]), uri, "personae", build="build-x", keep=0, client=client)
+    finally:
+        client.close()
+
+
+def test_server_keeps_the_old_build_until_the_export_catches_up(tmp_path) -> None:
+    """build → export → serve; rebuild: the searcher stays on the old build and collection; export:
+    it switches. No query fails on the way (the CLI drives build and export, as an operator would)."""
+    _needs_milvus()
+    from click.testing import CliRunner
+
+    from index.errors import IndexFormatMismatch
+    from personae.cli import cli
+    from search.searcher import Searcher
+    from tests.conftest import SEEDS
+
+    runner = CliRunner()
+    idx, uri = str(tmp_path / "idx"), str(tmp_path / "milvus.db")
+    env = {"PERSONAE_ENTITIES_FILE": str(SEEDS / "entities.jsonl")}
+
+    def cli_ok(*args: str) -> str:
+        res = runner.invoke(cli, list(args), env=env)
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    cli_ok("build", "--corpus", str(SEEDS), "--index-dir", idx, "--quiet")
+    out = cli_ok("export-milvus", "--index-dir", idx, "--uri", uri)
+    assert "collection 'personae__build_" in out
+    searcher = Searcher.open(_milvus_settings(idx, uri))
+    old = searcher.build_folder
+    first = searcher.search("rare earth metals", limit=3)
+    cli_ok("build", "--corpus", str(SEEDS), "--index-dir", idx, "--quiet")  # a new build folder, not exported
+    with pytest.raises(IndexFormatMismatch, match="export-milvus"):
+        searcher.refresh()
+    assert searcher.build_folder == old
+    assert searcher.search("rare earth metals", limit=3)["hits"] == first["hits"]  # old build, old collection
+    out = cli_ok("export-milvus", "--index-dir", idx, "--uri", uri)
+    assert "dropped" not in out  # the old build's collection stays until the next export
+    assert searcher.refresh() and searcher.build_folder != old
+    assert searcher.search("rare earth metals", limit=3)["hits"][0]["paragraph_id"] == first["hits"][0][
+        "paragraph_id"]
+    out = cli_ok("export-milvus", "--index-dir", idx, "--uri", uri, "--keep", "1")
+    assert f"dropped older collection 'personae__{old.name.replace('-', '_')}'" in out
+
+
+def _milvus_settings(idx: str, uri: str):
+    from index.settings import Settings
+    from tests.conftest import SEEDS
+
+    return Settings.load(env={}, corpus=str(SEEDS), index_dir=idx, backend="milvus", milvus_uri=uri,
+                         entities_file=str(SEEDS / "entities.jsonl"))
+
+
+def test_milvus_lite_file_held_by_another_process_is_a_clear_error(seed_index, tmp_path) -> None:
+    """milvus-lite opens a file in one process only: exporting beside a running server says so."""
+    _needs_milvus()
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from personae.cli import cli
+
+    settings, _ = seed_index
+    uri = str(tmp_path / "held.db")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pymilvus import MilvusClient; "
+         f"MilvusClient({uri!r}); print('ready', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        res = CliRunner().invoke(cli, ["export-milvus", "--index-dir", settings.index_dir, "--uri", uri])
+        assert res.exit_code == 1, res.output
+        assert "one process per file" in res.output and "Traceback" not in res.output
+    finally:
+        holder.kill()
+        holder.wait()
