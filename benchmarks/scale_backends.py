@@ -153,7 +153,7 @@ def bench_milvus(rows: list[dict], vectors: np.ndarray, work: Path, queries: lis
     backend = MilvusBackend.open(uri, "bench", client=client)
     lat = run_queries(backend, queries, qvecs, n)
     mem = sum(rss_mb(p) for p in children(os.getpid())) - base
-    client.drop_collection("bench")
+    client.drop_collection(backend.collection)
     client.close()
     return {"build_s": build_s, "detail": "insert+BM25+flush+index+load", "disk_mb": du_mb(Path(uri)),
             "mem_mb": mem, "lat": lat}
