@@ -11,6 +11,14 @@ SEEDS = ROOT / "seeds"
 SHARED = ROOT.parent / "shared"
 
 
+def hash_settings(corpus: Path, index_dir: Path):  # -> index.settings.Settings (imported late)
+    """Settings for a small made-up corpus: the hash encoder (fast, no model), the seed registry, no env."""
+    from index.settings import Settings
+
+    return Settings.load(env={}, corpus=str(corpus), index_dir=str(index_dir), model="hash",
+                         entities_file=str(SEEDS / "entities.jsonl"))
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test with a clear message when the data set is absent."""
     path = SHARED.joinpath(*parts)

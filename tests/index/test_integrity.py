@@ -19,7 +19,7 @@ from index.settings import Settings
 from index.vectors import VectorIndex, write_vector_index
 from personae.cli import cli
 from search.searcher import Searcher
-from tests.conftest import SEEDS
+from tests.conftest import hash_settings
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +33,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
             f"A second paragraph about harbours {i}.\n",
             encoding="utf-8",
         )
-    settings = Settings.load(
-        env={},
-        corpus=str(corpus),
-        index_dir=str(root / "idx"),
-        model="hash",
-        entities_file=str(SEEDS / "entities.jsonl"),
-    )
+    settings = hash_settings(corpus, root / "idx")
     build_index(settings, encoder=load_encoder("hash"))
     return root / "idx"
 

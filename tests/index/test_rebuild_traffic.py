@@ -13,9 +13,8 @@ import pytest
 from index import layout
 from index.build import build_index
 from index.encoder import load_encoder
-from index.settings import Settings
 from search.searcher import Searcher
-from tests.conftest import SEEDS
+from tests.conftest import hash_settings
 
 QUERIES = ["goats", "river boats", "Okonkwo strike", "harbour", "farm goats OR ferries", '"mountain goats"']
 
@@ -47,13 +46,7 @@ def test_queries_and_refresh_during_two_rebuilds(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     _corpus(corpus, 1)
-    settings = Settings.load(
-        env={},
-        corpus=str(corpus),
-        index_dir=str(tmp_path / "idx"),
-        model="hash",
-        entities_file=str(SEEDS / "entities.jsonl"),
-    )
+    settings = hash_settings(corpus, tmp_path / "idx")
     encoder = load_encoder("hash")
     first = build_index(settings, encoder=encoder).folder
     builds = {first.name: _snapshot(first)}
