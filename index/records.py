@@ -6,6 +6,7 @@ All character offsets are Python ``str`` indices (code points), half-open ``[sta
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -15,8 +16,21 @@ PERSON, ORG, PLACE, OTHER = "person", "org", "place", "other"
 ENTITY_TYPES = (PERSON, ORG, PLACE, OTHER)
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@cache
+def _names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 class _Record:
     def to_dict(self) -> dict[str, Any]:
+        """``dataclasses.asdict``, fast for flat records (links, quotes, mentions: 100k+ a build)."""
+        names = _names(type(self))
+        values = [getattr(self, n) for n in names]
+        if all(type(v) in _SCALARS for v in values):
+            return dict(zip(names, values, strict=True))
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
