@@ -157,14 +157,18 @@ class SentenceTransformerEncoder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock, _torch_threads(1 if len(texts) <= SINGLE_THREAD_MAX_TEXTS else None):
-            vectors = self._model.encode(
-                list(texts),
-                batch_size=batch_size,
-                show_progress_bar=show_progress,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
+            vectors = self._run(texts, batch_size, show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _run(self, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
+        """One sentence-transformers call: unit-length float32 rows. Callers hold ``self._lock``."""
+        return self._model.encode(
+            list(texts),
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
 
     def encode_beside(
         self,
@@ -179,8 +183,8 @@ class SentenceTransformerEncoder:
         Texts go in batches, shortest first; before each batch torch gets one thread fewer than it has
         while ``busy()`` is true (and quarter-size batches), all of them once it is false. Oversubscribing
         the cores instead (torch's threads plus the NER thread on 2 cores) stalls torch's OpenMP barriers:
-        on the 2-core box a 300-document build took 1.31x a bare encode that way, 1.14-1.19x with one core
-        each (benchmarks/bench_build.py). Batches are length-sorted as in ``encode`` and padding is
+        on the 2-core box a 300-document build took 1.31x a bare encode that way, a median 1.20x with one
+        core each (benchmarks/bench_build.py). Batches are length-sorted as in ``encode`` and padding is
         masked, so the vectors equal ``encode``'s up to float rounding.
 
         The GIL switch interval is cut to 0.5 ms meanwhile: torch needs the GIL between kernels, and with
@@ -208,13 +212,7 @@ class SentenceTransformerEncoder:
                     step = max(1, batch_size // 4) if want < full else batch_size
                     rows = order[k : k + step]
                     k += step
-                    out[rows] = self._model.encode(
-                        [texts[i] for i in rows],
-                        batch_size=batch_size,
-                        show_progress_bar=False,
-                        convert_to_numpy=True,
-                        normalize_embeddings=True,
-                    )
+                    out[rows] = self._run([texts[i] for i in rows], batch_size, False)
                     bar.update(len(rows))
         finally:
             torch.set_num_threads(full)
