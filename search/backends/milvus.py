@@ -356,12 +356,13 @@ class MilvusBackend:
 
     @classmethod
     def _open(cls, client: Any, uri: str, collection: str, expect_build: str | None) -> MilvusBackend:
-        builds = exported(client, collection)
         if expect_build:
             name = build_collection(collection, expect_build)
         else:
+            builds = exported(client, collection)
             name = builds[-1] if builds else collection
         if not client.has_collection(name):
+            builds = exported(client, collection)  # listed only to explain the error
             if expect_build and (builds or client.has_collection(collection)):
                 raise IndexFormatMismatch(
                     f"Milvus at {uri} has no collection for build {expect_build!r} (it has "
