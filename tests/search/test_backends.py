@@ -16,6 +16,11 @@ LAVROV = "sergei-lavrov"
 _MILVUS_MISSING = [m for m in ("pymilvus", "milvus_lite") if importlib.util.find_spec(m) is None]
 
 
+def _needs_milvus() -> None:
+    if _MILVUS_MISSING:
+        pytest.skip(f"milvus backend needs {', '.join(_MILVUS_MISSING)}: pip install 'personae[milvus]'")
+
+
 def _paragraphs(folder: Path) -> dict[str, dict]:
     with (folder / layout.PARAGRAPHS).open(encoding="utf-8") as f:
         return {p["id"]: p for p in map(json.loads, f) if p}
@@ -39,8 +44,7 @@ def embedded(seed_index, build_folder):
 @pytest.fixture(scope="module")
 def milvus_uri(build_folder, tmp_path_factory) -> str:
     """A milvus-lite file holding the seed build, as `personae export-milvus` writes it."""
-    if _MILVUS_MISSING:
-        pytest.skip(f"milvus backend needs {', '.join(_MILVUS_MISSING)}: pip install 'personae[milvus]'")
+    _needs_milvus()
     from search.backends.milvus import write
 
     uri = str(tmp_path_factory.mktemp("milvus") / "milvus.db")
@@ -191,11 +195,6 @@ def test_milvus_refuses_a_collection_of_another_build(build_folder, milvus_uri) 
 
 
 # ------------------------------------------------------------------ re-exports without downtime
-def _needs_milvus() -> None:
-    if _MILVUS_MISSING:
-        pytest.skip(f"milvus backend needs {', '.join(_MILVUS_MISSING)}: pip install 'personae[milvus]'")
-
-
 def test_each_build_gets_its_own_collection_and_the_previous_one_stays(build_folder, tmp_path) -> None:
     """An export never touches the collection a server reads; builds beyond ``keep`` are dropped."""
     _needs_milvus()
