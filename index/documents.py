@@ -413,7 +413,8 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A
 def split_paragraphs(doc: Document, max_chars: int = 1500) -> list[Paragraph]:
     """Paragraphs are blocks separated by blank lines; ``doc.text[p.start:p.end] == p.text`` always.
 
-    The first block is the title when it equals ``doc.title`` and is skipped (the title is its own field).
+    The first line is skipped when it is ``doc.title`` (the title is its own field), and so is a short
+    byline/date block among the first ones.
     Blocks longer than ``max_chars`` are cut at sentence ends (or, failing that, at whitespace).
     """
     spans: list[tuple[int, int]] = []
