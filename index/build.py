@@ -274,7 +274,11 @@ def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
     if detector is None or registry is None:
         ner = registry_key = f"custom-{id(linker)}"  # unknown linker: never reuse mentions
     else:
-        ner = json.dumps({"model": getattr(detector, "model", None),
+        from index.linking.detect import DETECTOR_VERSION
+        from index.linking.resolve import RESOLVER_VERSION
+
+        ner = json.dumps({"code": [DETECTOR_VERSION, RESOLVER_VERSION],
+                          "model": getattr(detector, "model", None),
                           "use_ner": getattr(detector, "use_ner", None),
                           "rescan": getattr(detector, "rescan", None),
                           "window": getattr(detector, "window", None),
@@ -448,7 +452,7 @@ def _assemble(
 
 
 def _default_linker(settings: Settings) -> Any:
-    from index.linker import make_linker
+    from index.linking.resolve import make_linker
 
     return make_linker(settings.entities_file, settings.ner_model, settings.ner_window)
 
@@ -459,25 +463,23 @@ def _link(
 ) -> dict[str, list[dict[str, Any]]]:
     """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets).
 
-    With ``cache``, the linker's detector is swapped for it while linking (and restored afterwards). With
-    ``stop``, linking gives up (``_Cancelled``) before the next chunk once the event is set.
+    Mentions are detected in chunks (through ``cache`` when given: the previous build's detector output),
+    then the linker resolves the whole corpus at once, since the corpus pass joins names across documents.
+    With ``stop``, detection gives up (``_Cancelled``) before the next chunk once the event is set.
     """
-    results: list[tuple[list[Link], list[Quote]]] = []
+    mentions: list[list[Mention]] = []
     bar = tqdm(total=len(docs), desc="linking", unit="doc", disable=not progress)
-    swap = cache is not None and cache.enabled
-    if swap:
-        linker.detector = cache
+    detector = cache if cache is not None and cache.enabled else linker.detector
     try:
         for i in range(0, len(docs), 64):
             if stop is not None and stop.is_set():
                 raise _Cancelled
-            chunk = list(docs[i:i + 64])
-            results.extend(linker.link_documents(chunk))
+            chunk = [d.text for d in docs[i:i + 64]]
+            mentions.extend(detector.detect_many(chunk, batch_size=linker.batch_size, n_process=linker.n_process))
             bar.update(len(chunk))
     finally:
-        if swap:
-            linker.detector = cache.detector  # type: ignore[union-attr]
         bar.close()
+    results = linker.link_corpus(docs, mentions)
     out: dict[str, list[dict[str, Any]]] = {}
     for doc, (links, quotes) in zip(docs, results, strict=True):
         rows = []

@@ -31,7 +31,7 @@ from typing import Any
 
 from index.errors import IndexFormatMismatch, IndexMissing
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: optional quote speakers, link candidates, dated titles, registry copy
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 DOCUMENTS = "documents.jsonl"

@@ -5,7 +5,7 @@ All character offsets are Python ``str`` indices (code points), half-open ``[sta
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import cache
 from typing import Any, TypeVar
 
@@ -71,6 +71,41 @@ class Paragraph(_Record):
 
 
 @dataclass(frozen=True)
+class Title(_Record):
+    """A role that names its holder ("Secretary of State"), held from ``start`` to ``end`` (ISO dates).
+
+    ``None`` on either side is open; an undated title (both ``None``) only links where its holder is named
+    in the same document. In the registry file it is written ``{"title": …, "from": …, "to": …}`` or a plain
+    string (undated).
+    """
+
+    title: str
+    start: str | None = None
+    end: str | None = None
+
+    @classmethod
+    def parse(cls, value: str | dict[str, Any]) -> Title:
+        """A title as written in the registry: a string, or ``{"title", "from", "to"}``."""
+        if isinstance(value, str):
+            return cls(value)
+        return cls(value["title"], value.get("from", value.get("start")), value.get("to", value.get("end")))
+
+    def to_json(self) -> str | dict[str, Any]:
+        return self.title if not self.dated else {"title": self.title, "from": self.start, "to": self.end}
+
+    @property
+    def dated(self) -> bool:
+        return self.start is not None or self.end is not None
+
+    def holds_on(self, date: str | None) -> bool:
+        """Whether the title was held on ``date`` (an ISO date; compared on its first 10 characters)."""
+        if not date or not self.dated:
+            return False
+        day = date[:10]
+        return (self.start is None or self.start[:10] <= day) and (self.end is None or day <= self.end[:10])
+
+
+@dataclass(frozen=True)
 class Entity(_Record):
     """A canonical entity: from the registry, or a local (out-of-registry) cluster with a ``local:`` id."""
 
@@ -80,7 +115,17 @@ class Entity(_Record):
     aliases: tuple[str, ...] = ()
     wikidata: str | None = None
     description: str | None = None
-    titles: tuple[str, ...] = ()  # role descriptions that refer to the entity ("Russian foreign minister")
+    titles: tuple[Title, ...] = ()  # roles that refer to the entity ("Russian foreign minister"), dated
+
+    @property
+    def title_names(self) -> tuple[str, ...]:
+        return tuple(t.title for t in self.titles)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Entity:
+        ent = super().from_dict(data)
+        titles = tuple(t if isinstance(t, Title) else Title.parse(t) for t in data.get("titles") or ())
+        return replace(ent, titles=titles)
 
 
 @dataclass(frozen=True)
@@ -105,17 +150,29 @@ class Link(_Record):
     type: str = OTHER
     confidence: float = 1.0
     rule: str = "exact"
+    # The candidates the resolver weighed, best first, as (entity id, score): what `explain` shows.
+    candidates: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
 class Quote(_Record):
-    """A direct quote ``text`` at ``[start, end)`` attributed to ``speaker`` (an entity id)."""
+    """A direct quote ``text`` at ``[start, end)``, said by ``speaker`` (an entity id) or by nobody named.
+
+    ``speaker`` is ``None`` for an unnamed source (``descriptor`` keeps who: "a company spokeswoman") or a
+    quote whose speaker was not found. ``cue`` is the reporting verb ("said", "according to"), ``how`` the way
+    the speaker was found ("explicit", "apposition", "pronoun", "role", "continuation", "unnamed"). Segments
+    of one quote that runs across paragraphs share ``quote_id``.
+    """
 
     start: int
     end: int
     text: str
-    speaker: str
+    speaker: str | None = None
     confidence: float = 1.0
+    cue: str = ""
+    how: str = ""
+    descriptor: str = ""
+    quote_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -357,7 +357,7 @@ entities_file_option = click.option(
 
 
 def _registry(entities_file: str | None):
-    from index.entities import Registry
+    from index.linking.registry import Registry
 
     return Registry.load(_settings(entities_file=entities_file).entities_file)
 
@@ -466,8 +466,8 @@ def entities_reject(id_or_surface: str, entities_file: str | None) -> None:
 @friendly
 def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_registry: bool) -> None:
     """Mention P/R/F1 and B-cubed clustering of entity links against an ELEVANT-format gold set."""
-    from index.eval_links import evaluate_links, format_report
-    from index.linker import make_linker
+    from index.linking.evaluate import evaluate_links, format_report
+    from index.linking.resolve import make_linker
 
     settings = _settings(entities_file=entities_file)
     linker = make_linker(None if empty_registry else settings.entities_file, settings.ner_model,

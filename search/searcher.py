@@ -103,7 +103,7 @@ class Searcher:
 
     def linker(self) -> Any:
         if self._linker is None:
-            from index.linker import make_linker
+            from index.linking.resolve import make_linker
 
             self._linker = make_linker(
                 self.settings.entities_file, self.settings.ner_model, self.settings.ner_window

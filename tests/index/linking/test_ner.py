@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.entities import Registry
 from index.errors import PersonaeError
-from index.ner import Detector, load_nlp, merge_mentions, ner_windows, trim_span
+from index.linking.detect import Detector, load_nlp, merge_mentions, ner_windows, trim_span
+from index.linking.registry import Registry
 from index.records import ORG, OTHER, PERSON, PLACE, Entity, Mention
 
 

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from index.entities import Registry
 from index.errors import PersonaeError
-from index.eval_links import _b3, evaluate_links, format_report
-from index.linker import Linker
-from index.ner import Detector
+from index.linking.detect import Detector
+from index.linking.evaluate import _b3, evaluate_links, format_report
+from index.linking.registry import Registry
+from index.linking.resolve import Linker
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SHARED = Path(__file__).resolve().parents[3].parent / "shared"
 
 
 def _gold(tmp_path: Path) -> Path:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from index.linker import Linker
-from index.quotes import extract_quotes, find_quotes
+from index.linking.quotes import extract_quotes, find_quotes
+from index.linking.resolve import Linker
 from index.records import Document, Link
 
 

@@ -21,78 +21,15 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import replace
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from index.errors import NotFound, PersonaeError
-from index.records import ENTITY_TYPES, OTHER, PERSON, Entity
+from index.linking.names import normalize_name, slugify
+from index.records import ENTITY_TYPES, OTHER, Entity, Title
 
 DECISIONS = ("merge", "reject", "rename", "split")
-
-# ---------------------------------------------------------------- tokens & normalisation
-# Dotted abbreviations ("U.S.", "U.K.") are one token; otherwise runs of word characters.
-_TOKEN_RE = re.compile(r"(?:[^\W\d_]\.){2,}|\w+")
-_APOS = "'’"
-
-
-class Token(NamedTuple):
-    """A word of a text (a tuple: made by the hundred thousand per build, where a dataclass is slower)."""
-
-    start: int
-    end: int
-    text: str
-    norm: str
-
-
-@lru_cache(maxsize=1 << 16)
-def _fold(s: str) -> str:
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(c for c in s if not unicodedata.combining(c))
-    return s.casefold().replace(".", "")
-
-
-def tokenize(text: str) -> list[Token]:
-    """Word tokens with a normalised form; a possessive ``'s`` is dropped (``Russia's`` → ``russia``)."""
-    out: list[Token] = []
-    for m in _TOKEN_RE.finditer(text):
-        s, e = m.span()
-        tok = m.group()
-        if tok in ("s", "S") and s > 0 and text[s - 1] in _APOS and out and out[-1].end == s - 1:
-            continue
-        out.append(Token(s, e, tok, _fold(tok)))
-    return out
-
-
-@lru_cache(maxsize=1 << 16)
-def normalize_name(s: str) -> str:
-    """Casefold, strip accents and punctuation, ``U.S.`` → ``us``, drop possessive ``'s``, collapse spaces."""
-    return " ".join(t.norm for t in tokenize(s))
-
-
-_TRANSLIT = [
-    (re.compile(r"(?:iy|yy|ij|yi|ii)$"), "y"),
-    (re.compile(r"(?:ei|ey)$"), "ey"),
-    (re.compile("kh"), "h"),
-]
-
-
-def variant_key(s: str) -> str:
-    """A looser key than :func:`normalize_name` that folds common transliteration variants
-    (Zelenskyy/Zelensky/Zelenskiy, Sergei/Sergey)."""
-    toks = []
-    for t in normalize_name(s).split():
-        for rx, rep in _TRANSLIT:
-            t = rx.sub(rep, t)
-        toks.append(t)
-    return " ".join(toks)
-
-
-def slugify(s: str) -> str:
-    return "-".join(normalize_name(s).split()) or "x"
-
 
 # ---------------------------------------------------------------- registry
 class Registry:
@@ -161,16 +98,6 @@ class Registry:
             self.entities[r["id"]] = _entity_from(r, where_of(i) if where_of else r["id"])
         for d in self._decisions:
             self._apply(d)
-        owner: dict[str, str] = {}
-        for eid in sorted(self.entities):
-            ent = self.entities[eid]
-            for a in {normalize_name(x) for x in (ent.name, *ent.aliases)}:
-                if a in owner and owner[a] != eid:
-                    idx = next((i for i, r in enumerate(self._raw) if r["id"] == eid), None)
-                    where = where_of(idx) if (where_of and idx is not None) else f"entity {eid!r}"
-                    raise PersonaeError(f"{where}: alias {a!r} of {eid!r} is already claimed by {owner[a]!r}")
-                owner[a] = eid
-
     @staticmethod
     def _check_decision(d: dict[str, Any], where: str) -> None:
         kind = d.get("decision")
@@ -331,8 +258,21 @@ class Registry:
 def _clean(r: dict[str, Any]) -> dict[str, Any]:
     order = ("id", "name", "type", "aliases", "titles", "wikidata", "description")
     out = {k: (list(r[k]) if isinstance(r.get(k), tuple) else r.get(k)) for k in order if k in r}
+    if out.get("titles"):
+        out["titles"] = [_title_json(t) for t in out["titles"]]
     out.update({k: v for k, v in r.items() if k not in out})
     return out
+
+
+def _title_json(t: Any) -> Any:
+    if isinstance(t, Title):
+        return t.to_json()
+    if isinstance(t, dict) and "start" in t and "from" not in t:  # Title.to_dict() from Registry.add
+        return Title(t["title"], t.get("start"), t.get("end")).to_json()
+    return t
+
+
+_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?")
 
 
 def _entity_from(data: dict[str, Any], where: str) -> Entity:
@@ -346,19 +286,37 @@ def _entity_from(data: dict[str, Any], where: str) -> Entity:
         raise PersonaeError(
             f"{where}: entity {eid!r} has type {etype!r}; expected one of {', '.join(ENTITY_TYPES)}"
         )
-    for key in ("aliases", "titles"):
-        v = data.get(key, [])
-        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-            raise PersonaeError(f"{where}: entity {eid!r}: {key!r} must be a list of strings")
+    aliases = data.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(x, str) for x in aliases):
+        raise PersonaeError(f"{where}: entity {eid!r}: 'aliases' must be a list of strings")
     return Entity(
         id=eid,
         name=name,
         type=etype,
-        aliases=tuple(data.get("aliases", [])),
+        aliases=tuple(aliases),
         wikidata=data.get("wikidata"),
         description=data.get("description"),
-        titles=tuple(data.get("titles", [])),
+        titles=_titles_from(data.get("titles", []), f"{where}: entity {eid!r}"),
     )
 
 
-__all__ = ["Registry", "normalize_name", "variant_key", "slugify", "tokenize", "Token", "PERSON"]
+def _titles_from(raw: Any, where: str) -> tuple[Title, ...]:
+    """Registry titles: plain strings (undated) or ``{"title", "from", "to"}`` with ISO dates or null."""
+    if not isinstance(raw, list):
+        raise PersonaeError(f"{where}: 'titles' must be a list")
+    out = []
+    for t in raw:
+        if isinstance(t, str):
+            out.append(Title(t))
+            continue
+        if not isinstance(t, dict) or not isinstance(t.get("title"), str) or not t["title"].strip():
+            raise PersonaeError(f"{where}: a title is a string or {{\"title\", \"from\", \"to\"}}, got {t!r}")
+        for k in ("from", "to"):
+            v = t.get(k)
+            if v is not None and not (isinstance(v, str) and _ISO_DATE.match(v)):
+                raise PersonaeError(f"{where}: title {t['title']!r}: {k!r} must be an ISO date or null, got {v!r}")
+        out.append(Title(t["title"], t.get("from"), t.get("to")))
+    return tuple(out)
+
+
+__all__ = ["Registry", "DECISIONS"]

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from index.entities import Registry, Token, normalize_name, tokenize
 from index.errors import PersonaeError
+from index.linking.names import PARTICLES, Token, normalize_name, surname_words, tokenize
+from index.linking.registry import Registry
 from index.records import ORG, OTHER, PERSON, PLACE, Mention
+
+# Bump when detection changes what the same text yields: cached mentions of older builds are then not reused.
+DETECTOR_VERSION = "detect:2"
 
 # spaCy label -> coarse type; labels absent here (DATE, CARDINAL, MONEY, ...) are dropped.
 LABEL_TYPES: dict[str, str] = {
@@ -89,6 +93,49 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
         end = start + m2.start()
     while end > start and text[end - 1] in _STRIP:
         end -= 1
+    return start, end
+
+
+# Words that never open or close a name: a span "Alan Milburn the" or "and Tony Blair" is cut back to the name.
+EDGE_WORDS = _PLAIN_WORDS | frozenset(
+    "vs v versus said says told after against beat beats won lost drew nor per via than".split()
+)
+_SCORE_RE = re.compile(r"^\d+(?:[-–:/.]\d+)*$")  # "2", "6-2", "37-10", "3:1" — a score or list number
+# Institutions a country's name prefixes as a description ("the U.K. Treasury" = the Treasury of the UK):
+# the country keeps its own mention, the institution gets another.
+INSTITUTION_HEADS = frozenset(
+    """treasury army navy government parliament police embassy ministry military senate congress cabinet
+    foreign office home office central bank supreme court air force coast guard customs intelligence
+    defence defense department consulate""".split()
+)
+_WORD_RE = re.compile(r"\S+")
+
+
+def clean_span(text: str, start: int, end: int, typ: str = OTHER) -> tuple[int, int]:
+    """:func:`trim_span`, then drop what NER glues to a name's edges: function words ("Alan Milburn the"),
+    scores and list numbers ("Rafael Nadal 6-2 6-7", "Arsenal 2-1", "Wasim Akram 2"), and a parenthesis
+    ("World Health Organization (WHO" → the name; the acronym is found on its own).
+
+    A bare number stays at the end of an organisation's name ("BBC Radio 4"), a score never does.
+    """
+    start, end = trim_span(text, start, end)
+    paren = text.find("(", start, end)
+    if paren > start:
+        start, end = trim_span(text, start, paren)
+    while start < end:
+        words = list(_WORD_RE.finditer(text, start, end))
+        if len(words) < 2:
+            break
+        first, last = words[0].group(), words[-1].group().rstrip(".,;:")
+        if _SCORE_RE.match(last) and (typ in (PERSON, PLACE) or not last.isdigit() or len(last) > 2):
+            end = words[-1].start()
+        elif last.casefold() in EDGE_WORDS and not last.isupper():
+            end = words[-1].start()
+        elif first.casefold() in EDGE_WORDS and first.casefold() != "the" and not first.isupper():
+            start = words[1].start()
+        else:
+            break
+        start, end = trim_span(text, start, end)
     return start, end
 
 
@@ -169,7 +216,7 @@ class Gazetteer:
                 last = tokenize(ent.name)[-1].text if tokenize(ent.name) else ""
                 if len(last) > 2 and last[0].isupper() and last != ent.name:
                     surnames.setdefault(normalize_name(last), set()).add((last, eid))
-            for t in ent.titles:
+            for t in ent.title_names:
                 gaz.add(t, GazEntry(eid, PERSON if ent.type == PERSON else ent.type, "title"))
                 for g in generic_titles(t, nat):
                     gaz.add(
@@ -342,12 +389,14 @@ class Detector:
         for ent in doc.ents:
             if ent.label_ not in self.labels:
                 continue
-            s, e = trim_span(text, ent.start_char + offset, ent.end_char + offset)
+            typ = LABEL_TYPES[ent.label_]
+            s, e = clean_span(text, ent.start_char + offset, ent.end_char + offset, typ)
             if e <= s or not any(c.isalpha() for c in text[s:e]):
                 continue
             if not any(c.isupper() for c in text[s:e]):  # lowercase "the weekend"-style noise
                 continue
-            typ = LABEL_TYPES[ent.label_]
+            if text[s:e].casefold() in EDGE_WORDS and not text[s:e].isupper():
+                continue
             words = text[s:e].split()
             if typ == PERSON and len(words) > 1 and words[-1].lower().rstrip(".") in ORG_SUFFIXES:
                 typ = ORG  # the small model often calls "Paxar Corp" a person
@@ -359,7 +408,10 @@ class Detector:
         gaz = [Mention(s, e, text[s:e], g.type, g.source) for s, e, g in self.gazetteer.match(text, toks)]
         gaz = [m for m in gaz if normalize_name(m.text) not in self.registry.rejected_surfaces]
         ner = _cut_title_prefixes(text, ner, [m for m in gaz if m.source == "title"])
+        ner = _join_particles(text, ner)
+        ner, gaz = _split_institutions(text, ner, gaz)
         merged = merge_mentions(ner, gaz)
+        merged = _acronym_definitions(text, merged)
         if self.rescan:
             merged = self._rescan(text, toks, merged)
         return [m for m in merged if normalize_name(m.text) not in self.registry.rejected_surfaces]
@@ -374,8 +426,9 @@ class Detector:
             if not words or not all(w[:1].isupper() or w.lower() in _CONNECTORS for w in words):
                 continue
             forms.setdefault(tuple(words), m.type)
-            if m.type == PERSON and len(words) >= 2 and len(words[-1]) > 2:
-                forms.setdefault((words[-1],), PERSON)
+            surname = surname_words(words)
+            if m.type == PERSON and len(words) >= 2 and words[-1][:1].isupper() and len(words[-1]) > 2:
+                forms.setdefault(tuple(surname), PERSON)
             if m.type == ORG and len(words) >= 2 and words[-1].lower().rstrip(".") in ORG_SUFFIXES:
                 forms.setdefault(tuple(words[:-1]), ORG)
         if not forms:
@@ -397,6 +450,71 @@ class Detector:
 
 def _dedupe(ms: list[Mention]) -> list[Mention]:
     return [c[2] for c in _select_longest([(m.start, m.end, m) for m in ms])]
+
+
+def _join_particles(text: str, ner: list[Mention]) -> list[Mention]:
+    """Name particles belong to the name: "[Ursula von der] [Leyen]" → one person; "von der [Leyen]" → the
+    particles join the name after them (lowercase particles NER leaves out)."""
+    out: list[Mention] = []
+    for m in sorted(ner, key=lambda m: m.start):
+        words = m.text.split()
+        if out and words:
+            prev = out[-1]
+            gap = text[prev.end : m.start]
+            if prev.text.split()[-1].casefold() in PARTICLES and gap.isspace() and len(gap) <= 2:
+                out[-1] = Mention(prev.start, m.end, text[prev.start : m.end], PERSON, prev.source)
+                continue
+        if words and words[-1].casefold() in PARTICLES and len(words) > 1:
+            nxt = re.match(r"\s{1,2}([^\W\d_][\w'’-]*)", text[m.end :])
+            if nxt and nxt.group(1)[:1].isupper():
+                e = m.end + nxt.end(1)
+                m = Mention(m.start, e, text[m.start : e], PERSON, m.source)
+        else:
+            back = re.search(r"(?:^|[^\w\s’'])\s*((?:(?:" + "|".join(sorted(PARTICLES)) + r")\s){1,3})$",
+                             text[max(0, m.start - 24) : m.start])
+            if back and words and words[0][:1].isupper():
+                s = m.start - len(back.group(1))
+                m = Mention(s, m.end, text[s : m.end], PERSON if m.type == PLACE else m.type, m.source)
+        if out and m.start < out[-1].end:  # swallowed by the name before it, extended over its particles
+            continue
+        out.append(m)
+    return out
+
+
+def _split_institutions(
+    text: str, ner: list[Mention], gaz: list[Mention]
+) -> tuple[list[Mention], list[Mention]]:
+    """"[the U.K. Treasury]" (one NER span) → the country ("U.K.", from the gazetteer) and "Treasury"."""
+    places = {m.start: m for m in gaz if m.type == PLACE and m.source == "gazetteer"}
+    out = []
+    for m in ner:
+        place = places.get(m.start)
+        if place is not None and m.type != PERSON and place.end < m.end:
+            rest_s, rest_e = trim_span(text, place.end, m.end)
+            if normalize_name(text[rest_s:rest_e]) in INSTITUTION_HEADS:
+                out.append(Mention(rest_s, rest_e, text[rest_s:rest_e], ORG, m.source))
+                continue
+        out.append(m)
+    return out, gaz
+
+
+_ACRONYM_AFTER_RE = re.compile(r"\s*\(\s*([A-Z][A-Za-z&.]{1,9})\s*\)")
+
+
+def _acronym_definitions(text: str, mentions: list[Mention]) -> list[Mention]:
+    """"World Health Organization (WHO)": the acronym in parentheses after a name becomes a mention of its own
+    (source ``acronym``), which the resolver gives the name's entity."""
+    taken = [(m.start, m.end) for m in mentions]
+    extra = []
+    for m in mentions:
+        if len(m.text.split()) < 2:
+            continue
+        hit = _ACRONYM_AFTER_RE.match(text, m.end)
+        if hit and sum(c.isupper() for c in hit.group(1)) >= 2:
+            s, e = hit.span(1)
+            if all(e <= a or s >= b for a, b in taken):
+                extra.append(Mention(s, e, text[s:e], m.type, "acronym"))
+    return sorted(mentions + extra, key=lambda m: (m.start, m.end)) if extra else mentions
 
 
 def _cut_title_prefixes(text: str, ner: list[Mention], titles: list[Mention]) -> list[Mention]:

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from index.entities import Registry, normalize_name, variant_key
 from index.errors import NotFound, PersonaeError
+from index.linking.names import normalize_name, variant_key
+from index.linking.registry import Registry
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -28,7 +29,8 @@ def test_normalize_name() -> None:
 def test_seed_registry_loads() -> None:
     reg = Registry.load(ROOT / "seeds" / "entities.jsonl")
     lav = reg.show("sergei-lavrov")
-    assert "Russian foreign minister" in lav.titles
+    assert "Russian foreign minister" in lav.title_names
+    assert all(t.start == "2004-03-09" and t.end is None for t in lav.titles)
     assert reg.show("vladimir-putin").wikidata == "Q7747"
     assert "US" in reg.show("united-states").aliases
 
@@ -48,12 +50,35 @@ def test_duplicate_id_names_line(tmp_path: Path) -> None:
         Registry.load(p)
 
 
-def test_alias_claimed_twice_names_line(tmp_path: Path) -> None:
+def test_one_alias_may_name_several_entities(tmp_path: Path) -> None:
     p = _write(
         tmp_path / "r.jsonl",
-        [{"id": "a", "name": "Alpha", "aliases": ["U.S."]}, {"id": "b", "name": "Beta", "aliases": ["US"]}],
+        [{"id": "ford-motor", "name": "Ford Motor Company", "type": "org", "aliases": ["Ford"]},
+         {"id": "gerald-ford", "name": "Gerald Ford", "type": "person", "aliases": ["Ford"]}],
     )
-    with pytest.raises(PersonaeError, match=r"r\.jsonl:2: alias 'us' of 'b' is already claimed by 'a'"):
+    from index.linking.candidates import RegistryIndex
+
+    index = RegistryIndex(Registry.load(p))
+    assert index.by_name("Ford") == (["ford-motor", "gerald-ford"], "alias")
+
+
+def test_dated_titles_parse_and_round_trip(tmp_path: Path) -> None:
+    from index.records import Title
+
+    p = _write(tmp_path / "r.jsonl", [{"id": "x", "name": "X Y", "type": "person", "titles": [
+        "Leader", {"title": "Secretary of State", "from": "2025-01-21", "to": None}]}])
+    reg = Registry.load(p)
+    titles = reg.show("x").titles
+    assert titles == (Title("Leader"), Title("Secretary of State", "2025-01-21", None))
+    assert titles[1].holds_on("2025-03-01") and not titles[1].holds_on("2003-02-05")
+    assert not titles[0].holds_on("2025-03-01")  # undated: never by date alone
+    line = json.loads(reg.save(tmp_path / "out.jsonl").read_text())
+    assert line["titles"] == ["Leader", {"title": "Secretary of State", "from": "2025-01-21", "to": None}]
+
+
+def test_bad_title_date_names_line(tmp_path: Path) -> None:
+    p = _write(tmp_path / "r.jsonl", [{"id": "x", "name": "X", "titles": [{"title": "Mayor", "from": "last May"}]}])
+    with pytest.raises(PersonaeError, match=r"r\.jsonl:1: entity 'x': title 'Mayor': 'from' must be an ISO date"):
         Registry.load(p)
 
 

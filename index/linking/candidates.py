@@ -1,0 +1,148 @@
+"""Candidate generation: the registry entities a mention could name, looked up by every key a name has.
+
+One alias may name several entities ("Ford", "Victoria"): lookups return every candidate, and the resolver
+chooses among them in context. Titles come with the period their holder held them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from index.linking.names import normalize_name, surname_words, tokenize, variant_key
+from index.linking.registry import Registry
+from index.records import PERSON, PLACE, Entity, Title
+
+HONORIFICS = frozenset(
+    "mr mrs ms miss dr sir dame lord lady president senator sen rep gov governor judge gen general "
+    "king queen prince princess pope chancellor minister premier mayor rev father st manager coach".split()
+)
+ORG_SUFFIXES = frozenset(
+    "corp corporation inc incorporated co company ltd limited plc llc group holdings ag sa nv bv gmbh".split()
+)
+CONNECTORS = frozenset("of the and for de da di du van von der den al bin la le del y &".split())
+
+
+@lru_cache(maxsize=1 << 16)
+def words_of(text: str) -> tuple[str, ...]:
+    return tuple(t.text for t in tokenize(text))
+
+
+@lru_cache(maxsize=1 << 16)
+def core_words(text: str) -> tuple[str, ...]:
+    """Words of a name without honorifics ("Mr", "President") and corporate suffixes ("Inc", "Corp")."""
+    w = words_of(text)
+    while len(w) > 1 and w[0].lower().rstrip(".") in HONORIFICS:
+        w = w[1:]
+    while len(w) > 1 and w[-1].lower().rstrip(".") in ORG_SUFFIXES:
+        w = w[:-1]
+    return w
+
+
+def is_acronym(s: str) -> bool:
+    letters = [c for c in s if c.isalpha()]
+    return 2 <= len(letters) <= 6 and all(c.isupper() for c in letters) and " " not in s.strip()
+
+
+def initials(words: tuple[str, ...] | list[str], connectors: bool = False) -> str:
+    """"World Health Organization" → "WHO"; with ``connectors`` "Bank of Japan" → "BOJ"."""
+    return "".join(
+        w[0] for w in words if w and w[0].isalpha() and (connectors or w.lower() not in CONNECTORS)
+    ).upper()
+
+
+def acronym_of(acronym: str, words: tuple[str, ...] | list[str]) -> bool:
+    """Whether ``acronym`` abbreviates the name ``words`` (with or without its connectors' letters)."""
+    letters = "".join(c for c in acronym if c.isalpha()).upper()
+    return len(words) >= 2 and letters in (initials(words), initials(words, connectors=True))
+
+
+@dataclass(frozen=True)
+class TitleHolder:
+    entity_id: str
+    title: Title
+
+
+def _add(index: dict[str, list[str]], key: str, eid: str) -> None:
+    if key and eid not in index.setdefault(key, []):
+        index[key].append(eid)
+        index[key].sort()
+
+
+def nationality_keys(reg: Registry) -> set[str]:
+    keys: set[str] = set()
+    for ent in reg.entities.values():
+        if ent.type == PLACE:
+            keys.update(normalize_name(x) for x in (ent.name, *ent.aliases))
+    return keys
+
+
+def generic_titles(title: str, nationality: set[str]) -> list[str]:
+    """Titles stripped of their nationality: "Russian foreign minister" → ["foreign minister"],
+    "President of Russia" → ["president"]. A generic title links only to a holder named in the document."""
+    toks = normalize_name(title).split()
+    out = []
+    for i in range(1, min(4, len(toks))):
+        if " ".join(toks[:i]) in nationality:
+            out.append(" ".join(toks[i:]))
+    if "of" in toks:
+        k = toks.index("of")
+        if k > 0 and " ".join(toks[k + 1 :]) in nationality | {"the " + n for n in nationality}:
+            out.append(" ".join(toks[:k]))
+    return [g for g in out if g and g != normalize_name(title)]
+
+
+class RegistryIndex:
+    """Lookup tables over a :class:`Registry`: exact names, normalised and transliteration keys, surnames,
+    acronyms, and (dated) titles. Every lookup returns all candidates, sorted by id."""
+
+    def __init__(self, registry: Registry):
+        self.registry = registry
+        self.exact: dict[str, list[str]] = {}
+        self.norm: dict[str, list[str]] = {}
+        self.variant: dict[str, list[str]] = {}
+        self.surname: dict[str, list[str]] = {}
+        self.acro: dict[str, list[str]] = {}
+        self.titles: dict[str, list[TitleHolder]] = {}
+        self.generic: dict[str, list[TitleHolder]] = {}
+        nat = nationality_keys(registry)
+        for eid in sorted(registry.entities):
+            ent = registry.entities[eid]
+            for s in (ent.name, *ent.aliases):
+                _add(self.exact, s, eid)
+                _add(self.norm, normalize_name(s), eid)
+                _add(self.variant, variant_key(s), eid)
+                w = core_words(s)
+                if ent.type == PERSON and len(w) >= 2:
+                    _add(self.surname, normalize_name(" ".join(surname_words(list(w)))), eid)
+                if len(w) >= 2:
+                    _add(self.acro, initials(w), eid)
+            for t in ent.titles:
+                self.titles.setdefault(normalize_name(t.title), []).append(TitleHolder(eid, t))
+                for g in generic_titles(t.title, nat):
+                    self.generic.setdefault(g, []).append(TitleHolder(eid, t))
+
+    def entity(self, eid: str) -> Entity | None:
+        return self.registry.entities.get(eid)
+
+    def type_of(self, eid: str) -> str | None:
+        ent = self.registry.entities.get(eid)
+        return ent.type if ent else None
+
+    def by_name(self, surface: str) -> tuple[list[str], str]:
+        """Entities ``surface`` names, and how: ``alias`` (exact), ``variant`` (normalised or transliterated
+        key of the name or of its core without honorifics/suffixes). Short lowercase keys never match
+        ("us" in running text is a pronoun, not the U.S.)."""
+        ids = self.exact.get(surface)
+        if ids:
+            return ids, "alias"
+        core = " ".join(core_words(surface))
+        for key in (normalize_name(surface), normalize_name(core), variant_key(surface), variant_key(core)):
+            ids = self.norm.get(key) or self.variant.get(key)
+            if ids and (len(key) > 3 or surface.isupper()):
+                return ids, "variant"
+        return [], ""
+
+    def holders(self, surface: str, generic: bool = False) -> list[TitleHolder]:
+        table = self.generic if generic else self.titles
+        return table.get(normalize_name(surface), [])

@@ -1,0 +1,309 @@
+"""The corpus pass: names outside the registry, resolved across documents once every document is linked.
+
+Each document leaves *document clusters* (one per name it uses that the registry does not explain). This
+pass joins them, working per block so the cost stays near-linear in the number of clusters:
+
+1. **Same name** — clusters whose fullest names have the same transliterated key ("Gerhard Schröder",
+   "Gerhard Schroder") are one entity.
+2. **Spelling variants** — full names blocked by the phonetic skeletons of their first and last words
+   ("Boris Yeltsin" / "Boris Eltsin", "Osama bin Laden" / "Usama bin Ladin") join when their string
+   similarity passes :data:`VARIANT_MIN` and their types agree.
+3. **Acronyms** defined in one document ("World Health Organization (WHO)") name the same entity in
+   every other document that uses the acronym alone, when the corpus defines it one way.
+4. **Lone surnames** — a document that says only "Schroeder" (including one NER missed: the corpus
+   rescans for surnames of the people it names in full) joins the full-name person with that surname who
+   dominates the documents within :data:`SURNAME_WINDOW_DAYS` of it, if any does.
+
+Every final entity gets an id that depends neither on document order nor on how NER typed its mentions:
+``local:<slug>`` of its most used full name (two entities of one name, e.g. "Ford" the person and the
+company, get a suffix from what tells them apart). Its type is the majority of its mentions' votes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import TYPE_CHECKING
+
+from rapidfuzz import fuzz
+
+from index.linking.names import ascii_key, skeleton, slugify, surname_words, tokenize
+from index.records import ORG, OTHER, PERSON, PLACE, Entity, Link
+
+if TYPE_CHECKING:
+    from index.linking.candidates import RegistryIndex
+    from index.linking.registry import Registry
+    from index.linking.resolve import DocCluster, DocResult
+
+VARIANT_MIN = 85.0  # rapidfuzz ratio (0-100) of two full names' ASCII keys for a spelling variant
+FIRST_NAME_MIN = 60.0  # and of their first names, so "John Smith" never meets "Jane Smith"
+SURNAME_WINDOW_DAYS = 3 * 365  # a lone surname looks for full names within this many days of its document
+SURNAME_DOMINANCE = 2.0  # the chosen full name has at least this many times the documents of the next
+_TYPE_ORDER = {PERSON: 0, ORG: 1, PLACE: 2, OTHER: 3}
+
+
+@dataclass
+class CorpusOutcome:
+    """What the pass decided: final ids (and the rule that decided a cross-document join) per document
+    cluster, links it added (surnames NER missed), and the final local entities."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    rules: dict[str, str] = field(default_factory=dict)
+    added: dict[str, list[Link]] = field(default_factory=dict)
+    entities: dict[str, Entity] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)  # normalised name or alias → local id (queries)
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def join(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _key(cl: DocCluster) -> str:
+    return ascii_key(" ".join(cl.words))
+
+
+def _day(iso: str | None) -> int | None:
+    try:
+        return date.fromisoformat(iso[:10]).toordinal() if iso else None
+    except ValueError:
+        return None
+
+
+def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryIndex) -> CorpusOutcome:
+    clusters = {cl.pid: cl for r in results for cl in r.clusters.values()}
+    uf = _Union()
+    for pid in sorted(clusters):
+        uf.find(pid)
+    out = CorpusOutcome()
+    _join_same_names(clusters, uf)
+    _join_variants(clusters, uf)
+    _join_acronyms(results, clusters, uf, out)
+    _rescan_surnames(results, clusters, uf, out)
+    _join_surnames(clusters, uf, out)
+    _name_entities(clusters, uf, out)
+    return out
+
+
+def _join_same_names(clusters: dict[str, DocCluster], uf: _Union) -> None:
+    first: dict[tuple[object, str], str] = {}
+    for pid in sorted(clusters):
+        cl = clusters[pid]
+        k = (None if not cl.single else cl.type == PERSON, _key(cl))
+        if k in first:
+            uf.join(first[k], pid)
+        else:
+            first[k] = pid
+
+
+def _join_variants(clusters: dict[str, DocCluster], uf: _Union) -> None:
+    blocks: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for pid in sorted(clusters):
+        cl = clusters[pid]
+        if cl.single:
+            continue
+        words = [w for w in _key(cl).split()]
+        if len(words) < 2:
+            continue
+        blocks[(skeleton(words[0]), skeleton(words[-1]))].append(pid)
+    for members in blocks.values():
+        reps = {uf.find(p): p for p in sorted(members)}  # one representative per current group
+        roots = sorted(reps)
+        for i, a in enumerate(roots):
+            for b in roots[i + 1 :]:
+                ca, cb = clusters[reps[a]], clusters[reps[b]]
+                if _variants(ca, cb):
+                    uf.join(a, b)
+
+
+def _variants(a: DocCluster, b: DocCluster) -> bool:
+    ka, kb = _key(a), _key(b)
+    if ka == kb:
+        return True
+    ta, tb = a.type, b.type
+    if ta != tb and OTHER not in (ta, tb) and PERSON in (ta, tb) and (a.types[PERSON] == 0 or b.types[PERSON] == 0):
+        return False
+    first_a, first_b = ka.split()[0], kb.split()[0]
+    return fuzz.ratio(ka, kb) >= VARIANT_MIN and fuzz.ratio(first_a, first_b) >= FIRST_NAME_MIN
+
+
+def _join_acronyms(
+    results: Sequence[DocResult], clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome
+) -> None:
+    defined: dict[str, set[str]] = defaultdict(set)
+    for r in results:
+        for acronym, target in r.acronyms:
+            defined[_acro(acronym)].add(target)
+    for pid in sorted(clusters):
+        cl = clusters[pid]
+        word = cl.words[0] if cl.single else ""
+        if not word or not word.isupper():
+            continue
+        targets = {uf.find(t) if t in clusters else t for t in defined.get(_acro(word), ())}
+        if len(targets) != 1:
+            continue
+        target = next(iter(targets))
+        if target in clusters or target.startswith("~"):
+            uf.join(target, pid)
+            out.rules[pid] = "corpus-acronym"
+        else:
+            out.ids[pid] = target  # a registry entity
+            out.rules[pid] = "corpus-acronym"
+
+
+def _acro(s: str) -> str:
+    return "".join(c for c in s if c.isalpha()).upper()
+
+
+def _person_surnames(clusters: dict[str, DocCluster], uf: _Union) -> dict[str, set[str]]:
+    """ASCII surname key → roots of full-name person groups with that surname."""
+    out: dict[str, set[str]] = defaultdict(set)
+    for pid, cl in clusters.items():
+        if cl.single or cl.types[PERSON] == 0 or cl.type != PERSON:
+            continue
+        out[ascii_key(" ".join(surname_words(list(cl.words))))].add(uf.find(pid))
+    return out
+
+
+def _rescan_surnames(
+    results: Sequence[DocResult], clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome
+) -> None:
+    """Surnames of the corpus's full-name people where NER missed them ("Schroeder said on Tuesday"): a
+    capitalised word that is such a surname, never written in lower case anywhere in the corpus (so not
+    "May" or "Brown" the word), outside every link. Each becomes a one-word document cluster, kept only if
+    :func:`_join_surnames` then finds its person."""
+    surnames = {k for k in _person_surnames(clusters, uf) if " " not in k}
+    if not surnames:
+        return
+    toks = [tokenize(r.text) for r in results]
+    lower = {t.norm for ts in toks for t in ts if t.text.islower()}
+    wanted = surnames - lower
+    if not wanted:
+        return
+    for n, (r, ts) in enumerate(zip(results, toks, strict=True)):
+        spans = [(lk.start, lk.end) for lk in r.links]
+        for t in ts:
+            if not t.text[:1].isupper() or t.text.isupper() or t.norm not in wanted:
+                continue
+            if ascii_key(t.text) not in wanted or any(s < t.end and t.start < e for s, e in spans):
+                continue
+            from index.linking.resolve import DocCluster
+
+            pid = f"~{n}.r{t.start}"
+            clusters[pid] = DocCluster(pid, (t.text,), Counter({PERSON: 1}), Counter({t.text: 1}), n, r.date)
+            uf.find(pid)
+            out.added.setdefault(r.doc_id, []).append(Link(t.start, t.end, t.text, pid, PERSON, 0.6, "corpus-surname"))
+
+
+def _join_surnames(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome) -> None:
+    by_surname = _person_surnames(clusters, uf)
+    days: dict[str, list[int | None]] = defaultdict(list)  # group root → its documents' days
+    docs_of: dict[str, set[int]] = defaultdict(set)
+    for pid, cl in clusters.items():
+        root = uf.find(pid)
+        if cl.doc not in docs_of[root]:
+            docs_of[root].add(cl.doc)
+            days[root].append(_day(cl.date))
+    votes: dict[str, Counter[str]] = defaultdict(Counter)  # corpus-wide type votes of one-word names
+    for cl in clusters.values():
+        if cl.single:
+            votes[_key(cl)].update(cl.types)
+    joined: list[tuple[str, str]] = []
+    for pid in sorted(clusters):
+        cl = clusters[pid]
+        if not cl.single or cl.words[0].isupper():
+            continue
+        key = _key(cl)
+        if votes[key] and _majority(votes[key]) not in (PERSON, OTHER) and cl.types[PERSON] == 0:
+            continue  # "Dell" the company, typed org wherever it stands alone
+        cands = [c for c in by_surname.get(key, ()) if c != uf.find(pid)]
+        best = _dominant(cands, _day(cl.date), days)
+        if best is not None:
+            joined.append((pid, best))
+    for pid, root in joined:
+        uf.join(root, pid)
+        out.rules[pid] = "corpus-surname"
+    for doc_id, links in list(out.added.items()):  # a rescanned surname nobody claims is no mention
+        kept = [lk for lk in links if out.rules.get(lk.entity_id) == "corpus-surname"]
+        if kept:
+            out.added[doc_id] = kept
+        else:
+            del out.added[doc_id]
+    kept = {lk.entity_id for links in out.added.values() for lk in links}
+    for pid in [p for p in clusters if ".r" in p and p not in kept]:
+        del clusters[pid]
+
+
+def _dominant(cands: list[str], day: int | None, days: dict[str, list[int | None]]) -> str | None:
+    scored = []
+    for c in cands:
+        near = sum(1 for d in days[c] if day is None or d is None or abs(d - day) <= SURNAME_WINDOW_DAYS)
+        if near:
+            scored.append((near, c))
+    if not scored:
+        return None
+    scored.sort(key=lambda x: (-x[0], x[1]))
+    if len(scored) > 1 and scored[0][0] < SURNAME_DOMINANCE * scored[1][0]:
+        return None
+    return scored[0][1]
+
+
+def _majority(types: Counter[str]) -> str:
+    return min(types.items(), key=lambda kv: (-kv[1], _TYPE_ORDER.get(kv[0], 9)))[0]
+
+
+def _name_entities(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome) -> None:
+    groups: dict[str, list[DocCluster]] = defaultdict(list)
+    for pid in sorted(clusters):
+        if pid in out.ids:  # joined a registry entity
+            continue
+        groups[uf.find(pid)].append(clusters[pid])
+    named: list[tuple[str, str, str, list[DocCluster]]] = []
+    for members in groups.values():
+        types: Counter[str] = Counter()
+        surfaces: Counter[str] = Counter()
+        full: Counter[tuple[str, ...]] = Counter()
+        for cl in members:
+            types.update(cl.types)
+            surfaces.update(cl.surfaces)
+            full[cl.words] += sum(cl.surfaces.values()) or 1
+        typ = _majority(types) if types else OTHER
+        words = min(full.items(), key=lambda kv: (-(len(kv[0]) > 1), -kv[1], -len(kv[0]), kv[0]))[0]
+        name = " ".join(words)
+        named.append((f"local:{slugify(ascii_key(name))}", name, typ, members))
+    used: Counter[str] = Counter(lid for lid, *_ in named)
+    for lid, name, typ, members in sorted(named, key=lambda x: x[0]):
+        if used[lid] > 1:  # two entities, one name (different people): tell them apart by what they are
+            keys = sorted({f"{cl.date or ''}|{_key(cl)}" for cl in members})
+            lid = f"{lid}-{hashlib.sha1(chr(10).join(keys).encode()).hexdigest()[:6]}"
+        aliases: Counter[str] = Counter()
+        for cl in members:
+            aliases.update(cl.surfaces)
+            out.ids[cl.pid] = lid
+        out.entities[lid] = Entity(lid, name, typ, tuple(sorted(a for a in aliases if a != name)))
+        for a in (name, *aliases):
+            out.names.setdefault(ascii_key(a), lid)
+
+
+def relink(link: Link, outcome: CorpusOutcome) -> Link:
+    """``link`` with its final id (and the corpus rule that joined its cluster, if any)."""
+    eid = outcome.ids.get(link.entity_id, link.entity_id)
+    rule = outcome.rules.get(link.entity_id)
+    if rule and link.rule.startswith("local"):
+        return replace(link, entity_id=eid, rule=rule, confidence=0.7)
+    return replace(link, entity_id=eid) if eid != link.entity_id else link

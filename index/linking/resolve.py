@@ -1,0 +1,507 @@
+"""Resolution in document context: each mention's candidates are weighed against the document it is in.
+
+A document is resolved in four passes, each deciding what it can and leaving the rest to the next:
+
+1. **Full names** (two words or more, longest first): a registry name or alias → that entity (several
+   entities behind one alias are scored, see :meth:`Linker._choose`); the tail of a longer name already
+   seen ("Bin Ladin" of "Usama bin Ladin") → that name's entity; otherwise a *document cluster*.
+2. **Short forms**: the document's own names come first — a surname of a person named in full, the short
+   form of an organisation ("Dell" of "Dell Inc.", "Colts" of "Indianapolis Colts"), an acronym defined
+   in parentheses or made of a name's initials, a first name (only where NER says person). Only then the
+   registry: an alias, or a registry person's unique surname. Else a document cluster.
+3. **Titles**: a title next to a name belongs to that name ("Defense Secretary Robert Gates", "Colin
+   Powell, the secretary of state"); a registry title links to the holder *on the document's date*, or,
+   in an undated document, to a holder named in it; a generic title ("the foreign minister") only to a
+   holder named in the document. Otherwise it stays unlinked.
+4. **Quotes** are attributed over the links.
+
+Document clusters get provisional ids (``~<doc>.<n>``); :mod:`index.linking.corpus` then resolves them
+across the corpus (lone surnames, spelling variants, acronyms) and gives each final cluster a stable
+``local:<slug>`` id, which is mapped onto links and quote speakers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from index.linking import corpus as corpus_pass
+from index.linking.candidates import (
+    CONNECTORS,
+    ORG_SUFFIXES,
+    RegistryIndex,
+    acronym_of,
+    core_words,
+    initials,
+    is_acronym,
+    words_of,
+)
+from index.linking.detect import Detector, Gazetteer
+from index.linking.names import PARTICLES, normalize_name, surname_words, tokenize, variant_key
+from index.linking.quotes import extract_quotes
+from index.linking.registry import Registry
+from index.records import ORG, OTHER, PERSON, PLACE, Document, Entity, Link, Mention, Quote
+
+CONF = {
+    "title": 0.9,
+    "title-apposition": 0.95,
+    "alias": 1.0,
+    "possessive": 1.0,
+    "variant": 0.85,
+    "acronym": 0.8,
+    "surname": 0.9,
+    "short-form": 0.9,
+    "surname-registry": 0.7,
+    "first-name": 0.6,
+    "local": 0.6,
+    "local-surname": 0.3,
+    "title-generic": 0.75,
+    "corpus-surname": 0.7,
+    "corpus-variant": 0.75,
+    "corpus-acronym": 0.75,
+    "ambiguous": 0.5,
+}
+# Below this score an ambiguous alias goes to a document cluster rather than to a registry entity.
+AMBIGUITY_THRESHOLD = 1.0
+RESOLVER_VERSION = "resolve:2"  # bump when resolution changes what the same mentions link to
+
+_APPOSITION_AFTER_RE = re.compile(r"^,?\s*$")
+_APPOSITION_BEFORE_RE = re.compile(r"^,\s+(?:the\s+|a\s+|an\s+)?$", re.I)
+
+
+@dataclass
+class _Pending:
+    m: Mention
+    entity_id: str | None = None
+    rule: str = ""
+    conf: float = 0.0
+    type: str = OTHER
+    candidates: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass
+class DocCluster:
+    """A name outside the registry as one document uses it: what the corpus pass resolves further."""
+
+    pid: str
+    words: tuple[str, ...]  # core words of the fullest name the document gives it
+    types: Counter[str] = field(default_factory=Counter)  # votes of its mentions' NER types
+    surfaces: Counter[str] = field(default_factory=Counter)
+    doc: int = 0
+    date: str | None = None
+    acronym_of: str | None = None  # pid of the cluster this acronym is defined for ("WHO" → the WHO's)
+
+    @property
+    def single(self) -> bool:
+        return len(self.words) == 1
+
+    @property
+    def type(self) -> str:
+        return majority(self.types) if self.types else OTHER
+
+
+def majority(types: Counter[str]) -> str:
+    """The most voted type; ties break person > org > place > other (a name is most often a person's)."""
+    order = {PERSON: 0, ORG: 1, PLACE: 2, OTHER: 3}
+    return min(types.items(), key=lambda kv: (-kv[1], order.get(kv[0], 9)))[0]
+
+
+@dataclass
+class DocResult:
+    """One document resolved: links (document clusters under provisional ids) and its clusters."""
+
+    doc_id: str
+    text: str
+    date: str | None
+    links: list[Link]
+    clusters: dict[str, DocCluster]
+    acronyms: list[tuple[str, str]] = field(default_factory=list)  # (acronym, entity or cluster id) defined
+
+
+class Linker:
+    """Links documents (and queries) to a :class:`Registry` and to clusters of names outside it."""
+
+    def __init__(self, registry: Registry, detector: Detector, n_process: int = 1, batch_size: int = 32):
+        self.registry = registry
+        self.detector = detector
+        self.n_process = n_process
+        self.batch_size = batch_size
+        self.index = RegistryIndex(registry)
+        self._query_gaz = Gazetteer.from_registry(registry)
+        self._locals: dict[str, Entity] = {}  # final local entities of the last corpus linked
+        self._local_names: dict[str, str] = {}  # normalised name/alias → local id, for queries
+
+    # ------------------------------------------------------------ public API
+    def link_document(self, doc: Document) -> tuple[list[Link], list[Quote]]:
+        return self.link_documents([doc])[0]
+
+    def link_documents(self, docs: Iterable[Document]) -> list[tuple[list[Link], list[Quote]]]:
+        """Detect, resolve each document, then resolve the documents' clusters across them all."""
+        docs = list(docs)
+        mentions = self.detector.detect_many(
+            [d.text for d in docs], batch_size=self.batch_size, n_process=self.n_process
+        )
+        return self.link_corpus(docs, mentions)
+
+    def link_corpus(
+        self, docs: Sequence[Document], mentions: Sequence[list[Mention]]
+    ) -> list[tuple[list[Link], list[Quote]]]:
+        """Resolve detected mentions of a whole corpus: per document, then the corpus pass. The local entities
+        it finds replace those of the previous call (see :meth:`entities`)."""
+        results = [self.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))]
+        outcome = corpus_pass.resolve(results, self.registry, self.index)
+        self._locals = outcome.entities
+        self._local_names = outcome.names
+        out = []
+        for r in results:
+            links = []
+            for lk in [*r.links, *outcome.added.get(r.doc_id, [])]:
+                lk = corpus_pass.relink(lk, outcome)
+                eid = self.registry.resolve(lk.entity_id)
+                if eid in self.registry.rejected_ids:
+                    continue
+                links.append(replace(lk, entity_id=eid) if eid != lk.entity_id else lk)
+            links.sort(key=lambda lk: (lk.start, lk.end))
+            out.append((links, extract_quotes(r.text, links)))
+        return out
+
+    def entities(self) -> dict[str, Entity]:
+        """Registry entities plus the local entities of the last corpus linked (curation applied)."""
+        out = dict(self.registry.entities)
+        for lid, ent in sorted(self._locals.items()):
+            eid = self.registry.resolve(lid)
+            if eid in self.registry.rejected_ids:
+                continue
+            if eid in out:
+                prev = out[eid]
+                extra = tuple(sorted(a for a in (ent.name, *ent.aliases) if a not in prev.aliases and a != prev.name))
+                out[eid] = replace(prev, aliases=prev.aliases + extra)
+                continue
+            name = self.registry.renames.get(eid, ent.name)
+            out[eid] = replace(ent, id=eid, name=name, aliases=tuple(a for a in ent.aliases if a != name))
+        return out
+
+    def use_entities(self, entities: dict[str, Entity]) -> None:
+        """Make the local entities of a build known to :meth:`link_query` (the build's entity table)."""
+        self._locals = {eid: e for eid, e in entities.items() if eid not in self.registry.entities}
+        self._local_names = {}
+        for eid in sorted(self._locals):
+            ent = self._locals[eid]
+            for name in (ent.name, *ent.aliases):
+                self._local_names.setdefault(normalize_name(name), eid)
+
+    # ------------------------------------------------------------ one document
+    def resolve_document(self, doc: Document, mentions: list[Mention], n: int = 0) -> DocResult:
+        pend = [_Pending(m, type=m.type) for m in mentions]
+        clusters: dict[str, DocCluster] = {}
+        ctx = _DocContext(doc, n, clusters)
+        names = [p for p in pend if p.m.source not in ("title", "acronym")]
+        full = sorted((p for p in names if len(core_words(p.m.text)) >= 2),
+                      key=lambda p: (-len(core_words(p.m.text)), p.m.start))
+        for p in full:
+            self._resolve_full(p, pend, ctx)
+        for p in (p for p in pend if p.m.source == "acronym"):
+            self._resolve_defined_acronym(p, pend, ctx)
+        for p in sorted((p for p in names if p.entity_id is None), key=lambda p: p.m.start):
+            self._resolve_short(p, pend, ctx)
+        named = {p.entity_id for p in pend if p.entity_id}
+        for p in (p for p in pend if p.m.source == "title"):
+            self._resolve_title(p, pend, named, doc)
+        links = [self._to_link(p) for p in pend if p.entity_id]
+        return DocResult(doc.id, doc.text, doc.date, links, clusters, ctx.defined)
+
+    def _resolve_full(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> None:
+        ids, rule = self.index.by_name(p.m.text)
+        if ids:
+            self._link_registry(p, ids, rule, pend, ctx)
+            return
+        if self._inherit(p, pend, ctx, tail_only=True):
+            return
+        self._cluster(p, ctx)
+
+    def _resolve_defined_acronym(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> None:
+        """"World Health Organization (WHO)": the acronym names the entity of the name just before it."""
+        before = [q for q in pend if q.entity_id and q.m.end <= p.m.start and q.m.source != "title"]
+        if before:
+            q = before[-1]
+            if acronym_of(p.m.text, core_words(q.m.text)) or acronym_of(p.m.text, words_of(q.m.text)):
+                self._set(p, q.entity_id, "acronym", type=q.type)  # type: ignore[arg-type]
+                ctx.defined.append((p.m.text, q.entity_id))  # type: ignore[arg-type]
+                cl = ctx.clusters.get(q.entity_id)  # type: ignore[arg-type]
+                if cl is not None:
+                    cl.surfaces[p.m.text] += 1
+                return
+        p.m = replace(p.m, source="ner")  # not a definition after all: an ordinary short name
+
+    def _resolve_short(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> None:
+        if self._inherit(p, pend, ctx, tail_only=False):
+            return
+        ids, rule = self.index.by_name(p.m.text)
+        if ids:
+            self._link_registry(p, ids, rule, pend, ctx)
+            return
+        w = core_words(p.m.text)
+        if len(w) == 1:
+            ids = self.index.surname.get(normalize_name(w[0]), [])
+            if len(ids) == 1:
+                self._set(p, ids[0], "surname-registry")
+                return
+            if is_acronym(p.m.text):
+                ids = self.index.acro.get("".join(c for c in p.m.text if c.isalpha()), [])
+                if len(ids) == 1:
+                    self._set(p, ids[0], "acronym", 0.7)
+                    return
+        self._cluster(p, ctx)
+
+    def _inherit(self, p: _Pending, pend: list[_Pending], ctx: _DocContext, tail_only: bool) -> bool:
+        """Give ``p`` the entity of a fuller name of this document it is a short form of; nearest earlier
+        such name wins, else nearest later. Returns whether it did."""
+        w = [x.casefold() for x in core_words(p.m.text)]
+        if not w:
+            return False
+        acro = is_acronym(p.m.text)
+        place_name = any(self.index.type_of(e) == PLACE for e in self.index.exact.get(p.m.text, []))
+        best: tuple[int, int, int, _Pending] | None = None
+        for q in pend:
+            if q is p or not q.entity_id or q.m.source == "title":
+                continue
+            qcore = core_words(q.m.text)
+            qw = [x.casefold() for x in qcore]
+            if len(qw) <= len(w) and len(words_of(q.m.text)) <= len(words_of(p.m.text)):
+                continue  # not a fuller name
+            rank = self._short_form_rank(p, q, w, qw, acro, place_name, tail_only)
+            if rank is None:
+                continue
+            later = 0 if q.m.end <= p.m.start else 1
+            cand = (rank + later, abs(p.m.start - q.m.start), q.m.start, q)
+            if best is None or cand[:3] < best[:3]:
+                best = cand
+        if best is None:
+            return False
+        q = best[3]
+        if best[0] - (0 if q.m.end <= p.m.start else 1) == 2:
+            rule = "first-name"
+        else:
+            rule = "acronym" if acro else ("surname" if q.type == PERSON else "short-form")
+        self._set(p, q.entity_id, rule, type=q.type)  # type: ignore[arg-type]
+        cl = ctx.clusters.get(q.entity_id)  # type: ignore[arg-type]
+        if cl is not None:
+            cl.surfaces[p.m.text] += 1
+            cl.types[p.m.type] += 1 if p.m.type == q.type else 0
+        return True
+
+    @staticmethod
+    def _short_form_rank(
+        p: _Pending, q: _Pending, w: list[str], qw: list[str], acro: bool, place_name: bool, tail_only: bool
+    ) -> int | None:
+        """How strongly ``p`` (words ``w``) is a short form of ``q`` (words ``qw``); None: it is not."""
+        person = q.type == PERSON
+        if person and [x.casefold() for x in surname_words(list(core_words(q.m.text)))] == w:
+            return 0 if not place_name or p.m.type != PLACE else None  # the surname ("Lavrov", "von der Leyen")
+        if person and qw[-len(w):] == w and not place_name:
+            return 0
+        if tail_only:
+            return None
+        if acro and acronym_of(p.m.text, core_words(q.m.text)):
+            return 0
+        if q.type in (ORG, OTHER) and qw == w:
+            return 0  # "Dell" of "Dell Inc." (the suffix is not part of the core)
+        if q.type in (ORG, OTHER) and len(w) == 1 and qw[-1] == w[0] and not place_name and not any(
+            x in CONNECTORS for x in qw
+        ):
+            return 1  # "Colts" of "Indianapolis Colts", never "England" of "Bank of England"
+        if person and qw[: len(w)] == w and p.m.type == PERSON and not place_name:
+            return 2  # a first name ("Saddam"): weaker, and only where NER says person
+        return None
+
+    def _link_registry(self, p: _Pending, ids: list[str], rule: str, pend: list[_Pending], ctx: _DocContext) -> None:
+        poss = ctx.doc.text[p.m.end : p.m.end + 2] in ("'s", "’s")
+        if len(ids) == 1:
+            self._set(p, ids[0], "possessive" if poss and rule == "alias" else rule)
+            return
+        scored = self._choose(p, ids, pend, ctx)
+        best, score = scored[0]
+        p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
+        if score >= AMBIGUITY_THRESHOLD and (len(scored) == 1 or score > scored[1][1]):
+            self._set(p, best, rule, CONF[rule] * min(1.0, 0.5 + 0.25 * (score - scored[1][1])))
+            p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
+            return
+        self._cluster(p, ctx)
+        p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
+
+    def _choose(self, p: _Pending, ids: list[str], pend: list[_Pending], ctx: _DocContext) -> list[tuple[str, float]]:
+        """Score the registry entities one alias names, in context. Features (each adds to the score): the
+        mention's NER type agrees with the entity's; another of the entity's names is in the document; the
+        entity holds a title on the document's date; words of its description occur in the document."""
+        text_norm = ctx.norm_text
+        out = []
+        for eid in ids:
+            ent = self.index.entity(eid)
+            if ent is None:
+                continue
+            score = 0.0
+            if ent.type == p.m.type:
+                score += 1.0
+            others = {normalize_name(x) for x in (ent.name, *ent.aliases)} - {normalize_name(p.m.text)}
+            if any(f" {o} " in text_norm for o in others if len(o) > 3):
+                score += 1.5
+            if any(t.holds_on(ctx.doc.date) for t in ent.titles):
+                score += 0.5
+            if ent.description:
+                words = {w for w in normalize_name(ent.description).split() if len(w) > 4}
+                score += 0.25 * min(4, sum(1 for w in words if f" {w} " in text_norm))
+            out.append((eid, score))
+        out.sort(key=lambda kv: (-kv[1], kv[0]))
+        return out
+
+    def _cluster(self, p: _Pending, ctx: _DocContext) -> None:
+        """A document cluster for a name nothing above explains: one per name key within the document."""
+        words = core_words(p.m.text)
+        if p.m.type == PERSON and len(words) >= 3:  # "Gerald R. Ford" is "Gerald Ford"
+            words = tuple(w for w in words if len(w.rstrip(".")) > 1) or words
+        key_text = normalize_name(" ".join(words))
+        if not key_text or not any(c.isalpha() for c in key_text):
+            return
+        single = len(words) == 1
+        key = (p.m.type == PERSON if single else None, key_text)
+        pid = ctx.keys.get(key)
+        if pid is None:
+            pid = f"~{ctx.n}.{len(ctx.clusters)}"
+            ctx.keys[key] = pid
+            ctx.clusters[pid] = DocCluster(pid, tuple(words), doc=ctx.n, date=ctx.doc.date)
+        cl = ctx.clusters[pid]
+        cl.surfaces[p.m.text] += 1
+        cl.types[p.m.type] += 1
+        self._set(p, pid, "local-surname" if single and p.m.type == PERSON else "local", type=p.m.type)
+
+    def _resolve_title(self, p: _Pending, pend: list[_Pending], named: set[str | None], doc: Document) -> None:
+        person = self._apposed_person(p, pend, doc.text)
+        if person is not None:
+            self._set(p, person.entity_id, "title-apposition", type=PERSON)  # type: ignore[arg-type]
+            return
+        generic = bool(self.index.holders(p.m.text, generic=True)) and not self.index.holders(p.m.text)
+        holders = self.index.holders(p.m.text, generic=generic)
+        if generic:
+            ids = sorted({h.entity_id for h in holders if h.entity_id in named
+                          and (not doc.date or not h.title.dated or h.title.holds_on(doc.date))})
+            rule = "title-generic"
+        elif doc.date:
+            ids = sorted({h.entity_id for h in holders if h.title.holds_on(doc.date)
+                          or (not h.title.dated and h.entity_id in named)})
+            rule = "title"
+        else:
+            ids = sorted({h.entity_id for h in holders if h.entity_id in named})
+            rule = "title"
+        if len(ids) == 1:
+            self._set(p, ids[0], rule, type=PERSON if self.index.type_of(ids[0]) == PERSON else None)
+
+    @staticmethod
+    def _apposed_person(p: _Pending, pend: list[_Pending], text: str) -> _Pending | None:
+        """The person a title stands beside: "Defense Secretary [Robert Gates]", "[Colin Powell], the
+        secretary of state"."""
+        for q in pend:
+            if q is p or not q.entity_id or q.type != PERSON or q.m.source == "title":
+                continue
+            if q.m.start >= p.m.end and _APPOSITION_AFTER_RE.match(text[p.m.end : q.m.start]):
+                return q
+            if q.m.end <= p.m.start and _APPOSITION_BEFORE_RE.match(text[q.m.end : p.m.start]):
+                return q
+        return None
+
+    # ------------------------------------------------------------ helpers
+    def _set(self, p: _Pending, eid: str, rule: str, conf: float | None = None, type: str | None = None) -> None:
+        p.entity_id, p.rule = eid, rule
+        p.conf = CONF.get(rule, 0.5) if conf is None else conf
+        ent = self.index.entity(eid)
+        p.type = ent.type if ent else (type or p.m.type)
+
+    def _to_link(self, p: _Pending) -> Link:
+        assert p.entity_id is not None
+        return Link(p.m.start, p.m.end, p.m.text, p.entity_id, p.type, round(p.conf, 3), p.rule, p.candidates)
+
+    # ------------------------------------------------------------ queries
+    def link_query(self, text: str) -> list[Link]:
+        """Link names in a short query (no document context; nothing is created). Case-insensitive for
+        names of three letters or more; sees registry and local entities of the build in use."""
+        links = self._query_gazetteer(text)
+        if not links and any(c.isupper() for c in text):
+            for m in self.detector.detect(text):
+                hit = self._query_key(normalize_name(" ".join(core_words(m.text))), m.text, False)
+                if hit:
+                    eid, rule, conf, typ = hit
+                    links.append(Link(m.start, m.end, m.text, eid, typ, conf, rule))
+        return links
+
+    def _query_gazetteer(self, text: str) -> list[Link]:
+        toks = tokenize(text)
+        norms = [t.norm for t in toks]
+        found: list[tuple[int, int, str, str, float, str]] = []
+        max_n = max(self._query_gaz.max_len, 4)
+        for i in range(len(toks)):
+            for n in range(min(max_n, len(toks) - i), 0, -1):
+                key = " ".join(norms[i : i + n])
+                s, e = toks[i].start, toks[i + n - 1].end
+                hit = self._query_key(key, text[s:e], i > 0 and norms[i - 1] == "the")
+                if hit:
+                    found.append((s, e, *hit))
+                    break
+        chosen: list[tuple[int, int, str, str, float, str]] = []
+        for c in sorted(found, key=lambda c: (-(c[1] - c[0]), c[0])):
+            if all(c[1] <= o[0] or c[0] >= o[1] for o in chosen):
+                chosen.append(c)
+        return [Link(s, e, text[s:e], eid, typ, conf, rule) for s, e, eid, rule, conf, typ in sorted(chosen)]
+
+    def _query_key(self, key: str, surface: str, after_the: bool) -> tuple[str, str, float, str] | None:
+        def typ(eid: str) -> str:
+            ent = self.registry.entities.get(eid) or self._locals.get(eid)
+            return ent.type if ent else OTHER
+
+        if not key or (len(key) <= 3 and not any(c.isupper() for c in surface)):
+            return None  # "us", "eu" typed lowercase are words, not names
+        holders = sorted({h.entity_id for h in self.index.titles.get(key, [])})
+        if len(holders) == 1:
+            return holders[0], "title", CONF["title"], typ(holders[0])
+        for table, rule, k in ((self.index.norm, "alias", key), (self.index.variant, "variant", variant_key(surface))):
+            ids = table.get(k)
+            if ids and len(ids) == 1:
+                return ids[0], rule, CONF[rule], typ(ids[0])
+        generic = sorted({h.entity_id for h in self.index.generic.get(key, [])})
+        if len(generic) == 1 and after_the:
+            return generic[0], "title-generic", CONF["title-generic"], typ(generic[0])
+        ids = self.index.surname.get(key)
+        if ids and len(ids) == 1:
+            return ids[0], "surname-registry", CONF["surname-registry"], typ(ids[0])
+        lid = self._local_names.get(key)
+        if lid:
+            return self.registry.resolve(lid), "local", CONF["local"], typ(lid)
+        return None
+
+
+class _DocContext:
+    """What resolving one document accumulates: its clusters, their keys, acronyms it defines."""
+
+    def __init__(self, doc: Document, n: int, clusters: dict[str, DocCluster]):
+        self.doc = doc
+        self.n = n
+        self.clusters = clusters
+        self.keys: dict[tuple[object, str], str] = {}
+        self.defined: list[tuple[str, str]] = []
+        self._norm: str | None = None
+
+    @property
+    def norm_text(self) -> str:
+        if self._norm is None:
+            self._norm = " " + normalize_name(self.doc.text) + " "
+        return self._norm
+
+
+__all__ = ["Linker", "CONF", "DocResult", "DocCluster", "make_linker", "ORG_SUFFIXES", "PARTICLES", "initials"]
+
+
+def make_linker(entities_file: str | Path | None, ner_model: str, ner_window: int | None = None) -> Linker:
+    """The linker over the registry at ``entities_file`` (None, or no such file: an empty registry)."""
+    registry = Registry.load(entities_file) if entities_file and Path(entities_file).is_file() else Registry()
+    return Linker(registry, Detector(registry=registry, model=ner_model, window=ner_window))
