@@ -11,12 +11,13 @@ WORKERS ?= 2
 BIN := $(VENV)/bin
 TORCH_INDEX_FLAG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: install run build serve test test-fast lint bench clean browser-deps
+.PHONY: install run build serve test test-fast lint bench clean browser-deps system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
 	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_INDEX_FLAG)
 	$(BIN)/pip install --quiet -e ".[test,milvus,ray]"
 	touch $@
@@ -30,6 +31,13 @@ serve: install
 	$(BIN)/personae serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 run: build serve
+
+# PyICU (for normality and rigour: name transliteration) has no wheel: pip builds it against libicu-dev.
+system-deps:
+	@if ! pkg-config --exists icu-uc 2>/dev/null; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libicu-dev pkg-config >/dev/null; \
+		else echo "error: PyICU needs libicu-dev and pkg-config (apt-get install libicu-dev pkg-config)" >&2; exit 1; fi; fi
 
 # Browser tests need Debian's chromium + chromium-driver; installed here when missing and apt is usable.
 browser-deps:
