@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from index.linking.names import normalize_name, surname_words, tokenize, variant_key
+from index.linking.names import ascii_key, normalize_name, surname_words, tokenize, variant_key
 from index.linking.registry import Registry
 from index.records import PERSON, PLACE, Entity, Title
 
+# Words before a person's name that are not part of it. Not "General" (Motors, Electric) nor "St" (Louis).
 HONORIFICS = frozenset(
-    "mr mrs ms miss dr sir dame lord lady president senator sen rep gov governor judge gen general "
-    "king queen prince princess pope chancellor minister premier mayor rev father st manager coach".split()
+    "mr mrs ms miss dr sir dame lord lady president senator sen rep gov governor judge "
+    "king queen prince princess pope chancellor minister premier mayor rev father manager coach".split()
 )
 ORG_SUFFIXES = frozenset(
     "corp corporation inc incorporated co company ltd limited plc llc group holdings ag sa nv bv gmbh".split()
@@ -30,13 +31,36 @@ def words_of(text: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1 << 16)
 def core_words(text: str) -> tuple[str, ...]:
-    """Words of a name without honorifics ("Mr", "President") and corporate suffixes ("Inc", "Corp")."""
+    """Words of a name without honorifics ("Mr", "President") and company legal forms ("NV Philips",
+    "Montedison SPA", "Merck and Co Inc": the `fingerprints` table of company types), nor the connectors
+    those leave at an edge."""
     w = words_of(text)
     while len(w) > 1 and w[0].lower().rstrip(".") in HONORIFICS:
         w = w[1:]
+    w = _without_org_types(w)
     while len(w) > 1 and w[-1].lower().rstrip(".") in ORG_SUFFIXES:
         w = w[:-1]
+    while len(w) > 1 and w[-1].lower() in CONNECTORS:
+        w = w[:-1]
+    while len(w) > 1 and w[0].lower() in CONNECTORS:
+        w = w[1:]
     return w
+
+
+def _without_org_types(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The run of ``words`` that `fingerprints.remove_types` keeps (it lowercases and transliterates, so
+    the original words are matched back by their ASCII keys)."""
+    from fingerprints import remove_types
+
+    kept = (remove_types(" ".join(words)) or "").split()
+    if not kept or len(kept) >= len(words):
+        return words
+    keys = [ascii_key(x) for x in words]
+    want = [ascii_key(x) for x in kept]
+    for i in range(len(words) - len(want) + 1):
+        if keys[i : i + len(want)] == want:
+            return words[i : i + len(want)]
+    return words
 
 
 def is_acronym(s: str) -> bool:
@@ -52,9 +76,23 @@ def initials(words: tuple[str, ...] | list[str], connectors: bool = False) -> st
 
 
 def acronym_of(acronym: str, words: tuple[str, ...] | list[str]) -> bool:
-    """Whether ``acronym`` abbreviates the name ``words`` (with or without its connectors' letters)."""
+    """Whether ``acronym`` abbreviates the name ``words``: its initials with or without the connectors'
+    ("WHO", "BOJ" for Bank of Japan), the leading initials of a name with legal forms after its core ("GEC"
+    for General Electric Co Plc), or the capitals of a one-word name in order ("VW" for Volkswagen)."""
     letters = "".join(c for c in acronym if c.isalpha()).upper()
-    return len(words) >= 2 and letters in (initials(words), initials(words, connectors=True))
+    if len(letters) < 2:
+        return False
+    if len(words) == 1:
+        word = words[0].upper()
+        return len(letters) >= 2 and word[0] == letters[0] and _in_order(letters[1:], word[1:]) and (
+            len(word) > len(letters) + 2)
+    full = initials(words)
+    return letters in (full, initials(words, connectors=True)) or (len(letters) >= 3 and full.startswith(letters))
+
+
+def _in_order(needle: str, hay: str) -> bool:
+    it = iter(hay)
+    return all(c in it for c in needle)
 
 
 @dataclass(frozen=True)

@@ -119,9 +119,10 @@ def clean_span(text: str, start: int, end: int, typ: str = OTHER) -> tuple[int, 
     A bare number stays at the end of an organisation's name ("BBC Radio 4"), a score never does.
     """
     start, end = trim_span(text, start, end)
-    paren = text.find("(", start, end)
-    if paren > start:
-        start, end = trim_span(text, start, paren)
+    for mark in "(<[":
+        cut = text.find(mark, start, end)
+        if cut > start:
+            start, end = trim_span(text, start, cut)
     while start < end:
         words = list(_WORD_RE.finditer(text, start, end))
         if len(words) < 2:
@@ -409,6 +410,7 @@ class Detector:
         gaz = [m for m in gaz if normalize_name(m.text) not in self.registry.rejected_surfaces]
         ner = _cut_title_prefixes(text, ner, [m for m in gaz if m.source == "title"])
         ner = _join_particles(text, ner)
+        ner = _join_legal_forms(text, ner)
         ner, gaz = _split_institutions(text, ner, gaz)
         merged = merge_mentions(ner, gaz)
         merged = _acronym_definitions(text, merged)
@@ -476,6 +478,21 @@ def _join_particles(text: str, ner: list[Mention]) -> list[Mention]:
                 s = m.start - len(back.group(1))
                 m = Mention(s, m.end, text[s : m.end], PERSON if m.type == PLACE else m.type, m.source)
         if out and m.start < out[-1].end:  # swallowed by the name before it, extended over its particles
+            continue
+        out.append(m)
+    return out
+
+
+def _join_legal_forms(text: str, ner: list[Mention]) -> list[Mention]:
+    """A span of legal forms only ("Co Inc") is the tail of the company before it ("[Merck] and [Co Inc]" →
+    "Merck and Co Inc"); with no company before it, it is no name."""
+    out: list[Mention] = []
+    for m in sorted(ner, key=lambda m: m.start):
+        words = [w.lower().rstrip(".,") for w in m.text.split()]
+        if words and all(w in ORG_SUFFIXES for w in words):
+            if out and re.fullmatch(r"(?:\s+(?:and|&)\s+|,\s*)", text[out[-1].end : m.start]):
+                prev = out[-1]
+                out[-1] = Mention(prev.start, m.end, text[prev.start : m.end], ORG, prev.source)
             continue
         out.append(m)
     return out

@@ -2,11 +2,15 @@
 
 * Mentions: precision/recall/F1 with exact spans, and with any-overlap (one-to-one, greedy by overlap).
 * Clustering: B³ over gold mentions matched (any-overlap) to a prediction. Gold clusters are the Wikidata
-  ids (global across documents); each ``<NIL>`` mention is its own cluster; ``<NO_MAPPING>`` mentions
-  count for detection but are left out of B³ (their identity is unknown). Predicted clusters are the
-  linker's entity ids, also global, so cross-document clustering of ``local:`` ids is measured.
+  ids (global across documents); a ``<NIL>`` mention (an entity the knowledge base lacks) belongs to the
+  cluster of its (document, normalised surface) — the same unknown name twice in one article is one
+  person, so joining them is right; ``<NO_MAPPING>`` mentions count for detection but are left out of B³
+  (their identity is unknown). Predicted clusters are the linker's entity ids, also global, so the corpus
+  pass's cross-document clustering of ``local:`` ids is measured.
 * ``surname``: the same B³ averaged over gold mentions that are a single token of a person
   (type Q5 human or Q215627 person).
+* ``short_forms``: of the one-word gold mentions whose entity was named in full (two words or more)
+  earlier in the same document, the share whose predicted id equals the full name's predicted id.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import PersonaeError
+from index.linking.names import normalize_name
 from index.records import Document
 
 NIL, NO_MAPPING = "<NIL>", "<NO_MAPPING>"
@@ -92,7 +97,9 @@ def evaluate_links(gold_path: str | Path, linker: Any, limit: int | None = None)
     n_gold = n_pred = tp_exact = tp_overlap = 0
     pairs: list[tuple[str, str]] = []
     surname_idx: list[int] = []
+    short_hits = short_n = 0
     for row, doc, (links, _quotes) in zip(rows, docs, results, strict=True):
+        doc_pairs: list[tuple[int, str, str, str]] = []
         es, ee = row.get("evaluation_span") or (0, len(row["text"]))
         labels = [lb for lb in row["labels"] if es <= lb["span"][0] and lb["span"][1] <= ee]
         preds = [lk for lk in links if es <= lk.start and lk.end <= ee]
@@ -108,12 +115,14 @@ def evaluate_links(gold_path: str | Path, linker: Any, limit: int | None = None)
             gid = lb["entity_id"]
             if gid == NO_MAPPING:
                 continue
-            if gid == NIL:
-                gid = f"NIL:{doc.id}:{lb['span'][0]}"
             surface = row["text"][lb["span"][0] : lb["span"][1]]
+            if gid == NIL:
+                gid = f"NIL:{doc.id}:{normalize_name(surface)}"
             if len(surface.split()) == 1 and PERSON_TYPES & set(str(lb.get("type", "")).split("|")):
                 surname_idx.append(len(pairs))
             pairs.append((gid, preds[pi].entity_id))
+            doc_pairs.append((lb["span"][0], surface, gid, preds[pi].entity_id))
+        short_hits, short_n = _short_forms(doc_pairs, short_hits, short_n)
     return {
         "gold": str(gold_path),
         "documents": len(docs),
@@ -123,7 +132,23 @@ def evaluate_links(gold_path: str | Path, linker: Any, limit: int | None = None)
         "mentions_overlap": _prf(tp_overlap, n_pred, n_gold),
         "b3": _b3(pairs),
         "b3_surname": _b3(pairs, surname_idx),
+        "short_forms": {"rate": short_hits / short_n if short_n else 0.0, "n": short_n},
     }
+
+
+def _short_forms(
+    doc_pairs: list[tuple[int, str, str, str]], hits: int, n: int
+) -> tuple[int, int]:
+    """Count one-word mentions after a full name of the same gold entity, and those given its id."""
+    full: dict[str, str] = {}  # gold id → predicted id of its latest full-name mention
+    for _, surface, gid, pred in sorted(doc_pairs):
+        words = surface.split()
+        if len(words) >= 2:
+            full[gid] = pred
+        elif len(words) == 1 and gid in full:
+            n += 1
+            hits += pred == full[gid]
+    return hits, n
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -142,4 +167,7 @@ def format_report(result: dict[str, Any]) -> str:
         m = result[key]
         n = str(m.get("n", "")) if "n" in m else ""
         lines.append(f"{label:<22}{m['precision']:>10.3f}{m['recall']:>10.3f}{m['f1']:>10.3f}{n:>7}")
+    sf = result.get("short_forms")
+    if sf is not None:
+        lines.append(f"{'one-word short forms':<22}{'':>10}{'':>10}{sf['rate']:>10.3f}{sf['n']:>7}")
     return "\n".join(lines)

@@ -305,10 +305,16 @@ class Linker:
             return 0
         if tail_only:
             return None
-        if acro and acronym_of(p.m.text, core_words(q.m.text)):
+        if acro and (acronym_of(p.m.text, core_words(q.m.text)) or acronym_of(p.m.text, words_of(q.m.text))):
             return 0
-        if q.type in (ORG, OTHER) and qw == w:
-            return 0  # "Dell" of "Dell Inc." (the suffix is not part of the core)
+        if q.type in (ORG, OTHER) and qw[: len(w)] == w and p.m.type != PLACE and not place_name:
+            rest = qw[len(w):]
+            if not any(c.isdigit() for x in rest for c in x):
+                return 0  # "Dell" of "Dell Inc.", "Burlington" of "Burlington Industries"; not "BBC" of "BBC Radio 4"
+        if q.type in (ORG, OTHER) and len(w) == 1 and len(qw) >= 2 and 3 <= len(w[0]) <= 4 and (
+            qw[0].startswith(w[0]) and len(qw[0]) >= len(w[0]) + 3 and p.m.type != PLACE and not place_name
+        ):
+            return 1  # a clipped first word: "Fed" of "Federal Reserve"
         if q.type in (ORG, OTHER) and len(w) == 1 and qw[-1] == w[0] and not place_name and not any(
             x in CONNECTORS for x in qw
         ):
