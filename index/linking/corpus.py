@@ -94,6 +94,7 @@ def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryInd
     _join_same_names(clusters, uf)
     _join_variants(clusters, uf)
     _join_acronyms(results, clusters, uf, out)
+    _join_country_prefixed(clusters, uf, index)
     _rescan_surnames(results, clusters, uf, out)
     _join_surnames(clusters, uf, out)
     _name_entities(clusters, uf, out)
@@ -149,12 +150,21 @@ def _join_acronyms(
     for r in results:
         for acronym, target in r.acronyms:
             defined[_acro(acronym)].add(target)
+    for pid in sorted(clusters):  # an acronym a document used for a full name ("US" of "United States")
+        cl = clusters[pid]
+        if cl.single:
+            continue
+        for surface in cl.surfaces:
+            if surface.isupper() and " " not in surface and len(_acro(surface)) >= 2:
+                defined.setdefault(_acro(surface) + "/used", set()).add(pid)
     for pid in sorted(clusters):
         cl = clusters[pid]
         word = cl.words[0] if cl.single else ""
         if not word or not word.isupper():
             continue
         targets = {uf.find(t) if t in clusters else t for t in defined.get(_acro(word), ())}
+        if not targets:
+            targets = {uf.find(t) for t in defined.get(_acro(word) + "/used", ())}
         if len(targets) != 1:
             continue
         target = next(iter(targets))
@@ -164,6 +174,28 @@ def _join_acronyms(
         else:
             out.ids[pid] = target  # a registry entity
             out.rules[pid] = "corpus-acronym"
+
+
+def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, index: RegistryIndex) -> None:
+    """"U.S. Securities and Exchange Commission" is the "Securities and Exchange Commission": an
+    organisation's name after a place's name is the same organisation when the corpus names it bare."""
+    places = {_key(cl) for cl in clusters.values() if cl.single and cl.type == PLACE}
+    places |= {k for k, ids in index.norm.items() if any(index.type_of(e) == PLACE for e in ids)}
+    orgs: dict[str, str] = {}
+    for pid in sorted(clusters):
+        cl = clusters[pid]
+        if not cl.single and cl.type in (ORG, OTHER):
+            orgs.setdefault(_key(cl), pid)
+    for pid in sorted(clusters):
+        cl = clusters[pid]
+        if cl.single or cl.type not in (ORG, OTHER):
+            continue
+        words = _key(cl).split()
+        for n in (1, 2):
+            rest = " ".join(words[n:])
+            if len(words) > n and " ".join(words[:n]) in places and rest in orgs and len(words) - n >= 2:
+                uf.join(orgs[rest], pid)
+                break
 
 
 def _acro(s: str) -> str:

@@ -101,6 +101,7 @@ EDGE_WORDS = _PLAIN_WORDS | frozenset(
     "vs v versus said says told after against beat beats won lost drew nor per via than".split()
 )
 _SCORE_RE = re.compile(r"^\d+(?:[-–:/.]\d+)*$")  # "2", "6-2", "37-10", "3:1" — a score or list number
+_TICKER_RE = re.compile(r"^[A-Z]{1,5}\.[A-Z]{1,2}$")  # an exchange ticker glued to a company ("VOWG.F")
 # Institutions a country's name prefixes as a description ("the U.K. Treasury" = the Treasury of the UK):
 # the country keeps its own mention, the institution gets another.
 INSTITUTION_HEADS = frozenset(
@@ -129,6 +130,8 @@ def clean_span(text: str, start: int, end: int, typ: str = OTHER) -> tuple[int, 
             break
         first, last = words[0].group(), words[-1].group().rstrip(".,;:")
         if _SCORE_RE.match(last) and (typ in (PERSON, PLACE) or not last.isdigit() or len(last) > 2):
+            end = words[-1].start()
+        elif _TICKER_RE.match(words[-1].group().rstrip(",;:")):
             end = words[-1].start()
         elif last.casefold() in EDGE_WORDS and not last.isupper():
             end = words[-1].start()

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 # Dotted abbreviations ("U.S.", "U.K.") are one token; otherwise runs of word characters.
-_TOKEN_RE = re.compile(r"(?:[^\W\d_]\.){2,}|\w+")
+_TOKEN_RE = re.compile(r"[^\W\d_](?:\.[^\W\d_])+\.?|\w+")
 _APOS = "'’"
 
 
