@@ -62,6 +62,7 @@ class BuildReport:
     reused: int = 0  # documents whose mentions and vectors all came from the previous build
     processed: int = 0  # documents that needed NER or encoding
     incremental: str = ""  # "" for a full build, else the previous build's folder name it reused from
+    health: dict[str, Any] = field(default_factory=dict)  # index.linking.evaluate.link_health
 
     def summary(self) -> str:
         lines = [
@@ -70,6 +71,7 @@ class BuildReport:
             f"  paragraphs {self.paragraphs}",
             f"  entities   {self.entities} ({self.links} links, {self.quotes} quotes)",
             f"  skipped    {len(self.skipped)}",
+            *self._health_lines(),
             (f"  reused     {self.reused} documents, processed {self.processed} (incremental from "
              f"{self.incremental})" if self.incremental
              else f"  full build ({self.processed} documents processed)"),
@@ -80,6 +82,19 @@ class BuildReport:
         lines += [f"  skipped: {s}" for s in self.skipped]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+    def _health_lines(self) -> list[str]:
+        h = self.health
+        if not h:
+            return []
+        types = ", ".join(f"{n} {t}" for t, n in h["entities_per_type"].items())
+        return [
+            f"  types      {types}",
+            f"  link check {h['links_on_function_words']} links on function words, "
+            f"{h['locals_with_function_word_edges']} local names with function-word edges, "
+            f"{h['locals_with_scores']} with scores, {h['numbered_without_full_name']} digit-less names on "
+            "numbered entities",
+        ]
 
 
 Log = Callable[[str], None]
@@ -108,7 +123,7 @@ def build_index(
     index_dir.mkdir(parents=True, exist_ok=True)
 
     t = time.perf_counter()
-    corpus = read_corpus(settings.corpus, exclude=[settings.entities_file])
+    corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)])
     paragraphs_by_doc = {d.id: split_paragraphs(d, settings.max_paragraph_chars) for d in corpus.documents}
     timings["read"] = time.perf_counter() - t
     say(f"read {len(corpus.documents)} documents, skipped {len(corpus.skipped)}")
@@ -142,6 +157,9 @@ def build_index(
         _write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
         _write_jsonl(tmp / layout.PARAGRAPHS, (row for rows in linked.values() for row in rows))
         (tmp / layout.ENTITIES).write_text(json.dumps(entities, ensure_ascii=False), encoding="utf-8")
+        registry = getattr(linker, "registry", None)
+        if registry is not None:  # the registry this build linked with: queries link the same way
+            registry.save(tmp / layout.REGISTRY)
         if cache.enabled:
             _write_jsonl(tmp / layout.MENTIONS, cache.rows([d.text for d in corpus.documents]))
         if stop.is_set():
@@ -175,6 +193,10 @@ def build_index(
         if previous:
             say(f"incremental from {previous.folder.name}: reused {len(corpus.documents) - processed} "
                 f"documents, processed {processed}; encoded {len(todo)} of {len(texts)} paragraphs")
+        from index.linking.evaluate import link_health
+
+        health = link_health({d: [lk for row in rows for lk in row["links"]] for d, rows in linked.items()},
+                             entities)
         n_links = sum(len(r["links"]) for r in order)
         n_quotes = sum(len(r["quotes"]) for r in order)
         checksums, sizes = _checksums(tmp)
@@ -208,7 +230,7 @@ def build_index(
         folder=final, documents=len(corpus.documents), paragraphs=len(order), entities=len(entities),
         links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=warnings,
         seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
-        processed=processed, incremental=previous.folder.name if previous else "",
+        processed=processed, incremental=previous.folder.name if previous else "", health=health,
     )
 
 
@@ -454,7 +476,7 @@ def _assemble(
 def _default_linker(settings: Settings) -> Any:
     from index.linking.resolve import make_linker
 
-    return make_linker(settings.entities_file, settings.ner_model, settings.ner_window)
+    return make_linker(settings.registry_path, settings.ner_model, settings.ner_window)
 
 
 def _link(
@@ -475,7 +497,8 @@ def _link(
             if stop is not None and stop.is_set():
                 raise _Cancelled
             chunk = [d.text for d in docs[i:i + 64]]
-            mentions.extend(detector.detect_many(chunk, batch_size=linker.batch_size, n_process=linker.n_process))
+            mentions.extend(detector.detect_many(chunk, batch_size=getattr(linker, "batch_size", 32),
+                                                 n_process=getattr(linker, "n_process", 1)))
             bar.update(len(chunk))
     finally:
         bar.close()

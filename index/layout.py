@@ -12,6 +12,7 @@
         whoosh/               # keyword index
         vectors.faiss, vector_ids.json
         mentions.jsonl        # detector output per document text, reused by the next incremental build
+        registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
       .tmp-<stamp>/           # a build in progress; never read
 
 ``verify(folder)`` checks a build before it is served: every file the manifest lists exists with the recorded
@@ -41,6 +42,7 @@ WHOOSH_DIR = "whoosh"
 VECTORS = "vectors.faiss"
 VECTOR_IDS = "vector_ids.json"
 MENTIONS = "mentions.jsonl"
+REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
 REQUIRED = (DOCUMENTS, PARAGRAPHS, ENTITIES, VECTORS, VECTOR_IDS)
 KEEP_BUILDS = 2  # the live one and the one before it, so a reader that opened the old one keeps working
 

@@ -23,7 +23,9 @@ class Settings:
     corpus: str = _s("seeds", "Folder or .jsonl file of documents to index.")
     index_dir: str = _s("var/index", "Where the versioned index folders and the CURRENT pointer live.")
     entities_file: str = _s(
-        "seeds/entities.jsonl", "Human-editable entity registry (canonical ids, aliases, curation decisions)."
+        "",
+        "Entity registry (canonical ids, aliases, dated titles, curation decisions) for this corpus. Empty: "
+        "entities.jsonl in the corpus folder (or beside a corpus file); none there, an empty registry.",
     )
     model: str = _s(
         "all-MiniLM-L6-v2",
@@ -109,6 +111,16 @@ class Settings:
     @property
     def index_path(self) -> Path:
         return Path(self.index_dir)
+
+    @property
+    def registry_path(self) -> Path:
+        """The corpus's registry: ``entities_file``, else ``entities.jsonl`` in (or beside) the corpus. A
+        registry belongs to its corpus: the seed registry's people and titles never apply to other news."""
+        if self.entities_file:
+            return Path(self.entities_file)
+        corpus = Path(self.corpus)
+        folder = corpus if corpus.is_dir() or not corpus.suffix else corpus.parent
+        return folder / "entities.jsonl"
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

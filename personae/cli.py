@@ -68,7 +68,7 @@ index_dir_option = click.option(
 @cli.command()
 @click.option("--corpus", type=click.Path(), help="Folder or .jsonl of documents [seeds].")
 @index_dir_option
-@click.option("--entities-file", type=click.Path(), help="Entity registry [seeds/entities.jsonl].")
+@click.option("--entities-file", type=click.Path(), help="Entity registry [entities.jsonl in the corpus folder].")
 @click.option("--model", help="Sentence-transformers model name or path.")
 @click.option(
     "--ray-workers", type=int, default=None, help="Encode on Ray with N actors (RAY_ADDRESS for a cluster)."
@@ -352,14 +352,14 @@ def entities() -> None:
 
 
 entities_file_option = click.option(
-    "--entities-file", type=click.Path(dir_okay=False), help="Entity registry [seeds/entities.jsonl]."
+    "--entities-file", type=click.Path(dir_okay=False), help="Entity registry [entities.jsonl in the corpus folder]."
 )
 
 
 def _registry(entities_file: str | None):
     from index.linking.registry import Registry
 
-    return Registry.load(_settings(entities_file=entities_file).entities_file)
+    return Registry.load(_settings(entities_file=entities_file).registry_path)
 
 
 @entities.command("list")
@@ -470,7 +470,7 @@ def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_re
     from index.linking.resolve import make_linker
 
     settings = _settings(entities_file=entities_file)
-    linker = make_linker(None if empty_registry else settings.entities_file, settings.ner_model,
+    linker = make_linker(None if empty_registry else settings.registry_path, settings.ner_model,
                          settings.ner_window)
     click.echo(format_report(evaluate_links(gold, linker, limit=limit)))
 

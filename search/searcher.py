@@ -65,6 +65,7 @@ class Searcher:
         self.settings = settings
         self._state = state
         self._lock = threading.Lock()
+        self._linker_lock = threading.Lock()
         self._encoder: Any = None
         self._qcache: OrderedDict[str, Any] = OrderedDict()
         self._qcache_lock = threading.Lock()  # not self._lock: refresh() holds that while loading a build
@@ -102,13 +103,16 @@ class Searcher:
         return self._encoder
 
     def linker(self) -> Any:
-        if self._linker is None:
-            from index.linking.resolve import make_linker
+        """The live build's linker (its registry copy and entity table); a new one after a build swap."""
+        state = self._state
+        if self._linker is None or self._linker[0] is not state:
+            from index.linking.resolve import build_linker
 
-            self._linker = make_linker(
-                self.settings.entities_file, self.settings.ner_model, self.settings.ner_window
-            )
-        return self._linker
+            with self._linker_lock:
+                if self._linker is None or self._linker[0] is not state:
+                    self._linker = (state, build_linker(state.folder, state.entities, self.settings.ner_model,
+                                                        self.settings.ner_window))
+        return self._linker[1]
 
     # ------------------------------------------------------------------------------------- search
     def search(
@@ -474,7 +478,7 @@ class Searcher:
             raise BadQuery("text contains lone surrogate code points (invalid Unicode)")
         from index.records import Document
 
-        links, quotes = self.linker().link_documents([Document(id="_", title="", text=text)])[0]
+        links, _quotes = self.linker().link_text(Document(id="_", title="", text=text))
         return [dict(x.to_dict(), entity=self._entity_ref(x.entity_id)) for x in links]
 
 

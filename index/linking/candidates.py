@@ -59,6 +59,8 @@ def _without_org_types(words: tuple[str, ...]) -> tuple[str, ...]:
     want = [ascii_key(x) for x in kept]
     for i in range(len(words) - len(want) + 1):
         if keys[i : i + len(want)] == want:
+            if any(len(w) > 4 for w in words[:i]):  # a legal form leads only as an abbreviation ("NV", "PJSC")
+                return words[: i + len(want)]  # not "International" of "International Atomic Energy Agency"
             return words[i : i + len(want)]
     return words
 

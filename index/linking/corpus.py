@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from index.linking.resolve import DocCluster, DocResult
 
 VARIANT_MIN = 85.0  # rapidfuzz ratio (0-100) of two full names' ASCII keys for a spelling variant
+VARIANT_SURE = 92.0  # above this, with the same first name, a type disagreement is NER noise
 FIRST_NAME_MIN = 60.0  # and of their first names, so "John Smith" never meets "Jane Smith"
 SURNAME_WINDOW_DAYS = 3 * 365  # a lone surname looks for full names within this many days of its document
 SURNAME_DOMINANCE = 2.0  # the chosen full name has at least this many times the documents of the next
@@ -136,11 +137,12 @@ def _variants(a: DocCluster, b: DocCluster) -> bool:
     ka, kb = _key(a), _key(b)
     if ka == kb:
         return True
-    ta, tb = a.type, b.type
-    if ta != tb and OTHER not in (ta, tb) and PERSON in (ta, tb) and (a.types[PERSON] == 0 or b.types[PERSON] == 0):
-        return False
+    score = fuzz.ratio(ka, kb)
     first_a, first_b = ka.split()[0], kb.split()[0]
-    return fuzz.ratio(ka, kb) >= VARIANT_MIN and fuzz.ratio(first_a, first_b) >= FIRST_NAME_MIN
+    if score < VARIANT_MIN or fuzz.ratio(first_a, first_b) < FIRST_NAME_MIN:
+        return False
+    ta, tb = a.type, b.type  # the small NER model flips person/org: types must agree unless nearly equal
+    return ta == tb or OTHER in (ta, tb) or (score >= VARIANT_SURE and first_a == first_b)
 
 
 def _join_acronyms(

@@ -16,7 +16,8 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,45 @@ def format_report(result: dict[str, Any]) -> str:
     if sf is not None:
         lines.append(f"{'one-word short forms':<22}{'':>10}{'':>10}{sf['rate']:>10.3f}{sf['n']:>7}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- link health (no gold needed)
+_SCORE_TAIL_RE = re.compile(r"\d+\s*[-–:]\s*\d+$")
+
+
+def link_health(
+    links_by_doc: dict[str, list[dict[str, Any]]], entities: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Counts of what a reader would call a broken link, over a linked corpus (``{doc id: [link dicts]}``,
+    document offsets or paragraph offsets alike) and its entity table: links on a function word; local
+    entities whose name starts (other than "The") or ends with a function word, or ends in a score; links
+    of a name without digits to a numbered entity not named in full in the same document. Plus the
+    entities per type. Shown in the build summary."""
+    from index.linking.detect import EDGE_WORDS
+
+    def function_word(w: str) -> bool:
+        return w.casefold() in EDGE_WORDS and not w.isupper()
+
+    on_function_word = numbered = 0
+    for links in links_by_doc.values():
+        named = {lk["text"] for lk in links}
+        for lk in links:
+            if function_word(lk["text"]):
+                on_function_word += 1
+            name = str(entities.get(lk["entity_id"], {}).get("name", ""))
+            if any(c.isdigit() for c in name) and not any(c.isdigit() for c in lk["text"]) and name not in named:
+                numbered += 1
+    bad_edges = scores = 0
+    per_type: Counter[str] = Counter()
+    for eid, ent in entities.items():
+        per_type[ent.get("type", "other")] += 1
+        if not eid.startswith("local:"):
+            continue
+        words = str(ent.get("name", "")).split()
+        if words and ((function_word(words[0]) and words[0] != "The") or function_word(words[-1])):
+            bad_edges += 1
+        if _SCORE_TAIL_RE.search(str(ent.get("name", ""))):
+            scores += 1
+    return {"links_on_function_words": on_function_word, "locals_with_function_word_edges": bad_edges,
+            "locals_with_scores": scores, "numbered_without_full_name": numbered,
+            "entities_per_type": dict(sorted(per_type.items()))}

@@ -168,6 +168,26 @@ class Linker:
             out.append((links, extract_quotes(r.text, links)))
         return out
 
+    def link_text(self, doc: Document) -> tuple[list[Link], list[Quote]]:
+        """Link one text on its own (the ``/api/link`` call): the linker's state is left as it was, so this is
+        safe from many threads; names outside the registry get the build's local ids where it knows them."""
+        mentions = self.detector.detect_many([doc.text])[0]
+        result = self.resolve_document(doc, mentions, 0)
+        outcome = corpus_pass.resolve([result], self.registry, self.index)
+        for pid, lid in list(outcome.ids.items()):
+            ent = outcome.entities.get(lid)
+            known = self._local_names.get(normalize_name(ent.name)) if ent is not None else None
+            if known:
+                outcome.ids[pid] = known
+        links = []
+        for lk in [*result.links, *outcome.added.get(doc.id, [])]:
+            lk = corpus_pass.relink(lk, outcome)
+            eid = self.registry.resolve(lk.entity_id)
+            if eid not in self.registry.rejected_ids:
+                links.append(replace(lk, entity_id=eid) if eid != lk.entity_id else lk)
+        links.sort(key=lambda lk: (lk.start, lk.end))
+        return links, extract_quotes(doc.text, links)
+
     def entities(self) -> dict[str, Entity]:
         """Registry entities plus the local entities of the last corpus linked (curation applied)."""
         out = dict(self.registry.entities)
@@ -511,3 +531,11 @@ def make_linker(entities_file: str | Path | None, ner_model: str, ner_window: in
     """The linker over the registry at ``entities_file`` (None, or no such file: an empty registry)."""
     registry = Registry.load(entities_file) if entities_file and Path(entities_file).is_file() else Registry()
     return Linker(registry, Detector(registry=registry, model=ner_model, window=ner_window))
+
+
+def build_linker(folder: Path, entities: dict[str, dict], ner_model: str, ner_window: int | None = None) -> Linker:
+    """The query-time linker of one build: the registry copy that build used (``registry.jsonl``) and every
+    entity of its table, local ones included, so a query links names exactly the way the documents were."""
+    linker = make_linker(folder / "registry.jsonl", ner_model, ner_window)
+    linker.use_entities({eid: Entity.from_dict(row) for eid, row in entities.items()})
+    return linker

@@ -173,8 +173,15 @@ def test_failing_encoder_raises_and_leaves_current_and_no_temp_folder(tmp_path: 
     assert sorted(p.name for p in index_dir.glob("build-*")) == [good.name]
 
 
+class _NoMentions:
+    def detect_many(self, texts, batch_size=32, n_process=1):
+        return [[] for _ in texts]
+
+
 class _BrokenLinker:
-    def link_documents(self, docs):
+    detector = _NoMentions()
+
+    def link_corpus(self, docs, mentions):
         raise RuntimeError("linker exploded")
 
     def entities(self):

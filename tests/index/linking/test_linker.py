@@ -143,3 +143,19 @@ def test_rejected_and_merged_decisions_apply(tmp_path) -> None:
     links = _links(linker, "Olaf Scholz visited Berlin.", "b")
     assert {lk.entity_id for lk in links} == {"local:angela-merkel"}
     assert "local:berlin" not in linker.entities()
+
+
+def test_seed_article_keeps_every_link(seed_linker: Linker, seed_text: str) -> None:
+    """Every registry link the seed article had before the resolver was rebuilt still holds, span and id
+    (tests/index/linking/data/seed_baseline.json, recorded from the first-round linker); its names outside
+    the registry are still linked, now under order-independent ``local:<slug>`` ids."""
+    import json
+    from pathlib import Path
+
+    baseline = json.loads((Path(__file__).parent / "data" / "seed_baseline.json").read_text(encoding="utf-8"))
+    links = {(lk.start, lk.end): lk for lk in _links(seed_linker, seed_text)}
+    lost = [(s, e, text, eid) for s, e, text, eid in baseline["links"]
+            if (s, e) not in links or links[(s, e)].entity_id != eid]
+    assert not lost, lost
+    for s, e, text, _ in baseline["local_links"]:
+        assert links[(s, e)].entity_id.startswith("local:"), text
