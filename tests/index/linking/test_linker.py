@@ -159,3 +159,23 @@ def test_seed_article_keeps_every_link(seed_linker: Linker, seed_text: str) -> N
     assert not lost, lost
     for s, e, text, _ in baseline["local_links"]:
         assert links[(s, e)].entity_id.startswith("local:"), text
+
+
+def test_local_ids_do_not_depend_on_document_order() -> None:
+    """A local id comes from the corpus as a whole (most used full name), never from which document came
+    first, nor from the NER type of its first mention."""
+    reg = Registry()
+    texts = {
+        "a": "Olaf Scholz visited Berlin on Monday.",
+        "b": "Chancellor Olaf Scholz said Scholz would stay. Boris Yeltsin was mentioned.",
+        "c": "Boris Eltsin won the run-off. The International Atomic Energy Agency (IAEA) met.",
+        "d": "The IAEA said Scholz had called.",
+    }
+    runs = []
+    for order in (["a", "b", "c", "d"], ["d", "c", "b", "a"], ["c", "a", "d", "b"]):
+        linker = Linker(reg, Detector(reg))
+        out = linker.link_documents([Document(k, "", texts[k]) for k in order])
+        runs.append({(k, lk.text): lk.entity_id for k, (links, _) in zip(order, out, strict=True) for lk in links})
+    assert runs[0] == runs[1] == runs[2]
+    assert runs[0][("c", "Boris Eltsin")] == runs[0][("b", "Boris Yeltsin")]
+    assert runs[0][("d", "IAEA")] == runs[0][("c", "International Atomic Energy Agency")]
