@@ -42,7 +42,8 @@ VARIANT_MIN = 85.0  # rapidfuzz ratio (0-100) of two full names' ASCII keys for 
 VARIANT_SURE = 92.0  # above this, with the same first name, a type disagreement is NER noise
 FIRST_NAME_MIN = 60.0  # and of their first names, so "John Smith" never meets "Jane Smith"
 SURNAME_WINDOW_DAYS = 3 * 365  # a lone surname looks for full names within this many days of its document
-SURNAME_DOMINANCE = 2.0  # the chosen full name has at least this many times the documents of the next
+SURNAME_DOMINANCE = 2.0
+CONTEXT_WEIGHT = 0.5  # per registry entity an ambiguous candidate is known to appear with, in this document  # the chosen full name has at least this many times the documents of the next
 _TYPE_ORDER = {PERSON: 0, ORG: 1, PLACE: 2, OTHER: 3}
 
 
@@ -92,6 +93,7 @@ def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryInd
     for pid in sorted(clusters):
         uf.find(pid)
     out = CorpusOutcome()
+    _resolve_ambiguous(results, out)
     _join_same_names(clusters, uf)
     _join_variants(clusters, uf)
     _join_acronyms(results, clusters, uf, out)
@@ -100,6 +102,31 @@ def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryInd
     _join_surnames(clusters, uf, out)
     _name_entities(clusters, uf, out)
     return out
+
+
+def _resolve_ambiguous(results: Sequence[DocResult], out: CorpusOutcome) -> None:
+    """An alias several registry entities share, left undecided in its document, goes to the candidate whose
+    known company — the registry entities it is linked beside elsewhere in the corpus — the document shares
+    (:data:`CONTEXT_WEIGHT` per shared entity, added to the document's own score)."""
+    from index.linking.resolve import AMBIGUITY_THRESHOLD
+
+    undecided = [(r, lk) for r in results for lk in r.links if lk.candidates and lk.entity_id.startswith("~")]
+    if not undecided:
+        return
+    company: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        ids = {lk.entity_id for lk in r.links if not lk.entity_id.startswith("~")}
+        for eid in ids:
+            company[eid].update(ids - {eid})
+    for r, lk in undecided:
+        if lk.entity_id in out.ids:
+            continue
+        here = {x.entity_id for x in r.links if not x.entity_id.startswith("~")}
+        scored = sorted(((s + CONTEXT_WEIGHT * sum(1 for e in here if company[c][e]), c) for c, s in lk.candidates),
+                        key=lambda x: (-x[0], x[1]))
+        if scored[0][0] >= AMBIGUITY_THRESHOLD and (len(scored) == 1 or scored[0][0] > scored[1][0]):
+            out.ids[lk.entity_id] = scored[0][1]
+            out.rules[lk.entity_id] = "corpus-context"
 
 
 def _join_same_names(clusters: dict[str, DocCluster], uf: _Union) -> None:

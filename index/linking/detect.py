@@ -232,6 +232,13 @@ class Gazetteer:
                 gaz.add(surface, GazEntry(eid, PERSON, "gazetteer"))
         return gaz
 
+    def type_of(self, surface: str, entry: GazEntry) -> str:
+        """The entry's type, or OTHER (unknown) when the name belongs to entities of several types."""
+        if entry.source == "title":
+            return entry.type
+        types = {e.type for e in self.table.get(normalize_name(surface), []) if e.source != "title"}
+        return entry.type if len(types) <= 1 else OTHER
+
     def lookup(self, surface: str) -> list[GazEntry]:
         return self.table.get(normalize_name(surface), [])
 
@@ -409,7 +416,8 @@ class Detector:
 
     def _combine(self, text: str, ner: list[Mention], toks: list[Token] | None = None) -> list[Mention]:
         toks = tokenize(text) if toks is None else toks
-        gaz = [Mention(s, e, text[s:e], g.type, g.source) for s, e, g in self.gazetteer.match(text, toks)]
+        gaz = [Mention(s, e, text[s:e], self.gazetteer.type_of(text[s:e], g), g.source)
+               for s, e, g in self.gazetteer.match(text, toks)]
         gaz = [m for m in gaz if normalize_name(m.text) not in self.registry.rejected_surfaces]
         ner = _cut_title_prefixes(text, ner, [m for m in gaz if m.source == "title"])
         ner = _join_particles(text, ner)
@@ -550,7 +558,11 @@ def _cut_title_prefixes(text: str, ner: list[Mention], titles: list[Mention]) ->
 
 
 def merge_mentions(ner: list[Mention], gaz: list[Mention]) -> list[Mention]:
-    """Gazetteer mentions win an overlap when at least as long as the NER one; NER wins otherwise."""
+    """Gazetteer mentions win an overlap when at least as long as the NER one; NER wins otherwise. A gazetteer
+    name of unknown type (it names entities of several types) takes the type NER gave the same span."""
+    same_span = {(m.start, m.end): m.type for m in ner}
+    gaz = [Mention(g.start, g.end, g.text, same_span.get((g.start, g.end), OTHER), g.source)
+           if g.type == OTHER and g.source == "gazetteer" else g for g in gaz]
     keep_ner = []
     for m in ner:
         rivals = [g for g in gaz if g.start < m.end and m.start < g.end]

@@ -31,6 +31,7 @@ from pathlib import Path
 from index.linking import corpus as corpus_pass
 from index.linking.candidates import (
     CONNECTORS,
+    HONORIFICS,
     ORG_SUFFIXES,
     RegistryIndex,
     acronym_of,
@@ -64,8 +65,10 @@ CONF = {
     "corpus-acronym": 0.75,
     "ambiguous": 0.5,
 }
-# Below this score an ambiguous alias goes to a document cluster rather than to a registry entity.
-AMBIGUITY_THRESHOLD = 1.0
+# Below this score an ambiguous alias goes to a document cluster rather than to a registry entity: the NER
+# type agreeing is not enough alone, it takes one more sign (another of its names in the document, a title
+# held on the document's date, words of its description, entities it is known to appear with).
+AMBIGUITY_THRESHOLD = 1.5
 RESOLVER_VERSION = "resolve:2"  # bump when resolution changes what the same mentions link to
 
 _APPOSITION_AFTER_RE = re.compile(r"^,?\s*$")
@@ -353,9 +356,8 @@ class Linker:
         p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
         if score >= AMBIGUITY_THRESHOLD and (len(scored) == 1 or score > scored[1][1]):
             self._set(p, best, rule, CONF[rule] * min(1.0, 0.5 + 0.25 * (score - scored[1][1])))
-            p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
-            return
-        self._cluster(p, ctx)
+        else:
+            self._cluster(p, ctx)  # the corpus pass may still decide it from the company it keeps
         p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
 
     def _choose(self, p: _Pending, ids: list[str], pend: list[_Pending], ctx: _DocContext) -> list[tuple[str, float]]:
@@ -363,13 +365,15 @@ class Linker:
         mention's NER type agrees with the entity's; another of the entity's names is in the document; the
         entity holds a title on the document's date; words of its description occur in the document."""
         text_norm = ctx.norm_text
+        before = ctx.doc.text[max(0, p.m.start - 12) : p.m.start].split()
+        mtype = PERSON if before and before[-1].lower().rstrip(".") in HONORIFICS else p.m.type  # "Mr Ford"
         out = []
         for eid in ids:
             ent = self.index.entity(eid)
             if ent is None:
                 continue
             score = 0.0
-            if ent.type == p.m.type:
+            if ent.type == mtype:
                 score += 1.0
             others = {normalize_name(x) for x in (ent.name, *ent.aliases)} - {normalize_name(p.m.text)}
             if any(f" {o} " in text_norm for o in others if len(o) > 3):
@@ -378,7 +382,7 @@ class Linker:
                 score += 0.5
             if ent.description:
                 words = {w for w in normalize_name(ent.description).split() if len(w) > 4}
-                score += 0.25 * min(4, sum(1 for w in words if f" {w} " in text_norm))
+                score += 0.5 * min(3, sum(1 for w in words if f" {w} " in text_norm))
             out.append((eid, score))
         out.sort(key=lambda kv: (-kv[1], kv[0]))
         return out

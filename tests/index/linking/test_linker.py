@@ -179,3 +179,36 @@ def test_local_ids_do_not_depend_on_document_order() -> None:
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][("c", "Boris Eltsin")] == runs[0][("b", "Boris Yeltsin")]
     assert runs[0][("d", "IAEA")] == runs[0][("c", "International Atomic Energy Agency")]
+
+
+def test_one_alias_several_entities_is_decided_in_context(tmp_path) -> None:
+    """"Ford" names a president and a carmaker: the document's words and the company a candidate keeps
+    elsewhere in the corpus decide; with no sign either way it stays a local name, never a wrong entity.
+    Every such link keeps its candidates' scores."""
+    import json
+
+    rows = [
+        {"id": "gerald-ford", "name": "Gerald Ford", "type": "person", "aliases": ["Ford"],
+         "description": "38th president of the United States"},
+        {"id": "ford-motor", "name": "Ford Motor Company", "type": "org", "aliases": ["Ford"],
+         "description": "Carmaker based in Detroit"},
+        {"id": "richard-nixon", "name": "Richard Nixon", "type": "person", "aliases": ["Nixon"]},
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    reg = Registry.load(path)
+    linker = Linker(reg, Detector(reg))
+    docs = [
+        Document("a", "", "Gerald Ford met Richard Nixon at the White House."),
+        Document("b", "", "Ford recalled two million cars built in Detroit."),
+        Document("c", "", "President Ford pardoned Nixon a month later."),
+        Document("d", "", "Ford said nothing on Tuesday."),
+        Document("e", "", "Mr Ford met Nixon in California."),
+    ]
+    out = {d.id: links for d, (links, _) in zip(docs, linker.link_documents(docs), strict=True)}
+    ford = {k: next(lk for lk in v if lk.text == "Ford") for k, v in out.items() if k != "a"}
+    assert ford["b"].entity_id == "ford-motor"
+    assert ford["c"].entity_id == "gerald-ford"  # "President": a word of its description
+    assert ford["e"].entity_id == "gerald-ford" and ford["e"].rule == "corpus-context"  # Nixon's company
+    assert ford["d"].entity_id.startswith("local:")
+    assert all({c for c, _ in lk.candidates} == {"gerald-ford", "ford-motor"} for lk in ford.values())
