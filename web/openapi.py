@@ -26,12 +26,17 @@ def _obj(props: dict[str, Any], required: list[str] | None = None, extra: bool =
 
 _STR, _INT, _NUM, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
 _STRS = {"type": "array", "items": _STR}
+_TITLES = {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
+    "title": {"type": "string"}, "start": _nullable("string"), "end": _nullable("string")}}}
 _ETYPE = {"type": "string", "enum": list(ENTITY_TYPES)}
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"ok": {"const": False}, "error": _STR, "status": _INT}, extra=False),
     "Link": _obj({"start": _INT, "end": _INT, "text": _STR, "entity_id": _STR, "type": _ETYPE,
-                  "confidence": _NUM, "rule": _STR}),
+                  "confidence": _NUM, "rule": _STR,
+                  # the registry entities an ambiguous name could be, with the resolver's scores, best first
+                  "candidates": {"type": "array", "items": {"type": "array", "prefixItems": [_STR, _NUM],
+                                                             "minItems": 2, "maxItems": 2}}}),
     "Quote": _obj({"start": _INT, "end": _INT, "text": _STR, "speaker": _STR, "confidence": _NUM}),
     "LegRank": {"oneOf": [{"type": "null"}, _obj({"rank": _INT, "score": _NUM}, extra=False)]},
     "EntityRef": _obj({"id": _STR, "name": _STR, "type": _ETYPE, "known": _BOOL}),
@@ -66,7 +71,7 @@ SCHEMAS: dict[str, Any] = {
                  "legs", "facets", "total", "hits", "took_ms"]),
     "Entity": _obj({
         "id": _STR, "name": _STR, "type": _ETYPE, "aliases": _STRS, "wikidata": _nullable("string"),
-        "description": _nullable("string"), "titles": _STRS, "mentions": _INT, "paragraphs": _INT,
+        "description": _nullable("string"), "titles": _TITLES, "mentions": _INT, "paragraphs": _INT,
         "documents": _INT, "surfaces": _STRS,
     }, required=["id", "name", "type", "aliases", "mentions", "paragraphs", "documents", "surfaces"]),
     "EntityList": _obj({"total": _INT, "offset": _INT, "limit": _INT,

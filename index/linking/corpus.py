@@ -22,6 +22,7 @@ company, get a suffix from what tells them apart). Its type is the majority of i
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
-from index.linking.names import ascii_key, skeleton, slugify, surname_words, tokenize
+from index.linking.names import ascii_key, skeleton, slugify, surname_words
 from index.records import ORG, OTHER, PERSON, PLACE, Entity, Link
 
 if TYPE_CHECKING:
@@ -45,6 +46,8 @@ SURNAME_WINDOW_DAYS = 3 * 365  # a lone surname looks for full names within this
 SURNAME_DOMINANCE = 2.0
 CONTEXT_WEIGHT = 0.5  # per registry entity an ambiguous candidate is known to appear with, in this document  # the chosen full name has at least this many times the documents of the next
 _TYPE_ORDER = {PERSON: 0, ORG: 1, PLACE: 2, OTHER: 3}
+_LOWER_WORD_RE = re.compile(r"\b[a-z]+\b")
+_CAP_WORD_RE = re.compile(r"\b[A-Z][^\W\d_]+")
 
 
 @dataclass
@@ -251,24 +254,27 @@ def _rescan_surnames(
     surnames = {k for k in _person_surnames(clusters, uf) if " " not in k}
     if not surnames:
         return
-    toks = [tokenize(r.text) for r in results]
-    lower = {t.norm for ts in toks for t in ts if t.text.islower()}
+    lower: set[str] = set()
+    for r in results:
+        lower.update(_LOWER_WORD_RE.findall(r.text))
     wanted = surnames - lower
     if not wanted:
         return
-    for n, (r, ts) in enumerate(zip(results, toks, strict=True)):
-        spans = [(lk.start, lk.end) for lk in r.links]
-        for t in ts:
-            if not t.text[:1].isupper() or t.text.isupper() or t.norm not in wanted:
-                continue
-            if ascii_key(t.text) not in wanted or any(s < t.end and t.start < e for s, e in spans):
-                continue
-            from index.linking.resolve import DocCluster
+    from index.linking.resolve import DocCluster
 
-            pid = f"~{n}.r{t.start}"
-            clusters[pid] = DocCluster(pid, (t.text,), Counter({PERSON: 1}), Counter({t.text: 1}), n, r.date)
+    for n, r in enumerate(results):
+        spans = [(lk.start, lk.end) for lk in r.links]
+        for m in _CAP_WORD_RE.finditer(r.text):
+            word = m.group()
+            if word.isupper() or word.casefold() in lower or ascii_key(word) not in wanted:
+                continue
+            s, e = m.span()
+            if any(a < e and s < b for a, b in spans):
+                continue
+            pid = f"~{n}.r{s}"
+            clusters[pid] = DocCluster(pid, (word,), Counter({PERSON: 1}), Counter({word: 1}), n, r.date)
             uf.find(pid)
-            out.added.setdefault(r.doc_id, []).append(Link(t.start, t.end, t.text, pid, PERSON, 0.6, "corpus-surname"))
+            out.added.setdefault(r.doc_id, []).append(Link(s, e, word, pid, PERSON, 0.6, "corpus-surname"))
 
 
 def _join_surnames(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome) -> None:
