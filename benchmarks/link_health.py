@@ -30,9 +30,13 @@ def main() -> None:
     ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "data" / "bbc-news" / "bbc"))
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--show", action="store_true", help="Print the offending names and links.")
-    ap.add_argument("--replicate", type=int, default=0,
-                    help="Also time the corpus pass alone over N copies of the resolved documents (each copy "
-                         "a year later), e.g. 10 for ~100k paragraphs of BBC.")
+    ap.add_argument(
+        "--replicate",
+        type=int,
+        default=0,
+        help="Also time the corpus pass alone over N copies of the resolved documents (each copy "
+        "a year later), e.g. 10 for ~100k paragraphs of BBC.",
+    )
     args = ap.parse_args()
     if not Path(args.corpus).exists():
         sys.exit(f"needs {args.corpus} (the shared data sets beside the project root)")
@@ -43,7 +47,9 @@ def main() -> None:
     mentions = linker.detector.detect_many([d.text for d in docs])
     t_detect = time.perf_counter() - t
     t = time.perf_counter()
-    results = [linker.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))]
+    results = [
+        linker.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))
+    ]
     t_doc = time.perf_counter() - t
     t = time.perf_counter()
     corpus_pass.resolve(results, linker.registry, linker.index)
@@ -55,8 +61,10 @@ def main() -> None:
     health = link_health(links, {e: entities[e] for e in used if e in entities})
     n_links = sum(len(v) for v in links.values())
     print(f"{len(docs)} documents, {n_links} links, {len(used)} entities")
-    print(f"| step | seconds |\n|---|---:|\n| detection (spaCy + gazetteer) | {t_detect:.1f} |\n"
-          f"| resolution per document | {t_doc:.1f} |\n| corpus pass | {t_corpus:.2f} |")
+    print(
+        f"| step | seconds |\n|---|---:|\n| detection (spaCy + gazetteer) | {t_detect:.1f} |\n"
+        f"| resolution per document | {t_doc:.1f} |\n| corpus pass | {t_corpus:.2f} |"
+    )
     for k, v in health.items():
         print(f"{k}: {v}")
     if args.show:
@@ -70,16 +78,24 @@ def _show(links: dict, entities: dict) -> None:
 
     for eid, ent in sorted(entities.items()):
         words = str(ent.get("name", "")).split()
-        if eid.startswith("local:") and words and (
-            (words[0].casefold() in EDGE_WORDS and words[0] != "The" and not words[0].isupper())
-            or (words[-1].casefold() in EDGE_WORDS and not words[-1].isupper())
+        if (
+            eid.startswith("local:")
+            and words
+            and (
+                (words[0].casefold() in EDGE_WORDS and words[0] != "The" and not words[0].isupper())
+                or (words[-1].casefold() in EDGE_WORDS and not words[-1].isupper())
+            )
         ):
             print("  edge:", eid, ent.get("name"))
     for doc_id, ls in links.items():
         named = {lk["text"] for lk in ls}
         for lk in ls:
             name = str(entities.get(lk["entity_id"], {}).get("name", ""))
-            if any(c.isdigit() for c in name) and not any(c.isdigit() for c in lk["text"]) and name not in named:
+            if (
+                any(c.isdigit() for c in name)
+                and not any(c.isdigit() for c in lk["text"])
+                and name not in named
+            ):
                 print("  numbered:", doc_id, lk["text"], "->", lk["entity_id"], lk["rule"])
 
 
@@ -90,13 +106,18 @@ def _time_replicated(results: list, linker, copies: int, n_docs: int) -> None:
     for k in range(copies):
         for r in results:
             shift = f"{int(r.date[:4]) + k:04d}{r.date[4:]}" if r.date else None
-            clusters = {f"{pid}c{k}": dc_replace(cl, pid=f"{pid}c{k}", doc=cl.doc + k * n_docs, date=shift)
-                        for pid, cl in r.clusters.items()}
+            clusters = {
+                f"{pid}c{k}": dc_replace(cl, pid=f"{pid}c{k}", doc=cl.doc + k * n_docs, date=shift)
+                for pid, cl in r.clusters.items()
+            }
             ren = {pid: f"{pid}c{k}" for pid in r.clusters}
             links = [dc_replace(lk, entity_id=ren.get(lk.entity_id, lk.entity_id)) for lk in r.links]
             acr = [(a, ren.get(t, t)) for a, t in r.acronyms]
-            many.append(dc_replace(r, doc_id=f"{r.doc_id}#{k}", date=shift, links=links, clusters=clusters,
-                                   acronyms=acr))
+            many.append(
+                dc_replace(
+                    r, doc_id=f"{r.doc_id}#{k}", date=shift, links=links, clusters=clusters, acronyms=acr
+                )
+            )
     t = time.perf_counter()
     corpus_pass.resolve(many, linker.registry, linker.index)
     print(f"corpus pass alone over {len(many)} documents ({copies} copies): {time.perf_counter() - t:.1f} s")

@@ -68,7 +68,7 @@ index_dir_option = click.option(
 @cli.command()
 @click.option("--corpus", type=click.Path(), help="Folder or .jsonl of documents [seeds].")
 @index_dir_option
-@click.option("--entities-file", type=click.Path(), help="Entity registry [entities.jsonl in the corpus folder].")
+@click.option("--entities-file", type=click.Path(), help="Entity registry [the corpus's entities.jsonl].")
 @click.option("--model", help="Sentence-transformers model name or path.")
 @click.option(
     "--ray-workers", type=int, default=None, help="Encode on Ray with N actors (RAY_ADDRESS for a cluster)."
@@ -352,7 +352,7 @@ def entities() -> None:
 
 
 entities_file_option = click.option(
-    "--entities-file", type=click.Path(dir_okay=False), help="Entity registry [entities.jsonl in the corpus folder]."
+    "--entities-file", type=click.Path(dir_okay=False), help="Entity registry [the corpus's entities.jsonl]."
 )
 
 

@@ -59,7 +59,9 @@ def _without_org_types(words: tuple[str, ...]) -> tuple[str, ...]:
     want = [ascii_key(x) for x in kept]
     for i in range(len(words) - len(want) + 1):
         if keys[i : i + len(want)] == want:
-            if any(len(w) > 4 for w in words[:i]):  # a legal form leads only as an abbreviation ("NV", "PJSC")
+            if any(
+                len(w) > 4 for w in words[:i]
+            ):  # a legal form leads only as an abbreviation ("NV", "PJSC")
                 return words[: i + len(want)]  # not "International" of "International Atomic Energy Agency"
             return words[i : i + len(want)]
     return words
@@ -71,7 +73,7 @@ def is_acronym(s: str) -> bool:
 
 
 def initials(words: tuple[str, ...] | list[str], connectors: bool = False) -> str:
-    """"World Health Organization" → "WHO"; with ``connectors`` "Bank of Japan" → "BOJ"."""
+    """ "World Health Organization" → "WHO"; with ``connectors`` "Bank of Japan" → "BOJ"."""
     return "".join(
         w[0] for w in words if w and w[0].isalpha() and (connectors or w.lower() not in CONNECTORS)
     ).upper()
@@ -86,10 +88,16 @@ def acronym_of(acronym: str, words: tuple[str, ...] | list[str]) -> bool:
         return False
     if len(words) == 1:
         word = words[0].upper()
-        return len(letters) >= 2 and word[0] == letters[0] and _in_order(letters[1:], word[1:]) and (
-            len(word) > len(letters) + 2)
+        return (
+            len(letters) >= 2
+            and word[0] == letters[0]
+            and _in_order(letters[1:], word[1:])
+            and (len(word) > len(letters) + 2)
+        )
     full = initials(words)
-    return letters in (full, initials(words, connectors=True)) or (len(letters) >= 3 and full.startswith(letters))
+    return letters in (full, initials(words, connectors=True)) or (
+        len(letters) >= 3 and full.startswith(letters)
+    )
 
 
 def _in_order(needle: str, hay: str) -> bool:

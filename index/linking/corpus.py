@@ -43,8 +43,8 @@ VARIANT_MIN = 85.0  # rapidfuzz ratio (0-100) of two full names' ASCII keys for 
 VARIANT_SURE = 92.0  # above this, with the same first name, a type disagreement is NER noise
 FIRST_NAME_MIN = 60.0  # and of their first names, so "John Smith" never meets "Jane Smith"
 SURNAME_WINDOW_DAYS = 3 * 365  # a lone surname looks for full names within this many days of its document
-SURNAME_DOMINANCE = 2.0
-CONTEXT_WEIGHT = 0.5  # per registry entity an ambiguous candidate is known to appear with, in this document  # the chosen full name has at least this many times the documents of the next
+SURNAME_DOMINANCE = 2.0  # the chosen full name has at least this many times the documents of the next
+CONTEXT_WEIGHT = 0.5  # per registry entity an ambiguous candidate is known to appear with, here
 _TYPE_ORDER = {PERSON: 0, ORG: 1, PLACE: 2, OTHER: 3}
 _LOWER_WORD_RE = re.compile(r"\b[a-z]+\b")
 _CAP_WORD_RE = re.compile(r"\b[A-Z][^\W\d_]+")
@@ -125,8 +125,10 @@ def _resolve_ambiguous(results: Sequence[DocResult], out: CorpusOutcome) -> None
         if lk.entity_id in out.ids:
             continue
         here = {x.entity_id for x in r.links if not x.entity_id.startswith("~")}
-        scored = sorted(((s + CONTEXT_WEIGHT * sum(1 for e in here if company[c][e]), c) for c, s in lk.candidates),
-                        key=lambda x: (-x[0], x[1]))
+        scored = sorted(
+            ((s + CONTEXT_WEIGHT * sum(1 for e in here if company[c][e]), c) for c, s in lk.candidates),
+            key=lambda x: (-x[0], x[1]),
+        )
         if scored[0][0] >= AMBIGUITY_THRESHOLD and (len(scored) == 1 or scored[0][0] > scored[1][0]):
             out.ids[lk.entity_id] = scored[0][1]
             out.rules[lk.entity_id] = "corpus-context"
@@ -209,7 +211,7 @@ def _join_acronyms(
 
 
 def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, index: RegistryIndex) -> None:
-    """"U.S. Securities and Exchange Commission" is the "Securities and Exchange Commission": an
+    """ "U.S. Securities and Exchange Commission" is the "Securities and Exchange Commission": an
     organisation's name after a place's name is the same organisation when the corpus names it bare."""
     places = {_key(cl) for cl in clusters.values() if cl.single and cl.type == PLACE}
     places |= {k for k, ids in index.norm.items() if any(index.type_of(e) == PLACE for e in ids)}

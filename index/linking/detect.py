@@ -96,7 +96,7 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-# Words that never open or close a name: a span "Alan Milburn the" or "and Tony Blair" is cut back to the name.
+# Words that never open or close a name: "Alan Milburn the" or "and Tony Blair" are cut back to the name.
 EDGE_WORDS = _PLAIN_WORDS | frozenset(
     "vs v versus said says told after against beat beats won lost drew nor per via than".split()
 )
@@ -140,7 +140,52 @@ def clean_span(text: str, start: int, end: int, typ: str = OTHER) -> tuple[int, 
         else:
             break
         start, end = trim_span(text, start, end)
+    return _clean_hyphen_edges(text, start, end)
+
+
+_PART_RE = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*")
+
+
+def _clean_hyphen_edges(text: str, start: int, end: int) -> tuple[int, int]:
+    """Function words joined to a name by a hyphen ("under-19 World Cup", "Six Nations run-in")."""
+    while start < end:
+        parts = list(_PART_RE.finditer(text, start, end))
+        if len(parts) < 2:
+            break
+        first, last = parts[0].group(), parts[-1].group()
+        if (first.casefold() in EDGE_WORDS and first.casefold() != "the" and not first.isupper()) or (
+            first.isdigit() or (first.islower() and first not in PARTICLES)
+        ):
+            start = parts[1].start()  # "under-19", "19 World Cup", "all-..."; never "von der Leyen"
+        elif (last.casefold() in EDGE_WORDS and not last.isupper()) or (
+            last.islower() and last not in PARTICLES
+        ):
+            end = parts[-2].end()  # "run-in", "run-in began": a name does not end in a lowercase word
+        else:
+            break
     return start, end
+
+
+def _is_name(surface: str) -> bool:
+    """A name has a capitalised word of two letters or more ("Under 21s" cut to "21s" has none), and is not a
+    lone function word ("The"; "WHO" and "IT" in capitals are names)."""
+    if surface.casefold() in EDGE_WORDS and not surface.isupper():
+        return False
+    return any(len(p) >= 2 and p[0].isupper() for p in _PART_RE.findall(surface))
+
+
+def split_at_scores(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """"Newcastle 2-1 Bolton" (one NER span around a result) → "Newcastle", "Bolton"."""
+    cuts = [m for m in _WORD_RE.finditer(text, start, end) if _SCORE_RE.match(m.group().strip(".,;:"))
+            and not m.group().isdigit()]
+    if not cuts:
+        return [(start, end)]
+    out, at = [], start
+    for m in cuts:
+        out.append((at, m.start()))
+        at = m.end()
+    out.append((at, end))
+    return [(s, e) for s, e in (trim_span(text, s, e) for s, e in out) if e > s]
 
 
 # ---------------------------------------------------------------- gazetteer
@@ -401,17 +446,14 @@ class Detector:
             if ent.label_ not in self.labels:
                 continue
             typ = LABEL_TYPES[ent.label_]
-            s, e = clean_span(text, ent.start_char + offset, ent.end_char + offset, typ)
-            if e <= s or not any(c.isalpha() for c in text[s:e]):
-                continue
-            if not any(c.isupper() for c in text[s:e]):  # lowercase "the weekend"-style noise
-                continue
-            if text[s:e].casefold() in EDGE_WORDS and not text[s:e].isupper():
-                continue
-            words = text[s:e].split()
-            if typ == PERSON and len(words) > 1 and words[-1].lower().rstrip(".") in ORG_SUFFIXES:
-                typ = ORG  # the small model often calls "Paxar Corp" a person
-            out.append(Mention(s, e, text[s:e], typ, "ner"))
+            for a, b in split_at_scores(text, ent.start_char + offset, ent.end_char + offset):
+                s, e = clean_span(text, a, b, typ)
+                if not _is_name(text[s:e]):
+                    continue
+                words = text[s:e].split()
+                if typ == PERSON and len(words) > 1 and words[-1].lower().rstrip(".") in ORG_SUFFIXES:
+                    typ = ORG  # the small model often calls "Paxar Corp" a person
+                out.append(Mention(s, e, text[s:e], typ, "ner"))
         return out
 
     def _combine(self, text: str, ner: list[Mention], toks: list[Token] | None = None) -> list[Mention]:

@@ -198,7 +198,8 @@ def link_health(
             if function_word(lk["text"]):
                 on_function_word += 1
             name = str(entities.get(lk["entity_id"], {}).get("name", ""))
-            if any(c.isdigit() for c in name) and not any(c.isdigit() for c in lk["text"]) and name not in named:
+            digitless = not any(c.isdigit() for c in lk["text"])
+            if digitless and any(c.isdigit() for c in name) and name not in named:
                 numbered += 1
     bad_edges = scores = 0
     per_type: Counter[str] = Counter()

@@ -314,7 +314,9 @@ def _titles_from(raw: Any, where: str) -> tuple[Title, ...]:
         for k in ("from", "to"):
             v = t.get(k)
             if v is not None and not (isinstance(v, str) and _ISO_DATE.match(v)):
-                raise PersonaeError(f"{where}: title {t['title']!r}: {k!r} must be an ISO date or null, got {v!r}")
+                raise PersonaeError(
+                    f"{where}: title {t['title']!r}: {k!r} must be an ISO date or null, got {v!r}"
+                )
         out.append(Title(t["title"], t.get("from"), t.get("to")))
     return tuple(out)
 

@@ -154,7 +154,9 @@ class Linker:
     ) -> list[tuple[list[Link], list[Quote]]]:
         """Resolve detected mentions of a whole corpus: per document, then the corpus pass. The local entities
         it finds replace those of the previous call (see :meth:`entities`)."""
-        results = [self.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))]
+        results = [
+            self.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))
+        ]
         outcome = corpus_pass.resolve(results, self.registry, self.index)
         self._locals = outcome.entities
         self._local_names = outcome.names
@@ -200,7 +202,9 @@ class Linker:
                 continue
             if eid in out:
                 prev = out[eid]
-                extra = tuple(sorted(a for a in (ent.name, *ent.aliases) if a not in prev.aliases and a != prev.name))
+                extra = tuple(
+                    sorted(a for a in (ent.name, *ent.aliases) if a not in prev.aliases and a != prev.name)
+                )
                 out[eid] = replace(prev, aliases=prev.aliases + extra)
                 continue
             name = self.registry.renames.get(eid, ent.name)
@@ -222,8 +226,10 @@ class Linker:
         clusters: dict[str, DocCluster] = {}
         ctx = _DocContext(doc, n, clusters)
         names = [p for p in pend if p.m.source not in ("title", "acronym")]
-        full = sorted((p for p in names if len(core_words(p.m.text)) >= 2),
-                      key=lambda p: (-len(core_words(p.m.text)), p.m.start))
+        full = sorted(
+            (p for p in names if len(core_words(p.m.text)) >= 2),
+            key=lambda p: (-len(core_words(p.m.text)), p.m.start),
+        )
         for p in full:
             self._resolve_full(p, pend, ctx)
         for p in (p for p in pend if p.m.source == "acronym"):
@@ -246,7 +252,7 @@ class Linker:
         self._cluster(p, ctx)
 
     def _resolve_defined_acronym(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> None:
-        """"World Health Organization (WHO)": the acronym names the entity of the name just before it."""
+        """ "World Health Organization (WHO)": the acronym names the entity of the name just before it."""
         before = [q for q in pend if q.entity_id and q.m.end <= p.m.start and q.m.source != "title"]
         if before:
             q = before[-1]
@@ -323,30 +329,47 @@ class Linker:
         """How strongly ``p`` (words ``w``) is a short form of ``q`` (words ``qw``); None: it is not."""
         person = q.type == PERSON
         if person and [x.casefold() for x in surname_words(list(core_words(q.m.text)))] == w:
-            return 0 if not place_name or p.m.type != PLACE else None  # the surname ("Lavrov", "von der Leyen")
-        if person and qw[-len(w):] == w and not place_name:
+            return (
+                0 if not place_name or p.m.type != PLACE else None
+            )  # the surname ("Lavrov", "von der Leyen")
+        if person and qw[-len(w) :] == w and not place_name:
             return 0
         if tail_only:
             return None
         if acro and (acronym_of(p.m.text, core_words(q.m.text)) or acronym_of(p.m.text, words_of(q.m.text))):
             return 0
         if q.type in (ORG, OTHER) and qw[: len(w)] == w and p.m.type != PLACE and not place_name:
-            rest = qw[len(w):]
+            rest = qw[len(w) :]
             if not any(c.isdigit() for x in rest for c in x):
-                return 0  # "Dell" of "Dell Inc.", "Burlington" of "Burlington Industries"; not "BBC" of "BBC Radio 4"
-        if q.type in (ORG, OTHER) and len(w) == 1 and len(qw) >= 2 and 3 <= len(w[0]) <= 4 and (
-            qw[0].startswith(w[0]) and len(qw[0]) >= len(w[0]) + 3 and p.m.type != PLACE and not place_name
+                return 0  # "Dell" of "Dell Inc.", "Burlington" of "Burlington Industries"; not "BBC Radio 4"
+        if (
+            q.type in (ORG, OTHER)
+            and len(w) == 1
+            and len(qw) >= 2
+            and 3 <= len(w[0]) <= 4
+            and (
+                qw[0].startswith(w[0])
+                and len(qw[0]) >= len(w[0]) + 3
+                and p.m.type != PLACE
+                and not place_name
+            )
         ):
             return 1  # a clipped first word: "Fed" of "Federal Reserve"
-        if q.type in (ORG, OTHER) and len(w) == 1 and qw[-1] == w[0] and not place_name and not any(
-            x in CONNECTORS for x in qw
+        if (
+            q.type in (ORG, OTHER)
+            and len(w) == 1
+            and qw[-1] == w[0]
+            and not place_name
+            and not any(x in CONNECTORS for x in qw)
         ):
             return 1  # "Colts" of "Indianapolis Colts", never "England" of "Bank of England"
         if person and qw[: len(w)] == w and p.m.type == PERSON and not place_name:
             return 2  # a first name ("Saddam"): weaker, and only where NER says person
         return None
 
-    def _link_registry(self, p: _Pending, ids: list[str], rule: str, pend: list[_Pending], ctx: _DocContext) -> None:
+    def _link_registry(
+        self, p: _Pending, ids: list[str], rule: str, pend: list[_Pending], ctx: _DocContext
+    ) -> None:
         poss = ctx.doc.text[p.m.end : p.m.end + 2] in ("'s", "’s")
         if len(ids) == 1:
             self._set(p, ids[0], "possessive" if poss and rule == "alias" else rule)
@@ -360,7 +383,9 @@ class Linker:
             self._cluster(p, ctx)  # the corpus pass may still decide it from the company it keeps
         p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
 
-    def _choose(self, p: _Pending, ids: list[str], pend: list[_Pending], ctx: _DocContext) -> list[tuple[str, float]]:
+    def _choose(
+        self, p: _Pending, ids: list[str], pend: list[_Pending], ctx: _DocContext
+    ) -> list[tuple[str, float]]:
         """Score the registry entities one alias names, in context. Features (each adds to the score): the
         mention's NER type agrees with the entity's; another of the entity's names is in the document; the
         entity holds a title on the document's date; words of its description occur in the document."""
@@ -407,7 +432,9 @@ class Linker:
         cl.types[p.m.type] += 1
         self._set(p, pid, "local-surname" if single and p.m.type == PERSON else "local", type=p.m.type)
 
-    def _resolve_title(self, p: _Pending, pend: list[_Pending], named: set[str | None], doc: Document) -> None:
+    def _resolve_title(
+        self, p: _Pending, pend: list[_Pending], named: set[str | None], doc: Document
+    ) -> None:
         person = self._apposed_person(p, pend, doc.text)
         if person is not None:
             self._set(p, person.entity_id, "title-apposition", type=PERSON)  # type: ignore[arg-type]
@@ -415,12 +442,23 @@ class Linker:
         generic = bool(self.index.holders(p.m.text, generic=True)) and not self.index.holders(p.m.text)
         holders = self.index.holders(p.m.text, generic=generic)
         if generic:
-            ids = sorted({h.entity_id for h in holders if h.entity_id in named
-                          and (not doc.date or not h.title.dated or h.title.holds_on(doc.date))})
+            ids = sorted(
+                {
+                    h.entity_id
+                    for h in holders
+                    if h.entity_id in named
+                    and (not doc.date or not h.title.dated or h.title.holds_on(doc.date))
+                }
+            )
             rule = "title-generic"
         elif doc.date:
-            ids = sorted({h.entity_id for h in holders if h.title.holds_on(doc.date)
-                          or (not h.title.dated and h.entity_id in named)})
+            ids = sorted(
+                {
+                    h.entity_id
+                    for h in holders
+                    if h.title.holds_on(doc.date) or (not h.title.dated and h.entity_id in named)
+                }
+            )
             rule = "title"
         else:
             ids = sorted({h.entity_id for h in holders if h.entity_id in named})
@@ -442,7 +480,9 @@ class Linker:
         return None
 
     # ------------------------------------------------------------ helpers
-    def _set(self, p: _Pending, eid: str, rule: str, conf: float | None = None, type: str | None = None) -> None:
+    def _set(
+        self, p: _Pending, eid: str, rule: str, conf: float | None = None, type: str | None = None
+    ) -> None:
         p.entity_id, p.rule = eid, rule
         p.conf = CONF.get(rule, 0.5) if conf is None else conf
         ent = self.index.entity(eid)
@@ -494,7 +534,10 @@ class Linker:
         holders = sorted({h.entity_id for h in self.index.titles.get(key, [])})
         if len(holders) == 1:
             return holders[0], "title", CONF["title"], typ(holders[0])
-        for table, rule, k in ((self.index.norm, "alias", key), (self.index.variant, "variant", variant_key(surface))):
+        for table, rule, k in (
+            (self.index.norm, "alias", key),
+            (self.index.variant, "variant", variant_key(surface)),
+        ):
             ids = table.get(k)
             if ids and len(ids) == 1:
                 return ids[0], rule, CONF[rule], typ(ids[0])
@@ -528,7 +571,16 @@ class _DocContext:
         return self._norm
 
 
-__all__ = ["Linker", "CONF", "DocResult", "DocCluster", "make_linker", "ORG_SUFFIXES", "PARTICLES", "initials"]
+__all__ = [
+    "Linker",
+    "CONF",
+    "DocResult",
+    "DocCluster",
+    "make_linker",
+    "ORG_SUFFIXES",
+    "PARTICLES",
+    "initials",
+]
 
 
 def make_linker(entities_file: str | Path | None, ner_model: str, ner_window: int | None = None) -> Linker:
@@ -537,7 +589,9 @@ def make_linker(entities_file: str | Path | None, ner_model: str, ner_window: in
     return Linker(registry, Detector(registry=registry, model=ner_model, window=ner_window))
 
 
-def build_linker(folder: Path, entities: dict[str, dict], ner_model: str, ner_window: int | None = None) -> Linker:
+def build_linker(
+    folder: Path, entities: dict[str, dict], ner_model: str, ner_window: int | None = None
+) -> Linker:
     """The query-time linker of one build: the registry copy that build used (``registry.jsonl``) and every
     entity of its table, local ones included, so a query links names exactly the way the documents were."""
     linker = make_linker(folder / "registry.jsonl", ner_model, ner_window)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from index.linking.detect import Detector
 from index.linking.registry import Registry
 from index.linking.resolve import Linker
-from index.linking.detect import Detector
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_ARTICLE = ROOT / "seeds" / "000_f549e937e1170963.txt"

@@ -23,7 +23,10 @@ def _write(folder: Path, docs: dict[str, str]) -> None:
 
 def test_query_links_local_entities_and_follows_the_swap(tmp_path: Path) -> None:
     corpus = tmp_path / "news"
-    _write(corpus, {"a.txt": "Talks\n\nAngela Merkel spoke in Berlin on Tuesday. Merkel said talks would continue.\n"})
+    _write(
+        corpus,
+        {"a.txt": "Talks\n\nAngela Merkel spoke in Berlin on Tuesday. Merkel said talks would continue.\n"},
+    )
     settings = _settings(corpus, tmp_path / "idx")
     build_index(settings)
     searcher = Searcher.open(settings)
@@ -61,9 +64,21 @@ def test_registry_belongs_to_its_corpus(tmp_path: Path) -> None:
     assert not any(lk["entity_id"] == "marco-rubio" for r in rows for lk in r["links"])
 
     own = tmp_path / "own"
-    _write(own, {"a.txt": text, "entities.jsonl": json.dumps(
-        {"id": "jane-roe", "name": "Jane Roe", "type": "person",
-         "titles": [{"title": "Secretary of State", "from": "2020-01-01", "to": None}]}) + "\n"})
+    _write(
+        own,
+        {
+            "a.txt": text,
+            "entities.jsonl": json.dumps(
+                {
+                    "id": "jane-roe",
+                    "name": "Jane Roe",
+                    "type": "person",
+                    "titles": [{"title": "Secretary of State", "from": "2020-01-01", "to": None}],
+                }
+            )
+            + "\n",
+        },
+    )
     settings = _settings(own, tmp_path / "idx2")
     assert settings.registry_path == own / "entities.jsonl"
     report = build_index(settings)

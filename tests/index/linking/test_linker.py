@@ -175,7 +175,8 @@ def test_local_ids_do_not_depend_on_document_order() -> None:
     for order in (["a", "b", "c", "d"], ["d", "c", "b", "a"], ["c", "a", "d", "b"]):
         linker = Linker(reg, Detector(reg))
         out = linker.link_documents([Document(k, "", texts[k]) for k in order])
-        runs.append({(k, lk.text): lk.entity_id for k, (links, _) in zip(order, out, strict=True) for lk in links})
+        pairs = zip(order, out, strict=True)
+        runs.append({(k, lk.text): lk.entity_id for k, (links, _) in pairs for lk in links})
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][("c", "Boris Eltsin")] == runs[0][("b", "Boris Yeltsin")]
     assert runs[0][("d", "IAEA")] == runs[0][("c", "International Atomic Energy Agency")]

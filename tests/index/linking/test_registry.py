@@ -77,8 +77,9 @@ def test_dated_titles_parse_and_round_trip(tmp_path: Path) -> None:
 
 
 def test_bad_title_date_names_line(tmp_path: Path) -> None:
-    p = _write(tmp_path / "r.jsonl", [{"id": "x", "name": "X", "titles": [{"title": "Mayor", "from": "last May"}]}])
-    with pytest.raises(PersonaeError, match=r"r\.jsonl:1: entity 'x': title 'Mayor': 'from' must be an ISO date"):
+    bad = {"id": "x", "name": "X", "titles": [{"title": "Mayor", "from": "last May"}]}
+    p = _write(tmp_path / "r.jsonl", [bad])
+    with pytest.raises(PersonaeError, match=r"r\.jsonl:1: entity 'x': title 'Mayor': 'from' must be an ISO"):
         Registry.load(p)
 
 

@@ -31,8 +31,13 @@ def _serve(corpus: Path, index_dir: Path) -> Iterator[str]:
     from index.settings import Settings
     from web import create_app
 
-    settings = Settings.load(env={}, corpus=str(corpus), index_dir=str(index_dir), model="hash",
-                             entities_file=str(SEEDS / "entities.jsonl"))
+    settings = Settings.load(
+        env={},
+        corpus=str(corpus),
+        index_dir=str(index_dir),
+        model="hash",
+        entities_file=str(SEEDS / "entities.jsonl"),
+    )
     build_index(settings)
     srv = create_server(create_app(settings), host="127.0.0.1", port=0, threads=2, ident="personae-test")
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -45,8 +50,13 @@ def _serve(corpus: Path, index_dir: Path) -> Iterator[str]:
 
 def _score(url: str, docs: Path, checks: Path) -> str:
     tool = shared_path("tools", "resolution_cases.py")
-    out = subprocess.run([sys.executable, str(tool), url, str(docs), str(checks)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, str(tool), url, str(docs), str(checks)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return out.stdout
 
 
