@@ -153,25 +153,23 @@ def _clean_hyphen_edges(text: str, start: int, end: int) -> tuple[int, int]:
         if len(parts) < 2:
             break
         first, last = parts[0].group(), parts[-1].group()
-        if (first.casefold() in EDGE_WORDS and first.casefold() != "the" and not first.isupper()) or (
-            first.isdigit() or (first.islower() and first not in PARTICLES)
-        ):
-            start = parts[1].start()  # "under-19", "19 World Cup", "all-..."; never "von der Leyen"
-        elif (last.casefold() in EDGE_WORDS and not last.isupper()) or (
-            last.islower() and last not in PARTICLES
-        ):
-            end = parts[-2].end()  # "run-in", "run-in began": a name does not end in a lowercase word
+        if first.casefold() in EDGE_WORDS and first.casefold() != "the" and not first.isupper():
+            start = parts[1].start()  # "under-19 World Cup", "all-..."
+        elif first.isdigit() and parts[0].start() > 0 and text[parts[0].start() - 1] == "-":
+            start = parts[1].start()  # the "19" left of "under-19"; not "2003 Kids' Choice Awards"
+        elif last.casefold() in EDGE_WORDS and not last.isupper():
+            end = parts[-2].end()  # "Six Nations run-in"
         else:
             break
     return start, end
 
 
 def _is_name(surface: str) -> bool:
-    """A name has a capitalised word of two letters or more ("Under 21s" cut to "21s" has none), and is not a
-    lone function word ("The"; "WHO" and "IT" in capitals are names)."""
+    """A name has a word that starts with a capital ("Under 21s" cut to "21s" has none), and is not a lone
+    function word ("The"; "WHO" and "IT" in capitals are names)."""
     if surface.casefold() in EDGE_WORDS and not surface.isupper():
         return False
-    return any(len(p) >= 2 and p[0].isupper() for p in _PART_RE.findall(surface))
+    return any(p[0].isupper() for p in _PART_RE.findall(surface))
 
 
 def split_at_scores(text: str, start: int, end: int) -> list[tuple[int, int]]:
