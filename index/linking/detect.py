@@ -172,6 +172,20 @@ def _is_name(surface: str) -> bool:
     return any(p[0].isupper() for p in _PART_RE.findall(surface))
 
 
+def _split_places(text: str, typ: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """"Murdochville, Quebec" (one NER place) → the town and the province."""
+    if typ != PLACE:
+        return spans
+    out = []
+    for s, e in spans:
+        at = s
+        for m in re.finditer(r",\s+(?=[A-Z])", text[s:e]):
+            out.append((at, s + m.start()))
+            at = s + m.end()
+        out.append((at, e))
+    return out
+
+
 def split_at_scores(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """"Newcastle 2-1 Bolton" (one NER span around a result) → "Newcastle", "Bolton"."""
     cuts = [m for m in _WORD_RE.finditer(text, start, end) if _SCORE_RE.match(m.group().strip(".,;:"))
@@ -444,7 +458,8 @@ class Detector:
             if ent.label_ not in self.labels:
                 continue
             typ = LABEL_TYPES[ent.label_]
-            for a, b in split_at_scores(text, ent.start_char + offset, ent.end_char + offset):
+            start, end = ent.start_char + offset, ent.end_char + offset
+            for a, b in _split_places(text, typ, split_at_scores(text, start, end)):
                 s, e = clean_span(text, a, b, typ)
                 if not _is_name(text[s:e]):
                     continue

@@ -71,6 +71,12 @@ CONF = {
 AMBIGUITY_THRESHOLD = 1.5
 RESOLVER_VERSION = "resolve:2"  # bump when resolution changes what the same mentions link to
 
+# The generic head of a place's name: the name without it is the same place ("Heathrow Airport", "Gaza
+# Strip"). Not city, state, county: "Kansas City" is not Kansas.
+GEO_HEADS = frozenset(
+    """airport bay island islands river mountain mountains square street station hospital prison base park
+    lake valley cathedral bridge dam strip peninsula canal desert stadium palace abbey""".split()
+)
 _APPOSITION_AFTER_RE = re.compile(r"^,?\s*$")
 _APPOSITION_BEFORE_RE = re.compile(r"^,\s+(?:the\s+|a\s+|an\s+)?$", re.I)
 
@@ -363,6 +369,8 @@ class Linker:
             and not any(x in CONNECTORS for x in qw)
         ):
             return 1  # "Colts" of "Indianapolis Colts", never "England" of "Bank of England"
+        if q.type == PLACE and qw[: len(w)] == w and all(x in GEO_HEADS for x in qw[len(w) :]):
+            return 0  # "Heathrow" of "Heathrow Airport", "Gaza" of "Gaza Strip"; not "Kansas" of "Kansas City"
         if person and qw[: len(w)] == w and p.m.type == PERSON and not place_name:
             return 2  # a first name ("Saddam"): weaker, and only where NER says person
         return None
