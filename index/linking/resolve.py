@@ -370,7 +370,7 @@ class Linker:
         ):
             return 1  # "Colts" of "Indianapolis Colts", never "England" of "Bank of England"
         if q.type == PLACE and qw[: len(w)] == w and all(x in GEO_HEADS for x in qw[len(w) :]):
-            return 0  # "Heathrow" of "Heathrow Airport", "Gaza" of "Gaza Strip"; not "Kansas" of "Kansas City"
+            return 0  # "Heathrow" of "Heathrow Airport", "Gaza" of "Gaza Strip"; not "Kansas City"
         if person and qw[: len(w)] == w and p.m.type == PERSON and not place_name:
             return 2  # a first name ("Saddam"): weaker, and only where NER says person
         return None
@@ -425,6 +425,10 @@ class Linker:
         words = core_words(p.m.text)
         if p.m.type == PERSON and len(words) >= 3:  # "Gerald R. Ford" is "Gerald Ford"
             words = tuple(w for w in words if len(w.rstrip(".")) > 1) or words
+        while len(words) > 1 and words[0].islower() and words[0] not in PARTICLES:
+            words = words[1:]  # what an honorific or an initial left in front ("Queen at Balmoral")
+        while len(words) > 1 and words[-1].islower():
+            words = words[:-1]
         key_text = normalize_name(" ".join(words))
         if not key_text or not any(c.isalpha() for c in key_text):
             return
