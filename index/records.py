@@ -98,11 +98,15 @@ class Title(_Record):
         return self.start is not None or self.end is not None
 
     def holds_on(self, date: str | None) -> bool:
-        """Whether the title was held on ``date`` (an ISO date; compared on its first 10 characters)."""
+        """Whether the title was held on ``date`` (an ISO date; compared on its first 10 characters).
+
+        A partial date ("2004", "2004-03", as knowledge bases often give) covers its whole year or month:
+        an end of "2004" still holds on 2004-12-31."""
         if not date or not self.dated:
             return False
         day = date[:10]
-        return (self.start is None or self.start[:10] <= day) and (self.end is None or day <= self.end[:10])
+        end = self.end[:10] if self.end is not None else None
+        return (self.start is None or self.start[:10] <= day) and (end is None or day[: len(end)] <= end)
 
 
 @dataclass(frozen=True)

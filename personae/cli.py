@@ -453,6 +453,49 @@ def entities_reject(id_or_surface: str, entities_file: str | None) -> None:
     click.echo(f"rejected {id_or_surface!r}; run `personae build` to apply")
 
 
+@entities.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["wikidata", "ftm"]), default=None,
+              help="Wikidata JSON dump lines or a FollowTheMoney entity stream [told from the first line].")
+@entities_file_option
+@click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
+@friendly
+def entities_import(file: str, fmt: str | None, entities_file: str | None, as_json: bool) -> None:
+    """Import a knowledge base FILE (.json/.jsonl, or .gz/.bz2) into the registry.
+
+    Entities already in the registry (same id or Wikidata id) are merged: missing values are filled, names
+    and titles added; differing values are kept and reported. Importing the same file again changes nothing.
+    """
+    from index.linking.kb import import_file
+
+    report = import_file(file, _registry(entities_file), fmt)
+    click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.summary())
+
+
+@entities.command("export-judgements")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--user", default="personae", show_default=True, help="Who made the judgements.")
+@entities_file_option
+@friendly
+def entities_export_judgements(file: str, user: str, entities_file: str | None) -> None:
+    """Write the registry's merge/split/rename/reject decisions as nomenklatura judgements to FILE."""
+    from index.linking.judgements import export_judgements
+
+    n = export_judgements(_registry(entities_file), file, user=user)
+    click.echo(f"wrote {n} judgements to {file}")
+
+
+@entities.command("import-judgements")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@entities_file_option
+@friendly
+def entities_import_judgements(file: str, entities_file: str | None) -> None:
+    """Read nomenklatura judgements from FILE into the registry's decisions; the next build applies them."""
+    from index.linking.judgements import import_judgements
+
+    click.echo(import_judgements(_registry(entities_file), file).summary(file))
+
+
 @cli.command("eval-links")
 @click.argument("gold", type=click.Path(exists=True, dir_okay=False))
 @click.option("--limit", type=int, default=None, help="Only the first N articles.")

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,63 @@ class Registry:
         else:
             self._decide({"decision": "reject", "surface": id_or_surface})
 
+    # ------------------------------------------------------------ bulk (knowledge-base and judgement imports)
+    @property
+    def decisions(self) -> list[dict[str, Any]]:
+        """The curation decisions, in the order they were made (copies)."""
+        return [dict(d) for d in self._decisions]
+
+    def upsert(self, entities: Iterable[Entity]) -> Upserted:
+        """Add entities, or merge each into the registry entity with its id (else its Wikidata id), in one
+        write. Merging fills what is missing and unions aliases and titles; a value that differs is kept as
+        it is and reported in ``Upserted.conflicts`` (an imported name that differs becomes an alias)."""
+        out = Upserted()
+        by_id = {r["id"]: i for i, r in enumerate(self._raw)}
+        by_qid = {r["wikidata"]: r["id"] for r in self._raw if r.get("wikidata")}
+        for ent in entities:
+            target = ent.id if ent.id in by_id else by_qid.get(ent.wikidata or "")
+            if target is None:
+                by_id[ent.id] = len(self._raw)
+                self._raw.append(_clean(ent.to_dict()))
+                if ent.wikidata:
+                    by_qid.setdefault(ent.wikidata, ent.id)
+                out.added.append(ent.id)
+                continue
+            before = _clean(self._raw[by_id[target]])
+            merged, conflicts = _merge_raw(before, ent)
+            self._raw[by_id[target]] = merged
+            (out.updated if merged != before else out.unchanged).append(target)
+            out.conflicts.extend(conflicts)
+        self._rebuild()
+        if out.added or out.updated:
+            self._persist()
+        return out
+
+    def add_decisions(self, decisions: Iterable[dict[str, Any]]) -> tuple[int, int]:
+        """Append decisions not already made (an identical one earlier in the file is skipped), validated,
+        in one write. Returns (added, already present)."""
+        added = present = 0
+        seen = {json.dumps(d, sort_keys=True) for d in self._decisions}
+        before = list(self._decisions)
+        for d in decisions:
+            self._check_decision(d, "decision")
+            key = json.dumps(d, sort_keys=True)
+            if key in seen:
+                present += 1
+                continue
+            seen.add(key)
+            self._decisions.append(dict(d))
+            added += 1
+        try:
+            self._rebuild()
+        except PersonaeError:
+            self._decisions = before
+            self._rebuild()
+            raise
+        if added:
+            self._persist()
+        return added, present
+
     def _decide(self, d: dict[str, Any]) -> None:
         self._check_decision(d, "decision")
         before = (list(self._decisions), dict(self.entities))
@@ -253,6 +311,46 @@ class Registry:
                 f.write(json.dumps(append, ensure_ascii=False) + "\n")
         else:
             self.save()
+
+
+@dataclass
+class Upserted:
+    """What :meth:`Registry.upsert` did, by entity id; ``conflicts`` are one-line messages."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+
+def _merge_raw(old: dict[str, Any], new: Entity) -> tuple[dict[str, Any], list[str]]:
+    """``old`` (a registry line) with what ``new`` adds; values that differ stay as they were, reported."""
+    out, conflicts = dict(old), []
+    eid = old["id"]
+    if new.name != old["name"]:
+        conflicts.append(f"{eid}: name: kept {old['name']!r}, {new.name!r} added as an alias")
+    for key in ("type", "wikidata", "description"):
+        value, have = getattr(new, key), old.get(key)
+        if value in (None, "") or value == have:
+            continue
+        if have in (None, ""):
+            out[key] = value
+        else:
+            conflicts.append(f"{eid}: {key}: kept {have!r}, file has {value!r}")
+    aliases = list(old.get("aliases") or [])
+    for a in (new.name, *new.aliases):
+        if a != old["name"] and a not in aliases:
+            aliases.append(a)
+    if aliases or "aliases" in old:
+        out["aliases"] = aliases
+    titles = [_title_json(t) for t in old.get("titles") or []]
+    have_titles = {json.dumps(t, sort_keys=True) for t in titles}
+    for t in new.titles:
+        if json.dumps(t.to_json(), sort_keys=True) not in have_titles:
+            titles.append(t.to_json())
+    if titles or "titles" in old:
+        out["titles"] = titles
+    return _clean(out), conflicts
 
 
 def _clean(r: dict[str, Any]) -> dict[str, Any]:
@@ -321,4 +419,4 @@ def _titles_from(raw: Any, where: str) -> tuple[Title, ...]:
     return tuple(out)
 
 
-__all__ = ["Registry", "DECISIONS"]
+__all__ = ["Registry", "DECISIONS", "Upserted"]
