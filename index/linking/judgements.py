@@ -127,7 +127,10 @@ def import_judgements(registry: Registry, path: str | Path) -> JudgementReport:
             else:
                 report.skipped[f"{judgement} judgement: nothing to apply"] += 1
     decisions += _merges(positives, registry)
-    report.decisions, report.present = registry.add_decisions(decisions)
+    added = registry.add_decisions(decisions)
+    report.decisions, report.present = added.added, added.present
+    for why in added.failed:
+        report.skipped[f"decision does not apply to this registry ({why})"] += 1
     for a, b in negatives:
         if registry.resolve(a) == registry.resolve(b):
             report.conflicts.append(f"negative judgement between {a} and {b}, but the registry merges them "

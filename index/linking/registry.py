@@ -263,30 +263,31 @@ class Registry:
             self._persist()
         return out
 
-    def add_decisions(self, decisions: Iterable[dict[str, Any]]) -> tuple[int, int]:
-        """Append decisions not already made (an identical one earlier in the file is skipped), validated,
-        in one write. Returns (added, already present)."""
-        added = present = 0
+    def add_decisions(self, decisions: Iterable[dict[str, Any]]) -> AddedDecisions:
+        """Append decisions in one write. One already made (an identical line) is not repeated; one that
+        does not apply to this registry (a split of an entity it lacks, a malformed one) is left out and
+        reported, the rest still added."""
+        out = AddedDecisions()
         seen = {json.dumps(d, sort_keys=True) for d in self._decisions}
-        before = list(self._decisions)
         for d in decisions:
-            self._check_decision(d, "decision")
             key = json.dumps(d, sort_keys=True)
             if key in seen:
-                present += 1
+                out.present += 1
+                continue
+            try:
+                self._check_decision(d, "decision")
+                self._apply(dict(d))
+            except PersonaeError as err:
+                out.failed.append(str(err))
+                self._rebuild()  # _apply may have changed state before it raised
                 continue
             seen.add(key)
             self._decisions.append(dict(d))
-            added += 1
-        try:
-            self._rebuild()
-        except PersonaeError:
-            self._decisions = before
-            self._rebuild()
-            raise
-        if added:
+            out.added += 1
+        self._rebuild()
+        if out.added:
             self._persist()
-        return added, present
+        return out
 
     def _decide(self, d: dict[str, Any]) -> None:
         self._check_decision(d, "decision")
@@ -321,6 +322,15 @@ class Upserted:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AddedDecisions:
+    """What :meth:`Registry.add_decisions` did; ``failed`` are one-line reasons."""
+
+    added: int = 0
+    present: int = 0
+    failed: list[str] = field(default_factory=list)
 
 
 def _merge_raw(old: dict[str, Any], new: Entity) -> tuple[dict[str, Any], list[str]]:
@@ -419,4 +429,4 @@ def _titles_from(raw: Any, where: str) -> tuple[Title, ...]:
     return tuple(out)
 
 
-__all__ = ["Registry", "DECISIONS", "Upserted"]
+__all__ = ["AddedDecisions", "Registry", "DECISIONS", "Upserted"]
