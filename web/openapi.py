@@ -29,6 +29,9 @@ _STRS = {"type": "array", "items": _STR}
 _TITLES = {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
     "title": {"type": "string"}, "start": _nullable("string"), "end": _nullable("string")}}}
 _ETYPE = {"type": "string", "enum": list(ENTITY_TYPES)}
+# A title the entity is referred to by, held from start to end (ISO dates, possibly partial: "2004-03").
+_TITLES = {"type": "array", "items": {"oneOf": [_STR, _obj(
+    {"title": _STR, "start": _nullable("string"), "end": _nullable("string")}, required=["title"])]}}
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"ok": {"const": False}, "error": _STR, "status": _INT}, extra=False),
@@ -82,6 +85,7 @@ SCHEMAS: dict[str, Any] = {
                          "text": _STR, "confidence": _nullable("number")}),
     "EntityDetail": _obj({
         "id": _STR, "name": _STR, "type": _ETYPE, "aliases": _STRS, "description": _nullable("string"),
+        "wikidata": _nullable("string"), "titles": _TITLES,
         "mention_count": _INT, "mentions": {"type": "array", "items": _ref("Mention")},
         "quotes": {"type": "array", "items": _ref("EntityQuote")},
         "co_mentioned": {"type": "array", "items": {"allOf": [_ref("EntityRef"), _obj({"count": _INT})]}},

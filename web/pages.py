@@ -125,7 +125,24 @@ def entity(entity_id: str) -> Any:
     for qt in ent["quotes"]:
         qt["n"] = _paragraph_n(qt["paragraph_id"])
     seen = [s for s in ent.get("surfaces", []) if s != ent["name"]]
-    return render_template("entity.html", ent=ent, seen=seen, q="", mode="hybrid")
+    offices, roles = _titles(ent.get("titles") or [])
+    return render_template("entity.html", ent=ent, seen=seen, offices=offices, roles=roles, q="",
+                           mode="hybrid")
+
+
+def _titles(titles: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Dated titles (offices held, earliest first) and undated ones; builds before dated titles stored
+    plain strings."""
+    offices, roles = [], []
+    for t in titles:
+        if isinstance(t, str):
+            roles.append(t)
+        elif t.get("start") or t.get("end"):
+            offices.append(t)
+        else:
+            roles.append(t["title"])
+    offices.sort(key=lambda t: (t.get("start") or "", t.get("end") or "9999", t["title"]))
+    return offices, roles
 
 
 @bp.get("/documents/<path:doc_id>")
