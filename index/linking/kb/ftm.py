@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from followthemoney import model
 from followthemoney.exc import InvalidData
@@ -22,6 +23,9 @@ from index.records import ORG, PERSON, Entity, Title
 
 SCHEMA_TYPES = {"Person": PERSON, "Organization": ORG, "Company": ORG, "PublicBody": ORG}
 NAME_PROPS = ("name", "alias", "previousName")  # weakAlias is too weak to link text by
+USED_PROPS = frozenset(
+    (*NAME_PROPS, "description", "summary", "wikidataId", "holder", "post", "startDate", "endDate")
+)
 
 
 @dataclass(slots=True)
@@ -44,7 +48,7 @@ def read_ftm(path: str | Path, report: ImportReport) -> list[Entity]:
             report.skip(f"malformed line: {obj}", f"line {n}")
             continue
         try:
-            proxy = model.get_proxy(obj, cleaned=False)
+            proxy = model.get_proxy(_used(obj), cleaned=False)
         except (InvalidData, TypeError, ValueError, AttributeError) as e:
             report.skip(f"not an FtM entity ({str(e).splitlines()[0][:60]})", f"line {n}")
             continue
@@ -71,6 +75,15 @@ def read_ftm(path: str | Path, report: ImportReport) -> list[Entity]:
         else:
             report.skip(f"schema {schema} is not imported", f"line {n}")
     return _with_titles(entities, posts, occupancies, report)
+
+
+def _used(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` with only the properties read here: FtM cleans each value by its type, and streams carry
+    long ones (notes, addresses, source texts) that would cost most of the time."""
+    props = obj.get("properties")
+    if not isinstance(props, dict):
+        return obj
+    return {**obj, "properties": {k: v for k, v in props.items() if k in USED_PROPS}}
 
 
 def _names(proxy: EntityProxy) -> tuple[str, ...]:
