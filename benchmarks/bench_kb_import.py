@@ -175,22 +175,24 @@ def main() -> None:
         t = time.perf_counter()
         items = generate(dump, args.format, args.mb * 1024 * 1024, lean_items=args.lean)
         gen_s = time.perf_counter() - t
-        t = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "personae", "entities", "import", str(dump), "--format", args.format,
-             "--entities-file", str(registry), "--json"],
-            cwd=ROOT, capture_output=True, text=True, check=False)
-        import_s = time.perf_counter() - t
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
-        if proc.returncode != 0:
-            sys.exit(f"import failed:\n{proc.stderr}")
-        report = json.loads(proc.stdout)
-        size_mb = dump.stat().st_size / 2**20
-        print(f"generated {items} items in {gen_s:.0f}s; registry {registry.stat().st_size / 2**20:.0f} MiB")
-        print("| format | file MiB | lines | entities | titles | import s | peak RSS MiB |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        print(f"| {label} | {size_mb:.0f} | {report['lines']} | {sum(report['types'].values())} | "
-              f"{report['titles']} | {import_s:.0f} | {peak_mb:.0f} |")
+        print(f"generated {items} items ({dump.stat().st_size / 2**20:.0f} MiB) in {gen_s:.0f}s")
+        print("| run | format | lines | entities | added | unchanged | titles | import s | peak RSS MiB |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for run in ("first", "again"):  # the second import of the same file must change nothing
+            t = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "personae", "entities", "import", str(dump), "--format", args.format,
+                 "--entities-file", str(registry), "--json"],
+                cwd=ROOT, capture_output=True, text=True, check=False)
+            import_s = time.perf_counter() - t
+            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+            if proc.returncode != 0:
+                sys.exit(f"import failed:\n{proc.stderr}")
+            r = json.loads(proc.stdout)
+            print(f"| {run} | {label} | {r['lines']} | {sum(r['types'].values())} | {r['added']} | "
+                  f"{r['unchanged']} | {r['titles']} | {import_s:.0f} | {peak_mb:.0f} |")
+        print(f"registry {registry.stat().st_size / 2**20:.0f} MiB; peak RSS is the larger of the two runs "
+              "(getrusage of children)")
     finally:
         if not args.keep:
             dump.unlink(missing_ok=True)

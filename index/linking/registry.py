@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ class Registry:
         if not p.exists():
             return reg
         seen_ids: dict[str, int] = {}
-        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in _numbered_lines(p):
             where = f"{p}:{n}"
             if not line.strip() or line.lstrip().startswith("#"):
                 continue
@@ -76,7 +76,8 @@ class Registry:
                 )
             seen_ids[ent.id] = n
             reg._raw.append(data)
-        reg._rebuild(where_of=lambda i: f"{p}:{list(seen_ids.values())[i]}")
+        line_of = list(seen_ids.values())
+        reg._rebuild(where_of=lambda i: f"{p}:{line_of[i]}")
         return reg
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -84,11 +85,13 @@ class Registry:
         target = Path(path) if path is not None else self.path
         if target is None:
             raise PersonaeError("registry has no path to save to")
-        lines = [json.dumps(_clean(r), ensure_ascii=False) for r in sorted(self._raw, key=lambda r: r["id"])]
-        lines += [json.dumps(d, ensure_ascii=False) for d in self._decisions]
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(target.suffix + ".tmp")
-        tmp.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        with tmp.open("w", encoding="utf-8") as f:  # line by line: no second copy of a large registry
+            for r in sorted(self._raw, key=lambda r: r["id"]):
+                f.write(json.dumps(_clean(r), ensure_ascii=False) + "\n")
+            for d in self._decisions:
+                f.write(json.dumps(d, ensure_ascii=False) + "\n")
         tmp.replace(target)
         return target
 
@@ -361,6 +364,14 @@ def _merge_raw(old: dict[str, Any], new: Entity) -> tuple[dict[str, Any], list[s
     if titles or "titles" in old:
         out["titles"] = titles
     return _clean(out), conflicts
+
+
+def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Lines of ``path`` one at a time (a registry imported from a knowledge base is large), split on
+    newlines only: JSON strings may hold U+2028 and other characters ``str.splitlines`` would split on."""
+    with path.open(encoding="utf-8", newline="") as f:
+        for n, line in enumerate(f, 1):
+            yield n, line.rstrip("\r\n")
 
 
 def _clean(r: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ the same file changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from index.errors import PersonaeError
@@ -20,7 +20,7 @@ from index.records import Entity
 FORMATS = ("wikidata", "ftm")
 
 
-def _reader(fmt: str) -> Callable[[Path, ImportReport], list[Entity]]:
+def _reader(fmt: str) -> Callable[[Path, ImportReport], Iterator[Entity]]:
     if fmt == "wikidata":
         from index.linking.kb.wikidata import read_wikidata
 

@@ -9,6 +9,7 @@ after the whole file is read; what is kept per entity is its names, description 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ class _Occupancy:
     where: str
 
 
-def read_ftm(path: str | Path, report: ImportReport) -> list[Entity]:
+def read_ftm(path: str | Path, report: ImportReport) -> Iterator[Entity]:
     """The entities of an FtM stream, each holder with its occupancies as dated titles."""
     entities: dict[str, Entity] = {}
     posts: dict[str, tuple[str, ...]] = {}  # Position id → its names
@@ -116,7 +117,8 @@ def _occupancy(proxy: EntityProxy, where: str, report: ImportReport) -> _Occupan
 def _with_titles(
     entities: dict[str, Entity], posts: dict[str, tuple[str, ...]], occupancies: list[_Occupancy],
     report: ImportReport,
-) -> list[Entity]:
+) -> Iterator[Entity]:
+    """Entities with their occupancies as titles, each dropped as it is handed on."""
     titles: dict[str, list[Title]] = {}
     used: set[str] = set()
     for occ in occupancies:
@@ -128,12 +130,11 @@ def _with_titles(
             continue
         used.add(occ.post)
         titles.setdefault(occ.holder, []).extend(Title(t, occ.start, occ.end) for t in posts[occ.post])
-    out = []
+    occupancies.clear()
+    report.positions = len(used)
     for eid in sorted(entities):
-        ent = entities[eid]
-        held = tuple(dict.fromkeys(titles.get(eid, ())))
+        ent = entities.pop(eid)
+        held = tuple(dict.fromkeys(titles.pop(eid, ())))
         report.types[ent.type] += 1
         report.titles += len(held)
-        out.append(replace(ent, titles=held) if held else ent)
-    report.positions = len(used)
-    return out
+        yield replace(ent, titles=held) if held else ent

@@ -15,6 +15,7 @@ The file is read once, line by line; what is kept per item is its few English st
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ class _Item:
     held: tuple[tuple[str, str | None, str | None], ...]  # (position qid, from, to)
 
 
-def read_wikidata(path: str | Path, report: ImportReport) -> list[Entity]:
+def read_wikidata(path: str | Path, report: ImportReport) -> Iterator[Entity]:
     """The entities of a Wikidata dump, each with its P39 positions as dated titles."""
     items: dict[str, _Item] = {}
     for n, obj in json_lines(path):
@@ -123,28 +124,25 @@ def _item(obj: dict[str, Any], n: int, report: ImportReport) -> _Item | None:
     return _Item(qid, name, etype, tuple(dict.fromkeys(aliases)), _text(obj.get("descriptions"), "en"), held)
 
 
-def _entities(items: dict[str, _Item], report: ImportReport) -> list[Entity]:
-    positions = {pos for it in items.values() for pos, _, _ in it.held}
-    out = []
+def _entities(items: dict[str, _Item], report: ImportReport) -> Iterator[Entity]:
+    """Entities with their titles, each item dropped as it is handed on (the registry keeps its own copy)."""
+    held = {pos for it in items.values() for pos, _, _ in it.held}
+    posts = {p: (items[p].name, *items[p].aliases) for p in held if p in items}
+    report.positions = len(posts)
     for qid in sorted(items):
-        it = items[qid]
-        if qid in positions and it.type != PERSON:
+        it = items.pop(qid)
+        if qid in held and it.type != PERSON:
             continue
         titles: list[Title] = []
         for pos, start, end in it.held:
-            post = items.get(pos)
-            if post is None:
+            if pos not in posts:
                 report.skip("position item missing from the file", f"{pos} (held by {qid})")
                 continue
-            titles += [Title(t, start, end) for t in (post.name, *post.aliases)]
+            titles += [Title(t, start, end) for t in posts[pos]]
         report.titles += len(titles)
         report.types[it.type] += 1
-        out.append(
-            Entity(id=qid, name=it.name, type=it.type, aliases=it.aliases, wikidata=qid,
-                   description=it.description, titles=tuple(dict.fromkeys(titles)))
-        )
-    report.positions = sum(1 for p in positions if p in items)
-    return out
+        yield Entity(id=qid, name=it.name, type=it.type, aliases=it.aliases, wikidata=qid,
+                     description=it.description, titles=tuple(dict.fromkeys(titles)))
 
 
 # ---------------------------------------------------------------- the dump's shapes

@@ -202,3 +202,10 @@ def test_build_links_to_imported_ids_and_dated_titles(tmp_path: Path) -> None:
     assert ents["Q990000021"]["wikidata"] == "Q990000021"
     assert {"title": "Freedonian Foreign Minister", "start": "1998-05", "end": "2005-02-14"} in ents[
         "Q990000021"]["titles"]
+
+
+def test_registry_lines_split_on_newlines_only(tmp_path: Path) -> None:
+    """An imported description may hold U+2028 (a line separator to ``str.splitlines``, not to JSON lines)."""
+    path = tmp_path / "reg.jsonl"
+    Registry.load(path).add(Entity(id="q", name="Q Corp", type="org", description="one\u2028two\x85three"))
+    assert Registry.load(path).show("q").description == "one\u2028two\x85three"
