@@ -29,9 +29,6 @@ _STRS = {"type": "array", "items": _STR}
 _TITLES = {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
     "title": {"type": "string"}, "start": _nullable("string"), "end": _nullable("string")}}}
 _ETYPE = {"type": "string", "enum": list(ENTITY_TYPES)}
-# A title the entity is referred to by, held from start to end (ISO dates, possibly partial: "2004-03").
-_TITLES = {"type": "array", "items": {"oneOf": [_STR, _obj(
-    {"title": _STR, "start": _nullable("string"), "end": _nullable("string")}, required=["title"])]}}
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"ok": {"const": False}, "error": _STR, "status": _INT}, extra=False),

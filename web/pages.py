@@ -130,14 +130,11 @@ def entity(entity_id: str) -> Any:
                            mode="hybrid")
 
 
-def _titles(titles: list[Any]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Dated titles (offices held, earliest first) and undated ones; builds before dated titles stored
-    plain strings."""
+def _titles(titles: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Dated titles (``{title, start, end}``: offices held, earliest first) and undated ones (roles)."""
     offices, roles = [], []
     for t in titles:
-        if isinstance(t, str):
-            roles.append(t)
-        elif t.get("start") or t.get("end"):
+        if t.get("start") or t.get("end"):
             offices.append(t)
         else:
             roles.append(t["title"])
