@@ -9,5 +9,9 @@ The stages, one module each, in the order a build runs them:
 * :mod:`~index.linking.quotes`    — direct quotes and their speakers
 * :mod:`~index.linking.evaluate`  — mention P/R/F1 and B³ clustering against gold sets
 
+Beside the build: :mod:`~index.linking.kb` imports knowledge bases (Wikidata dumps, FollowTheMoney streams)
+into the registry, and :mod:`~index.linking.judgements` exchanges curation decisions as nomenklatura
+judgements.
+
 The linker is also used read-only at query time (names in a query → entity ids).
 """

@@ -245,6 +245,7 @@ class Registry:
         write. Merging fills what is missing and unions aliases and titles; a value that differs is kept as
         it is and reported in ``Upserted.conflicts`` (an imported name that differs becomes an alias)."""
         out = Upserted()
+        raw_before = list(self._raw)  # merged lines replace old ones, never mutate them: a shallow copy
         by_id = {r["id"]: i for i, r in enumerate(self._raw)}
         by_qid = {r["wikidata"]: r["id"] for r in self._raw if r.get("wikidata")}
         for ent in entities:
@@ -261,7 +262,12 @@ class Registry:
             self._raw[by_id[target]] = merged
             (out.updated if merged != before else out.unchanged).append(target)
             out.conflicts.extend(conflicts)
-        self._rebuild()
+        try:
+            self._rebuild()
+        except PersonaeError:
+            self._raw = raw_before
+            self._rebuild()
+            raise
         if out.added or out.updated:
             self._persist()
         return out

@@ -209,3 +209,14 @@ def test_registry_lines_split_on_newlines_only(tmp_path: Path) -> None:
     path = tmp_path / "reg.jsonl"
     Registry.load(path).add(Entity(id="q", name="Q Corp", type="org", description="one\u2028two\x85three"))
     assert Registry.load(path).show("q").description == "one\u2028two\x85three"
+
+
+def test_an_invalid_entity_leaves_the_registry_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "reg.jsonl"
+    import_file(FTM, Registry.load(path))
+    before = path.read_bytes()
+    reg = Registry.load(path)
+    with pytest.raises(PersonaeError, match="type 'planet'"):
+        reg.upsert([Entity(id="sy-per-marconi", name="Vera Marconi", aliases=("Vera M.",)),
+                    Entity(id="new", name="Mars", type="planet")])
+    assert reg.entities == Registry.load(path).entities and path.read_bytes() == before
