@@ -457,10 +457,14 @@ def entities_reject(id_or_surface: str, entities_file: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["wikidata", "ftm"]), default=None,
               help="Wikidata JSON dump lines or a FollowTheMoney entity stream [told from the first line].")
+@click.option("--type", "types", multiple=True, type=click.Choice(["person", "org", "place", "other"]),
+              help="Import only entities of this type (repeatable) [all].")
 @entities_file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON.")
 @friendly
-def entities_import(file: str, fmt: str | None, entities_file: str | None, as_json: bool) -> None:
+def entities_import(
+    file: str, fmt: str | None, types: tuple[str, ...], entities_file: str | None, as_json: bool
+) -> None:
     """Import a knowledge base FILE (.json/.jsonl, or .gz/.bz2) into the registry.
 
     Entities already in the registry (same id or Wikidata id) are merged: missing values are filled, names
@@ -468,7 +472,7 @@ def entities_import(file: str, fmt: str | None, entities_file: str | None, as_js
     """
     from index.linking.kb import import_file
 
-    report = import_file(file, _registry(entities_file), fmt)
+    report = import_file(file, _registry(entities_file), fmt, types=types or None)
     click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) if as_json else report.summary())
 
 

@@ -8,14 +8,14 @@ the same file changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from index.errors import PersonaeError
 from index.linking.kb.report import ImportReport
 from index.linking.kb.source import first_object
 from index.linking.registry import Registry
-from index.records import Entity
+from index.records import ENTITY_TYPES, Entity
 
 FORMATS = ("wikidata", "ftm")
 
@@ -42,15 +42,30 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def import_file(path: str | Path, registry: Registry, fmt: str | None = None) -> ImportReport:
-    """Import ``path`` (format ``wikidata`` or ``ftm``; detected when None) into ``registry``."""
+def import_file(
+    path: str | Path, registry: Registry, fmt: str | None = None, types: Iterable[str] | None = None
+) -> ImportReport:
+    """Import ``path`` (format ``wikidata`` or ``ftm``; detected when None) into ``registry``; with
+    ``types``, only entities of those types (a full Wikidata dump is mostly "other": articles, taxa …)."""
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise PersonaeError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    wanted = set(types) if types else set(ENTITY_TYPES)
+    if wanted - set(ENTITY_TYPES):
+        raise PersonaeError(f"unknown entity type(s) {', '.join(sorted(wanted - set(ENTITY_TYPES)))}; "
+                            f"expected {', '.join(ENTITY_TYPES)}")
     report = ImportReport(str(path), fmt)
-    entities = _reader(fmt)(Path(path), report)
-    report.record(registry.upsert(entities))
+    report.record(registry.upsert(_selected(_reader(fmt)(Path(path), report), wanted, report)))
     return report
+
+
+def _selected(entities: Iterable[Entity], types: set[str], report: ImportReport) -> Iterator[Entity]:
+    for ent in entities:
+        if ent.type not in types:
+            report.skip(f"type {ent.type} not selected", ent.id)
+            continue
+        report.types[ent.type] += 1
+        yield ent
 
 
 __all__ = ["FORMATS", "ImportReport", "detect_format", "import_file"]

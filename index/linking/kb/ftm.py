@@ -135,6 +135,5 @@ def _with_titles(
     for eid in sorted(entities):
         ent = entities.pop(eid)
         held = tuple(dict.fromkeys(titles.pop(eid, ())))
-        report.types[ent.type] += 1
         report.titles += len(held)
         yield replace(ent, titles=held) if held else ent

@@ -140,7 +140,6 @@ def _entities(items: dict[str, _Item], report: ImportReport) -> Iterator[Entity]
                 continue
             titles += [Title(t, start, end) for t in posts[pos]]
         report.titles += len(titles)
-        report.types[it.type] += 1
         yield Entity(id=qid, name=it.name, type=it.type, aliases=it.aliases, wikidata=qid,
                      description=it.description, titles=tuple(dict.fromkeys(titles)))
 

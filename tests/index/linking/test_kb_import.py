@@ -135,6 +135,17 @@ def test_cli_import_prints_the_summary(tmp_path: Path) -> None:
     assert len(Registry.load(reg)) == 13
 
 
+def test_import_only_selected_types(tmp_path: Path) -> None:
+    reg = tmp_path / "reg.jsonl"
+    res = CliRunner().invoke(cli, ["entities", "import", str(WIKIDATA), "--type", "person", "--type", "place",
+                                   "--entities-file", str(reg)])
+    assert res.exit_code == 0, res.output
+    assert "skipped 2: type org not selected (e.g. Q990000030, Q990000031)" in res.output
+    assert {e.type for e in Registry.load(reg).list()} == {"person", "place"}
+    with pytest.raises(PersonaeError, match="unknown entity type"):
+        import_file(WIKIDATA, Registry(), types=["planet"])
+
+
 def test_partial_end_date_covers_its_year() -> None:
     t = Title("Prime Minister of Sylvania", "2010", "2016")
     assert t.holds_on("2016-11-20") and t.holds_on("2010-01-01")
