@@ -120,6 +120,9 @@ def clean_span(text: str, start: int, end: int, typ: str = OTHER) -> tuple[int, 
     A bare number stays at the end of an organisation's name ("BBC Radio 4"), a score never does.
     """
     start, end = trim_span(text, start, end)
+    brk = text.find("\n\n", start, end)  # a name never runs across a paragraph break
+    if brk > start:
+        start, end = trim_span(text, start, brk)
     for mark in "(<[":
         cut = text.find(mark, start, end)
         if cut > start:
