@@ -120,9 +120,6 @@ def clean_span(text: str, start: int, end: int, typ: str = OTHER) -> tuple[int, 
     A bare number stays at the end of an organisation's name ("BBC Radio 4"), a score never does.
     """
     start, end = trim_span(text, start, end)
-    brk = text.find("\n\n", start, end)  # a name never runs across a paragraph break
-    if brk > start:
-        start, end = trim_span(text, start, brk)
     for mark in "(<[":
         cut = text.find(mark, start, end)
         if cut > start:
@@ -189,10 +186,16 @@ def _split_places(text: str, typ: str, spans: list[tuple[int, int]]) -> list[tup
     return out
 
 
+_BREAK_RE = re.compile(r"\n\s*\n")
+
+
 def split_at_scores(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """"Newcastle 2-1 Bolton" (one NER span around a result) → "Newcastle", "Bolton"."""
+    """"Newcastle 2-1 Bolton" (one NER span around a result) → "Newcastle", "Bolton"; a paragraph break
+    inside a span ends one name and starts another."""
     cuts = [m for m in _WORD_RE.finditer(text, start, end) if _SCORE_RE.match(m.group().strip(".,;:"))
             and not m.group().isdigit()]
+    cuts += list(_BREAK_RE.finditer(text, start, end))
+    cuts.sort(key=lambda m: m.start())
     if not cuts:
         return [(start, end)]
     out, at = [], start
