@@ -4,8 +4,8 @@ Run::
 
     .venv/bin/python benchmarks/bench_build.py [--docs 300] [--repeat 1]
 
-Takes the first ``--docs`` BBC articles (``/work/shared/data/bbc-news/bbc`` or ``PERSONAE_BBC``; skips with a
-message when absent), then in one process, with the model already loaded:
+Takes the first ``--docs`` BBC articles (``../shared/data/bbc-news/bbc`` from the repository root, or
+``PERSONAE_BBC``; skips with a message when absent), then in one process, with the model already loaded:
 
 1. **bare encode**: ``encoder.encode`` of exactly the texts the build embeds (title + paragraph);
 2. **full build**: ``build_index(settings, incremental=False)`` into a temp folder (read, NER + linking,

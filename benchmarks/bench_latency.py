@@ -6,8 +6,8 @@ Run::
 
 Prints one table: per component (each leg, ``search()`` overheads ``_total`` / ``_protect_exact``,
 whole ``search()`` calls) the p50 and p95 in ms at each size. Skips with a message when the BBC corpus
-(``/work/shared/data/bbc-news/bbc``, or ``PERSONAE_BBC``) is absent. Also holds the BBC helpers that
-``bench_build.py`` uses.
+(``../shared/data/bbc-news/bbc`` from the repository root, or ``PERSONAE_BBC``) is absent. Also holds
+the BBC helpers that ``bench_build.py`` uses.
 
 Everything expensive is cached under ``/tmp/personae-bench`` (``PERSONAE_BENCH_CACHE``):
 
@@ -23,7 +23,6 @@ Everything expensive is cached under ``/tmp/personae-bench`` (``PERSONAE_BENCH_C
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -36,13 +35,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index import layout  # noqa: E402
+from index import jsonl, layout  # noqa: E402
 from index.build import _text_key, build_index  # noqa: E402
 from index.documents import read_corpus  # noqa: E402
 from index.errors import PersonaeError  # noqa: E402
+from index.jsonl import read_jsonl  # noqa: E402
 from index.settings import Settings  # noqa: E402
 
-BBC = Path(os.environ.get("PERSONAE_BBC", "/work/shared/data/bbc-news/bbc"))
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared from the repository root
+BBC = Path(os.environ.get("PERSONAE_BBC", SHARED / "data" / "bbc-news" / "bbc"))
 CACHE = Path(os.environ.get("PERSONAE_BENCH_CACHE", "/tmp/personae-bench"))
 NOISE = 0.01  # per-dimension sd of the noise added to a copy's vector (vectors are re-normalised)
 
@@ -59,9 +60,7 @@ def bbc_documents() -> list[dict[str, str]]:
 
 def write_jsonl(docs: Sequence[dict[str, str]], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for d in docs:
-            f.write(json.dumps(d, ensure_ascii=False) + "\n")
+    jsonl.write_jsonl(path, docs)
     return path
 
 
@@ -153,9 +152,9 @@ def base_vectors(index_dir: Path) -> dict[str, np.ndarray]:
     from index.vectors import VectorIndex
 
     folder = layout.current_build(index_dir)
-    titles = {d["id"]: d["title"] for d in _jsonl(folder / layout.DOCUMENTS)}
+    titles = {d["id"]: d["title"] for d in read_jsonl(folder / layout.DOCUMENTS)}
     key_of = {r["id"]: _text_key(compose_text(titles[r["doc_id"]], r["text"]))
-              for r in _jsonl(folder / layout.PARAGRAPHS)}
+              for r in read_jsonl(folder / layout.PARAGRAPHS)}
     vi = VectorIndex.open(folder)
     mat = vi._index.reconstruct_n(0, len(vi.ids))
     return {key_of[pid]: mat[i] for i, pid in enumerate(vi.ids)}
@@ -174,9 +173,9 @@ def replicated_build(n_paragraphs: int, say: Any = print) -> Path:
     base_dir = base_build(say)
     base_folder = layout.current_build(base_dir)
     per_doc = {}
-    for r in _jsonl(base_folder / layout.PARAGRAPHS):
+    for r in read_jsonl(base_folder / layout.PARAGRAPHS):
         per_doc[r["doc_id"]] = per_doc.get(r["doc_id"], 0) + 1
-    docs = list(_jsonl(CACHE / "bbc-corpus.jsonl"))
+    docs = list(read_jsonl(CACHE / "bbc-corpus.jsonl"))
     out, total, copy = [], 0, 0
     while total < n_paragraphs:
         for d in docs:
@@ -209,13 +208,6 @@ def _same_keyword_schema(folder: Path) -> bool:
         schema().names())
 
 
-def _jsonl(path: Path):
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
 # ------------------------------------------------------------------------------------------ latency
 
 
@@ -223,7 +215,7 @@ def sample_queries(n: int, seed: int = 7) -> list[str]:
     """Half full headlines (multi-word: ``_protect_exact`` runs a phrase query), half their first 2 words."""
     import random
 
-    docs = list(_jsonl(CACHE / "bbc-corpus.jsonl"))
+    docs = list(read_jsonl(CACHE / "bbc-corpus.jsonl"))
     rng = random.Random(seed)
     picks = rng.sample(docs, n)
     out = []

@@ -4,12 +4,13 @@ Run::
 
     .venv/bin/python benchmarks/scale_backends.py [--sizes 10000,100000] [--queries 100] [--encode 10000]
 
-BBC News paragraphs (``/work/shared/data/bbc-news/bbc``) are replicated to each size (ids get a copy
-suffix, texts a copy marker so BM25 still sees distinct rows). Only ``--encode`` distinct paragraphs are
-embedded with MiniLM (that rate is the "encode" row: it dominates any real build); larger sizes reuse the
-vectors cyclically. Entities: each paragraph is linked to its category and to one of 50 synthetic ids,
-so filtered queries have realistic selectivity (~20% and ~2%). Memory is the resident set added by
-opening and querying (embedded: this process; milvus-lite: its server process). Single run, 2 cores.
+BBC News paragraphs (``../shared/data/bbc-news/bbc`` from the repository root) are replicated to each
+size (ids get a copy suffix, texts a copy marker so BM25 still sees distinct rows). Only ``--encode``
+distinct paragraphs are embedded with MiniLM (that rate is the "encode" row: it dominates any real
+build); larger sizes reuse the vectors cyclically. Entities: each paragraph is linked to its category
+and to one of 50 synthetic ids, so filtered queries have realistic selectivity (~20% and ~2%). Memory is
+the resident set added by opening and querying (embedded: this process; milvus-lite: its server process).
+Single run, 2 cores.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Run::
 
-    .venv/bin/python benchmarks/scifact_vectors.py [--data /work/shared/data/scifact-dev] [--split train]
+    .venv/bin/python benchmarks/scifact_vectors.py [--data ../shared/data/scifact-dev] [--split train]
 
 Document embeddings are cached under ``--cache`` (default ``/tmp/personae-bench``) keyed by model and
 exact input texts, so a rerun only encodes what changed. Encoding SciFact (5k abstracts) once takes a
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev"  # ../shared from the root
 
 from index.encoder import Encoder, compose_text, load_encoder  # noqa: E402
 from index.vectors import VectorIndex, write_vector_index  # noqa: E402
@@ -54,7 +55,7 @@ def search_run(index: VectorIndex, qids: list[str], qvecs: np.ndarray, k: int) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/work/shared/data/scifact-dev")
+    parser.add_argument("--data", default=str(SCIFACT))
     parser.add_argument("--split", default=None)
     parser.add_argument("--model", default="all-MiniLM-L6-v2")
     parser.add_argument("--cache", default="/tmp/personae-bench")

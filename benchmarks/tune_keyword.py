@@ -2,7 +2,7 @@
 
 Run::
 
-    .venv/bin/python benchmarks/tune_keyword.py [--data /work/shared/data/scifact-dev] [--split train]
+    .venv/bin/python benchmarks/tune_keyword.py [--data ../shared/data/scifact-dev] [--split train]
                                                 [--quick] [--max-queries N]
 
 Paragraphs come from the real path (``read_corpus`` + ``split_paragraphs``); a document scores as its
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact-dev"  # ../shared from the root
 
 from whoosh import index as whoosh_index  # noqa: E402
 from whoosh import qparser, scoring  # noqa: E402
@@ -330,7 +331,7 @@ def fmt(row: Mapping[str, float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="/work/shared/data/scifact-dev")
+    ap.add_argument("--data", default=str(SCIFACT))
     ap.add_argument("--split", default="train")
     ap.add_argument("--depth", type=int, default=100)
     ap.add_argument("--max-chars", type=int, default=1500,

@@ -39,7 +39,8 @@ from tqdm import tqdm
 from index import layout
 from index.documents import read_corpus, split_paragraphs
 from index.encoder import compose_text
-from index.errors import PersonaeError
+from index.errors import PersonaeError, StorageError
+from index.jsonl import read_jsonl, write_jsonl
 from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
 
@@ -116,11 +117,29 @@ def build_index(
     current build when its snapshot (builder version, detector, registry, encoder) matches; the result is
     the same as a full rebuild. ``incremental=False`` recomputes everything.
     """
+    index_dir = settings.index_path
+    if index_dir.exists() and not index_dir.is_dir():
+        raise StorageError(index_dir, "it is a file, not a folder", "build in")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with layout.build_lock(index_dir):  # one builder per index folder
+        return _build_locked(settings, progress=progress, encoder=encoder, linker=linker, log=log,
+                             extra_settings=extra_settings, incremental=incremental)
+
+
+def _build_locked(
+    settings: Settings,
+    *,
+    progress: bool,
+    encoder: Any,
+    linker: Any,
+    log: Log | None,
+    extra_settings: dict[str, Any] | None,
+    incremental: bool,
+) -> BuildReport:
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     say = log or (lambda _msg: None)
     index_dir = settings.index_path
-    index_dir.mkdir(parents=True, exist_ok=True)
 
     t = time.perf_counter()
     corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)])
@@ -154,14 +173,14 @@ def build_index(
         linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop)
         entities = _entity_table(linker.entities(), linked)
         link_s = time.perf_counter() - t
-        _write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
-        _write_jsonl(tmp / layout.PARAGRAPHS, (row for rows in linked.values() for row in rows))
+        write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
+        write_jsonl(tmp / layout.PARAGRAPHS, (row for rows in linked.values() for row in rows))
         (tmp / layout.ENTITIES).write_text(json.dumps(entities, ensure_ascii=False), encoding="utf-8")
         registry = getattr(linker, "registry", None)
         if registry is not None:  # the registry this build linked with: queries link the same way
             registry.save(tmp / layout.REGISTRY)
         if cache.enabled:
-            _write_jsonl(tmp / layout.MENTIONS, cache.rows([d.text for d in corpus.documents]))
+            write_jsonl(tmp / layout.MENTIONS, cache.rows([d.text for d in corpus.documents]))
         if stop.is_set():
             raise _Cancelled
         t = time.perf_counter()
@@ -219,13 +238,18 @@ def build_index(
         )
         layout.write_manifest(tmp, manifest)
         final = index_dir / f"build-{stamp}"
-        os.replace(tmp, final)
+        layout.publish_build(tmp, final)
     except BaseException:
         stop.set()  # a failed encode stops the linking worker at its next chunk
         worker.join()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    layout.swap_current(index_dir, final)
+    try:
+        layout.swap_current(index_dir, final)
+    except BaseException:
+        if not layout.points_at(index_dir, final):  # the old build still serves; drop the orphan
+            shutil.rmtree(final, ignore_errors=True)
+        raise
     return BuildReport(
         folder=final, documents=len(corpus.documents), paragraphs=len(order), entities=len(entities),
         links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=warnings,
@@ -334,22 +358,17 @@ class _Previous:
         path = self.folder / layout.MENTIONS
         if not path.is_file():
             return {}
-        out: dict[str, list[Mention]] = {}
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                out[row["key"]] = [Mention(*m) for m in row["mentions"]]
-        return out
+        return {row["key"]: [Mention(*m) for m in row["mentions"]] for row in read_jsonl(path)}
 
     def vectors(self, wanted_texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash."""
         from index.vectors import VectorIndex
 
-        titles = {d["id"]: d["title"] for d in _read_jsonl(self.folder / layout.DOCUMENTS)}
+        titles = {d["id"]: d["title"] for d in read_jsonl(self.folder / layout.DOCUMENTS)}
         embed_title = bool(self.manifest.settings.get("embed_title", True))
         row_key = {
             row["id"]: _text_key(compose_text(titles[row["doc_id"]], row["text"], embed_title=embed_title))
-            for row in _read_jsonl(self.folder / layout.PARAGRAPHS)
+            for row in read_jsonl(self.folder / layout.PARAGRAPHS)
         }
         wanted = {_text_key(t) for t in wanted_texts}
         index = VectorIndex.open(self.folder)
@@ -567,25 +586,12 @@ def _keyword_rows(linked: dict[str, list[dict[str, Any]]], titles: dict[str, str
             }
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
 def _checksums(folder: Path) -> tuple[dict[str, str], dict[str, int]]:
     """sha256 and size in bytes of every file of the build but the manifest, by relative path."""
     files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != layout.MANIFEST]
     rel = [p.relative_to(folder).as_posix() for p in files]
     return ({r: layout.sha256_file(p) for r, p in zip(rel, files, strict=True)},
             {r: p.stat().st_size for r, p in zip(rel, files, strict=True)})
-
-
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 def corpus_fingerprint(docs: Sequence[Document]) -> str:

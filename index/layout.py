@@ -13,7 +13,12 @@
         vectors.faiss, vector_ids.json
         mentions.jsonl        # detector output per document text, reused by the next incremental build
         registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
-      .tmp-<stamp>/           # a build in progress; never read
+      .tmp-<stamp>-<pid>/     # a build in progress; never read
+      .build.lock             # flock held by the one running build (holds its pid, for the message)
+
+Durability: a build's files and folders are fsynced before it is renamed into place, and the pointer file and
+the index folder are fsynced around the swap, so after a power loss CURRENT names either the old build or a
+complete new one.
 
 ``verify(folder)`` checks a build before it is served: every file the manifest lists exists with the recorded
 size (cheap, at start-up), and with ``deep=True`` also its sha256 and the row counts of every part
@@ -22,15 +27,20 @@ size (cheap, at start-up), and with ``deep=True`` also its sha256 and the row co
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.errors import IndexFormatMismatch, IndexMissing
+from index.errors import BuildLocked, IndexFormatMismatch, IndexMissing
+from index.jsonl import read_jsonl
+from index.vectors import VECTOR_IDS, VECTORS, VectorIndex
 
 INDEX_FORMAT = 2  # 2: optional quote speakers, link candidates, dated titles, registry copy
 POINTER = "CURRENT"
@@ -39,10 +49,9 @@ DOCUMENTS = "documents.jsonl"
 PARAGRAPHS = "paragraphs.jsonl"
 ENTITIES = "entities.json"
 WHOOSH_DIR = "whoosh"
-VECTORS = "vectors.faiss"
-VECTOR_IDS = "vector_ids.json"
 MENTIONS = "mentions.jsonl"
 REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
+LOCK = ".build.lock"
 REQUIRED = (DOCUMENTS, PARAGRAPHS, ENTITIES, VECTORS, VECTOR_IDS)
 KEEP_BUILDS = 2  # the live one and the one before it, so a reader that opened the old one keeps working
 
@@ -161,10 +170,8 @@ def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
         return [f"unreadable part ({type(err).__name__}: {err})"]
     from whoosh import index as whoosh_index
 
-    from index.vectors import VectorIndex  # also checks the faiss file against its ids
-
     try:
-        vectors = VectorIndex.open(folder)
+        vectors = VectorIndex.open(folder)  # also checks the faiss file against its ids
         ix = whoosh_index.open_dir(str(folder / WHOOSH_DIR))
         try:
             keyword_rows = ix.doc_count()
@@ -189,8 +196,7 @@ def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
 
 
 def _jsonl_ids(path: Path) -> list[str]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line)["id"] for line in f if line.strip()]
+    return [row["id"] for row in read_jsonl(path)]
 
 
 def sha256_file(path: Path) -> str:
@@ -214,13 +220,63 @@ def current_build(index_dir: Path) -> Path:
     return folder
 
 
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Hold ``index_dir``'s builder lock while the block runs; ``BuildLocked`` if another process holds it.
+
+    An ``flock`` on ``.build.lock``: the kernel releases it when its holder exits or is killed, so a crashed
+    build never leaves a stale lock behind. The file is never deleted (that would race with a new holder).
+    """
+    path = Path(index_dir) / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise BuildLocked(
+                f"another build is running on {index_dir} (pid {holder}); wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder's fsync makes the names in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish_build(tmp: Path, final: Path) -> None:
+    """Make the finished build in ``tmp`` durable, then rename it to ``final`` (not yet current)."""
+    for path in sorted(tmp.rglob("*"), key=lambda p: len(p.parts), reverse=True):  # files, then folders
+        if not path.is_symlink():
+            fsync_path(path)
+    fsync_path(tmp)
+    os.replace(tmp, final)
+    fsync_path(final.parent)
+
+
 def swap_current(index_dir: Path, build_folder: Path) -> None:
-    """Point CURRENT at ``build_folder`` atomically, then drop builds older than the last KEEP_BUILDS."""
+    """Point CURRENT at ``build_folder`` atomically and durably, then drop builds older than the last
+    KEEP_BUILDS."""
     tmp = index_dir / (POINTER + ".tmp")
-    tmp.write_text(build_folder.name + "\n", encoding="utf-8")
-    with tmp.open("rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, index_dir / POINTER)
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(build_folder.name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, index_dir / POINTER)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_path(index_dir)
     builds = sorted(p for p in index_dir.glob("build-*") if p.is_dir())
     for old in builds[:-KEEP_BUILDS]:
         if old != build_folder:
@@ -230,6 +286,14 @@ def swap_current(index_dir: Path, build_folder: Path) -> None:
         pid = stale.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def points_at(index_dir: Path, build_folder: Path) -> bool:
+    """Whether CURRENT names ``build_folder``."""
+    try:
+        return (index_dir / POINTER).read_text(encoding="utf-8").strip() == build_folder.name
+    except OSError:
+        return False
 
 
 def _alive(pid: int) -> bool:

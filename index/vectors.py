@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError
-from index.layout import VECTOR_IDS, VECTORS
+from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError, StorageError
 
+VECTORS = "vectors.faiss"  # the build folder's files this module owns (index/layout.py lists them all)
+VECTOR_IDS = "vector_ids.json"
 VECTORS_FORMAT = 1
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
@@ -71,11 +72,30 @@ def write_vector_index(folder: Path, vectors: np.ndarray, ids: list[str], *, hns
     meta = {"format": VECTORS_FORMAT, "kind": kind, "dim": dim, "count": count, "ids": list(ids)}
     tmp_vectors = folder / (VECTORS + ".tmp")
     tmp_ids = folder / (VECTOR_IDS + ".tmp")
-    faiss.write_index(index, str(tmp_vectors))
+    _write_faiss(faiss, index, tmp_vectors)
     tmp_ids.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp_vectors, folder / VECTORS)
     os.replace(tmp_ids, folder / VECTOR_IDS)
     return {"kind": kind, "count": count, "dim": dim}
+
+
+def _write_faiss(faiss: Any, index: Any, path: Path) -> None:
+    """``faiss.write_index`` through a Python file, so that a full disk or a failed write is an ``OSError``
+    naming ``path``. (faiss's own file writer only prints a failed final flush to stderr, and reports other
+    failures as a ``RuntimeError`` with a C++ location.)"""
+    try:
+        with path.open("wb") as f:
+            faiss.write_index(index, faiss.PyCallbackIOWriter(f.write, 1 << 22))
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+    except RuntimeError as err:  # a faiss-side failure: keep the cause, drop the C++ location
+        raise StorageError(path, _faiss_cause(err), "write") from None
+
+
+def _faiss_cause(err: BaseException) -> str:
+    """The human part of a faiss error ("... failed: could not open x for writing: No such file")."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text.rsplit("failed: ", 1)[-1].removeprefix("Error: ")[:300]
 
 
 class VectorIndex:
@@ -115,8 +135,9 @@ class VectorIndex:
         try:
             index = faiss.read_index(str(vec_path))
         except Exception as err:  # faiss raises RuntimeError with a C++ backtrace in the message
-            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-            raise IndexFormatMismatch(f"{vec_path} is unreadable ({first}); run `personae build`") from None
+            raise IndexFormatMismatch(
+                f"{vec_path} is unreadable ({_faiss_cause(err)[:200]}); run `personae build`"
+            ) from None
         if index.ntotal != len(ids):
             raise IndexFormatMismatch(
                 f"vector index at {folder} is inconsistent: {index.ntotal} vectors but {len(ids)} ids; "

@@ -1,20 +1,22 @@
 """The one front door: ``personae build | verify | search | serve | entities | eval | eval-links``.
 
 Each subcommand parses flags into ``Settings`` and calls one library function. ``PersonaeError`` becomes a
-one-line ``click`` error (exit 1), never a traceback.
+one-line ``click`` error (exit 1), never a traceback; so does an ``OSError`` (disk full, no permission, a
+path that is a file): the line names the path and the cause.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any
 
 import click
 
-from index.errors import PersonaeError
+from index.errors import PersonaeError, StorageError
 from index.settings import Settings
 
 
@@ -34,6 +36,8 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except PersonaeError as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:
+            raise click.ClickException(str(StorageError.from_os_error(err))) from None
 
     return wrapper
 
@@ -100,7 +104,11 @@ def build(
         corpus=corpus, index_dir=index_dir, entities_file=entities_file, model=model, ray_workers=ray_workers
     )
     say = None if quiet else (lambda m: click.echo(m, err=True))
-    report = build_index(settings, progress=not quiet, log=say, incremental=not full)
+    try:
+        report = build_index(settings, progress=not quiet, log=say, incremental=not full)
+    except (OSError, StorageError) as err:
+        problem = err if isinstance(err, StorageError) else StorageError.from_os_error(err)
+        raise click.ClickException(f"build failed, the current build is unchanged: {problem}") from None
     click.echo(report.summary())
 
 
@@ -220,6 +228,7 @@ def serve(
                 "file from one process only; use --workers 1 (threads still serve requests concurrently) or "
                 "a Milvus server"
             )
+    _check_readable(settings)
     if workers > 1 and not (dev or get_path):
         click.echo(f"Personae on http://{settings.host}:{settings.port}/ ({workers} workers)", err=True)
         _serve_gunicorn(settings, workers=workers, threads=threads, connections=connection_limit)
@@ -235,15 +244,50 @@ def serve(
     else:
         import waitress
 
-        waitress.serve(
-            app,
-            host=settings.host,
-            port=settings.port,
-            threads=threads,
-            ident="personae",
-            connection_limit=connection_limit,
-            asyncore_use_poll=True,
-        )
+        with _listening(settings):
+            waitress.serve(
+                app,
+                host=settings.host,
+                port=settings.port,
+                threads=threads,
+                ident="personae",
+                connection_limit=connection_limit,
+                asyncore_use_poll=True,
+            )
+
+
+def _check_readable(settings: Settings) -> None:
+    """Before serving: the live build's files can be opened (an OSError ends start-up with one line).
+
+    No index yet is fine (the app answers 503 until a build appears); a damaged one is the app's to report.
+    """
+    from pathlib import Path
+
+    from index import layout
+    from index.errors import IndexFormatMismatch, IndexMissing
+
+    try:
+        folder = layout.current_build(Path(settings.index_dir))
+        manifest = layout.read_manifest(folder)
+    except (IndexMissing, IndexFormatMismatch):
+        return
+    for rel in manifest.files:
+        path = folder / rel
+        if path.is_file():  # a missing part is damage, which the app reports (503) like other damage
+            with path.open("rb"):
+                pass
+
+
+@contextmanager
+def _listening(settings: Settings) -> Iterator[None]:
+    """An OSError from binding the socket (port in use, no permission) names the address it was for."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        address = f"{settings.host}:{settings.port}"
+        raise StorageError(address, err.strerror or str(err), "listen on") from None
 
 
 def _serve_gunicorn(settings: Settings, *, workers: int, threads: int, connections: int) -> None:

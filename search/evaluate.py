@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import ast
 import csv
-import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from index.errors import PersonaeError
+from index.jsonl import JsonlError, read_jsonl_numbered
 
 Qrels = dict[str, dict[str, int]]
 Run = dict[str, dict[str, float]]
@@ -150,22 +150,14 @@ def load_qrels(path: str | Path) -> Qrels:
     return qrels
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[int, dict]]:
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of a BEIR JSON-lines input; any problem is a one-line ``PersonaeError``."""
     try:
-        handle = path.open(encoding="utf-8")
+        yield from read_jsonl_numbered(path)
+    except JsonlError as err:
+        raise PersonaeError(str(err)) from None
     except OSError as err:
         raise PersonaeError(f"cannot read {path}: {err.strerror or err}") from None
-    with handle:
-        for n, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as err:
-                raise PersonaeError(f"{path}:{n}: invalid JSON ({err.msg})") from None
-            if not isinstance(obj, dict):
-                raise PersonaeError(f"{path}:{n}: expected a JSON object")
-            yield n, obj
 
 
 def load_queries(path: str | Path) -> dict[str, str]:

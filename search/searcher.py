@@ -19,6 +19,7 @@ from typing import Any
 
 from index import layout
 from index.errors import BadQuery, NotFound
+from index.jsonl import read_jsonl
 from index.settings import Settings
 from search.backends import Backend, open_backend
 from search.fusion import leg_ranks, rrf, weighted
@@ -508,10 +509,10 @@ def _load_state(folder: Path, settings: Settings) -> _State:
 
     manifest = layout.verify(folder)  # cheap: files present with their recorded sizes
     try:
-        documents = {d["id"]: d for d in _read_jsonl(folder / layout.DOCUMENTS)}
+        documents = {d["id"]: d for d in read_jsonl(folder / layout.DOCUMENTS)}
         paragraphs: dict[str, dict[str, Any]] = {}
         doc_paragraphs: dict[str, list[str]] = defaultdict(list)
-        for p in _read_jsonl(folder / layout.PARAGRAPHS):
+        for p in read_jsonl(folder / layout.PARAGRAPHS):
             paragraphs[p["id"]] = p
             doc_paragraphs[p["doc_id"]].append(p["id"])
         entities = json.loads((folder / layout.ENTITIES).read_text(encoding="utf-8"))
@@ -533,10 +534,3 @@ def _load_state(folder: Path, settings: Settings) -> _State:
         backend.close()
         raise
     return _State(folder, manifest, backend, documents, paragraphs, dict(doc_paragraphs), entities)
-
-
-def _read_jsonl(path: Path):
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)

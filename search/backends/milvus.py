@@ -32,6 +32,7 @@ import numpy as np
 
 from index import layout
 from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError
+from index.jsonl import read_jsonl
 from search.backends.base import Hits
 
 SCHEMA_VERSION = 1
@@ -213,8 +214,8 @@ def rows_from_build(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, dic
     import faiss
 
     manifest = layout.read_manifest(folder)
-    docs = {d["id"]: d for d in _read_jsonl(folder / layout.DOCUMENTS)}
-    paragraphs = list(_read_jsonl(folder / layout.PARAGRAPHS))
+    docs = {d["id"]: d for d in read_jsonl(folder / layout.DOCUMENTS)}
+    paragraphs = list(read_jsonl(folder / layout.PARAGRAPHS))
     if not (folder / layout.VECTORS).is_file():
         raise IndexMissing(f"{folder} has no {layout.VECTORS}; the milvus backend needs the vectors")
     meta = json.loads((folder / layout.VECTOR_IDS).read_text(encoding="utf-8"))
@@ -230,14 +231,6 @@ def rows_from_build(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, dic
         p.setdefault("title", d.get("title") or "")
         p.setdefault("date", d.get("date") or "")
     return paragraphs, np.asarray(vectors, dtype=np.float32), manifest.to_dict()
-
-
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
 
 def _records(rows: Sequence[dict[str, Any]], vectors: np.ndarray, start: int) -> Iterator[dict[str, Any]]:
     for i, (p, vec) in enumerate(zip(rows, vectors, strict=True)):

@@ -20,6 +20,7 @@ from search.evaluate import (
     query_metrics,
     run_from_results,
 )
+from tests.conftest import shared_path
 
 L3, L5 = math.log2(3), math.log2(5)
 
@@ -179,12 +180,8 @@ def test_load_beir_jsonl_and_folder(tmp_path: Path) -> None:
         load_beir_corpus(tmp_path / "nope.jsonl")
 
 
-SCIFACT = Path("/work/shared/data/scifact-dev")
-
-
-@pytest.mark.skipif(not SCIFACT.is_dir(), reason="SciFact dev data not present")
 def test_real_scifact_loads() -> None:
-    corpus, queries, qrels = load_beir(SCIFACT)
+    corpus, queries, qrels = load_beir(shared_path("data", "scifact-dev"))
     assert len(corpus) == 5183
     assert all(d["id"] and d["text"] for d in corpus)
     assert all("['" not in d["text"] and "'\n '" not in d["text"] for d in corpus)
