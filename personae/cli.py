@@ -108,7 +108,9 @@ def build(
         report = build_index(settings, progress=not quiet, log=say, incremental=not full)
     except (OSError, StorageError) as err:
         problem = err if isinstance(err, StorageError) else StorageError.from_os_error(err)
-        raise click.ClickException(f"build failed, the current build is unchanged: {problem}") from None
+        raise click.ClickException(
+            f"build failed, the current build, if any, still serves: {problem}"
+        ) from None
     click.echo(report.summary())
 
 
@@ -238,22 +240,27 @@ def serve(
         resp = app.test_client().get(get_path)
         click.echo(resp.get_data(as_text=True))
         sys.exit(0 if resp.status_code == 200 else 1)
-    click.echo(f"Personae on http://{settings.host}:{settings.port}/", err=True)
     if dev:
+        click.echo(f"Personae on http://{settings.host}:{settings.port}/", err=True)
         app.run(host=settings.host, port=settings.port, debug=True)
-    else:
-        import waitress
+        return
+    import logging
 
-        with _listening(settings):
-            waitress.serve(
-                app,
-                host=settings.host,
-                port=settings.port,
-                threads=threads,
-                ident="personae",
-                connection_limit=connection_limit,
-                asyncore_use_poll=True,
-            )
+    import waitress
+
+    logging.basicConfig()  # as waitress.serve does: its warnings (and the app's) reach stderr
+    with _listening(settings):  # binds here: the banner below means the port is ours
+        server = waitress.create_server(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=threads,
+            ident="personae",
+            connection_limit=connection_limit,
+            asyncore_use_poll=True,
+        )
+    click.echo(f"Personae on http://{settings.host}:{settings.port}/", err=True)
+    server.run()
 
 
 def _check_readable(settings: Settings) -> None:

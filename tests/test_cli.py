@@ -119,3 +119,79 @@ def test_serve_refuses_several_workers_on_a_milvus_lite_file(tmp_path: Path) -> 
     env = {"PERSONAE_BACKEND": "milvus", "PERSONAE_MILVUS_URI": str(tmp_path / "m.db")}
     res = CliRunner().invoke(cli, ["serve", "--workers", "2", "--index-dir", str(tmp_path)], env=env)
     assert res.exit_code == 2 and "one process only" in res.output and "Traceback" not in res.output
+
+
+# ------------------------------------------------------------------------------ faults read like messages
+
+
+def _one_error_line(res) -> str:
+    assert res.exit_code == 1, res.output
+    assert "Traceback" not in res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    return lines[0]
+
+
+def _hash_build(runner: CliRunner, idx: Path):
+    return runner.invoke(cli, ["build", "--corpus", str(SEEDS), "--index-dir", str(idx), "--quiet"],
+                         env={"PERSONAE_MODEL": "hash"})
+
+
+@pytest.mark.parametrize("fault", [
+    OSError(28, "No space left on device"),
+    RuntimeError("Error in faiss::FileIOWriter::operator()(const void*, size_t, size_t) at io.cpp:120: "
+                 "Error: 'ret == n' failed: write error in vectors.faiss.tmp: 0 != 1536 "
+                 "(No space left on device)"),
+])
+def test_full_disk_during_a_build_is_one_line_and_the_old_build_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Exception
+) -> None:
+    import faiss
+
+    from index import layout
+
+    runner = CliRunner()
+    idx = tmp_path / "idx"
+    assert _hash_build(runner, idx).exit_code == 0
+    good = layout.current_build(idx)
+
+    def full_disk(*_args: object) -> None:
+        raise fault
+
+    monkeypatch.setattr(faiss, "write_index", full_disk)
+    line = _one_error_line(_hash_build(runner, idx))
+    assert line.startswith("Error: build failed, the current build, if any, still serves: ")
+    assert "vectors.faiss.tmp" in line and "No space left on device" in line
+    assert "faiss::" not in line and "io.cpp" not in line
+    assert layout.current_build(idx) == good
+    assert not list(idx.glob(".tmp-*"))  # the temp folder is removed
+    res = runner.invoke(cli, ["search", "Lavrov", "--index-dir", str(idx), "--mode", "keyword"])
+    assert res.exit_code == 0 and "Lavrov" in res.output
+
+
+def test_build_into_a_path_under_a_file_or_a_file_is_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    line = _one_error_line(_hash_build(runner, blocker / "idx"))
+    assert f"{blocker / 'idx'}: Not a directory" in line
+    res = runner.invoke(cli, ["build", "--corpus", str(SEEDS), "--quiet"],
+                        env={"PERSONAE_MODEL": "hash", "PERSONAE_INDEX_DIR": str(blocker)})
+    assert f"cannot build in {blocker}: it is a file, not a folder" in _one_error_line(res)
+
+
+def test_server_start_os_errors_are_one_line(tmp_path: Path) -> None:
+    import socket
+
+    runner = CliRunner()
+    idx = tmp_path / "idx"
+    idx.mkdir()
+    (idx / "CURRENT").mkdir()  # the pointer is a folder: reading it is an OSError
+    res = runner.invoke(cli, ["serve", "--index-dir", str(idx), "--get", "/api/health"])
+    assert f"{idx / 'CURRENT'}: Is a directory" in _one_error_line(res)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = runner.invoke(cli, ["serve", "--index-dir", str(tmp_path / "none"), "--port", str(port)])
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in _one_error_line(res)
