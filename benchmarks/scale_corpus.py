@@ -1,0 +1,485 @@
+"""An honest scale corpus: N paragraphs assembled from real sentences, with real MiniLM vectors.
+
+Run (from the repository root)::
+
+    .venv/bin/python benchmarks/scale_corpus.py [--paragraphs 1000000] [--encode-only]
+
+Why not copies of one corpus: ten copies of BBC multiply every term's document frequency by ten and give
+HNSW tight clusters of near-duplicates, which flatters both legs. Here
+
+* **sentences** come from three real collections with different vocabularies: BBC News (2004-05, five
+  categories), SciFact abstracts (biomedical) and the seed article(s) in ``seeds/``. Sentences are cut
+  with spaCy's rule-based sentencizer (SciFact ships its own sentence lists);
+* a **document** has a topic article (its title is that article's headline) and 2-8 paragraphs; a
+  paragraph starts at a random sentence of the topic article (probability 0.7) or of another article of
+  the same collection (same BBC category), and has 1-3 sentences: each next one continues the story with
+  probability 0.75, else it is a random sentence of another article of that collection. Paragraphs
+  recombine real text the way rewritten wire copy does; exact repeats of a paragraph are rare;
+* a paragraph's **vector** is the normalised mean of the real MiniLM vectors of its title and its
+  sentences (each distinct text is encoded once; ``vectors()``), which is what the builder would embed,
+  up to the averaging;
+* **dates** are spread uniformly over 2000-2025;
+* **queries** are held apart: 10% of the BBC articles never contribute a sentence or a title; their
+  headlines, and the person/organisation names the real NER finds in them, are the queries. Half of the
+  queries carry a filter (an entity facet click or a date range), and the benchmark runs them grouped,
+  the call the search page makes.
+
+Everything is cached under ``var/scale/`` (``PERSONAE_SCALE_CACHE``): ``texts.jsonl`` (distinct texts),
+``vectors/chunk-*.npy`` (their vectors, written as encoding goes so a killed run resumes),
+``corpus-<N>.jsonl`` (the generated documents; each line also lists its paragraphs' sentence ids) and
+``queries.jsonl``.
+Generation is deterministic for a given seed; 1,000,000 paragraphs is the default size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from index.documents import normalize_text, read_corpus  # noqa: E402
+from index.jsonl import read_jsonl, write_jsonl  # noqa: E402
+
+SHARED = ROOT.parent / "shared"  # ../shared relative to the repository root
+BBC = Path(os.environ.get("PERSONAE_BBC", SHARED / "data" / "bbc-news" / "bbc"))
+SCIFACT = Path(os.environ.get("PERSONAE_SCIFACT", SHARED / "data" / "scifact-dev")) / "corpus_train.csv"
+SEEDS = ROOT / "seeds"
+CACHE = Path(os.environ.get("PERSONAE_SCALE_CACHE", ROOT / "var" / "scale"))
+HELD_OUT = 0.10  # share of BBC articles kept out of the corpus: their headlines and names are the queries
+MAX_PARAGRAPH_CHARS = 1400  # below the builder's max_paragraph_chars, so a generated paragraph stays whole
+SOURCE_WEIGHTS = {"bbc": 0.6, "scifact": 0.37, "seed": 0.03}
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2025, 12, 31)
+CHUNK = 4096  # texts per cached vector chunk
+MODEL = os.environ.get("PERSONAE_SCALE_MODEL", "all-MiniLM-L6-v2")  # "hash" for a quick smoke run
+
+
+@dataclass(frozen=True)
+class Article:
+    source: str  # "bbc" | "scifact" | "seed"
+    key: str  # file or doc id inside its collection
+    group: str  # BBC category, else the source
+    title: str
+    sentences: tuple[str, ...]
+
+
+def available() -> str | None:
+    """None when every source is present, else what is missing."""
+    if not (BBC.is_dir() and any(BBC.glob("*/*.txt"))):
+        return f"BBC corpus not found at {BBC} (set PERSONAE_BBC)"
+    if not SCIFACT.is_file():
+        return f"SciFact corpus not found at {SCIFACT} (set PERSONAE_SCIFACT)"
+    return None
+
+
+def _clean(sentence: str) -> str:
+    return " ".join(normalize_text(sentence).split())
+
+
+def _sentencizer() -> Any:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+def _article_sentences(nlp: Any, text: str) -> tuple[str, ...]:
+    out = []
+    for block in text.split("\n\n"):
+        for sent in nlp(block).sents:
+            s = _clean(sent.text)
+            if len(s) >= 20 and len(s) <= MAX_PARAGRAPH_CHARS:  # drop bylines, captions, fragments
+                out.append(s)
+    return tuple(out)
+
+
+def load_articles() -> list[Article]:
+    """Every article of the three collections, split into sentences, in a fixed order."""
+    from search.evaluate import parse_sentence_list
+
+    nlp = _sentencizer()
+    articles = []
+    for source, root, exclude in (("bbc", BBC, [BBC / "README.TXT"]),
+                                  ("seed", SEEDS, [SEEDS / "entities.jsonl"])):
+        for d in read_corpus(root, exclude=exclude).documents:
+            body = d.text.split("\n", 1)[1] if d.text.startswith(d.title) else d.text
+            group = d.id.split("/")[0] if source == "bbc" else source
+            articles.append(Article(source, d.id, group, _clean(d.title), _article_sentences(nlp, body)))
+    csv.field_size_limit(1 << 24)
+    with SCIFACT.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            sents = tuple(s for s in map(_clean, parse_sentence_list(row["abstract"]))
+                          if 20 <= len(s) <= MAX_PARAGRAPH_CHARS)
+            articles.append(Article("scifact", row["doc_id"], "scifact", _clean(row["title"]), sents))
+    return [a for a in articles if a.title and a.sentences]
+
+
+def split_held_out(articles: Sequence[Article], seed: int = 17) -> tuple[list[Article], list[Article]]:
+    """(pool, held_out): a fixed 10% of BBC articles, and every pool article sharing a title or a
+    sentence with one of them (the BBC set holds a few duplicate stories), never reach the corpus."""
+    rng = random.Random(seed)
+    bbc = [a for a in articles if a.source == "bbc"]
+    held = set(rng.sample(range(len(bbc)), round(len(bbc) * HELD_OUT)))
+    held_out = [a for i, a in enumerate(bbc) if i in held]
+    banned_titles = {a.title.lower() for a in held_out}
+    banned_sentences = {s for a in held_out for s in a.sentences}
+    pool = [a for a in articles if a not in set(held_out) and a.title.lower() not in banned_titles
+            and not banned_sentences.intersection(a.sentences)]
+    return pool, held_out
+
+
+class TextTable:
+    """Distinct texts (sentences and titles) of the pool, numbered in first-seen order."""
+
+    def __init__(self, texts: Sequence[str]):
+        self.texts = list(texts)
+        self.ids = {t: i for i, t in enumerate(self.texts)}
+
+    @classmethod
+    def of(cls, pool: Sequence[Article]) -> TextTable:
+        seen: dict[str, None] = {}
+        for a in pool:
+            seen.setdefault(a.title)
+            for s in a.sentences:
+                seen.setdefault(s)
+        return cls(list(seen))
+
+    def save(self, path: Path) -> None:
+        write_jsonl(path, ({"id": i, "text": t} for i, t in enumerate(self.texts)))
+
+
+def vectors(table: TextTable, *, model: str = MODEL, say: Any = print) -> np.ndarray:
+    """MiniLM vectors of every distinct text (row = text id), encoded once and cached in chunks."""
+    out_dir = CACHE / "vectors"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = {"model": model, "count": len(table.texts), "first": table.texts[0], "last": table.texts[-1]}
+    meta = out_dir / "meta.json"
+    if meta.is_file() and json.loads(meta.read_text(encoding="utf-8")) != stamp:
+        for old in out_dir.glob("chunk-*.npy"):
+            old.unlink()
+    meta.write_text(json.dumps(stamp), encoding="utf-8")
+    encoder = None
+    parts = []
+    t0 = time.perf_counter()
+    for start in range(0, len(table.texts), CHUNK):
+        path = out_dir / f"chunk-{start // CHUNK:05d}.npy"
+        if not path.is_file():
+            if encoder is None:
+                from index.encoder import load_encoder
+
+                encoder = load_encoder(model)
+            vecs = encoder.encode(table.texts[start:start + CHUNK], batch_size=64)
+            np.save(path.with_suffix(".tmp.npy"), vecs)
+            os.replace(path.with_suffix(".tmp.npy"), path)
+            done = min(start + CHUNK, len(table.texts))
+            say(f"  encoded {done}/{len(table.texts)} texts ({time.perf_counter() - t0:.0f} s)")
+        parts.append(np.load(path))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def paragraph_vector(vecs: np.ndarray, title_id: int | None, sentence_ids: Sequence[int]) -> np.ndarray:
+    """Normalised mean of the title's and the sentences' vectors (the title only when it is embedded)."""
+    rows = ([title_id] if title_id is not None else []) + list(sentence_ids)
+    v = vecs[rows].mean(axis=0)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def generate(pool: Sequence[Article], table: TextTable, n_paragraphs: int,
+             seed: int = 1) -> Iterator[dict[str, Any]]:
+    """Documents until ``n_paragraphs`` paragraphs are made; deterministic for a seed."""
+    rng = random.Random(seed)
+    by_group: dict[str, list[Article]] = {}
+    for a in pool:
+        by_group.setdefault(a.group, []).append(a)
+    weights = [SOURCE_WEIGHTS[a.source] / sum(1 for b in pool if b.source == a.source) for a in pool]
+    span = (LAST_DAY - FIRST_DAY).days
+    made = n = 0
+    while made < n_paragraphs:
+        topics = rng.choices(pool, weights=weights, k=1024)
+        for topic in topics:
+            if made >= n_paragraphs:
+                break
+            paragraphs = []
+            for _ in range(min(rng.randint(2, 8), n_paragraphs - made)):
+                src = topic if rng.random() < 0.7 else rng.choice(by_group[topic.group])
+                at = rng.randrange(len(src.sentences))
+                run = [src.sentences[at]]
+                for _ in range(rng.choices((0, 1, 2), weights=(0.25, 0.4, 0.35))[0]):
+                    if rng.random() < 0.75 and at + 1 < len(src.sentences):  # the story goes on
+                        at += 1
+                    else:  # or picks up a line from another story of the same kind
+                        src = rng.choice(by_group[topic.group])
+                        at = rng.randrange(len(src.sentences))
+                    if len(" ".join(run)) + 1 + len(src.sentences[at]) > MAX_PARAGRAPH_CHARS:
+                        break
+                    run.append(src.sentences[at])
+                paragraphs.append([table.ids[s] for s in run])
+            made += len(paragraphs)
+            yield {
+                "id": f"gen-{n:07d}",
+                "title": topic.title,
+                "date": (FIRST_DAY + timedelta(days=rng.randrange(span + 1))).isoformat(),
+                "source": topic.source,
+                "text": "\n\n".join(" ".join(table.texts[i] for i in p) for p in paragraphs),
+                "title_id": table.ids[topic.title],
+                "sentences": paragraphs,
+            }
+            n += 1
+
+
+def held_out_queries(held_out: Sequence[Article], names: Sequence[str], n: int,
+                     seed: int = 3) -> list[dict[str, Any]]:
+    """Half headlines, half entity names, all from held-out articles; half of each carry a filter.
+
+    A filter is ``{"entity": "facet"}`` (the benchmark clicks the top person/org facet of the unfiltered
+    result, as a reader would) or ``{"date": [from, to]}`` (a span of one to five years).
+    """
+    rng = random.Random(seed)
+    headlines = rng.sample([a.title for a in held_out], min(n - n // 2, len(held_out)))
+    picked = rng.sample(list(names), min(n // 2, len(names)))
+    per_kind = []
+    for kind, texts in (("headline", headlines), ("name", picked)):
+        rows = []
+        for j, text in enumerate(texts):
+            query: dict[str, Any] = {"text": text, "kind": kind, "filter": None}
+            if j % 4 == 1:
+                query["filter"] = {"entity": "facet"}
+            elif j % 4 == 3:
+                start = rng.randint(FIRST_DAY.year, LAST_DAY.year - 1)
+                end = min(LAST_DAY.year, start + rng.randint(0, 4))
+                query["filter"] = {"date": [f"{start}-01-01", f"{end}-12-31"]}
+            rows.append(query)
+        per_kind.append(rows)
+    out = [q for pair in zip(*per_kind, strict=False) for q in pair]  # alternate, so any prefix mixes
+    longest = max(per_kind, key=len)
+    return out + longest[len(out) // 2:]
+
+
+def entity_names(held_out: Sequence[Article], pool_text: set[str]) -> list[str]:
+    """Person and organisation names (two words or more) the real detector finds in held-out articles.
+
+    The names also occur in the corpus (a name nobody wrote about is no query), but the query is the name
+    alone, never a copied passage. ``pool_text`` is the corpus's sentences, to keep names that do occur.
+    """
+    from index.linker import make_linker
+    from index.records import ORG, PERSON
+    from index.settings import Settings
+
+    settings = Settings.load(env={})
+    detector = make_linker(None, settings.ner_model, settings.ner_window).detector
+    texts = [" ".join(a.sentences) for a in held_out]
+    names: dict[str, None] = {}
+    for mentions in detector.detect_many(texts):
+        for m in mentions:
+            if m.type in (PERSON, ORG) and len(m.text.split()) >= 2 and m.text[:1].isupper():
+                names.setdefault(m.text)
+    blob = "\n".join(pool_text)
+    return [x for x in names if x in blob]
+
+
+def prepare(n_paragraphs: int, *, queries: int = 200, say: Any = print,
+            encode: bool = True) -> dict[str, Path]:
+    """Write (or reuse) the texts, their vectors, the corpus of ``n_paragraphs`` and the query set."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    paths = {"texts": CACHE / "texts.jsonl", "corpus": CACHE / f"corpus-{n_paragraphs}.jsonl",
+             "queries": CACHE / "queries.jsonl"}
+    if not all(path.is_file() for path in paths.values()):
+        t0 = time.perf_counter()
+        pool, held = split_held_out(load_articles())
+        table = TextTable.of(pool)
+        per_source = ", ".join(f"{s} {sum(a.source == s for a in pool)}" for s in SOURCE_WEIGHTS)
+        say(f"{len(pool)} pool articles ({per_source}), {len(held)} held out; {len(table.texts)} distinct "
+            f"texts ({time.perf_counter() - t0:.0f} s)")
+        table.save(paths["texts"])
+        if not paths["corpus"].is_file():
+            tmp = paths["corpus"].with_suffix(".tmp")
+            write_jsonl(tmp, generate(pool, table, n_paragraphs))
+            os.replace(tmp, paths["corpus"])
+        if not paths["queries"].is_file():
+            names = entity_names(held, set(table.texts))
+            write_jsonl(paths["queries"], held_out_queries(held, names, queries))
+    if encode:
+        vectors(TextTable([row["text"] for row in read_jsonl(paths["texts"])]), say=say)
+    return paths
+
+
+# ------------------------------------------------------------------------------------ building it
+
+
+class SentenceMentions:
+    """The real detector, run once per distinct sentence (cached in ``mentions.jsonl``) and its mentions
+    shifted to where each sentence sits in a generated document.
+
+    What this reuses and what it loses: spaCy NER and the registry gazetteer see each sentence on its own,
+    so a name is found as it would be in its source article's sentence; the detector's per-document rescan
+    (a name found once, matched again elsewhere in the same document) does not run across sentences.
+    Linking itself (the cascade, local entities, quotes) runs for real over every document.
+    """
+
+    def __init__(self, detector: Any, table: TextTable, layouts: dict[str, list[list[int]]], path: Path):
+        self.detector = detector
+        self.table = table
+        self.layouts = layouts  # document text key -> its paragraphs' sentence ids
+        self.path = path
+        self.found: dict[int, list[list[Any]]] = {}
+        if path.is_file():
+            self.found = {row["id"]: row["mentions"] for row in read_jsonl(path)}
+
+    def detect(self, text: str) -> list[Any]:
+        return self.detect_many([text])[0]
+
+    def detect_many(self, texts: Sequence[str], batch_size: int = 64, n_process: int = 1) -> list[list[Any]]:
+        from index.build import _text_key
+        from index.records import Mention
+
+        layouts = [self.layouts[_text_key(t)] for t in texts]
+        todo = sorted({i for lay in layouts for para in lay for i in para} - set(self.found))
+        if todo:
+            fresh = self.detector.detect_many([self.table.texts[i] for i in todo], batch_size=batch_size)
+            rows = [{"id": i, "mentions": [[m.start, m.end, m.text, m.type, m.source] for m in ms]}
+                    for i, ms in zip(todo, fresh, strict=True)]
+            with self.path.open("a", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self.found.update((row["id"], row["mentions"]) for row in rows)
+        out = []
+        for text, lay in zip(texts, layouts, strict=True):
+            mentions, pos = [], 0
+            for para in lay:
+                for i in para:
+                    for start, end, surface, kind, source in self.found[i]:
+                        m = Mention(pos + start, pos + end, surface, kind, source)
+                        if text[m.start:m.end] != surface:
+                            raise RuntimeError(f"mention {surface!r} is not at {m.start} in its document")
+                        mentions.append(m)
+                    pos += len(self.table.texts[i]) + 1  # the space after a sentence
+                pos += 1  # "\n\n" between paragraphs: one more than the space counted above
+            out.append(mentions)
+        return out
+
+    def __getattr__(self, name: str) -> Any:  # model, window, labels...: the snapshot of the real detector
+        return getattr(self.detector, name)
+
+
+class PrecomputedEncoder:
+    """Answers the builder's ``encode`` with each paragraph's mean sentence vector (no model runs)."""
+
+    def __init__(self, vecs: np.ndarray, parts: dict[str, tuple[int | None, list[int]]], model_id: str):
+        self.vecs = vecs
+        self.parts = parts  # key of the embedded text -> (title id or None, sentence ids)
+        self.model_id = model_id
+        self.dim = vecs.shape[1]
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64,
+               show_progress: bool = False) -> np.ndarray:
+        from index.build import _text_key
+
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            title_id, ids = self.parts[_text_key(text)]
+            out[row] = paragraph_vector(self.vecs, title_id, ids)
+        return out
+
+
+def _linking(paths: dict[str, Path], index_dir: Path) -> tuple[TextTable, Any, Any]:
+    """The text table, the linker (its detector: ``SentenceMentions``) and the build's settings."""
+    from index.build import _text_key
+    from index.linker import make_linker
+    from index.settings import Settings
+
+    table = TextTable([row["text"] for row in read_jsonl(paths["texts"])])
+    settings = Settings.load(env={}, index_dir=str(index_dir), corpus=str(paths["corpus"]), model=MODEL,
+                             entities_file=str(ROOT / "seeds" / "entities.jsonl"))
+    layouts = {_text_key(doc["text"]): doc["sentences"] for doc in read_jsonl(paths["corpus"])}
+    linker = make_linker(settings.entities_file, settings.ner_model, settings.ner_window)
+    linker.detector = SentenceMentions(linker.detector, table, layouts, CACHE / "mentions.jsonl")
+    return table, linker, settings
+
+
+def detect_sentences(n_paragraphs: int, say: Any = print) -> None:
+    """Run the detector over every distinct sentence of the corpus now (cached), e.g. beside encoding."""
+    paths = prepare(n_paragraphs, say=say, encode=False)
+    _, linker, _ = _linking(paths, CACHE / f"index-{n_paragraphs}")
+    docs = [doc["text"] for doc in read_jsonl(paths["corpus"])]
+    t0 = time.perf_counter()
+    for start in range(0, len(docs), 512):
+        linker.detector.detect_many(docs[start:start + 512])
+        say(f"  detected {min(start + 512, len(docs))}/{len(docs)} documents' sentences "
+            f"({time.perf_counter() - t0:.0f} s)")
+
+
+def scale_build(n_paragraphs: int, say: Any = print) -> Path:
+    """A real ``build_index`` of the generated corpus (cached as ``var/scale/index-<N>``); returns its folder.
+
+    The builder, Whoosh, HNSW and the linker run for real; vectors come from ``PrecomputedEncoder`` and the
+    detector's output per distinct sentence from ``SentenceMentions``.
+    """
+    from index import layout
+    from index.build import _text_key, build_index
+    from index.encoder import compose_text
+    from index.errors import PersonaeError
+
+    index_dir = CACHE / f"index-{n_paragraphs}"
+    try:
+        folder = layout.current_build(index_dir)
+        if layout.read_manifest(folder).settings.get("scale_corpus") == n_paragraphs:
+            return index_dir
+    except PersonaeError:
+        pass
+    paths = prepare(n_paragraphs, say=say)
+    table, linker, settings = _linking(paths, index_dir)
+    vecs = vectors(table, say=say)
+    parts: dict[str, tuple[int | None, list[int]]] = {}
+    for doc in read_jsonl(paths["corpus"]):
+        for ids in doc["sentences"]:
+            text = compose_text(doc["title"], " ".join(table.texts[i] for i in ids),
+                                embed_title=settings.embed_title)
+            parts[_text_key(text)] = (doc["title_id"] if settings.embed_title else None, ids)
+    encoder = PrecomputedEncoder(vecs, parts, settings.model)
+    say(f"building {n_paragraphs} generated paragraphs in {index_dir} (vectors precomputed, NER per "
+        "sentence)")
+    t0 = time.perf_counter()
+    report = build_index(settings, encoder=encoder, linker=linker, progress=False, incremental=False,
+                         extra_settings={"scale_corpus": n_paragraphs})
+    say(f"  built in {time.perf_counter() - t0:.0f} s: {report.summary()}")
+    return index_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Generate the scale corpus, its vectors and its queries.")
+    ap.add_argument("--paragraphs", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--no-encode", action="store_true", help="Write corpus and queries only.")
+    ap.add_argument("--detect", action="store_true",
+                    help="Only run the detector over the corpus's distinct sentences (cached for the build).")
+    args = ap.parse_args(argv)
+    missing = available()
+    if missing:
+        print(f"skip: {missing}")
+        return 0
+    if args.detect:
+        detect_sentences(args.paragraphs)
+        return 0
+    paths = prepare(args.paragraphs, queries=args.queries, encode=not args.no_encode)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
