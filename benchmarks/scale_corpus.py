@@ -274,7 +274,7 @@ def entity_names(held_out: Sequence[Article], pool_text: set[str]) -> list[str]:
     The names also occur in the corpus (a name nobody wrote about is no query), but the query is the name
     alone, never a copied passage. ``pool_text`` is the corpus's sentences, to keep names that do occur.
     """
-    from index.linker import make_linker
+    from index.linking.resolve import make_linker
     from index.records import ORG, PERSON
     from index.settings import Settings
 
@@ -397,7 +397,7 @@ class PrecomputedEncoder:
 def _linking(paths: dict[str, Path], index_dir: Path) -> tuple[TextTable, Any, Any]:
     """The text table, the linker (its detector: ``SentenceMentions``) and the build's settings."""
     from index.build import _text_key
-    from index.linker import make_linker
+    from index.linking.resolve import make_linker
     from index.settings import Settings
 
     table = TextTable([row["text"] for row in read_jsonl(paths["texts"])])
