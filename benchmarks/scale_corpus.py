@@ -25,7 +25,8 @@ HNSW tight clusters of near-duplicates, which flatters both legs. Here
   the call the search page makes.
 
 Everything is cached under ``var/scale/`` (``PERSONAE_SCALE_CACHE``): ``texts.jsonl`` (distinct texts),
-``vectors/chunk-*.npy`` (their vectors, written as encoding goes so a killed run resumes),
+``vectors/vectors.f32`` (their vectors, an .npy memory map filled as encoding goes, so a killed run
+resumes; only the texts a corpus uses are encoded for it),
 ``corpus-<N>.jsonl`` (the generated documents; each line also lists its paragraphs' sentence ids) and
 ``queries.jsonl``.
 Generation is deterministic for a given seed; 1,000,000 paragraphs is the default size.
@@ -39,7 +40,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -161,33 +162,74 @@ class TextTable:
         write_jsonl(path, ({"id": i, "text": t} for i, t in enumerate(self.texts)))
 
 
-def vectors(table: TextTable, *, model: str = MODEL, say: Any = print) -> np.ndarray:
-    """MiniLM vectors of every distinct text (row = text id), encoded once and cached in chunks."""
+def vectors(table: TextTable, *, needed: Iterable[int] | None = None, model: str = MODEL,
+            say: Any = print) -> np.ndarray:
+    """Vectors of the distinct texts (row = text id), each encoded once and cached in ``vectors/``.
+
+    Only the ``needed`` rows (default: all) are encoded now; the others stay zero until a later call needs
+    them (a 100k corpus uses about 70% of the texts, 1M all of them). Progress is saved every ``CHUNK``
+    texts, so a killed run resumes where it stopped.
+    """
     out_dir = CACHE / "vectors"
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = {"model": model, "count": len(table.texts), "first": table.texts[0], "last": table.texts[-1]}
-    meta = out_dir / "meta.json"
-    if meta.is_file() and json.loads(meta.read_text(encoding="utf-8")) != stamp:
-        for old in out_dir.glob("chunk-*.npy"):
+    n = len(table.texts)
+    stamp = {"model": model, "count": n, "first": table.texts[0], "last": table.texts[-1]}
+    meta, store, done_path = out_dir / "meta.json", out_dir / "vectors.f32", out_dir / "done.npy"
+    if meta.is_file() and {k: v for k, v in json.loads(meta.read_text(encoding="utf-8")).items()
+                           if k != "dim"} != stamp:
+        for old in out_dir.iterdir():
             old.unlink()
-    meta.write_text(json.dumps(stamp), encoding="utf-8")
+    todo = sorted(set(range(n) if needed is None else needed))
+    done = np.load(done_path) if done_path.is_file() else np.zeros(n, dtype=bool)
+    todo = [i for i in todo if not done[i]]
     encoder = None
-    parts = []
-    t0 = time.perf_counter()
-    for start in range(0, len(table.texts), CHUNK):
-        path = out_dir / f"chunk-{start // CHUNK:05d}.npy"
-        if not path.is_file():
-            if encoder is None:
-                from index.encoder import load_encoder
+    if not store.is_file():
+        from index.encoder import load_encoder
 
-                encoder = load_encoder(model)
-            vecs = encoder.encode(table.texts[start:start + CHUNK], batch_size=64)
-            np.save(path.with_suffix(".tmp.npy"), vecs)
-            os.replace(path.with_suffix(".tmp.npy"), path)
-            done = min(start + CHUNK, len(table.texts))
-            say(f"  encoded {done}/{len(table.texts)} texts ({time.perf_counter() - t0:.0f} s)")
-        parts.append(np.load(path))
-    return np.concatenate(parts).astype(np.float32)
+        encoder = load_encoder(model)
+        dim = encoder.dim
+        meta.write_text(json.dumps({**stamp, "dim": dim}), encoding="utf-8")
+        np.lib.format.open_memmap(store, mode="w+", dtype=np.float32, shape=(n, dim)).flush()
+    dim = json.loads(meta.read_text(encoding="utf-8"))["dim"]
+    mm = np.lib.format.open_memmap(store, mode="r+")
+    assert mm.shape == (n, dim)
+    for chunk in sorted(c for c in out_dir.glob("chunk-*.npy") if ".tmp" not in c.name):  # earlier layout
+        start = int(chunk.stem.split("-")[1]) * CHUNK
+        rows = np.load(chunk)
+        mm[start:start + len(rows)] = rows
+        done[start:start + len(rows)] = True
+        mm.flush()
+        np.save(done_path, done)
+        chunk.unlink()
+    todo = [i for i in todo if not done[i]]
+    t0 = time.perf_counter()
+    for start in range(0, len(todo), CHUNK):
+        if encoder is None:
+            from index.encoder import load_encoder
+
+            encoder = load_encoder(model)
+        rows = todo[start:start + CHUNK]
+        mm[rows] = encoder.encode([table.texts[i] for i in rows], batch_size=64)
+        mm.flush()
+        done[rows] = True
+        np.save(out_dir / "done.tmp.npy", done)
+        os.replace(out_dir / "done.tmp.npy", done_path)
+        say(f"  encoded {start + len(rows)}/{len(todo)} texts ({int(done.sum())} of {n} cached; "
+            f"{time.perf_counter() - t0:.0f} s)")
+    missing = [i for i in (range(n) if needed is None else needed) if not done[i]]
+    if missing:
+        raise RuntimeError(f"{len(missing)} needed texts have no vector")
+    return np.lib.format.open_memmap(store, mode="r")
+
+
+def used_texts(corpus: Path) -> set[int]:
+    """Ids of the texts (titles and sentences) a generated corpus uses."""
+    used: set[int] = set()
+    for doc in read_jsonl(corpus):
+        used.add(doc["title_id"])
+        for ids in doc["sentences"]:
+            used.update(ids)
+    return used
 
 
 def paragraph_vector(vecs: np.ndarray, title_id: int | None, sentence_ids: Sequence[int]) -> np.ndarray:
@@ -312,7 +354,8 @@ def prepare(n_paragraphs: int, *, queries: int = 200, say: Any = print,
             names = entity_names(held, set(table.texts))
             write_jsonl(paths["queries"], held_out_queries(held, names, queries))
     if encode:
-        vectors(TextTable([row["text"] for row in read_jsonl(paths["texts"])]), say=say)
+        table = TextTable([row["text"] for row in read_jsonl(paths["texts"])])
+        vectors(table, needed=used_texts(paths["corpus"]), say=say)
     return paths
 
 
@@ -375,23 +418,39 @@ class SentenceMentions:
 
 
 class PrecomputedEncoder:
-    """Answers the builder's ``encode`` with each paragraph's mean sentence vector (no model runs)."""
+    """Answers the builder's ``encode`` with each paragraph's mean sentence vector (no model runs).
 
-    def __init__(self, vecs: np.ndarray, parts: dict[str, tuple[int | None, list[int]]], model_id: str):
-        self.vecs = vecs
+    ``load`` gives the text vectors when first needed: the builder links and writes Whoosh in a worker
+    thread meanwhile, so a build can start while another process still encodes sentences.
+    """
+
+    def __init__(self, load: Callable[[], np.ndarray], parts: dict[str, tuple[int | None, list[int]]],
+                 model_id: str):
+        self.load = load
         self.parts = parts  # key of the embedded text -> (title id or None, sentence ids)
         self.model_id = model_id
-        self.dim = vecs.shape[1]
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64,
                show_progress: bool = False) -> np.ndarray:
         from index.build import _text_key
 
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        vecs = self.load()
+        out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
         for row, text in enumerate(texts):
             title_id, ids = self.parts[_text_key(text)]
-            out[row] = paragraph_vector(self.vecs, title_id, ids)
+            out[row] = paragraph_vector(vecs, title_id, ids)
         return out
+
+
+def wait_for_vectors(needed: set[int], say: Any = print) -> np.ndarray:
+    """The cached vectors once another process (``scale_corpus.py``) has encoded every ``needed`` text."""
+    done_path = CACHE / "vectors" / "done.npy"
+    while True:
+        missing = len(needed) - int(np.load(done_path)[sorted(needed)].sum()) if done_path.is_file() else -1
+        if missing == 0:
+            return np.lib.format.open_memmap(CACHE / "vectors" / "vectors.f32", mode="r")
+        say(f"  waiting for {missing if missing > 0 else 'all'} text vectors from the encoding process")
+        time.sleep(60)
 
 
 def _linking(paths: dict[str, Path], index_dir: Path) -> tuple[TextTable, Any, Any]:
@@ -421,7 +480,7 @@ def detect_sentences(n_paragraphs: int, say: Any = print) -> None:
             f"({time.perf_counter() - t0:.0f} s)")
 
 
-def scale_build(n_paragraphs: int, say: Any = print) -> Path:
+def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool = False) -> Path:
     """A real ``build_index`` of the generated corpus (cached as ``var/scale/index-<N>``); returns its folder.
 
     The builder, Whoosh, HNSW and the linker run for real; vectors come from ``PrecomputedEncoder`` and the
@@ -439,16 +498,18 @@ def scale_build(n_paragraphs: int, say: Any = print) -> Path:
             return index_dir
     except PersonaeError:
         pass
-    paths = prepare(n_paragraphs, say=say)
+    paths = prepare(n_paragraphs, say=say, encode=False)
     table, linker, settings = _linking(paths, index_dir)
-    vecs = vectors(table, say=say)
+    needed = used_texts(paths["corpus"])
     parts: dict[str, tuple[int | None, list[int]]] = {}
     for doc in read_jsonl(paths["corpus"]):
         for ids in doc["sentences"]:
             text = compose_text(doc["title"], " ".join(table.texts[i] for i in ids),
                                 embed_title=settings.embed_title)
             parts[_text_key(text)] = (doc["title_id"] if settings.embed_title else None, ids)
-    encoder = PrecomputedEncoder(vecs, parts, settings.model)
+    encoder = PrecomputedEncoder(
+        (lambda: wait_for_vectors(needed, say)) if encoded_elsewhere
+        else (lambda: vectors(table, needed=needed, say=say)), parts, settings.model)
     say(f"building {n_paragraphs} generated paragraphs in {index_dir} (vectors precomputed, NER per "
         "sentence)")
     t0 = time.perf_counter()
