@@ -373,7 +373,7 @@ def hnsw_recall(index_dir: Path, queries: Sequence[dict[str, Any]], k: int = 10)
     return float(np.mean(hits)), vi.kind
 
 
-def main_scale(sizes: Sequence[int], n_queries: int) -> int:
+def main_scale(sizes: Sequence[int], n_queries: int, scifact_limit: int | None = None) -> int:
     import scale_corpus
 
     missing = scale_corpus.available()
@@ -384,7 +384,7 @@ def main_scale(sizes: Sequence[int], n_queries: int) -> int:
     results: dict[int, dict[str, list[float]]] = {}
     recall: dict[int, tuple[float, str]] = {}
     for n in sizes:
-        index_dir = scale_corpus.scale_build(n)
+        index_dir = scale_corpus.scale_build(n, scifact_limit=scifact_limit)
         queries = list(read_jsonl(scale_corpus.CACHE / "queries.jsonl"))[:n_queries]
         m = layout.read_manifest(layout.current_build(index_dir))
         print(f"{n}: {m.counts['documents']} documents, {m.counts['paragraphs']} paragraphs, "
@@ -419,9 +419,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--corpus", choices=["bbc-replicated", "scale"], default="bbc-replicated",
                     help="scale: the generated corpus of benchmarks/scale_corpus.py (held-out queries)")
+    ap.add_argument("--scifact-limit", type=int, default=None,
+                    help="scale corpus: only the first N SciFact abstracts (fewer texts to encode)")
     args = ap.parse_args(argv)
     if args.corpus == "scale":
-        return main_scale([int(s) for s in args.sizes.split(",") if s.strip()], args.queries)
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+        return main_scale(sizes, args.queries, args.scifact_limit)
     if not bbc_available():
         print(f"skip: BBC corpus not found at {BBC} (set PERSONAE_BBC)")
         return 0

@@ -239,14 +239,22 @@ def paragraph_vector(vecs: np.ndarray, title_id: int | None, sentence_ids: Seque
     return (v / np.linalg.norm(v)).astype(np.float32)
 
 
-def generate(pool: Sequence[Article], table: TextTable, n_paragraphs: int,
-             seed: int = 1) -> Iterator[dict[str, Any]]:
-    """Documents until ``n_paragraphs`` paragraphs are made; deterministic for a seed."""
+def generate(pool: Sequence[Article], table: TextTable, n_paragraphs: int, seed: int = 1,
+             scifact_limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Documents until ``n_paragraphs`` paragraphs are made; deterministic for a seed.
+
+    ``scifact_limit`` keeps only the first N SciFact abstracts of the pool (fewer texts to encode); each
+    remaining article keeps the draw weight it has in the full pool, so the SciFact share shrinks.
+    """
     rng = random.Random(seed)
+    per_source = {s: sum(1 for a in pool if a.source == s) for s in SOURCE_WEIGHTS}
+    if scifact_limit is not None:
+        keep = {id(a) for a in [a for a in pool if a.source == "scifact"][:scifact_limit]}
+        pool = [a for a in pool if a.source != "scifact" or id(a) in keep]
     by_group: dict[str, list[Article]] = {}
     for a in pool:
         by_group.setdefault(a.group, []).append(a)
-    weights = [SOURCE_WEIGHTS[a.source] / sum(1 for b in pool if b.source == a.source) for a in pool]
+    weights = [SOURCE_WEIGHTS[a.source] / per_source[a.source] for a in pool]
     span = (LAST_DAY - FIRST_DAY).days
     made = n = 0
     while made < n_paragraphs:
@@ -332,11 +340,16 @@ def entity_names(held_out: Sequence[Article], pool_text: set[str]) -> list[str]:
     return [x for x in names if x in blob]
 
 
-def prepare(n_paragraphs: int, *, queries: int = 200, say: Any = print,
-            encode: bool = True) -> dict[str, Path]:
+def corpus_name(n_paragraphs: int, scifact_limit: int | None = None) -> str:
+    return f"{n_paragraphs}" + (f"-scifact{scifact_limit}" if scifact_limit is not None else "")
+
+
+def prepare(n_paragraphs: int, *, queries: int = 200, say: Any = print, encode: bool = True,
+            scifact_limit: int | None = None) -> dict[str, Path]:
     """Write (or reuse) the texts, their vectors, the corpus of ``n_paragraphs`` and the query set."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    paths = {"texts": CACHE / "texts.jsonl", "corpus": CACHE / f"corpus-{n_paragraphs}.jsonl",
+    paths = {"texts": CACHE / "texts.jsonl",
+             "corpus": CACHE / f"corpus-{corpus_name(n_paragraphs, scifact_limit)}.jsonl",
              "queries": CACHE / "queries.jsonl"}
     if not all(path.is_file() for path in paths.values()):
         t0 = time.perf_counter()
@@ -348,7 +361,7 @@ def prepare(n_paragraphs: int, *, queries: int = 200, say: Any = print,
         table.save(paths["texts"])
         if not paths["corpus"].is_file():
             tmp = paths["corpus"].with_suffix(".tmp")
-            write_jsonl(tmp, generate(pool, table, n_paragraphs))
+            write_jsonl(tmp, generate(pool, table, n_paragraphs, scifact_limit=scifact_limit))
             os.replace(tmp, paths["corpus"])
         if not paths["queries"].is_file():
             names = entity_names(held, set(table.texts))
@@ -468,10 +481,10 @@ def _linking(paths: dict[str, Path], index_dir: Path) -> tuple[TextTable, Any, A
     return table, linker, settings
 
 
-def detect_sentences(n_paragraphs: int, say: Any = print) -> None:
+def detect_sentences(n_paragraphs: int, say: Any = print, scifact_limit: int | None = None) -> None:
     """Run the detector over every distinct sentence of the corpus now (cached), e.g. beside encoding."""
-    paths = prepare(n_paragraphs, say=say, encode=False)
-    _, linker, _ = _linking(paths, CACHE / f"index-{n_paragraphs}")
+    paths = prepare(n_paragraphs, say=say, encode=False, scifact_limit=scifact_limit)
+    _, linker, _ = _linking(paths, CACHE / f"index-{corpus_name(n_paragraphs, scifact_limit)}")
     docs = [doc["text"] for doc in read_jsonl(paths["corpus"])]
     t0 = time.perf_counter()
     for start in range(0, len(docs), 512):
@@ -480,7 +493,8 @@ def detect_sentences(n_paragraphs: int, say: Any = print) -> None:
             f"({time.perf_counter() - t0:.0f} s)")
 
 
-def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool = False) -> Path:
+def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool = False,
+                scifact_limit: int | None = None) -> Path:
     """A real ``build_index`` of the generated corpus (cached as ``var/scale/index-<N>``); returns its folder.
 
     The builder, Whoosh, HNSW and the linker run for real; vectors come from ``PrecomputedEncoder`` and the
@@ -491,14 +505,15 @@ def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool 
     from index.encoder import compose_text
     from index.errors import PersonaeError
 
-    index_dir = CACHE / f"index-{n_paragraphs}"
+    name = corpus_name(n_paragraphs, scifact_limit)
+    index_dir = CACHE / f"index-{name}"
     try:
         folder = layout.current_build(index_dir)
-        if layout.read_manifest(folder).settings.get("scale_corpus") == n_paragraphs:
+        if layout.read_manifest(folder).settings.get("scale_corpus") == name:
             return index_dir
     except PersonaeError:
         pass
-    paths = prepare(n_paragraphs, say=say, encode=False)
+    paths = prepare(n_paragraphs, say=say, encode=False, scifact_limit=scifact_limit)
     table, linker, settings = _linking(paths, index_dir)
     needed = used_texts(paths["corpus"])
     parts: dict[str, tuple[int | None, list[int]]] = {}
@@ -514,7 +529,7 @@ def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool 
         "sentence)")
     t0 = time.perf_counter()
     report = build_index(settings, encoder=encoder, linker=linker, progress=False, incremental=False,
-                         extra_settings={"scale_corpus": n_paragraphs})
+                         extra_settings={"scale_corpus": name})
     say(f"  built in {time.perf_counter() - t0:.0f} s: {report.summary()}")
     return index_dir
 
@@ -526,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paragraphs", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--no-encode", action="store_true", help="Write corpus and queries only.")
+    ap.add_argument("--scifact-limit", type=int, default=None,
+                    help="Use only the first N SciFact abstracts (fewer distinct texts to encode).")
     ap.add_argument("--detect", action="store_true",
                     help="Only run the detector over the corpus's distinct sentences (cached for the build).")
     args = ap.parse_args(argv)
@@ -534,9 +551,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skip: {missing}")
         return 0
     if args.detect:
-        detect_sentences(args.paragraphs)
+        detect_sentences(args.paragraphs, scifact_limit=args.scifact_limit)
         return 0
-    paths = prepare(args.paragraphs, queries=args.queries, encode=not args.no_encode)
+    paths = prepare(args.paragraphs, queries=args.queries, encode=not args.no_encode,
+                    scifact_limit=args.scifact_limit)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0
