@@ -150,7 +150,7 @@ def load_qrels(path: str | Path) -> Qrels:
     return qrels
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+def _beir_rows(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) of a BEIR JSON-lines input; any problem is a one-line ``PersonaeError``."""
     try:
         yield from read_jsonl_numbered(path)
@@ -164,7 +164,7 @@ def load_queries(path: str | Path) -> dict[str, str]:
     """BEIR queries: JSON lines with ``_id`` and ``text``; returns ``{query_id: text}`` in file order."""
     path = Path(path)
     queries: dict[str, str] = {}
-    for n, obj in _read_jsonl(path):
+    for n, obj in _beir_rows(path):
         if "_id" not in obj or not isinstance(obj.get("text"), str):
             raise PersonaeError(f"{path}:{n}: a query needs '_id' and 'text'")
         queries[str(obj["_id"])] = obj["text"]
@@ -210,7 +210,7 @@ def load_beir_corpus(path: str | Path) -> list[dict[str, str]]:
     if path.suffix.lower() == ".csv":
         return _load_csv_corpus(path)
     docs = []
-    for n, obj in _read_jsonl(path):
+    for n, obj in _beir_rows(path):
         if "_id" not in obj:
             raise PersonaeError(f"{path}:{n}: a corpus line needs '_id'")
         docs.append({"id": str(obj["_id"]), "title": obj.get("title") or "", "text": obj.get("text") or ""})
