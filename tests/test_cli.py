@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,16 @@ def test_server_start_os_errors_are_one_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         res = runner.invoke(cli, ["serve", "--index-dir", str(tmp_path / "none"), "--port", str(port)])
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in _one_error_line(res)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions; runs as a normal user")
+def test_build_into_a_read_only_index_folder_is_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    idx = tmp_path / "idx"
+    assert _hash_build(runner, idx).exit_code == 0
+    idx.chmod(0o555)
+    try:
+        line = _one_error_line(_hash_build(runner, idx))
+    finally:
+        idx.chmod(0o755)
+    assert "Permission denied" in line and str(idx) in line
