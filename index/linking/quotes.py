@@ -1,151 +1,545 @@
-"""Direct-quote extraction and speaker attribution over linked text.
+"""Direct quotes: where they are, which reporting verb cues them, and who said them.
 
-Patterns, in order of confidence:
+**Spans** (:func:`find_spans`). Double marks only: “curly” ones, and "straight" ones, whose direction comes
+from their neighbours (after a space, bracket or dash and before a non-space: opening; else closing).
+Single marks (‘…’, '…') nest inside a quote and are apostrophes elsewhere, so they never make a quote of
+their own. An opening mark while a quote is still open is the *reopened-mark* convention of a quote that
+runs on into the next paragraph (or into the next sentence of text whose paragraph breaks were lost): the
+quote goes on as a new *segment*. A quote left open at a paragraph end that the next paragraph does not
+reopen ends there. Segments of one quote share a ``quote_id``; the build cuts them again at its own
+paragraph boundaries.
 
-* explicit after the quote: ``“…,” Lavrov told reporters`` / ``“…?” Lavrov then asked`` /
-  ``“…,” said Lavrov``;
-* explicit before the quote: ``Lavrov said: “…”``;
-* pronoun after or before: ``“…,” he asked`` → the first person named in the last sentence (outside quotes)
-  that names a person before the quote, i.e. the subject rather than whoever was mentioned last;
-* continuation: an unattributed quote right after an attributed one (same or next paragraph, nobody else
-  named in between) keeps that speaker.
+**Attribution** (:func:`extract_quotes`). Each sentence that holds a quote is parsed with spaCy's
+dependency parser, with every quote's content replaced by a short clause placeholder: the parse then costs
+a few tokens a quote rather than the quote's length, and the parser sees the same simple shape
+(“It is so,” X said) whatever was quoted. In that parse:
+
+* the **cue** is the reporting verb (lemma in :data:`CUE_VERBS`) that governs the placeholder, else the
+  nearest one with no other quote in between, or "according to";
+* the **speaker phrase** is the cue's subject (either order: "X said", "said X"), or the object of
+  "according to", or, for a verb joined to another ("X stood up and said"), that verb's subject;
+* the phrase's head gives the speaker: a linked name on it (``explicit``); a person named in apposition to
+  it ("the mayor, Sadiq Khan, promised" → ``apposition``); a pronoun (he, she) → the subject of the nearest
+  sentence that names a person if that subject is a person, else the nearest person before it, with no
+  gender guessed (``pronoun``); a *definite* person role ("the foreign ministry spokeswoman") → the person
+  who is the subject of the preceding sentence (``role``); otherwise an **unnamed source** ("a company
+  spokeswoman", "officials", "her spokesman"): speaker ``None``, the phrase kept as ``descriptor``
+  (``unnamed``). Names after a preposition ("a spokeswoman *for* X") are never the speaker.
+
+A quote with no cue in its sentence continues the previous quote's speaker (named or unnamed) when it
+follows within the same or the next paragraph and no other person is named in between (``continuation``).
+What is left is kept *unattributed*: speaker ``None``, ``how`` and ``descriptor`` empty.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
 
+from index.errors import PersonaeError
 from index.records import PERSON, Link, Quote
 
-VERBS = (
-    r"said|says|say|told|tells|asked|asks|added|adds|wrote|writes|stated|states|explained|explains|noted|notes|"
-    r"argued|argues|insisted|insists|continued|continues|replied|replies|warned|warns|declared|declares|"
-    r"claimed|claims|stressed|stresses|recalled|recalls|posted|posts|tweeted|tweets|responded|responds|"
-    r"remarked|remarks|observed|observes|admitted|admits|concluded|concludes|announced|announces|"
-    r"suggested|suggests|joked|jokes|quipped|quips|emphasized|emphasised|acknowledged|acknowledges"
+# Reporting verbs, as lemmas (the parse lemmatises "says", "told", "insisting").
+CUE_VERBS = frozenset(
+    """say tell add write state explain note argue insist continue reply warn declare claim stress recall
+    post tweet respond remark observe admit conclude announce suggest joke quip emphasize emphasise
+    acknowledge ask answer promise predict confirm deny complain comment urge vow pledge boast concede
+    maintain contend assert caution counter shout whisper reveal testify plead retort laugh muse describe
+    call agree insist report tell reckon believe think accept point""".split()
 )
-_ADV = r"(?:\s+(?:\w+ly|then|also|later|again|once|had|has|have|was|would|will))?"
-_QUOTE_RES = (re.compile(r"“([^“”]+)”"), re.compile(r'"([^"\n]+)"'))
-_AFTER_RE = re.compile(rf"^[ \t,]*(?P<who>[^.!?;:“”\"\n]{{1,80}}?){_ADV}\s+(?:{VERBS})\b")
-_AFTER_VERB_FIRST_RE = re.compile(rf"^[ \t,]*(?:{VERBS})\s+(?P<who>[^.!?;:“”\"\n]{{1,80}})")
-_BEFORE_RE = re.compile(rf"(?P<who>[^.!?“”\"\n]{{1,80}}?){_ADV}\s+(?:{VERBS})\b[^.!?“”\"\n]{{0,80}}?[:,]\s*$")
-_PRONOUN_RE = re.compile(r"^(?:the\s+)?(?:he|she)$", re.I)
-_SENT_BREAK_RE = re.compile(r"[.!?][\"”’)]*\s+|\n")
-_WORDS_RE = re.compile(r"\w+")
+# Head nouns of a phrase that names a person by role: a definite one ("the spokeswoman") may refer back to
+# the person just named; any of them without a name stays an unnamed source.
+PERSON_ROLES = frozenset(
+    """spokesman spokeswoman spokesperson minister secretary president chairman chairwoman chair chief
+    executive director manager coach mayor governor senator judge official officer leader head boss
+    chancellor ambassador general commander analyst economist lawyer attorney prosecutor founder captain
+    player striker midfielder defender goalkeeper boss author singer actor actress star producer
+    presenter editor reporter correspondent professor researcher scientist doctor surgeon expert
+    spokesperson adviser advisor aide envoy diplomat king queen prince princess premier deputy member mp
+    candidate campaigner activist organiser organizer owner investor trader consultant partner
+    representative negotiator inspector commissioner superintendent detective sergeant constable witness
+    victim mother father son daughter wife husband brother sister man woman teenager boy girl
+    lawmaker legislator politician economist strategist head""".split()
+)
+_PERSON_ROLE_SUFFIXES = ("man", "woman", "person", "ist", "ian")
+_DEFINITE = frozenset({"the", "this", "that"})
+_PERSON_PRONOUNS = frozenset({"he", "she"})
+_RELATIVE = frozenset({"who", "that"})
+_SUBJ = frozenset({"nsubj", "nsubjpass"})
+# Dependencies followed from a speaker phrase's head to the name it stands for: never into a preposition.
+_NAME_DEPS = frozenset({"appos", "compound", "flat", "npadvmod"})
 
-EXPLICIT, PRONOUN, CONTINUATION = 0.95, 0.75, 0.6
+CONFIDENCE = {"explicit": 0.95, "apposition": 0.9, "unnamed": 0.9, "pronoun": 0.75, "role": 0.7,
+              "continuation": 0.6, "": 0.0}
+MIN_WORDS = 3  # shorter quoted passages are mostly titles, nicknames and scare quotes
+
+_OPEN_CURLY, _CLOSE_CURLY = "“", "”"
+_MARKS_RE = re.compile(r"[“”\"]")
+_BLANK_RE = re.compile(r"\n[ \t]*\n")
+_WORDS_RE = re.compile(r"\w+")
+_OPENER_BEFORE = " \t\n([{—–-/"
+# A sentence ends at . ! ? (closing marks may follow) before a space and an upper-case letter, digit or mark;
+# not after a title or an initial ("Mr. Smith", "J. Smith", "U.S. officials"), nor at a quoted question or
+# exclamation, which the attribution usually follows ("“Why now?” Lavrov asked").
+_SENT_END_RE = re.compile(r"(?:[.!?][’')\]]*|\.[”\"’')\]]+)\s+(?=[A-Z0-9“\"‘(])")
+_NO_BREAK_BEFORE_RE = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|Gen|Sen|Rep|Gov|Lt|Col|Capt|Sgt|Jr|Sr|No|vs|Inc|Corp|Co|Ltd|Jan|Feb|Mar|"
+    r"Apr|Aug|Sept?|Oct|Nov|Dec)|\b[A-Z]|\b(?:[A-Z]\.)+[A-Z])$"
+)
+
+
+# ------------------------------------------------------------------ spans
+@dataclass
+class QuoteSpan:
+    """One quote: its segments' contents ``[(start, end)]`` (marks excluded), one per reopened mark."""
+
+    segments: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def start(self) -> int:
+        return self.segments[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.segments[-1][1]
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for m in _BLANK_RE.finditer(text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _is_opening(text: str, i: int) -> bool | None:
+    """Whether the mark at ``i`` opens (True), closes (False) or cannot be told (None, e.g. ``a " b``)."""
+    c = text[i]
+    if c == _OPEN_CURLY:
+        return True
+    if c == _CLOSE_CURLY:
+        return False
+    before = text[i - 1] if i > 0 else " "
+    after = text[i + 1] if i + 1 < len(text) else " "
+    if before in _OPENER_BEFORE or before in "“‘":
+        return None if after.isspace() else True
+    return False
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    """A segment's content without surrounding spaces or the comma before the closing mark."""
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and (text[e - 1].isspace() or text[e - 1] == ","):
+        e -= 1
+    return s, e
+
+
+def find_spans(text: str) -> list[QuoteSpan]:
+    """Every quote of ``text`` with its segments, in text order (see the module docstring)."""
+    out: list[QuoteSpan] = []
+    paras = _paragraphs(text)
+    cur: QuoteSpan | None = None
+    seg_start: int | None = None
+    for n, (ps, pe) in enumerate(paras):
+        if cur is not None and not (_MARKS_RE.match(text, ps) and _is_opening(text, ps)):
+            out.append(cur)  # left open at the previous paragraph's end and not reopened here
+            cur = None
+        for m in _MARKS_RE.finditer(text, ps, pe):
+            i = m.start()
+            opening = _is_opening(text, i)
+            if opening is None:
+                continue
+            if opening:
+                if cur is not None and seg_start is not None:
+                    cur.segments.append(_trim(text, seg_start, i))
+                cur = cur or QuoteSpan()
+                seg_start = i + 1
+            elif cur is not None and seg_start is not None:
+                cur.segments.append(_trim(text, seg_start, i))
+                out.append(cur)
+                cur, seg_start = None, None
+        if cur is not None and seg_start is not None:
+            cur.segments.append(_trim(text, seg_start, pe))
+            seg_start = None
+            if n + 1 == len(paras):
+                out.append(cur)
+                cur = None
+    for q in out:
+        q.segments = [(s, e) for s, e in q.segments if e > s]
+    return [q for q in out if q.segments]
 
 
 def find_quotes(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of every quoted passage's content (quote marks excluded), curly or straight."""
-    spans: list[tuple[int, int]] = []
-    for rx in _QUOTE_RES:
-        for m in rx.finditer(text):
-            s, e = m.span(1)
-            if all(e <= a or s >= b for a, b in spans):
-                spans.append((s, e))
-    return sorted(spans)
+    """``(start, end)`` of every quote segment's content, curly or straight marks (marks excluded)."""
+    return [seg for q in find_spans(text) for seg in q.segments]
 
 
-def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
-    return any(a - 1 <= pos < b + 1 for a, b in spans)
+# ------------------------------------------------------------------ the parse
+@lru_cache(maxsize=4)
+def load_parser(name: str) -> Any:
+    """The spaCy pipeline ``name`` without NER (tagger, parser, lemmatizer): a second instance beside the
+    detector's NER-only one, run only on the sentences that hold a quote."""
+    try:
+        import spacy
+
+        nlp = spacy.load(name, exclude=["ner"])
+    except OSError:
+        raise PersonaeError(f"spaCy model {name!r} is not installed (set ner_model / PERSONAE_NER_MODEL)") from None
+    if "parser" not in nlp.pipe_names:
+        raise PersonaeError(f"spaCy model {name!r} has no dependency parser: quotes cannot be attributed")
+    return nlp
 
 
-def _speaker_ending_at(links: list[Link], start: int, end: int) -> Link | None:
-    """The link that ends where ``who`` ends (after trimming "the"/"'s" it may end slightly earlier)."""
-    cands = [lk for lk in links if start <= lk.start and lk.end <= end and end - lk.end <= 3]
-    return max(cands, key=lambda lk: lk.end) if cands else None
+@dataclass
+class _Piece:
+    """A stretch of the parse text: ``orig`` is its offset in the document, or ``quote`` its quote's index."""
+
+    start: int
+    end: int
+    orig: int | None = None
+    quote: int | None = None
 
 
-def _speaker_starting_at(links: list[Link], start: int, end: int) -> Link | None:
-    cands = [lk for lk in links if start <= lk.start < end and lk.start - start <= 4]
-    return min(cands, key=lambda lk: lk.start) if cands else None
+@dataclass
+class _Sentence:
+    text: str
+    pieces: list[_Piece]
+    para: int
+    quotes: list[int]  # indices of the quotes whose placeholders it holds
+    doc: Any = None  # the parse, made when first needed
 
-
-def _subject_before(text: str, pos: int, persons: list[Link], quotes: list[tuple[int, int]]) -> Link | None:
-    """First person named in the last sentence before ``pos`` that names a person (quotes skipped)."""
-    before = [lk for lk in persons if lk.end <= pos and not _inside(lk.start, quotes)]
-    if not before:
+    def orig_span(self, tok: Any) -> tuple[int, int] | None:
+        for p in self.pieces:
+            if p.orig is not None and p.start <= tok.idx < p.end:
+                s = p.orig + tok.idx - p.start
+                return s, s + len(tok.text)
         return None
-    last = before[-1]
-    sent_start = 0
-    for m in _SENT_BREAK_RE.finditer(text, 0, last.start):
-        if not _inside(m.start(), quotes):
-            sent_start = m.end()
-    same = [lk for lk in before if lk.start >= sent_start]
-    return same[0] if same else last
+
+    def quote_of(self, tok: Any) -> int | None:
+        for p in self.pieces:
+            if p.start <= tok.idx < p.end:
+                return p.quote
+        return None
 
 
-def extract_quotes(text: str, links: list[Link]) -> list[Quote]:
-    """Attribute every direct quote in ``text`` that has a findable speaker (an entity id from ``links``)."""
+def _placeholder(content: str) -> str:
+    """A short clause standing for a quote in the parse; keeps the content's case and final punctuation."""
+    word = "It is so" if content[:1].isupper() or not content[:1].isalpha() else "it is so"
+    tail = content.rstrip()[-1:]
+    return word + (tail if tail in ".!?" else "")
+
+
+def _sentences(text: str, spans: list[QuoteSpan]) -> tuple[list[_Sentence], dict[int, list[int]]]:
+    """The document as sentences of parse text (quotes replaced), and each quote's sentence indices."""
+    segs = sorted((s, e, qi) for qi, q in enumerate(spans) for s, e in q.segments)
+    out: list[_Sentence] = []
+    where: dict[int, list[int]] = {}
+    for pn, (ps, pe) in enumerate(_paragraphs(text)):
+        pieces: list[_Piece] = []
+        buf: list[str] = []
+        pos, clen = ps, 0
+
+        def add(chunk: str, orig: int | None, quote: int | None) -> None:
+            nonlocal clen
+            pieces.append(_Piece(clen, clen + len(chunk), orig, quote))
+            buf.append(chunk)
+            clen += len(chunk)
+
+        for s, e, qi in segs:
+            if s < ps or s >= pe:
+                continue
+            add(text[pos:s], pos, None)
+            add(_placeholder(text[s:e]), None, qi)
+            pos = e
+        add(text[pos:pe], pos, None)
+        ptext = "".join(buf)
+        bounds = [0]
+        for m in _SENT_END_RE.finditer(ptext):
+            if not _NO_BREAK_BEFORE_RE.search(ptext, 0, m.start()) and not _in_placeholder(pieces, m.start()):
+                bounds.append(m.end())
+        bounds.append(len(ptext))
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            if b <= a:
+                continue
+            sp = [_Piece(max(p.start, a) - a, min(p.end, b) - a,
+                         None if p.orig is None else p.orig + max(p.start, a) - p.start, p.quote)
+                  for p in pieces if p.start < b and p.end > a]
+            qs = sorted({p.quote for p in sp if p.quote is not None})
+            for qi in qs:
+                where.setdefault(qi, []).append(len(out))
+            out.append(_Sentence(ptext[a:b], sp, pn, qs))
+    return out, where
+
+
+def _in_placeholder(pieces: list[_Piece], pos: int) -> bool:
+    return any(p.quote is not None and p.start <= pos < p.end - 1 for p in pieces)
+
+
+# ------------------------------------------------------------------ attribution
+@dataclass
+class _Who:
+    speaker: str | None = None
+    how: str = ""
+    descriptor: str = ""
+    cue: str = ""
+
+
+class _Attributor:
+    """Attributes the quotes of one document over its sentences, links and (lazily made) parses."""
+
+    def __init__(self, text: str, links: list[Link], spans: list[QuoteSpan], nlp: Any):
+        self.text = text
+        self.spans = spans
+        self.nlp = nlp
+        inside = [seg for q in spans for seg in q.segments]
+        self.links = [lk for lk in links if not any(s <= lk.start < e for s, e in inside)]
+        self.persons = [lk for lk in self.links if lk.type == PERSON]
+        self.sents, self.where = _sentences(text, spans)
+
+    def parse_all(self, idx: Sequence[int]) -> None:
+        todo = [i for i in idx if self.sents[i].doc is None]
+        for i, doc in zip(todo, self.nlp.pipe([self.sents[i].text for i in todo]), strict=True):
+            self.sents[i].doc = doc
+
+    def parsed(self, i: int) -> Any:
+        if self.sents[i].doc is None:
+            self.parse_all([i])
+        return self.sents[i].doc
+
+    # -------------------------------------------------- one quote
+    def attribute(self, qi: int) -> _Who | None:
+        """The speaker of quote ``qi`` from a cue in a sentence it is in; None when no sentence holds a cue."""
+        for si in self.where.get(qi, []):
+            who = self._in_sentence(qi, si)
+            if who is not None:
+                return who
+        return None
+
+    def _in_sentence(self, qi: int, si: int) -> _Who | None:
+        sent = self.sents[si]
+        doc = self.parsed(si)
+        toks = [t for t in doc if sent.quote_of(t) == qi]
+        if not toks:
+            return None
+        cue = self._cue(sent, doc, toks, qi)
+        if cue is None:
+            return None
+        if cue.lower_ == "according":
+            to = [c for c in cue.children if c.lower_ == "to"]
+            objs = [c for t in to for c in t.children if c.dep_ == "pobj"]
+            head = objs[0] if objs else None
+            word = "according to"
+        else:
+            head = self._subject(sent, cue, qi)
+            word = cue.lower_
+        who = self._who(sent, si, head) if head is not None else _Who()
+        who.cue = word
+        return who
+
+    def _cue(self, sent: _Sentence, doc: Any, toks: list[Any], qi: int) -> Any:
+        """The reporting verb governing the quote's placeholder, else the nearest one (or "according")
+        with no other quote between."""
+        ids = {t.i for t in toks}
+        root = next((t for t in toks if t.head.i not in ids or t.head.i == t.i), toks[0])
+        t = root
+        for _ in range(6):
+            if t.head.i == t.i:
+                break
+            t = t.head
+            if self._is_cue(sent, t):
+                return t
+        cands = [t for t in doc if sent.quote_of(t) is None and (self._is_cue(sent, t) or self._according(t))]
+        lo, hi = min(ids), max(ids)
+        best = None
+        for c in cands:
+            a, b = (c.i, lo) if c.i < lo else (hi, c.i)
+            between = {sent.quote_of(x) for x in doc[a:b]} - {None, qi}
+            if between:
+                continue
+            d = abs(c.i - lo) if c.i < lo else abs(c.i - hi)
+            if best is None or d < best[0]:
+                best = (d, c)
+        return best[1] if best else None
+
+    @staticmethod
+    def _is_cue(sent: _Sentence, t: Any) -> bool:
+        return t.pos_ in ("VERB", "AUX") and t.lemma_.lower() in CUE_VERBS and sent.quote_of(t) is None
+
+    @staticmethod
+    def _according(t: Any) -> bool:
+        return t.lower_ == "according" and any(c.lower_ == "to" for c in t.children)
+
+    def _subject(self, sent: _Sentence, verb: Any, qi: int) -> Any:
+        v = verb
+        for _ in range(3):
+            subs = [c for c in v.children if c.dep_ in _SUBJ and sent.quote_of(c) is None]
+            if subs:
+                return subs[0]
+            if v.dep_ in ("conj", "xcomp", "advcl") and v.head.i != v.i and v.dep_ != "advcl":
+                v = v.head
+                continue
+            break
+        # "…,” said X" parsed with X as object: only after the verb, with the quote before it.
+        objs = [c for c in verb.children if c.dep_ in ("dobj", "attr") and c.i > verb.i
+                and sent.quote_of(c) is None and c.pos_ == "PROPN"]
+        return objs[0] if objs else None
+
+    def _link_at(self, sent: _Sentence, tok: Any) -> Link | None:
+        span = sent.orig_span(tok)
+        if span is None:
+            return None
+        s, e = span
+        hits = [lk for lk in self.links if lk.start < e and s < lk.end]
+        return hits[0] if hits else None
+
+    def _name_tokens(self, head: Any) -> list[Any]:
+        """Tokens a speaker phrase's head stands for: itself, its appositions and their name parts."""
+        out, todo = [], [head]
+        if head.dep_ == "appos":
+            todo.append(head.head)
+        while todo:
+            t = todo.pop(0)
+            if t in out:
+                continue
+            out.append(t)
+            todo.extend(c for c in t.children if c.dep_ in _NAME_DEPS)
+        return out
+
+    def _who(self, sent: _Sentence, si: int, head: Any, role: bool = True) -> _Who:
+        if head.lower_ in _RELATIVE and head.head.dep_ == "relcl":
+            head = head.head.head  # "Smith, who said …"
+        if head.lower_ in _PERSON_PRONOUNS:
+            span = sent.orig_span(head)
+            lk = self._pronoun(si, span[0] if span else None)
+            return _Who(lk.entity_id, "pronoun") if lk else _Who()
+        if head.pos_ == "PRON":
+            return _Who()
+        at = self._link_at(sent, head)
+        if at is not None and at.type == PERSON:
+            return _Who(at.entity_id, "explicit")
+        for t in self._name_tokens(head)[1:]:
+            lk = self._link_at(sent, t)
+            if lk is not None and lk.type == PERSON:
+                return _Who(lk.entity_id, "apposition")
+        if at is not None:
+            return _Who(at.entity_id, "explicit")
+        if head.pos_ == "PROPN":
+            return _Who()  # a name nobody linked
+        desc = self._descriptor(head)
+        definite = any(c.dep_ == "det" and c.lower_ in _DEFINITE for c in head.children)
+        if role and definite and _person_role(head.lemma_.lower()) and si > 0:
+            lk = self._subject_person(si - 1)
+            if lk is not None:
+                return _Who(lk.entity_id, "role")
+        return _Who(None, "unnamed", desc)
+
+    @staticmethod
+    def _descriptor(head: Any) -> str:
+        skip = {"appos", "relcl", "acl", "punct", "advcl"}
+        toks = [head]
+        todo = [c for c in head.children if c.dep_ not in skip]
+        while todo:
+            t = todo.pop()
+            toks.append(t)
+            todo.extend(c for c in t.children if c.dep_ not in skip)
+        toks.sort(key=lambda t: t.i)
+        while toks and toks[0].dep_ == "det" and toks[0].head == head:
+            toks = toks[1:]
+        return " ".join(t.text for t in toks)
+
+    def _subject_person(self, si: int) -> Link | None:
+        """The person who is the subject of sentence ``si``'s main verb (directly or through apposition)."""
+        sent = self.sents[si]
+        doc = self.parsed(si)
+        for root in (t for t in doc if t.dep_ == "ROOT"):
+            subs = [c for c in root.children if c.dep_ in _SUBJ]
+            for sub in subs:
+                for t in self._name_tokens(sub):
+                    lk = self._link_at(sent, t)
+                    if lk is not None and lk.type == PERSON:
+                        return lk
+        return None
+
+    def _pronoun(self, si: int, pos: int | None) -> Link | None:
+        """He/she at ``pos`` in sentence ``si``: the subject of the nearest sentence before it that names a
+        person, if a person, else the nearest person named before it."""
+        if pos is None:
+            return None
+        before = [lk for lk in self.persons if lk.end <= pos]
+        if not before:
+            return None
+        last = before[-1]
+        for j in range(si, -1, -1):
+            named = [lk for lk in before if self._in_sent(j, lk)]
+            if named:
+                subj = self._subject_person(j)
+                if subj is not None and subj.end <= pos:
+                    return subj
+                return last
+        return last
+
+    def _in_sent(self, si: int, lk: Link) -> bool:
+        return any(p.orig is not None and p.orig <= lk.start < p.orig + (p.end - p.start)
+                   for p in self.sents[si].pieces)
+
+
+def _person_role(lemma: str) -> bool:
+    return lemma in PERSON_ROLES or (lemma.endswith(_PERSON_ROLE_SUFFIXES) and len(lemma) > 4)
+
+
+def extract_quotes(text: str, links: list[Link], *, model: str | None = None, nlp: Any = None) -> list[Quote]:
+    """Every direct quote of ``text`` (at least :data:`MIN_WORDS` words) with its speaker from ``links``
+    (final entity ids), one :class:`Quote` per segment; ``nlp`` (or the spaCy pipeline ``model``, default
+    the ``ner_model`` setting) parses the sentences that hold quotes."""
+    spans = [q for q in find_spans(text) if sum(len(_WORDS_RE.findall(text[s:e])) for s, e in q.segments)
+             >= MIN_WORDS]
+    if not spans:
+        return []
+    if nlp is None:
+        if model is None:
+            from index.settings import Settings
+
+            model = Settings.load().ner_model
+        nlp = load_parser(model)
     links = sorted(links, key=lambda lk: (lk.start, lk.end))
-    persons = [lk for lk in links if lk.type == PERSON]
-    spans = find_quotes(text)
-    out: list[Quote] = []
-    prev: tuple[int, Quote] | None = None  # (end of previous attributed quote incl. mark, quote)
-    for s, e in spans:
-        content_end = e
-        while content_end > s and text[content_end - 1] in " ,":
-            content_end -= 1
-        body = text[s:content_end]
-        if len(_WORDS_RE.findall(body)) < 3:
-            continue
-        speaker, conf = _attribute(text, s, e, links, persons, spans)
-        if speaker is None and prev is not None:
-            gap = text[prev[0] : s - 1]
-            others = [lk for lk in persons if prev[0] <= lk.start < s - 1 and lk.entity_id != prev[1].speaker]
-            if not others and gap.count("\n\n") <= 1 and len(gap) < 400:
-                speaker, conf = prev[1].speaker, CONTINUATION
-        if speaker is None:
-            continue
-        q = Quote(s, content_end, body, speaker, conf)
-        out.append(q)
-        prev = (e + 1, q)
+    att = _Attributor(text, links, spans, nlp)
+    att.parse_all(sorted({si for idx in att.where.values() for si in idx}))
+    whos: list[_Who] = []
+    for qi in range(len(spans)):
+        who = att.attribute(qi)
+        if who is None:
+            who = _continuation(text, spans, qi, whos, att.persons) or _Who()
+        whos.append(who)
+    out = []
+    for qi, (q, who) in enumerate(zip(spans, whos, strict=True)):
+        conf = CONFIDENCE[who.how] if who.speaker is not None or who.how == "unnamed" else 0.0
+        if who.how == "continuation" and who.speaker is None:
+            conf = CONFIDENCE["continuation"]
+        for s, e in q.segments:
+            out.append(Quote(s, e, text[s:e], who.speaker, conf, who.cue, who.how, who.descriptor, f"q{qi}"))
     return out
 
 
-def _attribute(
-    text: str, s: int, e: int, links: list[Link], persons: list[Link], spans: list[tuple[int, int]]
-) -> tuple[str | None, float]:
-    after = e + 1  # past the closing mark
-    window = text[after : after + 120]
-    m = _AFTER_RE.match(window)
-    if m:
-        who = m.group("who").strip()
-        ws, we = after + m.start("who"), after + m.end("who")
-        if _PRONOUN_RE.match(who):
-            subj = _subject_before(text, s, persons, spans)
-            if subj is not None:
-                return subj.entity_id, PRONOUN
-        else:
-            lk = _speaker_ending_at(links, ws, we)
-            if lk is not None:
-                return lk.entity_id, EXPLICIT
-    m = _AFTER_VERB_FIRST_RE.match(window)
-    if m:
-        ws = after + m.start("who")
-        lk = _speaker_starting_at(links, ws, after + m.end("who"))
-        if lk is not None:
-            return lk.entity_id, EXPLICIT
-    line_start = text.rfind("\n", 0, s - 1) + 1
-    head = text[line_start : s - 1]
-    # A match ends in [:,] + spaces and holds none of .!?“”" — so only the head's tail after the last of
-    # them can match: searching just that gives the same match, without the regex's quadratic scan.
-    m = None
-    if head.rstrip()[-1:] in (":", ","):
-        cut = max(head.rfind(c) for c in '.!?“”"') + 1
-        line_start += cut
-        head = head[cut:]
-        m = _BEFORE_RE.search(head)
-    if m:
-        who = m.group("who").strip()
-        ws, we = line_start + m.start("who"), line_start + m.end("who")
-        tail_word = who.split()[-1] if who.split() else ""
-        if _PRONOUN_RE.match(tail_word):
-            subj = _subject_before(text, ws, persons, spans)
-            if subj is not None:
-                return subj.entity_id, PRONOUN
-        lk = _speaker_ending_at(links, ws, we)
-        if lk is not None:
-            return lk.entity_id, EXPLICIT
-    return None, 0.0
+def _continuation(text: str, spans: list[QuoteSpan], qi: int, whos: list[_Who], persons: list[Link]) -> _Who | None:
+    """The previous quote's speaker for a quote with no cue of its own, when it follows in the same or the
+    next paragraph and nobody else is named in between."""
+    if qi == 0:
+        return None
+    prev = whos[qi - 1]
+    if prev.speaker is None and not prev.descriptor:
+        return None
+    gap_start, gap_end = spans[qi - 1].end, spans[qi].start
+    gap = text[gap_start:gap_end]
+    if len(_BLANK_RE.findall(gap)) > 1 or len(gap) > 600:
+        return None
+    if any(gap_start <= lk.start < gap_end and lk.entity_id != prev.speaker for lk in persons):
+        return None
+    return replace(prev, how="continuation", cue="")
+
+
+__all__ = ["CUE_VERBS", "PERSON_ROLES", "QuoteSpan", "extract_quotes", "find_quotes", "find_spans", "load_parser"]
