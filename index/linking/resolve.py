@@ -176,7 +176,7 @@ class Linker:
                     continue
                 links.append(replace(lk, entity_id=eid) if eid != lk.entity_id else lk)
             links.sort(key=lambda lk: (lk.start, lk.end))
-            out.append((links, extract_quotes(r.text, links)))
+            out.append((links, extract_quotes(r.text, links, model=self.detector.model)))
         return out
 
     def link_text(self, doc: Document) -> tuple[list[Link], list[Quote]]:
