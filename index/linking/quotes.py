@@ -50,6 +50,8 @@ CUE_VERBS = frozenset(
     maintain contend assert caution counter shout whisper reveal testify plead retort laugh muse describe
     call agree insist report tell reckon believe think accept point""".split()
 )
+# Phrasal reporting verbs: (lemma, particle).
+CUE_PHRASES = frozenset({("go", "on"), ("hit", "back"), ("fire", "back"), ("point", "out"), ("spell", "out")})
 # Head nouns of a phrase that names a person by role: a definite one ("the spokeswoman") may refer back to
 # the person just named; any of them without a name stays an unnamed source.
 PERSON_ROLES = frozenset(
@@ -62,7 +64,10 @@ PERSON_ROLES = frozenset(
     candidate campaigner activist organiser organizer owner investor trader consultant partner
     representative negotiator inspector commissioner superintendent detective sergeant constable witness
     victim mother father son daughter wife husband brother sister man woman teenager boy girl
-    lawmaker legislator politician economist strategist head""".split()
+    lawmaker legislator politician economist strategist champion holder winner veteran runner athlete
+    sprinter swimmer boxer golfer rider driver batsman bowler winger international rapper musician novelist
+    writer designer teenager youngster pensioner pupil student teacher nurse patient fan rival opponent
+    colleague friend""".split()
 )
 _PERSON_ROLE_SUFFIXES = ("man", "woman", "person", "ist", "ian")
 _DEFINITE = frozenset({"the", "this", "that"})
@@ -320,6 +325,24 @@ class _Attributor:
                 return who
         return None
 
+    def lead_in(self, qi: int) -> _Who | None:
+        """A quote standing alone after reported speech ("Smith insisted he would win. “…”"): the speaker of
+        the sentence before, if that sentence holds no quote, its main verb is a cue and it names its speaker."""
+        idx = self.where.get(qi)
+        if not idx or idx[0] == 0:
+            return None
+        sent, prev = self.sents[idx[0]], self.sents[idx[0] - 1]
+        first = next((p for p in sent.pieces if sent.text[p.start : p.end].strip(" \t\n“”\"")), None)
+        if first is None or first.quote != qi or prev.quotes or prev.para < sent.para - 1:
+            return None
+        doc = self.parsed(idx[0] - 1)
+        for root in (t for t in doc if t.dep_ == "ROOT" and self._is_cue(prev, t)):
+            for head in self._subjects(prev, root):
+                who = self._who(prev, idx[0] - 1, head)
+                if who.speaker:
+                    return replace(who, how="continuation", cue="")
+        return None
+
     def _in_sentence(self, qi: int, si: int) -> _Who | None:
         sent = self.sents[si]
         doc = self.parsed(si)
@@ -330,14 +353,13 @@ class _Attributor:
         if cue is None:
             return None
         if cue.lower_ == "according":
-            to = [c for c in cue.children if c.lower_ == "to"]
-            objs = [c for t in to for c in t.children if c.dep_ == "pobj"]
-            head = objs[0] if objs else None
+            heads = [c for t in cue.children if t.lower_ == "to" for c in t.children if c.dep_ == "pobj"]
             word = "according to"
         else:
-            head = self._subject(sent, cue, qi)
-            word = cue.lower_
-        who = self._who(sent, si, head) if head is not None else _Who()
+            heads = self._subjects(sent, cue)
+            word = " ".join([cue.lower_, *(c.lower_ for c in cue.children if c.dep_ == "prt")])
+        whos = [self._who(sent, si, h) for h in heads]
+        who = next((w for w in whos if w.speaker), whos[0] if whos else _Who())
         who.cue = word
         return who
 
@@ -368,26 +390,29 @@ class _Attributor:
 
     @staticmethod
     def _is_cue(sent: _Sentence, t: Any) -> bool:
-        return t.pos_ in ("VERB", "AUX") and t.lemma_.lower() in CUE_VERBS and sent.quote_of(t) is None
+        if t.pos_ not in ("VERB", "AUX") or sent.quote_of(t) is not None:
+            return False
+        lemma = t.lemma_.lower()
+        return lemma in CUE_VERBS or any((lemma, c.lower_) in CUE_PHRASES for c in t.children if c.dep_ == "prt")
 
     @staticmethod
     def _according(t: Any) -> bool:
         return t.lower_ == "according" and any(c.lower_ == "to" for c in t.children)
 
-    def _subject(self, sent: _Sentence, verb: Any, qi: int) -> Any:
+    def _subjects(self, sent: _Sentence, verb: Any) -> list[Any]:
+        """The cue's subjects; for a verb joined to another ("stood up and said", "…, saying") that one's."""
         v = verb
         for _ in range(3):
             subs = [c for c in v.children if c.dep_ in _SUBJ and sent.quote_of(c) is None]
             if subs:
-                return subs[0]
-            if v.dep_ in ("conj", "xcomp", "advcl") and v.head.i != v.i and v.dep_ != "advcl":
-                v = v.head
-                continue
-            break
-        # "…,” said X" parsed with X as object: only after the verb, with the quote before it.
-        objs = [c for c in verb.children if c.dep_ in ("dobj", "attr") and c.i > verb.i
+                return subs
+            joined = v.dep_ in ("conj", "xcomp") or (v.dep_ == "advcl" and v.tag_ in ("VBG", "VBN"))
+            if not joined or v.head.i == v.i:
+                break
+            v = v.head
+        # "…,” said X" parsed with X as object: only a name after the verb.
+        return [c for c in verb.children if c.dep_ in ("dobj", "attr") and c.i > verb.i
                 and sent.quote_of(c) is None and c.pos_ == "PROPN"]
-        return objs[0] if objs else None
 
     def _link_at(self, sent: _Sentence, tok: Any) -> Link | None:
         span = sent.orig_span(tok)
@@ -397,11 +422,19 @@ class _Attributor:
         hits = [lk for lk in self.links if lk.start < e and s < lk.end]
         return hits[0] if hits else None
 
-    def _name_tokens(self, head: Any) -> list[Any]:
-        """Tokens a speaker phrase's head stands for: itself, its appositions and their name parts."""
+    def _name_tokens(self, sent: _Sentence, head: Any) -> list[Any]:
+        """Tokens a speaker phrase's head stands for: itself, its appositions and their name parts. A person
+        apposed to a *named non-person* after a preposition is the head's apposition misattached by the
+        parser ("the chief economist of Barclays, Jane Doe"); one apposed to a role is not ("a spokeswoman
+        for the mayor, Jane Doe")."""
         out, todo = [], [head]
         if head.dep_ == "appos":
             todo.append(head.head)
+        for prep in (c for c in head.children if c.dep_ == "prep"):
+            for obj in (c for c in prep.children if c.dep_ == "pobj"):
+                lk = self._link_at(sent, obj)
+                if lk is not None and lk.type != PERSON:
+                    todo.extend(c for c in obj.children if c.dep_ == "appos")
         while todo:
             t = todo.pop(0)
             if t in out:
@@ -422,7 +455,7 @@ class _Attributor:
         at = self._link_at(sent, head)
         if at is not None and at.type == PERSON:
             return _Who(at.entity_id, "explicit")
-        for t in self._name_tokens(head)[1:]:
+        for t in self._name_tokens(sent, head)[1:]:
             lk = self._link_at(sent, t)
             if lk is not None and lk.type == PERSON:
                 return _Who(lk.entity_id, "apposition")
@@ -432,7 +465,7 @@ class _Attributor:
             return _Who()  # a name nobody linked
         desc = self._descriptor(head)
         definite = any(c.dep_ == "det" and c.lower_ in _DEFINITE for c in head.children)
-        if role and definite and _person_role(head.lemma_.lower()) and si > 0:
+        if role and definite and _person_role(head) and si > 0:
             lk = self._subject_person(si - 1)
             if lk is not None:
                 return _Who(lk.entity_id, "role")
@@ -459,7 +492,7 @@ class _Attributor:
         for root in (t for t in doc if t.dep_ == "ROOT"):
             subs = [c for c in root.children if c.dep_ in _SUBJ]
             for sub in subs:
-                for t in self._name_tokens(sub):
+                for t in self._name_tokens(sent, sub):
                     lk = self._link_at(sent, t)
                     if lk is not None and lk.type == PERSON:
                         return lk
@@ -488,8 +521,12 @@ class _Attributor:
                    for p in self.sents[si].pieces)
 
 
-def _person_role(lemma: str) -> bool:
-    return lemma in PERSON_ROLES or (lemma.endswith(_PERSON_ROLE_SUFFIXES) and len(lemma) > 4)
+def _person_role(head: Any) -> bool:
+    """Whether a phrase's head noun names a person by role ("spokeswoman", "economist", "30-year-old")."""
+    lemma = head.lemma_.lower()
+    if lemma in PERSON_ROLES or (lemma.endswith(_PERSON_ROLE_SUFFIXES) and len(lemma) > 4):
+        return True
+    return lemma == "old" and any(c.lower_ == "year" for c in head.subtree)
 
 
 def extract_quotes(text: str, links: list[Link], *, model: str | None = None, nlp: Any = None) -> list[Quote]:
@@ -513,7 +550,7 @@ def extract_quotes(text: str, links: list[Link], *, model: str | None = None, nl
     for qi in range(len(spans)):
         who = att.attribute(qi)
         if who is None:
-            who = _continuation(text, spans, qi, whos, att.persons) or _Who()
+            who = att.lead_in(qi) or _continuation(text, spans, qi, whos, att.persons) or _Who()
         whos.append(who)
     out = []
     for qi, (q, who) in enumerate(zip(spans, whos, strict=True)):
@@ -523,6 +560,31 @@ def extract_quotes(text: str, links: list[Link], *, model: str | None = None, nl
         for s, e in q.segments:
             out.append(Quote(s, e, text[s:e], who.speaker, conf, who.cue, who.how, who.descriptor, f"q{qi}"))
     return out
+
+
+@dataclass(frozen=True)
+class QuoteCounts:
+    """Quotes (one per quote id) by outcome: a named speaker, an unnamed source, or nobody found."""
+
+    found: int = 0
+    named: int = 0
+    unnamed: int = 0
+    unattributed: int = 0
+
+    def __add__(self, other: QuoteCounts) -> QuoteCounts:
+        return QuoteCounts(self.found + other.found, self.named + other.named, self.unnamed + other.unnamed,
+                           self.unattributed + other.unattributed)
+
+
+def count_quotes(quotes: Sequence[Quote | dict[str, Any]]) -> QuoteCounts:
+    """Counts of one document's ``quotes`` (records or their dicts); segments of a quote count once."""
+    seen: dict[str, tuple[Any, Any]] = {}
+    for n, q in enumerate(quotes):
+        d = q if isinstance(q, dict) else q.to_dict()
+        seen.setdefault(d.get("quote_id") or f"#{n}", (d.get("speaker"), d.get("descriptor")))
+    named = sum(1 for sp, _ in seen.values() if sp)
+    unnamed = sum(1 for sp, desc in seen.values() if not sp and desc)
+    return QuoteCounts(len(seen), named, unnamed, len(seen) - named - unnamed)
 
 
 def _continuation(text: str, spans: list[QuoteSpan], qi: int, whos: list[_Who], persons: list[Link]) -> _Who | None:
@@ -542,4 +604,4 @@ def _continuation(text: str, spans: list[QuoteSpan], qi: int, whos: list[_Who], 
     return replace(prev, how="continuation", cue="")
 
 
-__all__ = ["CUE_VERBS", "PERSON_ROLES", "QuoteSpan", "extract_quotes", "find_quotes", "find_spans", "load_parser"]
+__all__ = ["CUE_VERBS", "PERSON_ROLES", "QuoteCounts", "QuoteSpan", "count_quotes", "extract_quotes", "find_quotes", "find_spans", "load_parser"]
