@@ -104,8 +104,8 @@ def write_sample(out: Path, all_quotes: list, entities: dict, seed: int, n: int)
             ctx_start = max(0, d.text.rfind("\n", 0, max(0, q.start - 300)) + 1, q.start - 400)
             ent = entities.get(q.speaker) if q.speaker else None
             row = {"doc": d.id, "quote_id": q.quote_id, "quote": " … ".join(s[2].text for s in segs),
-                   "speaker": q.speaker, "speaker_name": ent.name if ent else None, "cue": q.cue, "how": q.how,
-                   "descriptor": q.descriptor,
+                   "speaker": q.speaker, "speaker_name": ent.name if ent else None, "cue": q.cue,
+                   "how": q.how, "descriptor": q.descriptor,
                    "context": d.text[ctx_start : min(len(d.text), q_end + 200)]}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"wrote {len(picked)} quotes to {out}")

@@ -41,6 +41,7 @@ from index.documents import read_corpus, split_paragraphs
 from index.encoder import compose_text
 from index.errors import PersonaeError, StorageError
 from index.jsonl import read_jsonl, write_jsonl
+from index.linking.quotes import QuoteCounts, count_quotes
 from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
 
@@ -55,7 +56,7 @@ class BuildReport:
     paragraphs: int
     entities: int
     links: int
-    quotes: int
+    quotes: int  # quotes found (a quote running across paragraphs counts once)
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -64,6 +65,9 @@ class BuildReport:
     processed: int = 0  # documents that needed NER or encoding
     incremental: str = ""  # "" for a full build, else the previous build's folder name it reused from
     health: dict[str, Any] = field(default_factory=dict)  # index.linking.evaluate.link_health
+    quotes_named: int = 0  # quotes attributed to a named entity
+    quotes_unnamed: int = 0  # quotes of an unnamed source ("a company spokeswoman")
+    quotes_unattributed: int = 0  # quotes whose speaker was not found
 
     def summary(self) -> str:
         lines = [
@@ -71,6 +75,8 @@ class BuildReport:
             f"  documents  {self.documents}",
             f"  paragraphs {self.paragraphs}",
             f"  entities   {self.entities} ({self.links} links, {self.quotes} quotes)",
+            f"  quotes     {self.quotes} found: {self.quotes_named} attributed to a named entity, "
+            f"{self.quotes_unnamed} to an unnamed source, {self.quotes_unattributed} unattributed",
             f"  skipped    {len(self.skipped)}",
             *self._health_lines(),
             (f"  reused     {self.reused} documents, processed {self.processed} (incremental from "
@@ -217,7 +223,9 @@ def _build_locked(
         health = link_health({d: [lk for row in rows for lk in row["links"]] for d, rows in linked.items()},
                              entities)
         n_links = sum(len(r["links"]) for r in order)
-        n_quotes = sum(len(r["quotes"]) for r in order)
+        qc = sum((count_quotes([q for r in rows for q in r["quotes"]]) for rows in linked.values()),
+                 QuoteCounts())
+        n_quotes = qc.found
         checksums, sizes = _checksums(tmp)
         manifest = layout.Manifest(
             format=layout.INDEX_FORMAT,
@@ -226,7 +234,9 @@ def _build_locked(
             corpus=str(settings.corpus),
             corpus_fingerprint=corpus_fingerprint(corpus.documents),
             counts={"documents": len(corpus.documents), "paragraphs": len(order), "entities": len(entities),
-                    "links": n_links, "quotes": n_quotes, "skipped": len(corpus.skipped)},
+                    "links": n_links, "quotes": n_quotes, "quotes_named": qc.named,
+                    "quotes_unnamed": qc.unnamed, "quotes_unattributed": qc.unattributed,
+                    "skipped": len(corpus.skipped)},
             settings={**vars(settings), **(extra_settings or {})},
             models={"encoder": model_id, "dim": str(vinfo.get("dim")),
                     "vector_index": str(vinfo.get("kind")), "ner": settings.ner_model},
@@ -255,6 +265,7 @@ def _build_locked(
         links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=warnings,
         seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
         processed=processed, incremental=previous.folder.name if previous else "", health=health,
+        quotes_named=qc.named, quotes_unnamed=qc.unnamed, quotes_unattributed=qc.unattributed,
     )
 
 
@@ -527,7 +538,8 @@ def _link(
         rows = []
         for p in paragraphs_by_doc[doc.id]:
             p_links = [_shift(x, p) for x in links if p.start <= x.start and x.end <= p.end]
-            p_quotes = [_shift(q, p) for q in quotes if p.start <= q.start < p.end]
+            p_quotes = [seg for q in quotes if q.start < p.end and p.start < q.end
+                        for seg in [_quote_segment(q, p)] if seg is not None]
             row = p.to_dict()
             row["links"] = [x.to_dict() for x in p_links]
             row["quotes"] = [q.to_dict() for q in p_quotes]
@@ -542,6 +554,21 @@ def _shift(item: Link | Quote, p: Paragraph) -> Any:
     end = min(item.end, p.end)
     s, e = item.start - p.start, end - p.start
     return replace(item, start=s, end=e, text=p.text[s:e])
+
+
+def _quote_segment(q: Quote, p: Paragraph) -> Quote | None:
+    """The part of quote ``q`` inside paragraph ``p`` (paragraph offsets), or None if only spaces are: a quote
+    that runs across paragraphs becomes one segment per paragraph, all with its ``quote_id``."""
+    from dataclasses import replace
+
+    s, e = max(q.start, p.start), min(q.end, p.end)
+    while s < e and p.text[s - p.start].isspace():
+        s += 1
+    while e > s and p.text[e - 1 - p.start].isspace():
+        e -= 1
+    if s >= e:
+        return None
+    return replace(q, start=s - p.start, end=e - p.start, text=p.text[s - p.start : e - p.start])
 
 
 def _entity_table(
@@ -582,7 +609,7 @@ def _keyword_rows(linked: dict[str, list[dict[str, Any]]], titles: dict[str, str
                 "title": titles[doc_id],
                 "text": row["text"],
                 "entity": ",".join(sorted({x["entity_id"] for x in row["links"]})),
-                "said": ",".join(sorted({q["speaker"] for q in row["quotes"]})),
+                "said": ",".join(sorted({q["speaker"] for q in row["quotes"] if q["speaker"]})),
             }
 
 

@@ -194,7 +194,9 @@ def load_parser(name: str) -> Any:
 
         nlp = spacy.load(name, exclude=["ner"])
     except OSError:
-        raise PersonaeError(f"spaCy model {name!r} is not installed (set ner_model / PERSONAE_NER_MODEL)") from None
+        raise PersonaeError(
+            f"spaCy model {name!r} is not installed (set ner_model / PERSONAE_NER_MODEL)"
+        ) from None
     if "parser" not in nlp.pipe_names:
         raise PersonaeError(f"spaCy model {name!r} has no dependency parser: quotes cannot be attributed")
     return nlp
@@ -245,24 +247,19 @@ def _sentences(text: str, spans: list[QuoteSpan]) -> tuple[list[_Sentence], dict
     out: list[_Sentence] = []
     where: dict[int, list[int]] = {}
     for pn, (ps, pe) in enumerate(_paragraphs(text)):
-        pieces: list[_Piece] = []
-        buf: list[str] = []
-        pos, clen = ps, 0
-
-        def add(chunk: str, orig: int | None, quote: int | None) -> None:
-            nonlocal clen
-            pieces.append(_Piece(clen, clen + len(chunk), orig, quote))
-            buf.append(chunk)
-            clen += len(chunk)
-
+        stretches: list[tuple[str, int | None, int | None]] = []  # (parse text, document offset, quote)
+        pos = ps
         for s, e, qi in segs:
-            if s < ps or s >= pe:
-                continue
-            add(text[pos:s], pos, None)
-            add(_placeholder(text[s:e]), None, qi)
-            pos = e
-        add(text[pos:pe], pos, None)
-        ptext = "".join(buf)
+            if ps <= s < pe:
+                stretches += [(text[pos:s], pos, None), (_placeholder(text[s:e]), None, qi)]
+                pos = e
+        stretches.append((text[pos:pe], pos, None))
+        pieces: list[_Piece] = []
+        clen = 0
+        for chunk, orig, quote in stretches:
+            pieces.append(_Piece(clen, clen + len(chunk), orig, quote))
+            clen += len(chunk)
+        ptext = "".join(chunk for chunk, _, _ in stretches)
         bounds = [0]
         for m in _SENT_END_RE.finditer(ptext):
             if not _NO_BREAK_BEFORE_RE.search(ptext, 0, m.start()) and not _in_placeholder(pieces, m.start()):
@@ -318,7 +315,7 @@ class _Attributor:
 
     # -------------------------------------------------- one quote
     def attribute(self, qi: int) -> _Who | None:
-        """The speaker of quote ``qi`` from a cue in a sentence it is in; None when no sentence holds a cue."""
+        """The speaker of quote ``qi`` from a cue in a sentence it is in; None if no sentence holds a cue."""
         for si in self.where.get(qi, []):
             who = self._in_sentence(qi, si)
             if who is not None:
@@ -326,8 +323,8 @@ class _Attributor:
         return None
 
     def lead_in(self, qi: int) -> _Who | None:
-        """A quote standing alone after reported speech ("Smith insisted he would win. “…”"): the speaker of
-        the sentence before, if that sentence holds no quote, its main verb is a cue and it names its speaker."""
+        """A quote standing alone after reported speech ("Smith insisted he would win. “…”"): the speaker
+        of the sentence before, if that sentence holds no quote, its main verb is a cue and it names one."""
         idx = self.where.get(qi)
         if not idx or idx[0] == 0:
             return None
@@ -393,7 +390,8 @@ class _Attributor:
         if t.pos_ not in ("VERB", "AUX") or sent.quote_of(t) is not None:
             return False
         lemma = t.lemma_.lower()
-        return lemma in CUE_VERBS or any((lemma, c.lower_) in CUE_PHRASES for c in t.children if c.dep_ == "prt")
+        prts = (c.lower_ for c in t.children if c.dep_ == "prt")
+        return lemma in CUE_VERBS or any((lemma, prt) in CUE_PHRASES for prt in prts)
 
     @staticmethod
     def _according(t: Any) -> bool:
@@ -587,7 +585,9 @@ def count_quotes(quotes: Sequence[Quote | dict[str, Any]]) -> QuoteCounts:
     return QuoteCounts(len(seen), named, unnamed, len(seen) - named - unnamed)
 
 
-def _continuation(text: str, spans: list[QuoteSpan], qi: int, whos: list[_Who], persons: list[Link]) -> _Who | None:
+def _continuation(
+    text: str, spans: list[QuoteSpan], qi: int, whos: list[_Who], persons: list[Link]
+) -> _Who | None:
     """The previous quote's speaker for a quote with no cue of its own, when it follows in the same or the
     next paragraph and nobody else is named in between."""
     if qi == 0:
@@ -604,4 +604,5 @@ def _continuation(text: str, spans: list[QuoteSpan], qi: int, whos: list[_Who], 
     return replace(prev, how="continuation", cue="")
 
 
-__all__ = ["CUE_VERBS", "PERSON_ROLES", "QuoteCounts", "QuoteSpan", "count_quotes", "extract_quotes", "find_quotes", "find_spans", "load_parser"]
+__all__ = ["CUE_VERBS", "PERSON_ROLES", "QuoteCounts", "QuoteSpan", "count_quotes", "extract_quotes",
+           "find_quotes", "find_spans", "load_parser"]

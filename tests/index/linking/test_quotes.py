@@ -17,13 +17,15 @@ BASELINE = Path(__file__).parent / "data" / "seed_baseline.json"
 
 def _link_docs(linker: Linker, texts: list[str]) -> list[tuple[str, list[Link], list[Quote]]]:
     docs = [Document(f"t{i}", "", t, "2024-06-01") for i, t in enumerate(texts)]
-    return [(d.text, links, quotes) for d, (links, quotes) in zip(docs, linker.link_documents(docs), strict=True)]
+    linked = linker.link_documents(docs)
+    return [(d.text, links, quotes) for d, (links, quotes) in zip(docs, linked, strict=True)]
 
 
 def _entity_at(text: str, links: list[Link], surface: str) -> str | None:
     s = text.index(surface)
     e = s + len(surface)
-    hits = sorted((lk for lk in links if lk.start < e and s < lk.end), key=lambda lk: -(min(e, lk.end) - max(s, lk.start)))
+    hits = sorted((lk for lk in links if lk.start < e and s < lk.end),
+                  key=lambda lk: -(min(e, lk.end) - max(s, lk.start)))
     return hits[0].entity_id if hits else None
 
 
@@ -177,8 +179,8 @@ def test_quote_running_across_paragraphs_is_segments_of_one_quote() -> None:
 def test_reopened_straight_mark_in_one_paragraph() -> None:
     """Text whose paragraph breaks were lost: the reopened mark continues the quote instead of pairing up
     the wrong marks."""
-    text = ('Ms Hewitt said: "We have already doubled maternity pay. "We are going to extend it to nine months." '
-            'She said more was to come. "It is a firm commitment."')
+    text = ('Ms Hewitt said: "We have already doubled maternity pay. "We are going to extend it to nine '
+            'months." She said more was to come. "It is a firm commitment."')
     spans = find_spans(text)
     assert [[text[s:e] for s, e in q.segments] for q in spans] == [
         ["We have already doubled maternity pay.", "We are going to extend it to nine months."],
@@ -189,3 +191,35 @@ def test_reopened_straight_mark_in_one_paragraph() -> None:
 def test_straight_mark_direction_from_neighbours() -> None:
     text = 'He said "the 5" screen" was too small, "and it broke twice in one week," she said.'
     assert [text[s:e] for s, e in find_quotes(text)][-1] == "and it broke twice in one week"
+
+
+# ------------------------------------------------------------------ through the build
+def test_build_stores_segments_counts_and_said(tmp_path: Path) -> None:
+    from index import layout
+    from index.build import build_index
+    from index.encoder import load_encoder
+    from tests.conftest import hash_settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text(
+        "Housing plan\n\n"
+        "Laura Mitchell presented the plan in Leeds on Monday. She said: “We will build the homes this country "
+        "needs.\n\n“We will do it without touching the green belt.”\n\n"
+        "A council spokesman said: “The sites have not been chosen yet.”\n\n"
+        "The so-called “new towns programme for the north” was not discussed.\n",
+        encoding="utf-8",
+    )
+    report = build_index(hash_settings(corpus, tmp_path / "idx"), encoder=load_encoder("hash"))
+    assert (report.quotes, report.quotes_named, report.quotes_unnamed, report.quotes_unattributed) == (3, 1, 1, 1)
+    assert "3 found: 1 attributed to a named entity, 1 to an unnamed source, 1 unattributed" in report.summary()
+    build = layout.current_build(tmp_path / "idx")
+    rows = [json.loads(line) for line in (build / layout.PARAGRAPHS).open(encoding="utf-8")]
+    quotes = [(r["text"], q) for r in rows for q in r["quotes"]]
+    for ptext, q in quotes:
+        assert ptext[q["start"] : q["end"]] == q["text"]
+    homes = [q for _, q in quotes if "homes" in q["text"] or "green belt" in q["text"]]
+    assert len(homes) == 2 and len({q["quote_id"] for q in homes}) == 1
+    assert {q["speaker"] for q in homes} == {"local:laura-mitchell"} and homes[0]["how"] == "pronoun"
+    unnamed = next(q for _, q in quotes if "sites" in q["text"])
+    assert unnamed["speaker"] is None and unnamed["descriptor"] == "council spokesman"
