@@ -454,7 +454,7 @@ def entities_show(entity_id: str, index_dir: str | None, entities_file: str | No
         + ", ".join(ent.get("surfaces", []))
     )
     for q in ent["quotes"]:
-        click.echo(f"  said: {q['text']}")
+        click.echo(f"  said ({q.get('cue') or 'no cue'}, {q.get('how') or '?'}): {q['text']}")
     click.echo(
         "  co-mentioned: " + ", ".join(f"{c['name']} ({c['count']})" for c in ent["co_mentioned"][:10])
     )

@@ -447,21 +447,27 @@ class Searcher:
                     "links": [x for x in p["links"] if x["entity_id"] == entity_id],
                 }
             )
-        quotes = []
+        quotes: list[dict[str, Any]] = []
+        whole: dict[tuple[str, str], dict[str, Any]] = {}  # a quote across paragraphs is listed once
         for p in paras:
             for qt in p["quotes"]:
                 if qt["speaker"] == entity_id:
+                    key = (p["doc_id"], qt.get("quote_id") or f"{p['id']}/{qt['start']}")
+                    if key in whole:
+                        whole[key]["text"] += " … " + qt["text"]
+                        continue
                     d = state.documents[p["doc_id"]]
-                    quotes.append(
-                        {
-                            "paragraph_id": p["id"],
-                            "doc_id": p["doc_id"],
-                            "title": d["title"],
-                            "date": d.get("date"),
-                            "text": qt["text"],
-                            "confidence": qt.get("confidence"),
-                        }
-                    )
+                    whole[key] = {
+                        "paragraph_id": p["id"],
+                        "doc_id": p["doc_id"],
+                        "title": d["title"],
+                        "date": d.get("date"),
+                        "text": qt["text"],
+                        "confidence": qt.get("confidence"),
+                        "cue": qt.get("cue", ""),
+                        "how": qt.get("how", ""),
+                    }
+                    quotes.append(whole[key])
         return {
             **ent,
             "mention_count": len(paras),

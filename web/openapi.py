@@ -37,7 +37,8 @@ SCHEMAS: dict[str, Any] = {
                   # the registry entities an ambiguous name could be, with the resolver's scores, best first
                   "candidates": {"type": "array", "items": {"type": "array", "prefixItems": [_STR, _NUM],
                                                              "minItems": 2, "maxItems": 2}}}),
-    "Quote": _obj({"start": _INT, "end": _INT, "text": _STR, "speaker": _STR, "confidence": _NUM}),
+    "Quote": _obj({"start": _INT, "end": _INT, "text": _STR, "speaker": _nullable("string"),
+                   "confidence": _NUM, "cue": _STR, "how": _STR, "descriptor": _STR, "quote_id": _STR}),
     "LegRank": {"oneOf": [{"type": "null"}, _obj({"rank": _INT, "score": _NUM}, extra=False)]},
     "EntityRef": _obj({"id": _STR, "name": _STR, "type": _ETYPE, "known": _BOOL}),
     "LinkedEntity": {"allOf": [_ref("EntityRef"), _obj({
@@ -79,7 +80,7 @@ SCHEMAS: dict[str, Any] = {
     "Mention": _obj({"paragraph_id": _STR, "doc_id": _STR, "title": _STR, "date": _nullable("string"),
                      "snippet": _STR, "links": {"type": "array", "items": _ref("Link")}}),
     "EntityQuote": _obj({"paragraph_id": _STR, "doc_id": _STR, "title": _STR, "date": _nullable("string"),
-                         "text": _STR, "confidence": _nullable("number")}),
+                         "text": _STR, "confidence": _nullable("number"), "cue": _STR, "how": _STR}),
     "EntityDetail": _obj({
         "id": _STR, "name": _STR, "type": _ETYPE, "aliases": _STRS, "description": _nullable("string"),
         "wikidata": _nullable("string"), "titles": _TITLES,
