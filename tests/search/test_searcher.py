@@ -109,7 +109,8 @@ def test_documents_and_entities(seed_searcher) -> None:
     assert doc["title"].startswith("Russian Foreign Minister") and len(doc["paragraphs"]) > 20
     ent = seed_searcher.entity(LAVROV)
     assert ent["name"] == "Sergei Lavrov" and ent["mention_count"] >= 5
-    assert any("rare earth metals" in q["text"] for q in ent["quotes"])
+    rare = next(q for q in ent["quotes"] if "rare earth metals" in q["text"])
+    assert (rare["cue"], rare["how"]) == ("asked", "explicit")  # "“…?” Lavrov then asked."
     assert any(c["id"] == "marco-rubio" for c in ent["co_mentioned"])
     listing = seed_searcher.entities(type="person")
     assert listing["entities"][0]["type"] == "person"
