@@ -204,15 +204,18 @@ def test_build_stores_segments_counts_and_said(tmp_path: Path) -> None:
     corpus.mkdir()
     (corpus / "a.txt").write_text(
         "Housing plan\n\n"
-        "Laura Mitchell presented the plan in Leeds on Monday. She said: “We will build the homes this country "
-        "needs.\n\n“We will do it without touching the green belt.”\n\n"
+        "Laura Mitchell presented the plan in Leeds on Monday. She said: “We will build the homes this "
+        "country needs.\n\n“We will do it without touching the green belt.”\n\n"
         "A council spokesman said: “The sites have not been chosen yet.”\n\n"
         "The so-called “new towns programme for the north” was not discussed.\n",
         encoding="utf-8",
     )
     report = build_index(hash_settings(corpus, tmp_path / "idx"), encoder=load_encoder("hash"))
-    assert (report.quotes, report.quotes_named, report.quotes_unnamed, report.quotes_unattributed) == (3, 1, 1, 1)
-    assert "3 found: 1 attributed to a named entity, 1 to an unnamed source, 1 unattributed" in report.summary()
+    counts = (report.quotes, report.quotes_named, report.quotes_unnamed, report.quotes_unattributed)
+    assert counts == (3, 1, 1, 1)
+    assert "3 found: 1 attributed to a named entity, 1 to an unnamed source, 1 unattributed" in (
+        report.summary()
+    )
     build = layout.current_build(tmp_path / "idx")
     rows = [json.loads(line) for line in (build / layout.PARAGRAPHS).open(encoding="utf-8")]
     quotes = [(r["text"], q) for r in rows for q in r["quotes"]]
