@@ -399,6 +399,11 @@ class _Attributor:
 
     def _subjects(self, sent: _Sentence, verb: Any) -> list[Any]:
         """The cue's subjects; for a verb joined to another ("stood up and said", "…, saying") that one's."""
+        if verb.dep_ == "pcomp" and verb.head.lower_ == "as" and verb.head.head.pos_ == "VERB":
+            frame = verb.head.head  # "Apcom quoted Y as saying", "Y is reported as saying"
+            objs = [c for c in frame.children if c.dep_ in ("dobj", "nsubjpass")]
+            if objs:
+                return objs
         v = verb
         for _ in range(3):
             subs = [c for c in v.children if c.dep_ in _SUBJ and sent.quote_of(c) is None]
@@ -459,8 +464,11 @@ class _Attributor:
                 return _Who(lk.entity_id, "apposition")
         if at is not None:
             return _Who(at.entity_id, "explicit")
-        if head.pos_ == "PROPN":
-            return _Who()  # a name nobody linked
+        if head.pos_ == "PROPN":  # a name nobody linked here: a person named before with that last word
+            span = sent.orig_span(head)
+            same = [lk for lk in self.persons if span and lk.end <= span[0]
+                    and lk.text.split()[-1].casefold() == head.text.casefold()]
+            return _Who(same[-1].entity_id, "explicit") if same else _Who()
         desc = self._descriptor(head)
         definite = any(c.dep_ == "det" and c.lower_ in _DEFINITE for c in head.children)
         if role and definite and _person_role(head) and si > 0:
@@ -548,7 +556,7 @@ def extract_quotes(text: str, links: list[Link], *, model: str | None = None, nl
     for qi in range(len(spans)):
         who = att.attribute(qi)
         if who is None:
-            who = att.lead_in(qi) or _continuation(text, spans, qi, whos, att.persons) or _Who()
+            who = att.lead_in(qi) or _continuation(att, qi, whos) or _Who()
         whos.append(who)
     out = []
     for qi, (q, who) in enumerate(zip(spans, whos, strict=True)):
@@ -585,21 +593,24 @@ def count_quotes(quotes: Sequence[Quote | dict[str, Any]]) -> QuoteCounts:
     return QuoteCounts(len(seen), named, unnamed, len(seen) - named - unnamed)
 
 
-def _continuation(
-    text: str, spans: list[QuoteSpan], qi: int, whos: list[_Who], persons: list[Link]
-) -> _Who | None:
+def _continuation(att: _Attributor, qi: int, whos: list[_Who]) -> _Who | None:
     """The previous quote's speaker for a quote with no cue of its own, when it follows in the same or the
-    next paragraph and nobody else is named in between."""
+    next paragraph and nobody else is named between the end of the previous quote's sentence and it."""
     if qi == 0:
         return None
     prev = whos[qi - 1]
     if prev.speaker is None and not prev.descriptor:
         return None
-    gap_start, gap_end = spans[qi - 1].end, spans[qi].start
-    gap = text[gap_start:gap_end]
+    gap_start, gap_end = att.spans[qi - 1].end, att.spans[qi].start
+    gap = att.text[gap_start:gap_end]
     if len(_BLANK_RE.findall(gap)) > 1 or len(gap) > 600:
         return None
-    if any(gap_start <= lk.start < gap_end and lk.entity_id != prev.speaker for lk in persons):
+    sents = att.where.get(qi - 1)
+    if sents:
+        last = att.sents[sents[-1]]
+        ends = [p.orig + p.end - p.start for p in last.pieces if p.orig is not None]
+        gap_start = max([gap_start, *ends])
+    if any(gap_start <= lk.start < gap_end and lk.entity_id != prev.speaker for lk in att.persons):
         return None
     return replace(prev, how="continuation", cue="")
 
