@@ -48,7 +48,8 @@ CUE_VERBS = frozenset(
     post tweet respond remark observe admit conclude announce suggest joke quip emphasize emphasise
     acknowledge ask answer promise predict confirm deny complain comment urge vow pledge boast concede
     maintain contend assert caution counter shout whisper reveal testify plead retort laugh muse describe
-    call agree insist report tell reckon believe think accept point""".split()
+    call agree insist report tell reckon believe think accept point accuse criticise criticize brand label
+    dismiss condemn hail praise demand""".split()
 )
 # Phrasal reporting verbs: (lemma, particle).
 CUE_PHRASES = frozenset({("go", "on"), ("hit", "back"), ("fire", "back"), ("point", "out"), ("spell", "out")})
@@ -157,8 +158,10 @@ def find_spans(text: str) -> list[QuoteSpan]:
         for m in _MARKS_RE.finditer(text, ps, pe):
             i = m.start()
             opening = _is_opening(text, i)
-            if opening is None:
-                continue
+            if opening is None:  # spaces on both sides: a closing mark typed apart, if a quote is open
+                if cur is None or seg_start is None:
+                    continue
+                opening = False
             if opening:
                 if cur is not None and seg_start is not None:
                     cur.segments.append(_trim(text, seg_start, i))
@@ -329,8 +332,7 @@ class _Attributor:
         if not idx or idx[0] == 0:
             return None
         sent, prev = self.sents[idx[0]], self.sents[idx[0] - 1]
-        first = next((p for p in sent.pieces if sent.text[p.start : p.end].strip(" \t\n“”\"")), None)
-        if first is None or first.quote != qi or prev.quotes or prev.para < sent.para - 1:
+        if not self._starts_sentence(qi, idx[0]) or prev.quotes or prev.para < sent.para - 1:
             return None
         doc = self.parsed(idx[0] - 1)
         for root in (t for t in doc if t.dep_ == "ROOT" and self._is_cue(prev, t)):
@@ -471,8 +473,9 @@ class _Attributor:
             return _Who(same[-1].entity_id, "explicit") if same else _Who()
         desc = self._descriptor(head)
         definite = any(c.dep_ == "det" and c.lower_ in _DEFINITE for c in head.children)
-        if role and definite and _person_role(head) and si > 0:
-            lk = self._subject_person(si - 1)
+        if role and definite and _person_role(head):
+            span = sent.orig_span(head)
+            lk = self._pronoun(si, span[0] if span else None, nearest=False)
             if lk is not None:
                 return _Who(lk.entity_id, "role")
         return _Who(None, "unnamed", desc)
@@ -491,36 +494,79 @@ class _Attributor:
             toks = toks[1:]
         return " ".join(t.text for t in toks)
 
-    def _subject_person(self, si: int) -> Link | None:
-        """The person who is the subject of sentence ``si``'s main verb (directly or through apposition)."""
+    def _subject_person(self, si: int, depth: int = 0) -> Link | None:
+        """The person who is the subject of sentence ``si``'s main verb (directly, through apposition, or as
+        a he/she resolved in turn); failing that, the person a he/she subject of another verb stands for
+        ("The problem, he believed, was …")."""
         sent = self.sents[si]
         doc = self.parsed(si)
-        for root in (t for t in doc if t.dep_ == "ROOT"):
-            subs = [c for c in root.children if c.dep_ in _SUBJ]
-            for sub in subs:
-                for t in self._name_tokens(sent, sub):
-                    lk = self._link_at(sent, t)
-                    if lk is not None and lk.type == PERSON:
-                        return lk
+        subs = [c for root in doc if root.dep_ == "ROOT" for c in root.children if c.dep_ in _SUBJ]
+        for sub in subs:
+            for t in self._name_tokens(sent, sub):
+                lk = self._link_at(sent, t)
+                if lk is not None and lk.type == PERSON:
+                    return lk
+        if depth >= 3:
+            return None
+        pronouns = [t for t in subs if t.lower_ in _PERSON_PRONOUNS]
+        pronouns += [t for t in doc if t.dep_ in _SUBJ and t.lower_ in _PERSON_PRONOUNS and t not in pronouns]
+        for t in pronouns:
+            span = sent.orig_span(t)
+            lk = self._pronoun(si, span[0] if span else None, depth + 1)
+            if lk is not None:
+                return lk
         return None
 
-    def _pronoun(self, si: int, pos: int | None) -> Link | None:
+    def _pronoun(self, si: int, pos: int | None, depth: int = 0, nearest: bool = True) -> Link | None:
         """He/she at ``pos`` in sentence ``si``: the subject of the nearest sentence before it that names a
-        person, if a person, else the nearest person named before it."""
+        person, if a person, else (with ``nearest``) the nearest person named before it."""
         if pos is None:
             return None
         before = [lk for lk in self.persons if lk.end <= pos]
         if not before:
             return None
-        last = before[-1]
+        last = before[-1] if nearest else None
         for j in range(si, -1, -1):
             named = [lk for lk in before if self._in_sent(j, lk)]
-            if named:
-                subj = self._subject_person(j)
+            if named and j == si:  # its own sentence: only a person subject before it ("Smith said he …")
+                subj = self._subject_before(j, pos)
+                if subj is not None:
+                    return subj
+            elif named:
+                subj = self._subject_person(j, depth)
                 if subj is not None and subj.end <= pos:
                     return subj
                 return last
         return last
+
+    def _subject_before(self, si: int, pos: int) -> Link | None:
+        """In the pronoun's own sentence, only a person subject before it counts ("Smith said he …")."""
+        sent = self.sents[si]
+        for t in self.parsed(si):
+            span = sent.orig_span(t)
+            if t.dep_ in _SUBJ and span and span[1] <= pos:
+                for n in self._name_tokens(sent, t):
+                    lk = self._link_at(sent, n)
+                    if lk is not None and lk.type == PERSON:
+                        return lk
+        return None
+
+    def subject_lead_in(self, qi: int) -> _Who | None:
+        """A quote standing alone after a sentence whose subject is a person ("Double try scorer Martyn
+        Williams was keen not to talk about it. “…”"): that person, when that sentence holds no quote."""
+        idx = self.where.get(qi)
+        if not idx or idx[0] == 0 or not self._starts_sentence(qi, idx[0]):
+            return None
+        prev = self.sents[idx[0] - 1]
+        if prev.quotes or prev.para < self.sents[idx[0]].para - 1:
+            return None
+        lk = self._subject_person(idx[0] - 1)
+        return _Who(lk.entity_id, "continuation") if lk is not None else None
+
+    def _starts_sentence(self, qi: int, si: int) -> bool:
+        sent = self.sents[si]
+        first = next((p for p in sent.pieces if sent.text[p.start : p.end].strip(" \t\n“”\"")), None)
+        return first is not None and first.quote == qi
 
     def _in_sent(self, si: int, lk: Link) -> bool:
         return any(p.orig is not None and p.orig <= lk.start < p.orig + (p.end - p.start)
@@ -556,7 +602,7 @@ def extract_quotes(text: str, links: list[Link], *, model: str | None = None, nl
     for qi in range(len(spans)):
         who = att.attribute(qi)
         if who is None:
-            who = att.lead_in(qi) or _continuation(att, qi, whos) or _Who()
+            who = att.lead_in(qi) or _continuation(att, qi, whos) or att.subject_lead_in(qi) or _Who()
         whos.append(who)
     out = []
     for qi, (q, who) in enumerate(zip(spans, whos, strict=True)):

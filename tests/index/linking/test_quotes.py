@@ -109,6 +109,21 @@ CASES: list[tuple[str, str, str | None, str]] = [
      "“Our answer will come at a time of our choosing.”", "Our answer will come", "Sergei Shoigu", "role"),
     ("Amelia Hartley rejected the claims on Tuesday. The spokeswoman told reporters: "
      "“There was never any agreement.”", "never any agreement", "Amelia Hartley", "role"),
+    ("Rachel Reeves said the rules would change. Under the rules, councils must publish their budgets. "
+     "“We are asking every council to show its books,” the chancellor said.", "show its books", "Rachel Reeves",
+     "role"),
+    ("Marta Vieira was the best player on the pitch. She missed an early chance. “I should have scored that "
+     "one easily,” said the Brazil captain.", "should have scored", "Marta Vieira", "role"),
+    # a pronoun subject is followed back; a possessive name in between is not the subject
+    ("Film critic Mark Kermode was unimpressed. The problem with Kevin Costner's film, he believed, was its "
+     "length. “It simply goes on for far too long,” he said.", "goes on for far too long", "Mark Kermode",
+     "pronoun"),
+    # a quote standing alone after a sentence whose subject is a person
+    ("Winger Tom Harper was keen not to talk about the title. “We have a hard game in Cardiff next week.”",
+     "hard game in Cardiff", "Tom Harper", "continuation"),
+    # speech-act verbs whose subject is the source of the quoted words
+    ("Amnesty International accused the government of “a cruel and deliberate policy” on Monday.",
+     "cruel and deliberate", "Amnesty International", "explicit"),
     # an indefinite role stays an unnamed source, never credited to a nearby name
     ("Thomas Brennan was not available. A company spokesman said: “The factory will stay open.”",
      "factory will stay open", None, "unnamed"),
@@ -186,6 +201,11 @@ def test_reopened_straight_mark_in_one_paragraph() -> None:
         ["We have already doubled maternity pay.", "We are going to extend it to nine months."],
         ["It is a firm commitment."],
     ]
+
+
+def test_mark_with_spaces_on_both_sides_closes_an_open_quote() -> None:
+    text = 'It continued: "We are very sorry, we have tried everything. " The site closed on Monday.'
+    assert [text[s:e] for s, e in find_quotes(text)] == ["We are very sorry, we have tried everything."]
 
 
 def test_straight_mark_direction_from_neighbours() -> None:
