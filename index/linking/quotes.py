@@ -14,21 +14,25 @@ dependency parser, with every quote's content replaced by a short clause placeho
 a few tokens a quote rather than the quote's length, and the parser sees the same simple shape
 (“It is so,” X said) whatever was quoted. In that parse:
 
-* the **cue** is the reporting verb (lemma in :data:`CUE_VERBS`) that governs the placeholder, else the
-  nearest one with no other quote in between, or "according to";
-* the **speaker phrase** is the cue's subject (either order: "X said", "said X"), or the object of
-  "according to", or, for a verb joined to another ("X stood up and said"), that verb's subject;
+* the **cue** is the reporting verb (lemma in :data:`CUE_VERBS`, or a phrasal one: "went on") that
+  governs the placeholder, else the nearest one with no other quote in between, or "according to";
+* the **speaker phrase** is the cue's subject (either order: "X said", "said X"), the object of
+  "according to" or of "quoted X as saying", or, for a verb joined to another ("X stood up and said",
+  "…, saying"), that verb's subject;
 * the phrase's head gives the speaker: a linked name on it (``explicit``); a person named in apposition to
   it ("the mayor, Sadiq Khan, promised" → ``apposition``); a pronoun (he, she) → the subject of the nearest
-  sentence that names a person if that subject is a person, else the nearest person before it, with no
-  gender guessed (``pronoun``); a *definite* person role ("the foreign ministry spokeswoman") → the person
-  who is the subject of the preceding sentence (``role``); otherwise an **unnamed source** ("a company
-  spokeswoman", "officials", "her spokesman"): speaker ``None``, the phrase kept as ``descriptor``
-  (``unnamed``). Names after a preposition ("a spokeswoman *for* X") are never the speaker.
+  sentence that names a person if that subject is a person (a he/she subject is followed back in turn),
+  else the nearest person before it, with no gender guessed (``pronoun``); a *definite* person role ("the
+  foreign ministry spokeswoman") → the person who is the subject just before, found the same way but
+  never by mere nearness (``role``); otherwise an **unnamed source** ("a company spokeswoman",
+  "officials", "her spokesman"): speaker ``None``, the phrase kept as ``descriptor`` (``unnamed``). Names
+  after a preposition ("a spokeswoman *for* X") are never the speaker.
 
-A quote with no cue in its sentence continues the previous quote's speaker (named or unnamed) when it
-follows within the same or the next paragraph and no other person is named in between (``continuation``).
-What is left is kept *unattributed*: speaker ``None``, ``how`` and ``descriptor`` empty.
+A quote with no cue in its sentence (``continuation``) takes the speaker of reported speech in the
+sentence just before ("Smith insisted he would win. “…”"), else the previous quote's speaker (named or
+unnamed) when it follows in the same or the next paragraph and no other person is named after that
+quote's sentence, else the person who is the subject of the sentence just before. What is left is kept
+*unattributed*: speaker ``None``, ``how`` and ``descriptor`` empty.
 """
 
 from __future__ import annotations
@@ -48,8 +52,8 @@ CUE_VERBS = frozenset(
     post tweet respond remark observe admit conclude announce suggest joke quip emphasize emphasise
     acknowledge ask answer promise predict confirm deny complain comment urge vow pledge boast concede
     maintain contend assert caution counter shout whisper reveal testify plead retort laugh muse describe
-    call agree insist report tell reckon believe think accept point accuse criticise criticize brand label
-    dismiss condemn hail praise demand""".split()
+    call agree report reckon believe think accept accuse criticise criticize brand label dismiss condemn
+    hail praise demand""".split()
 )
 # Phrasal reporting verbs: (lemma, particle).
 CUE_PHRASES = frozenset({("go", "on"), ("hit", "back"), ("fire", "back"), ("point", "out"), ("spell", "out")})
@@ -57,18 +61,17 @@ CUE_PHRASES = frozenset({("go", "on"), ("hit", "back"), ("fire", "back"), ("poin
 # the person just named; any of them without a name stays an unnamed source.
 PERSON_ROLES = frozenset(
     """spokesman spokeswoman spokesperson minister secretary president chairman chairwoman chair chief
-    executive director manager coach mayor governor senator judge official officer leader head boss
-    chancellor ambassador general commander analyst economist lawyer attorney prosecutor founder captain
-    player striker midfielder defender goalkeeper boss author singer actor actress star producer
-    presenter editor reporter correspondent professor researcher scientist doctor surgeon expert
-    spokesperson adviser advisor aide envoy diplomat king queen prince princess premier deputy member mp
-    candidate campaigner activist organiser organizer owner investor trader consultant partner
-    representative negotiator inspector commissioner superintendent detective sergeant constable witness
-    victim mother father son daughter wife husband brother sister man woman teenager boy girl
-    lawmaker legislator politician economist strategist champion holder winner veteran runner athlete
-    sprinter swimmer boxer golfer rider driver batsman bowler winger international rapper musician novelist
-    writer designer teenager youngster pensioner pupil student teacher nurse patient fan rival opponent
-    colleague friend""".split()
+    executive director manager coach mayor governor senator judge official officer leader head boss chancellor
+    ambassador general commander analyst economist lawyer attorney prosecutor founder captain player
+    striker midfielder defender goalkeeper author singer actor actress star producer presenter editor
+    reporter correspondent professor researcher scientist doctor surgeon expert adviser advisor aide envoy
+    diplomat king queen prince princess premier deputy member mp candidate campaigner activist organiser
+    organizer owner investor trader consultant partner representative negotiator inspector commissioner
+    superintendent detective sergeant constable witness victim mother father son daughter wife husband
+    brother sister man woman teenager boy girl lawmaker legislator politician strategist champion holder
+    winner veteran runner athlete sprinter swimmer boxer golfer rider driver batsman bowler winger
+    international rapper musician novelist writer designer youngster pensioner pupil student teacher nurse
+    patient fan rival opponent colleague friend""".split()
 )
 _PERSON_ROLE_SUFFIXES = ("man", "woman", "person", "ist", "ian")
 _DEFINITE = frozenset({"the", "this", "that"})
