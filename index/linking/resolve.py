@@ -197,7 +197,7 @@ class Linker:
             if eid not in self.registry.rejected_ids:
                 links.append(replace(lk, entity_id=eid) if eid != lk.entity_id else lk)
         links.sort(key=lambda lk: (lk.start, lk.end))
-        return links, extract_quotes(doc.text, links)
+        return links, extract_quotes(doc.text, links, model=self.detector.model)
 
     def entities(self) -> dict[str, Entity]:
         """Registry entities plus the local entities of the last corpus linked (curation applied)."""
