@@ -110,8 +110,8 @@ CASES: list[tuple[str, str, str | None, str]] = [
     ("Amelia Hartley rejected the claims on Tuesday. The spokeswoman told reporters: "
      "“There was never any agreement.”", "never any agreement", "Amelia Hartley", "role"),
     ("Rachel Reeves said the rules would change. Under the rules, councils must publish their budgets. "
-     "“We are asking every council to show its books,” the chancellor said.", "show its books", "Rachel Reeves",
-     "role"),
+     "“We are asking every council to show its books,” the chancellor said.", "show its books",
+     "Rachel Reeves", "role"),
     ("Marta Vieira was the best player on the pitch. She missed an early chance. “I should have scored that "
      "one easily,” said the Brazil captain.", "should have scored", "Marta Vieira", "role"),
     # a pronoun subject is followed back; a possessive name in between is not the subject
