@@ -27,7 +27,7 @@ import shutil
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from index.encoder import compose_text
 from index.errors import PersonaeError, StorageError
 from index.jsonl import read_jsonl, write_jsonl
 from index.linking.quotes import QuoteCounts, count_quotes
+from index.readers import ReadOptions
 from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
 
@@ -68,6 +69,8 @@ class BuildReport:
     quotes_named: int = 0  # quotes attributed to a named entity
     quotes_unnamed: int = 0  # quotes of an unnamed source ("a company spokeswoman")
     quotes_unattributed: int = 0  # quotes whose speaker was not found
+    formats: dict[str, int] = field(default_factory=dict)  # documents per format (pdf, docx, eml, ...)
+    languages: dict[str, int] = field(default_factory=dict)  # documents per detected language ("" unknown)
 
     def summary(self) -> str:
         lines = [
@@ -77,6 +80,8 @@ class BuildReport:
             f"  entities   {self.entities} ({self.links} links, {self.quotes} quotes)",
             f"  quotes     {self.quotes} found: {self.quotes_named} attributed to a named entity, "
             f"{self.quotes_unnamed} to an unnamed source, {self.quotes_unattributed} unattributed",
+            f"  formats    {_counts(self.formats)}",
+            f"  languages  {_counts(self.languages)}",
             f"  skipped    {len(self.skipped)}",
             *self._health_lines(),
             (f"  reused     {self.reused} documents, processed {self.processed} (incremental from "
@@ -104,6 +109,22 @@ class BuildReport:
         ]
 
 
+def _counts(counter: dict[str, int]) -> str:
+    ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{k or 'unknown'} {n}" for k, n in ranked)
+
+
+def read_options(settings: Settings) -> ReadOptions:
+    """How the build reads the corpus; OCR results are cached beside the builds (kept across them)."""
+    return ReadOptions(
+        text_column=settings.text_column, title_column=settings.title_column,
+        date_column=settings.date_column,
+        ocr=settings.ocr, ocr_language=settings.ocr_language, max_block_chars=settings.max_block_chars,
+        ocr_cache=settings.index_path / OCR_CACHE,
+    )
+
+
+OCR_CACHE = "ocr-cache"
 Log = Callable[[str], None]
 
 
@@ -148,7 +169,7 @@ def _build_locked(
     index_dir = settings.index_path
 
     t = time.perf_counter()
-    corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)])
+    corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)], options=read_options(settings))
     paragraphs_by_doc = {d.id: split_paragraphs(d, settings.max_paragraph_chars) for d in corpus.documents}
     timings["read"] = time.perf_counter() - t
     say(f"read {len(corpus.documents)} documents, skipped {len(corpus.skipped)}")
@@ -160,9 +181,11 @@ def _build_locked(
     warnings = list(corpus.warnings)
 
     reuse_mentions = previous is not None and previous.same("builder", "ner", "registry")
-    cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {})
+    cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {},
+                          gazetteer_only={_text_key(d.text) for d in corpus.documents if not _english(d)})
     titles = {d.id: d.title for d in corpus.documents}
     dates = {d.id: d.date or "" for d in corpus.documents}
+    langs = {d.id: d.language for d in corpus.documents}
     # The embedded texts depend only on titles and paragraph texts, not on links: encoding (the main cost)
     # runs here while a worker thread links and writes the text files and Whoosh. Both torch and spaCy
     # release the GIL in their kernels, so on 2 cores NER + linking hide behind the encode.
@@ -192,7 +215,7 @@ def _build_locked(
         t = time.perf_counter()
         from index.keyword import write_keyword_index
 
-        write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates))
+        write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates, langs))
         return linked, entities, link_s, time.perf_counter() - t
 
     worker = _Worker(text_side)
@@ -266,7 +289,13 @@ def _build_locked(
         seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
         processed=processed, incremental=previous.folder.name if previous else "", health=health,
         quotes_named=qc.named, quotes_unnamed=qc.unnamed, quotes_unattributed=qc.unattributed,
+        formats=dict(corpus.formats), languages=dict(corpus.languages),
     )
+
+
+def _english(doc: Document) -> bool:
+    """English, or unknown (too little text to tell): the English NER model reads it."""
+    return doc.language in ("", "en")
 
 
 def _processed(
@@ -336,6 +365,7 @@ def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
 
         ner = json.dumps({"code": [DETECTOR_VERSION, RESOLVER_VERSION],
                           "model": getattr(detector, "model", None),
+                          "non_english": "gazetteer",  # documents not in English get no (English) NER
                           "use_ner": getattr(detector, "use_ner", None),
                           "rescan": getattr(detector, "rescan", None),
                           "window": getattr(detector, "window", None),
@@ -408,11 +438,13 @@ def _previous_build(index_dir: Path, snapshot: dict[str, Any], say: Log) -> _Pre
 class _MentionCache:
     """Wraps the linker's detector: cached mentions for texts seen by the previous build, NER for the rest.
 
-    Records every text's mentions so the new build can write its own ``mentions.jsonl``.
+    Records every text's mentions so the new build can write its own ``mentions.jsonl``. Texts whose key
+    is in ``gazetteer_only`` (documents not in English) get the registry gazetteer only, no English NER.
     """
 
-    def __init__(self, detector: Any, cached: dict[str, list[Mention]]):
+    def __init__(self, detector: Any, cached: dict[str, list[Mention]], gazetteer_only: Collection[str] = ()):
         self.detector = detector
+        self.gazetteer_only = gazetteer_only
         self.enabled = detector is not None and hasattr(detector, "detect_many")
         self.cached = cached
         self.seen: dict[str, list[Mention]] = {}
@@ -427,8 +459,11 @@ class _MentionCache:
         texts = list(texts)
         keys = [_text_key(t) for t in texts]
         todo = [i for i, k in enumerate(keys) if k not in self.cached and k not in self.seen]
-        fresh = self.detector.detect_many([texts[i] for i in todo], batch_size=batch_size,
-                                          n_process=n_process) if todo else []
+        ner = [i for i in todo if keys[i] not in self.gazetteer_only]
+        found = dict(zip(ner, self.detector.detect_many([texts[i] for i in ner], batch_size=batch_size,
+                                                        n_process=n_process) if ner else [], strict=True))
+        gazetteer = getattr(self.detector, "detect_gazetteer", lambda _text: [])
+        fresh = [found[i] if i in found else gazetteer(texts[i]) for i in todo]
         for i, ms in zip(todo, fresh, strict=True):
             self.seen[keys[i]] = ms
             self._missed.add(keys[i])
@@ -599,12 +634,16 @@ def _entity_table(
     return table
 
 
-def _keyword_rows(linked: dict[str, list[dict[str, Any]]], titles: dict[str, str], dates: dict[str, str]):
+def _keyword_rows(
+    linked: dict[str, list[dict[str, Any]]], titles: dict[str, str], dates: dict[str, str],
+    langs: dict[str, str] | None = None,
+):
     for doc_id, rows in linked.items():
         for row in rows:
             yield {
                 "id": row["id"],
                 "doc_id": doc_id,
+                "lang": (langs or {}).get(doc_id, ""),
                 "date": dates[doc_id],
                 "title": titles[doc_id],
                 "text": row["text"],

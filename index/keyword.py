@@ -1,8 +1,10 @@
 """The keyword leg: a Whoosh (whoosh-reloaded) BM25F index over paragraphs.
 
 Fields: ``text`` (the document title, a newline, then the paragraph; stemmed, English stop words removed),
-``entity`` and ``said`` (entity ids, exact), ``doc_id``, ``date``. Only ``id`` is stored; paragraph text
-lives in ``paragraphs.jsonl``. Scoring: BM25F with the Robertson idf (``BM25F`` below).
+``entity`` and ``said`` (entity ids, exact), ``doc_id``, ``date``. Paragraphs of a document in another
+language that Whoosh has a stemmer for go to ``text_<code>`` instead (``text_de``: German stemming and stop
+words), added to the schema when the first such paragraph comes; queries search every ``text*`` field.
+Only ``id`` is stored; paragraph text lives in ``paragraphs.jsonl``. Scoring: BM25F with the Robertson idf (``BM25F`` below).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import numpy as np
 from whoosh import index as whoosh_index
 from whoosh import qparser, scoring
-from whoosh.analysis import StemmingAnalyzer
+from whoosh.analysis import LanguageAnalyzer, StemmingAnalyzer
 from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.query import And, Every, Or, Query, Term
 
@@ -51,6 +53,16 @@ def analyzer() -> StemmingAnalyzer:
     return StemmingAnalyzer(minsize=2, cachesize=50_000)
 
 
+def language_field(lang: str) -> str | None:
+    """The field for paragraphs in language ``lang`` (ISO 639-1): "text" for English or unknown, else
+    ``text_<lang>`` when Whoosh has a stemmer for it, else None (indexed in "text", unstemmed by language)."""
+    from whoosh.lang import has_stemmer
+
+    if not lang or lang == "en":
+        return "text"
+    return f"text_{lang}" if has_stemmer(lang) else None
+
+
 def schema() -> Schema:
     ana = analyzer()
     return Schema(
@@ -72,11 +84,18 @@ def write_keyword_index(folder: Path, rows: Iterable[dict[str, str]], *, procs: 
     ix = whoosh_index.create_in(str(folder), schema())
     writer = ix.writer(limitmb=256, procs=procs)
     count = 0
+    added: set[str] = set()
     for row in rows:
-        fields = {k: v for k, v in row.items() if v and k != "title"}
+        fields = {k: v for k, v in row.items() if v and k not in ("title", "lang")}
         title = row.get("title") or ""
         if title:
             fields["text"] = f"{title}{TITLE_SEPARATOR}{row.get('text') or ''}"
+        target = language_field(row.get("lang") or "") or "text"
+        if target != "text" and "text" in fields:
+            if target not in added:
+                writer.add_field(target, TEXT(analyzer=LanguageAnalyzer(target[5:]), phrase=True))
+                added.add(target)
+            fields[target] = fields.pop("text")
         writer.add_document(**fields)
         count += 1
     writer.commit()
@@ -99,6 +118,7 @@ class KeywordIndex:
         self._length_cache: dict[str, np.ndarray] = {}
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
+        self.fields += sorted(n for n in names if n.startswith("text_"))  # other languages' stemmers
         self.parser = qparser.MultifieldParser(self.fields, self.ix.schema, group=qparser.OrGroup)
         # Field syntax is handled by search/query.py; users cannot address stored/internal fields directly.
         self.parser.remove_plugin_class(qparser.FieldsPlugin)

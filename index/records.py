@@ -56,6 +56,15 @@ class Document(_Record):
     byline: str | None = None
     path: str | None = None
     fingerprint: str = ""
+    # Optional, filled by the readers in ``index/readers/`` (older builds and callers leave the defaults).
+    format: str = ""  # "txt", "md", "html", "pdf", "docx", "eml", "mbox", "jsonl", "csv"
+    language: str = ""  # ISO 639-1 code from language detection; "" when unknown (too little text)
+    ocr: bool = False  # some page's text came from OCR
+    title_in_text: bool = True  # the first line of ``text`` is the title (split_paragraphs skips it)
+    page_starts: tuple[int, ...] = ()  # offset in ``text`` where page 1, 2, ... begins (paged formats)
+    parts: tuple[tuple[int, int, str], ...] = ()  # ``[start, end)`` regions of a kind ("quote", "signature")
+    parent: str | None = None  # an attachment's message id
+    metadata: dict[str, str] = field(default_factory=dict)  # format metadata: from/to, author, pages, ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,9 @@ class Paragraph(_Record):
     start: int
     end: int
     text: str
+    page: int | None = None  # first page (1-based) for paged formats (PDF)
+    page_end: int | None = None  # last page, when the paragraph's sentence runs across a page break
+    kind: str = ""  # "" for body text; "quote" (quoted reply) or "signature" for e-mail
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ def _s(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    corpus: str = _s("seeds", "Folder or .jsonl file of documents to index.")
+    corpus: str = _s("seeds", "Folder, or one file (.jsonl, .csv, .pdf, ...), of documents to index.")
     index_dir: str = _s("var/index", "Where the versioned index folders and the CURRENT pointer live.")
     entities_file: str = _s(
         "",
@@ -40,6 +40,14 @@ class Settings:
     embed_title: bool = _s(True, "Prepend the document title to each paragraph before encoding.")
     batch_size: int = _s(64, "Encoder batch size.")
     max_paragraph_chars: int = _s(1500, "Paragraphs longer than this are split at sentence boundaries.")
+    text_column: str = _s("text", "JSONL/CSV column holding a record's text.")
+    title_column: str = _s("title", "JSONL/CSV column holding a record's title (optional in the data).")
+    date_column: str = _s("date", "JSONL/CSV column holding a record's date (optional in the data).")
+    ocr: bool = _s(True, "OCR PDF pages that have no text layer, when Tesseract is installed.")
+    ocr_language: str = _s("eng", "Tesseract language(s) for OCR, e.g. 'eng' or 'eng+deu' (packs installed).")
+    max_block_chars: int = _s(
+        1_000_000, "A document with one paragraph longer than this (not prose: data, a dump) is skipped."
+    )
     hnsw_threshold: int = _s(50_000, "Above this many paragraphs the vector index is HNSW; below, exact.")
     bm25_b: float = _s(
         0.75,
@@ -89,6 +97,7 @@ class Settings:
         for name in (
             "batch_size",
             "max_paragraph_chars",
+            "max_block_chars",
             "rrf_k",
             "candidates",
             "max_limit",

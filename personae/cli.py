@@ -70,13 +70,16 @@ index_dir_option = click.option(
 
 
 @cli.command()
-@click.option("--corpus", type=click.Path(), help="Folder or .jsonl of documents [seeds].")
+@click.option("--corpus", type=click.Path(), help="Folder, or one file (.jsonl, .csv, .pdf...) [seeds].")
 @index_dir_option
 @click.option("--entities-file", type=click.Path(), help="Entity registry [the corpus's entities.jsonl].")
 @click.option("--model", help="Sentence-transformers model name or path.")
 @click.option(
     "--ray-workers", type=int, default=None, help="Encode on Ray with N actors (RAY_ADDRESS for a cluster)."
 )
+@click.option("--text-column", help="JSONL/CSV column with the text [text].")
+@click.option("--title-column", help="JSONL/CSV column with the title, optional [title].")
+@click.option("--date-column", help="JSONL/CSV column with the date, optional [date].")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option(
     "--full",
@@ -90,6 +93,9 @@ def build(
     entities_file: str | None,
     model: str | None,
     ray_workers: int | None,
+    text_column: str | None,
+    title_column: str | None,
+    date_column: str | None,
     quiet: bool,
     full: bool,
 ) -> None:
@@ -101,7 +107,8 @@ def build(
     from index.build import build_index
 
     settings = _settings(
-        corpus=corpus, index_dir=index_dir, entities_file=entities_file, model=model, ray_workers=ray_workers
+        corpus=corpus, index_dir=index_dir, entities_file=entities_file, model=model, ray_workers=ray_workers,
+        text_column=text_column, title_column=title_column, date_column=date_column,
     )
     say = None if quiet else (lambda m: click.echo(m, err=True))
     try:
