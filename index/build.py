@@ -215,7 +215,8 @@ def _build_locked(
         t = time.perf_counter()
         from index.keyword import write_keyword_index
 
-        write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates, langs))
+        write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates, langs),
+                            languages=set(langs.values()))
         return linked, entities, link_s, time.perf_counter() - t
 
     worker = _Worker(text_side)

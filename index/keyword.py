@@ -3,8 +3,8 @@
 Fields: ``text`` (the document title, a newline, then the paragraph; stemmed, English stop words removed),
 ``entity`` and ``said`` (entity ids, exact), ``doc_id``, ``date``. Paragraphs of a document in another
 language that Whoosh has a stemmer for go to ``text_<code>`` instead (``text_de``: German stemming and stop
-words), added to the schema when the first such paragraph comes; queries search every ``text*`` field.
-Only ``id`` is stored; paragraph text lives in ``paragraphs.jsonl``. Scoring: BM25F with the Robertson idf (``BM25F`` below).
+words; one field per language the corpus has); queries search every ``text*`` field. Only ``id`` is
+stored; paragraph text lives in ``paragraphs.jsonl``. Scoring: BM25F with the Robertson idf (``BM25F``).
 """
 
 from __future__ import annotations
@@ -63,9 +63,10 @@ def language_field(lang: str) -> str | None:
     return f"text_{lang}" if has_stemmer(lang) else None
 
 
-def schema() -> Schema:
+def schema(languages: Iterable[str] = ()) -> Schema:
+    """The schema; one ``text_<code>`` field per language in ``languages`` that Whoosh can stem."""
     ana = analyzer()
-    return Schema(
+    sch = Schema(
         id=ID(stored=True, unique=True),
         doc_id=ID(stored=False),
         date=ID(stored=False),
@@ -73,28 +74,32 @@ def schema() -> Schema:
         entity=KEYWORD(commas=True, scorable=True),
         said=KEYWORD(commas=True),
     )
+    for name in sorted({language_field(lang) for lang in languages} - {None, "text"}):
+        sch.add(name, TEXT(analyzer=LanguageAnalyzer(name[len("text_"):]), phrase=True))
+    return sch
 
 
-def write_keyword_index(folder: Path, rows: Iterable[dict[str, str]], *, procs: int = 1) -> int:
-    """Write the index into ``folder`` (created). Each row: id, doc_id, date, title, text, entity, said.
+def write_keyword_index(
+    folder: Path, rows: Iterable[dict[str, str]], *, procs: int = 1, languages: Iterable[str] = ()
+) -> int:
+    """Write the index into ``folder`` (created). Each row: id, doc_id, date, title, text, entity, said, and
+    optionally lang (ISO 639-1), whose field must be in ``languages``.
 
     ``title`` is indexed as the start of ``text`` (see ``TITLE_SEPARATOR``).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    ix = whoosh_index.create_in(str(folder), schema())
+    sch = schema(languages)
+    ix = whoosh_index.create_in(str(folder), sch)
     writer = ix.writer(limitmb=256, procs=procs)
+    names = set(sch.names())
     count = 0
-    added: set[str] = set()
     for row in rows:
         fields = {k: v for k, v in row.items() if v and k not in ("title", "lang")}
         title = row.get("title") or ""
         if title:
             fields["text"] = f"{title}{TITLE_SEPARATOR}{row.get('text') or ''}"
         target = language_field(row.get("lang") or "") or "text"
-        if target != "text" and "text" in fields:
-            if target not in added:
-                writer.add_field(target, TEXT(analyzer=LanguageAnalyzer(target[5:]), phrase=True))
-                added.add(target)
+        if target != "text" and target in names and "text" in fields:
             fields[target] = fields.pop("text")
         writer.add_document(**fields)
         count += 1

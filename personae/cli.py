@@ -187,7 +187,8 @@ def search(
     hits = result["hits"] or [h for g in result["groups"] for h in g["hits"][:1]]
     for i, h in enumerate(hits, start=offset + 1):
         text = " ".join(h["text"].split())
-        click.echo(f"\n{i:>3}. {h['title']}  [{h['paragraph_id']}]  score {h['score']:.4f}")
+        page = f"  p. {h['page']}" if h.get("page") else ""
+        click.echo(f"\n{i:>3}. {h['title']}  [{h['paragraph_id']}]{page}  score {h['score']:.4f}")
         click.echo(f"     {text[:300]}{'…' if len(text) > 300 else ''}")
 
 

@@ -163,6 +163,8 @@ class Searcher:
                 "paragraph_id": pid,
                 "doc_id": p["doc_id"],
                 "n": p["n"],
+                "page": p.get("page"),  # PDFs: the page (1-based) the paragraph starts on
+                "page_end": p.get("page_end"),  # and the last page, when it runs across a page break
                 "title": d["title"],
                 "date": d.get("date"),
                 "source": d.get("source"),

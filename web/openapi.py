@@ -45,7 +45,8 @@ SCHEMAS: dict[str, Any] = {
         "text": _nullable("string"), "rule": _nullable("string"), "confidence": _nullable("number")})]},
     "Facet": _obj({"id": _STR, "name": _STR, "type": _ETYPE, "count": _INT}),
     "Hit": _obj({
-        "paragraph_id": _STR, "doc_id": _STR, "n": _INT, "title": _STR, "date": _nullable("string"),
+        "paragraph_id": _STR, "doc_id": _STR, "n": _INT, "page": _nullable("integer"),
+        "page_end": _nullable("integer"), "title": _STR, "date": _nullable("string"),
         "source": _nullable("string"), "url": _nullable("string"), "score": _NUM, "text": _STR,
         "snippet": {"type": "string", "description": "HTML: escaped text, <mark> for query terms, "
                                                       "<a class=\"ent ent-TYPE\"> for linked entities"},

@@ -150,7 +150,8 @@ def document(doc_id: str) -> Any:
     stems = query_stems(q) if q.strip() else set()
     paragraphs = [
         {"n": para["n"], "html": Markup(highlight(para["text"], stems=stems, links=para["links"])),
-         "quotes": para["quotes"]}
+         "quotes": para["quotes"], "page": para.get("page"), "page_end": para.get("page_end"),
+         "kind": para.get("kind", "")}
         for para in doc["paragraphs"]
     ]
     by_type: dict[str, list[dict[str, Any]]] = {t: [] for t in TYPE_LABELS}

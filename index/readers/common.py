@@ -56,12 +56,13 @@ MAX_TITLE_LINE = 200
 def title_from_text(text: str) -> tuple[str, bool]:
     """A title for a document that has none: ``(title, title_in_text)``.
 
-    The first line is the title (and not a paragraph) when it is short and not the whole text, the way
-    articles and reports open with a headline. Otherwise (a one-line record, a first line that is a long
-    paragraph) the title is a shortened copy of the first line and the text keeps every word.
+    The first line is the title (and not a paragraph) when it is short, not the whole text and not a
+    sentence, the way articles and reports open with a headline. Otherwise (a one-line record, a first line
+    that is a paragraph) the title is a shortened copy of the first line and the text keeps every word.
     """
     line = first_line(text)
-    if line and len(line) <= MAX_TITLE_LINE and line != text.strip():
+    sentence = line.endswith((".", "!", "?")) and len(line) > 60  # a paragraph's opening, not a headline
+    if line and len(line) <= MAX_TITLE_LINE and line != text.strip() and not sentence:
         return line, True
     return shorten(line, 120), False
 

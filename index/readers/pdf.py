@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from index.errors import IngestError
@@ -73,15 +73,15 @@ def read_pdf(source: Source, ctx: Context) -> Iterator[Document]:
             raise IngestError(source.rel, "no text layer (scanned pages) and no OCR; see the warnings")
         raise IngestError(source.rel, "no text in this PDF")
     meta_title = _meta(info, "Title")
-    if meta_title and not _JUNK_TITLE.match(meta_title):
+    if meta_title and not _JUNK_TITLE.match(meta_title) and meta_title != PurePosixPath(source.rel).stem:
         title, in_text = " ".join(meta_title.split()), True
     else:
         title, in_text = title_from_text(text)
     metadata = {"pages": str(len(pages))}
     if ocr_pages:
         metadata["ocr_pages"] = ",".join(map(str, ocr_pages))
-    for key in ("Subject", "Producer", "Creator"):
-        if value := _meta(info, key):
+    for key in ("Subject", "Keywords"):
+        if (value := _meta(info, key)) and value.lower() not in ("unspecified", "untitled", "none"):
             metadata[key.lower()] = value
     yield Document(
         id=source.rel, title=title, text=text, date=_pdf_date(_meta(info, "CreationDate")),

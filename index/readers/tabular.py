@@ -87,10 +87,10 @@ def _record(
     opts = ctx.options
     if doc_id is None or str(doc_id).strip() == "":
         raise IngestError(where, f"missing {id_name}")
-    text = obj.get(opts.text_column)
+    text = _column(obj, opts.text_column, "text")
     if not isinstance(text, str) or not normalize_text(text).strip():
         raise IngestError(where, f"missing or empty {opts.text_column!r}")
-    title = obj.get(opts.title_column) or ""
+    title = _column(obj, opts.title_column, "title") or ""
     if not isinstance(title, str):
         raise IngestError(where, f"{opts.title_column!r} must be a string")
     text = normalize_text(text)
@@ -98,9 +98,9 @@ def _record(
     in_text = True
     if not title:
         title, in_text = title_from_text(text)
-    opt = {k: (no_surrogates(str(obj[k])) if obj.get(k) is not None else None)
-           for k in (opts.date_column, "url", "source")}
-    date = opt[opts.date_column]
+    opt = {k: (no_surrogates(str(obj[k])) if obj.get(k) is not None else None) for k in ("url", "source")}
+    date = _column(obj, opts.date_column, "date")
+    date = no_surrogates(str(date)) if date is not None else None
     author = obj.get("author")
     return Document(
         id=no_surrogates(str(doc_id).strip()),
@@ -114,3 +114,8 @@ def _record(
         fingerprint=fingerprint(raw),
         title_in_text=in_text,
     )
+
+
+def _column(obj: dict[str, Any], name: str, default: str) -> Any:
+    """The named column; a record without it falls back to the usual name (a JSONL beside a CSV)."""
+    return obj[name] if name in obj else obj.get(default)
