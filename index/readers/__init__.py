@@ -161,6 +161,8 @@ def resolve_format(source: Source, warnings: list[str]) -> str:
     if kind == "zip" and _is_docx(source):
         kind = "docx"
     if fmt in ("pdf", "docx"):
+        if fmt == "docx" and kind == "zip":
+            raise IngestError(source.rel, "damaged .docx (a zip archive without a readable Word document)")
         if kind != fmt:
             what = _KIND_NAMES.get(kind or "", "text" if _looks_like_text(head) else "unrecognised data")
             raise IngestError(source.rel, f"not {_KIND_NAMES[fmt]} file: the content is {what} "

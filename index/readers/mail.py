@@ -34,9 +34,7 @@ def read_eml(source: Source, ctx: Context) -> Iterator[Document]:
     if not data.strip():
         raise IngestError(source.rel, "empty file")
     msg = email.message_from_bytes(data, policy=policy.default)
-    if not isinstance(msg, EmailMessage) or not (msg.keys() and (msg["from"] or msg["subject"])):
-        raise IngestError(source.rel, "not an e-mail message (no From or Subject header)")
-    yield from _message(msg, source.rel, data, ctx)
+    yield from _message(msg, source.rel, data, ctx)  # type: ignore[arg-type]
 
 
 def read_mbox(source: Source, ctx: Context) -> Iterator[Document]:
@@ -62,6 +60,8 @@ def read_mbox(source: Source, ctx: Context) -> Iterator[Document]:
 
 
 def _message(msg: EmailMessage, doc_id: str, data: bytes, ctx: Context) -> Iterator[Document]:
+    if not (msg["from"] or msg["subject"]):
+        raise IngestError(doc_id, "not an e-mail message (no From or Subject header)")
     subject = " ".join(str(msg["subject"] or "").split())
     headers = _headers(msg)
     body, html_title = _body(msg)

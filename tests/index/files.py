@@ -19,6 +19,7 @@ def make_pdf(
     header: str | None = HEADER,
     page_numbers: bool = True,
     encrypt: str | None = None,
+    scanned_page: list[str] | None = None,
 ) -> Path:
     """A text PDF: ``pages`` of lines ("" = paragraph gap), a running header and page numbers as a printer
     would set them. Lines are drawn as given, so a line ending in "-" is a word hyphenated across lines."""
@@ -44,12 +45,16 @@ def make_pdf(
                 c.drawString(72, y, line)
             y -= 30 if not line else 14
         c.showPage()
+    if scanned_page:  # one more page that is only an image of text
+        from reportlab.lib.utils import ImageReader
+
+        c.drawImage(ImageReader(text_image(scanned_page)), 0, 0, width=width, height=height)
+        c.showPage()
     c.save()
     return path
 
 
-def make_scanned_pdf(path: Path, lines: list[str]) -> Path:
-    """A PDF whose only page is an image of text (no text layer), as a scanner makes."""
+def text_image(lines: list[str]):  # -> PIL.Image.Image
     from PIL import Image, ImageDraw, ImageFont
 
     image = Image.new("L", (1700, 2200), 255)
@@ -60,7 +65,12 @@ def make_scanned_pdf(path: Path, lines: list[str]) -> Path:
         if line:
             draw.text((150, y), line, fill=0, font=font)
         y += 70
-    image.save(path, "PDF", resolution=200)
+    return image
+
+
+def make_scanned_pdf(path: Path, lines: list[str]) -> Path:
+    """A PDF whose only page is an image of text (no text layer), as a scanner makes (Pillow writes it)."""
+    text_image(lines).save(path, "PDF", resolution=200)
     return path
 
 
