@@ -15,12 +15,13 @@ def normalize_text(text: str) -> str:
     text = no_surrogates(text)  # JSON "\ud800" escapes decode to lone surrogates; UTF-8 cannot hold them
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = unicodedata.normalize("NFC", text)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    text = _CONTROL.sub("", text)
     text = text.replace("\u00a0", " ")
     return "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # category Cc (C0, DEL, C1) but tab and newline
 
 
 def no_surrogates(text: str) -> str:

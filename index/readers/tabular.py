@@ -88,12 +88,13 @@ def _record(
     if doc_id is None or str(doc_id).strip() == "":
         raise IngestError(where, f"missing {id_name}")
     text = _column(obj, opts.text_column, "text")
-    if not isinstance(text, str) or not normalize_text(text).strip():
+    if isinstance(text, str):
+        text = normalize_text(text)
+    if not isinstance(text, str) or not text.strip():
         raise IngestError(where, f"missing or empty {opts.text_column!r}")
     title = _column(obj, opts.title_column, "title") or ""
     if not isinstance(title, str):
         raise IngestError(where, f"{opts.title_column!r} must be a string")
-    text = normalize_text(text)
     title = normalize_text(title).replace("\n", " ")
     in_text = True
     if not title:
