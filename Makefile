@@ -11,20 +11,27 @@ WORKERS ?= 2
 BIN := $(VENV)/bin
 TORCH_INDEX_FLAG := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX),)
 
-.PHONY: install run build serve test test-fast lint bench clean browser-deps system-deps
+.PHONY: install install-test run build serve test test-fast lint bench clean browser-deps system-deps ocr-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# `make run` installs what running needs; `make test` adds the test tools and the Milvus and Ray extras.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_INDEX_FLAG)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e ".[test,milvus,ray]"
 	touch $@
 
 install: $(VENV)/.installed
 
-build: install
+install-test: $(VENV)/.installed-test
+
+build: install ocr-deps
 	$(BIN)/personae build
 
 serve: install
@@ -39,22 +46,29 @@ system-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libicu-dev pkg-config >/dev/null; \
 		else echo "error: PyICU needs libicu-dev and pkg-config (apt-get install libicu-dev pkg-config)" >&2; exit 1; fi; fi
 
+# OCR of scanned PDF pages needs Debian's tesseract-ocr. Optional when running (without it such pages are
+# reported, not indexed); installed here when missing and apt is usable. The tests need it.
+ocr-deps:
+	@if ! command -v tesseract >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr >/dev/null) \
+		|| echo "warning: could not install tesseract-ocr; scanned PDF pages will not be OCR'd"; fi
+
 # Browser tests need Debian's chromium + chromium-driver; installed here when missing and apt is usable.
 browser-deps:
 	@if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 		|| echo "warning: could not install chromium; browser tests will be skipped"; fi
 
-test: install browser-deps
+test: install-test browser-deps ocr-deps
 	$(BIN)/python -m pytest
 
-test-fast: install
+test-fast: install-test ocr-deps
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 
-bench: install
+bench: install-test
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

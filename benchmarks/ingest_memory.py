@@ -48,7 +48,8 @@ def generate(path: Path, megabytes: int, seed: int = 7) -> int:
     with path.open("w", encoding="utf-8") as f:
         while written < target:
             n += 1
-            record = {"id": f"doc-{n}", "text": "\n\n".join(_paragraph(rng) for _ in range(rng.randint(3, 9))),
+            text = "\n\n".join(_paragraph(rng) for _ in range(rng.randint(3, 9)))
+            record = {"id": f"doc-{n}", "text": text,
                       "date": f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"}
             if n % 3:
                 record["title"] = " ".join(rng.choice(WORDS) for _ in range(6)).title()
@@ -74,7 +75,8 @@ print(docs, paragraphs, len(report.skipped), round(time.perf_counter() - t, 1),
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=int, default=1024, help="size of the generated JSONL in MiB [1024]")
     parser.add_argument("--keep", action="store_true", help="keep the generated file")
     args = parser.parse_args()
@@ -84,12 +86,15 @@ def main() -> None:
         t = time.perf_counter()
         records = generate(path, args.mb)
         size = path.stat().st_size
-        print(f"generated {path} ({size / 2**20:.0f} MiB, {records:,} records) in {time.perf_counter() - t:.0f}s")
+        seconds = time.perf_counter() - t
+        print(f"generated {path} ({size / 2**20:.0f} MiB, {records:,} records) in {seconds:.0f}s")
         out = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT), path=str(path))],
                              check=True, capture_output=True, text=True).stdout.split()
         docs, paragraphs, skipped, seconds, peak = out
-        print(f"{'file MiB':>9} {'documents':>10} {'paragraphs':>11} {'skipped':>8} {'seconds':>8} {'peak RSS MiB':>13}")
-        print(f"{size / 2**20:>9.0f} {int(docs):>10,} {int(paragraphs):>11,} {skipped:>8} {seconds:>8} {peak:>13}")
+        print(f"{'file MiB':>9} {'documents':>10} {'paragraphs':>11} {'skipped':>8} {'seconds':>8}"
+              f" {'peak RSS MiB':>13}")
+        print(f"{size / 2**20:>9.0f} {int(docs):>10,} {int(paragraphs):>11,} {skipped:>8} {seconds:>8}"
+              f" {peak:>13}")
     finally:
         if not args.keep:
             path.unlink(missing_ok=True)

@@ -60,6 +60,7 @@ def language_field(lang: str) -> str | None:
 
     if not lang or lang == "en":
         return "text"
+    lang = {"nb": "no", "nn": "no"}.get(lang, lang)  # Bokmål and Nynorsk: Whoosh's Norwegian stemmer
     return f"text_{lang}" if has_stemmer(lang) else None
 
 

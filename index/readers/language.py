@@ -2,8 +2,8 @@
 
 lingua's low-accuracy mode (trigram models) is used: about 70 MB resident and well under a second to
 load, against about 1 GB and many seconds for the high-accuracy models, whose gain is on short phrases,
-not on documents. Only a sample of the text is looked at (two windows: the start and the middle); detection time grows
-with the sample, and a few hundred characters decide a document's language.
+not on documents. Only a sample of the text is looked at (two windows: the start and the middle):
+detection time grows with the sample, and a few hundred characters decide a document's language.
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ def _corpus(root: Path, with_scan: bool) -> None:
     (root / "rows.csv").write_text('id,title,text\nc1,Salt marsh,"Samphire pickers returned to the marsh."\n')
     (root / "de.txt").write_text(
         "Einigung im Hafen\n\nDie Hafenarbeiter haben am Donnerstag einem neuen Tarifvertrag zugestimmt. "
-        "Die Verhandlungen dauerten elf Tage, und viele Schiffe warteten vor der Küste.\n", encoding="utf-8")
+        "Die Verhandlungen dauerten elf Tage, und viele Schiffe warteten vor der Küste. Donald Trump "
+        "äußerte sich am Montag nicht dazu.\n", encoding="utf-8")
     if with_scan:
         make_scanned_pdf(root / "scan.pdf", ["The ferry committee approved", "the periwinkle timetable."])
     # bad inputs: each skipped with a reason, none stops the build
@@ -137,5 +138,8 @@ def test_non_english_document_gets_its_stemmer(mixed_index) -> None:
 
     settings, _report, _ = mixed_index
     # German stemming: "Verhandlung" finds "Verhandlungen" in the German document only
-    groups = Searcher.open(settings).search("Verhandlung", mode="keyword", limit=5, group=True)["groups"]
+    searcher = Searcher.open(settings)
+    groups = searcher.search("Verhandlung", mode="keyword", limit=5, group=True)["groups"]
     assert [g["doc_id"] for g in groups] == ["de.txt"]
+    # no English NER, but the registry's names are still linked
+    assert "donald-trump" in {e["id"] for e in searcher.document("de.txt")["entities"]}
