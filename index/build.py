@@ -169,7 +169,8 @@ def _build_locked(
     index_dir = settings.index_path
 
     t = time.perf_counter()
-    corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)], options=read_options(settings))
+    corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)],
+                         options=read_options(settings))
     paragraphs_by_doc = {d.id: split_paragraphs(d, settings.max_paragraph_chars) for d in corpus.documents}
     timings["read"] = time.perf_counter() - t
     say(f"read {len(corpus.documents)} documents, skipped {len(corpus.skipped)}")
