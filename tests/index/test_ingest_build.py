@@ -114,6 +114,8 @@ def test_pdf_hits_and_document_page_show_page_numbers(mixed_index) -> None:
     client = create_app(settings, searcher).test_client()
     page = client.get("/documents/report.pdf").get_data(as_text=True)
     assert 'class="page-mark" id="page-1">p. 1<' in page and 'id="page-2">p. 2<' in page
+    attachment = client.get("/documents/mail.eml/budget.docx").get_data(as_text=True)
+    assert 'attachment of <a href="/documents/mail.eml">mail.eml</a>' in attachment
     results = client.get("/?q=tariffs+schedule&mode=keyword").get_data(as_text=True)
     assert "pp. 2–3" in results
     api = client.get("/api/search?q=quillwort&mode=keyword").get_json()
