@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from index.errors import IngestError
-from index.readers import FORMATS, Context, ReadOptions, Source
+from index.readers import Context, ReadOptions, Source
 from index.readers.common import (  # noqa: F401  (re-exported: the helpers' historical home)
     decode_bytes,
     find_date,
@@ -29,8 +29,6 @@ from index.readers.common import (  # noqa: F401  (re-exported: the helpers' his
 )
 from index.readers.htmlpage import parse_html  # noqa: F401  (re-exported)
 from index.records import Document, Paragraph
-
-SUPPORTED = set(FORMATS)
 
 
 @dataclass

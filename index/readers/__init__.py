@@ -89,9 +89,6 @@ class Source:
         with self.open() as f:
             return f.read(n)
 
-    def size(self) -> int:
-        return len(self.data) if self.data is not None else self.path.stat().st_size  # type: ignore[union-attr]
-
 
 @dataclass
 class Context:

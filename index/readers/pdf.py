@@ -311,7 +311,3 @@ def _ocr_page(page: Any, options: ReadOptions) -> str:
 def _cache_path(folder: Path | None, key: str) -> Path | None:
     return None if folder is None else Path(folder) / key[:2] / f"{key}.txt"
 
-
-def ocr_calls_cached(folder: Path) -> int:
-    """How many OCR results the cache holds (for tests and the build log)."""
-    return sum(1 for _ in Path(folder).rglob("*.txt")) if Path(folder).is_dir() else 0
