@@ -12,10 +12,12 @@ import re
 from functools import cache
 from typing import Any
 
-MIN_CHARS = 40  # below this a guess is noise: the language stays unknown ("")
+MIN_LETTERS = 60  # below this many letters a guess is noise: the language stays unknown ("")
+MIN_WORD_LETTERS = 20  # letters left once capitalised words are set aside
 SAMPLE_CHARS = 300
-MIN_CONFIDENCE = 0.5
+MIN_CONFIDENCE = 0.8  # a language other than English needs this much of lingua's confidence
 _LETTER = re.compile(r"[^\W\d_]")
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
 @cache
@@ -32,12 +34,26 @@ def _sample(text: str) -> str:
     return f"{text[:SAMPLE_CHARS]}\n{text[mid:mid + SAMPLE_CHARS]}"
 
 
+def _lower_words(text: str) -> str:
+    """The text without capitalised words: names ("Eduard Shevardnadze", "Bonn") are no language's and
+    tip trigram models on short texts (an English sentence full of names reads as Latin or Welsh)."""
+    return " ".join(w for w in _WORD.findall(text) if not w[0].isupper())
+
+
 def detect_language(text: str) -> str:
-    """ISO 639-1 code ("en", "de", ...) of ``text``, or "" when it is too short or the guess is unsure."""
+    """ISO 639-1 code ("en", "de", ...) of ``text``, or "" when it is too short or the guess is unsure.
+
+    Unsure means: fewer than ``MIN_LETTERS`` letters, or a language other than English with less than
+    ``MIN_CONFIDENCE``. Unknown documents are treated as English, so a doubtful guess keeps English NER.
+    """
     sample = _sample(text)
-    if len(_LETTER.findall(sample)) < MIN_CHARS:
+    if len(_LETTER.findall(sample)) < MIN_LETTERS:
         return ""
-    values = _detector().compute_language_confidence_values(sample)
-    if not values or values[0].value < MIN_CONFIDENCE:
+    words = _lower_words(sample)
+    if len(_LETTER.findall(words)) < MIN_WORD_LETTERS:
         return ""
-    return values[0].language.iso_code_639_1.name.lower()
+    values = _detector().compute_language_confidence_values(words)
+    if not values:
+        return ""
+    code = values[0].language.iso_code_639_1.name.lower()
+    return code if code == "en" or values[0].value >= MIN_CONFIDENCE else ""
