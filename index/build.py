@@ -37,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 from index import layout
+from index.dates import with_iso_dates
 from index.documents import read_corpus, split_paragraphs
 from index.encoder import compose_text
 from index.errors import PersonaeError, StorageError
@@ -171,6 +172,8 @@ def _build_locked(
     t = time.perf_counter()
     corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)],
                          options=read_options(settings))
+    corpus.documents, date_warnings = with_iso_dates(corpus.documents)
+    corpus.warnings.extend(date_warnings)
     paragraphs_by_doc = {d.id: split_paragraphs(d, settings.max_paragraph_chars) for d in corpus.documents}
     timings["read"] = time.perf_counter() - t
     say(f"read {len(corpus.documents)} documents, skipped {len(corpus.skipped)}")

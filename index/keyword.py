@@ -10,7 +10,10 @@ stored; paragraph text lives in ``paragraphs.jsonl``. Scoring: BM25F with the Ro
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from math import log
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,54 @@ from index.errors import BadQuery, IndexMissing
 # The OR query also has half the terms (one field, not two), which halves the keyword leg's work.
 # Indexes written before this change (with a ``title`` field) are still searched over title + text.
 TITLE_SEPARATOR = "\n"
+UNDATED = -1  # day number of a paragraph whose document has no (ISO) date
+_MASKS = 64  # restriction masks kept (one bool per paragraph each)
+
+
+@dataclass(frozen=True)
+class Restrict:
+    """Which paragraphs a search may return, applied inside the index as a mask over docnums.
+
+    ``exclude`` is user text of excluded words and quoted phrases (any of them excludes); entity ids in
+    ``exclude_entities`` / ``exclude_said`` exclude paragraphs linked to / quoting them. ``date_from`` and
+    ``date_to`` are inclusive ISO days (``YYYY-MM-DD``); with either set, undated paragraphs are left out.
+    With ``whole_documents`` an exclusion removes every paragraph of a document that has it anywhere.
+    """
+
+    exclude: str = ""
+    exclude_entities: tuple[str, ...] = ()
+    exclude_said: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+    whole_documents: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.exclude or self.exclude_entities or self.exclude_said or self.date_from
+                    or self.date_to)
+
+    @property
+    def dated(self) -> bool:
+        return bool(self.date_from or self.date_to)
+
+
+def day_number(iso: str | None) -> int:
+    """Proleptic ordinal of an ISO date (its first 10 characters), or ``UNDATED``."""
+    if not iso:
+        return UNDATED
+    try:
+        return date.fromisoformat(iso[:10]).toordinal()
+    except ValueError:
+        return UNDATED
+
+
+@dataclass
+class Matches:
+    """Every paragraph a query matches (after filters), as global docnums with scores, best first."""
+
+    docnums: np.ndarray  # int64
+    scores: np.ndarray  # float64
+    doc_ords: np.ndarray  # int64: the document of each paragraph (``KeywordIndex.doc_name``)
+    days: np.ndarray  # int64: the document's day number (``UNDATED`` when none)
 
 
 class BM25F(scoring.BM25F):
@@ -121,7 +172,14 @@ class KeywordIndex:
         self._local = threading.local()
         self._searchers: list = []
         self._lock = threading.Lock()
-        self._length_cache: dict[str, np.ndarray] = {}
+        self._length_cache: dict[tuple[str, str], np.ndarray] = {}
+        self._column_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._pid_cache: dict[str, list[str]] = {}
+        self._doc_index: dict[str, int] = {}
+        self._doc_names: list[str] = []
+        self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._pid_docnum: tuple[tuple, dict[str, int]] | None = None
+        self._pairs: tuple[tuple, tuple[np.ndarray, np.ndarray, list[str]]] | None = None
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
         self.fields += sorted(n for n in names if n.startswith("text_"))  # other languages' stemmers
@@ -166,37 +224,295 @@ class KeywordIndex:
         *,
         entities: Sequence[str] = (),
         said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> list[tuple[str, float]]:
-        """Top ``k`` paragraph ids with BM25F scores, filtered to paragraphs linked to all ``entities``."""
-        filt = _filter(entities, said)
+        """Top ``k`` paragraph ids with BM25F scores, filtered to paragraphs linked to all ``entities``
+        (and quoting all ``said``) and to what ``restrict`` allows."""
+        filt, allowed = self._filters(entities, said, restrict)
         if query is None:
-            if filt is None:
+            if filt is None and allowed is None:
                 return []
             query = Every()
         s = self._searcher()
-        terms = _plain_terms(query)
-        if terms is not None and self.fields == ["text"]:
-            return self._search_terms(s, query, terms, max(1, k), filt)
-        hits = s.search(query, limit=max(1, k), filter=filt)
+        terms = _plain_terms(query, self.fields)
+        if terms is not None:
+            docnums, scores, _ = self._score_terms(s, query, terms, filt, allowed, k=max(1, k))
+            return [(s.stored_fields(d)["id"], sc) for d, sc in zip(docnums.tolist(), scores.tolist(),
+                                                                    strict=True)]
+        hits = s.search(query, limit=max(1, k), **self._whoosh_filter(filt, allowed))
         return [(hit["id"], float(hit.score or 0.0)) for hit in hits]
 
-    def _search_terms(
-        self, s, query: Query, terms: list[Term], k: int, filt: Query | None
-    ) -> list[tuple[str, float]]:
-        """BM25 for a plain OR of terms, vectorised: the same scores as Whoosh's matcher loop.
+    def matches(
+        self,
+        query: Query | None,
+        *,
+        entities: Sequence[str] = (),
+        said: Sequence[str] = (),
+        restrict: Restrict | None = None,
+    ) -> Matches:
+        """Every paragraph ``search`` could return, best first, as numpy columns (no ids are read).
+
+        Grouped results use it to rank and count every matching document, not only a window's worth.
+        """
+        filt, allowed = self._filters(entities, said, restrict)
+        s = self._searcher()
+        ords, days = self._global_columns(s)
+        if query is None:
+            if filt is None and allowed is None:
+                docnums = np.zeros(0, dtype=np.int64)
+            else:
+                docnums = self._global_ids(s, None, filt, allowed)
+            scores = np.ones(len(docnums), dtype=np.float64)
+        else:
+            terms = _plain_terms(query, self.fields)
+            if terms is not None:
+                docnums, scores, _ = self._score_terms(s, query, terms, filt, allowed, k=None)
+            else:
+                res = s.search(query, limit=None, **self._whoosh_filter(filt, allowed))
+                top = res.top_n
+                docnums = np.array([d for _, d in top], dtype=np.int64)
+                scores = np.array([float(sc or 0.0) for sc, _ in top], dtype=np.float64)
+        return Matches(docnums, scores, ords[docnums], days[docnums])
+
+    def doc_name(self, ordinal: int) -> str:
+        """The document id of a document ordinal (``Matches.doc_ords``)."""
+        return self._doc_names[ordinal]
+
+    def doc_ordinal(self, doc_id: str) -> int:
+        """The ordinal of a document id, -1 when the index has no paragraph of it."""
+        self._global_columns(self._searcher())
+        return self._doc_index.get(doc_id, -1)
+
+    def paragraph_ids(self, docnums: Iterable[int]) -> list[str]:
+        """Paragraph ids of global docnums (``Matches.docnums``)."""
+        s = self._searcher()
+        return [s.stored_fields(int(d))["id"] for d in docnums]
+
+    def allowed_ids(self, allowed: np.ndarray) -> list[str]:
+        """Paragraph ids where ``allowed`` (a global mask) is true, in docnum order."""
+        pids = self._global_pids(self._searcher())
+        return [pids[i] for i in np.flatnonzero(allowed).tolist()]
+
+    def docnums_of(self, pids: Sequence[str]) -> np.ndarray:
+        """Global docnums of paragraph ids (-1 for an id the index does not hold)."""
+        lookup = self._pid_lookup(self._searcher())
+        return np.fromiter((lookup.get(p, -1) for p in pids), dtype=np.int64, count=len(pids))
+
+    def locate(self, pids: Sequence[str]) -> Matches:
+        """``Matches`` for given paragraph ids, in their order (unknown ids dropped), scores 0."""
+        s = self._searcher()
+        docnums = self.docnums_of(pids)
+        docnums = docnums[docnums >= 0]
+        ords, days = self._global_columns(s)
+        return Matches(docnums, np.zeros(len(docnums)), ords[docnums], days[docnums])
+
+    def doc_names(self) -> list[str]:
+        """Every document id, indexed by ordinal (``Matches.doc_ords``)."""
+        self._global_columns(self._searcher())
+        return list(self._doc_names)
+
+    def entity_counts(self, docnums: np.ndarray) -> dict[str, int]:
+        """How many of the paragraphs ``docnums`` (global) are linked to each entity: one pass over a
+        cached (paragraph, entity) pair list, so counting every match of a broad query stays cheap."""
+        s = self._searcher()
+        pair_docs, pair_ents, names = self._entity_pairs(s)
+        if not len(docnums) or not len(pair_docs):
+            return {}
+        mask = np.zeros(int(pair_docs.max()) + 1, dtype=bool)
+        docnums = docnums[docnums < len(mask)]
+        mask[docnums] = True
+        counts = np.bincount(pair_ents[mask[pair_docs]], minlength=len(names))
+        return {names[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+
+    def _entity_pairs(self, s) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))
+        cached = self._pairs
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        docs: list[np.ndarray] = []
+        ents: list[np.ndarray] = []
+        names: list[str] = []
+        index: dict[str, int] = {}
+        for leaf, offset in _leaf_searchers(s):
+            reader = leaf.reader()
+            if "entity" not in reader.schema.names():
+                continue
+            for eid in reader.field_terms("entity"):
+                ordinal = index.setdefault(eid, len(names))
+                if ordinal == len(names):
+                    names.append(eid)
+                ids = _term_ids(reader, "entity", eid)
+                docs.append(ids + offset)
+                ents.append(np.full(len(ids), ordinal, dtype=np.int64))
+        empty = np.zeros(0, dtype=np.int64)
+        value = (np.concatenate(docs) if docs else empty, np.concatenate(ents) if ents else empty, names)
+        self._pairs = (key, value)
+        return value
+
+    # ------------------------------------------------------------------------------ restrictions
+    def _filters(
+        self, entities: Sequence[str], said: Sequence[str], restrict: Restrict | None
+    ) -> tuple[Query | None, np.ndarray | None]:
+        """(Whoosh filter query, global allowed mask): with a restriction both are folded into the mask."""
+        if restrict:
+            return None, self.allowed(restrict, entities=entities, said=said)
+        return _filter(entities, said), None
+
+    def allowed(
+        self, restrict: Restrict, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+    ) -> np.ndarray:
+        """A bool per global docnum: may this paragraph be returned? Cached for the last few restrictions.
+
+        Built from postings (excluded terms, phrases and entity ids), the per-paragraph document ordinal
+        (whole-document exclusion) and day number (date range): no search result is post-filtered.
+        """
+        s = self._searcher()
+        leaves = _leaf_searchers(s)
+        segments = tuple(_segment_id(leaf.reader()) for leaf, _ in leaves)
+        key = (restrict, tuple(entities), tuple(said), segments)
+        with self._lock:
+            mask = self._masks.get(key)
+            if mask is not None:
+                self._masks.move_to_end(key)
+                return mask
+        ords, days = self._global_columns(s)
+        mask = np.ones(len(ords), dtype=bool)
+        excluded = np.zeros(len(ords), dtype=bool)
+        filt = _filter(entities, said)
+        negative: list[Query] = [Term("entity", e) for e in restrict.exclude_entities]
+        negative += [Term("said", e) for e in restrict.exclude_said]
+        if restrict.exclude and (exq := self.parse(restrict.exclude)) is not None:
+            negative.append(exq)
+        for leaf, offset in leaves:
+            n = leaf.reader().doc_count_all()
+            if filt is not None:
+                keep = np.zeros(n, dtype=bool)
+                keep[_doc_ids(leaf, filt)] = True
+                mask[offset : offset + n] &= keep
+            for q in negative:
+                excluded[offset + _doc_ids(leaf, q)] = True
+        if restrict.whole_documents and excluded.any():
+            excluded = np.isin(ords, np.unique(ords[excluded]))
+        mask &= ~excluded
+        if restrict.dated:
+            lo = day_number(restrict.date_from) if restrict.date_from else 0
+            hi = day_number(restrict.date_to) if restrict.date_to else np.iinfo(np.int64).max
+            mask &= (days != UNDATED) & (days >= lo) & (days <= hi)
+        with self._lock:
+            self._masks[key] = mask
+            while len(self._masks) > _MASKS:
+                self._masks.popitem(last=False)
+        return mask
+
+    @staticmethod
+    def _whoosh_filter(filt: Query | None, allowed: np.ndarray | None) -> dict[str, Any]:
+        """``filter``/``mask`` arguments for ``Searcher.search``: the smaller docnum set of the two."""
+        if allowed is None:
+            return {"filter": filt}
+        n_ok = int(allowed.sum())
+        if n_ok <= len(allowed) - n_ok:
+            return {"filter": set(np.flatnonzero(allowed).tolist())}
+        return {"mask": set(np.flatnonzero(~allowed).tolist())}
+
+    def _global_ids(
+        self, s, query: Query | None, filt: Query | None, allowed: np.ndarray | None
+    ) -> np.ndarray:
+        """Sorted global docnums matching ``query`` (None: every paragraph) and the filters, deletions out."""
+        out = []
+        for leaf, offset in _leaf_searchers(s):
+            reader = leaf.reader()
+            ids = _all_docs(reader) if query is None else _doc_ids(leaf, query)
+            if filt is not None and len(ids):
+                ids = np.intersect1d(ids, _doc_ids(leaf, filt), assume_unique=True)
+            if reader.has_deletions() and len(ids):
+                live = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
+                ids = np.intersect1d(ids, live, assume_unique=True)
+            ids = ids + offset
+            if allowed is not None:
+                ids = ids[allowed[ids]]
+            out.append(ids)
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+    def _columns(self, reader) -> tuple[np.ndarray, np.ndarray]:
+        """(document ordinal, day number) of every docnum of one segment, read from the ``doc_id`` and
+        ``date`` postings once per segment (segments are immutable)."""
+        key = _segment_id(reader)
+        cols = self._column_cache.get(key) if key else None
+        if cols is not None:
+            return cols
+        n = reader.doc_count_all()
+        ords = np.full(n, -1, dtype=np.int64)
+        days = np.full(n, UNDATED, dtype=np.int64)
+        names = reader.schema.names()
+        with self._lock:
+            for name in reader.field_terms("doc_id") if "doc_id" in names else ():
+                ordinal = self._doc_index.setdefault(name, len(self._doc_names))
+                if ordinal == len(self._doc_names):
+                    self._doc_names.append(name)
+                ords[_term_ids(reader, "doc_id", name)] = ordinal
+        for value in reader.field_terms("date") if "date" in names else ():
+            days[_term_ids(reader, "date", value)] = day_number(value)
+        if key:
+            with self._lock:
+                self._column_cache.setdefault(key, (ords, days))
+        return ords, days
+
+    def _global_columns(self, s) -> tuple[np.ndarray, np.ndarray]:
+        parts = [self._columns(leaf.reader()) for leaf, _ in _leaf_searchers(s)]
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def _global_pids(self, s) -> list[str]:
+        out: list[str] = []
+        for leaf, _ in _leaf_searchers(s):
+            reader = leaf.reader()
+            key = _segment_id(reader)
+            pids = self._pid_cache.get(key) if key else None
+            if pids is None:
+                pids = [""] * reader.doc_count_all()
+                for docnum, stored in reader.iter_docs():
+                    pids[docnum] = stored.get("id", "")
+                if key:
+                    with self._lock:
+                        self._pid_cache.setdefault(key, pids)
+            out.extend(pids)
+        return out
+
+    def _pid_lookup(self, s) -> dict[str, int]:
+        key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))
+        cached = self._pid_docnum
+        if cached is None or cached[0] != key:
+            cached = (key, {pid: i for i, pid in enumerate(self._global_pids(s)) if pid})
+            self._pid_docnum = cached
+        return cached[1]
+
+    def _score_terms(
+        self,
+        s,
+        query: Query,
+        terms: list[Term],
+        filt: Query | None,
+        allowed: np.ndarray | None,
+        *,
+        k: int | None,
+    ) -> tuple[np.ndarray, np.ndarray, list[tuple[Any, int]]]:
+        """BM25 for a plain OR of terms on one field, vectorised: the same scores as Whoosh's matcher loop.
 
         Whoosh scores an OR query one posting at a time in Python, which is the keyword leg's long tail
         (55 ms p95 at 100k paragraphs). Here each term's postings are read a block at a time into numpy and
         the BM25 contributions summed with ``np.add.at``; ranking is by score, then docnum (Whoosh's order).
         Phrases, NOT, AND and other shapes still go through Whoosh. The number of matches comes for free
-        and is remembered (per thread) for the ``count`` that usually follows.
+        and is remembered (per thread) for the ``count`` that usually follows. Returns global docnums and
+        scores of the top ``k`` (every match when ``k`` is None), best first, and the (leaf, offset) pairs.
         """
         b, k1 = self.weighting.B, self.weighting.K1
-        found: list[tuple[float, int, Any, int]] = []
+        found: list[tuple[np.ndarray, np.ndarray, Any, int]] = []
         matched = 0
+        field = terms[0].fieldname
         for leaf, offset in _leaf_searchers(s):
             reader = leaf.reader()
-            lengths = self._lengths(reader)
+            lengths = self._lengths(reader, field)
             scores = np.zeros(len(lengths), dtype=np.float64)
             touched = np.zeros(len(lengths), dtype=bool)
             for t in terms:
@@ -210,67 +526,73 @@ class KeywordIndex:
                 np.add.at(scores, ids, contrib * t.boost)
                 touched[ids] = True
             if filt is not None:
-                allowed = np.zeros(len(lengths), dtype=bool)
-                allowed[_doc_ids(leaf, filt)] = True
-                touched &= allowed
+                keep = np.zeros(len(lengths), dtype=bool)
+                keep[_doc_ids(leaf, filt)] = True
+                touched &= keep
+            if allowed is not None:
+                touched &= allowed[offset : offset + len(lengths)]
             if reader.has_deletions():
                 touched &= ~np.fromiter((reader.is_deleted(i) for i in range(len(lengths))), dtype=bool)
             cand = np.flatnonzero(touched)
             matched += len(cand)
             if not len(cand):
                 continue
-            if len(cand) > k:
+            if k is not None and len(cand) > k:
                 part = np.argpartition(-scores[cand], k - 1)[:k]
                 kth = scores[cand][part].min()
                 cand = cand[scores[cand] >= kth]  # keep ties at the cut so docnum order decides
-            found.extend((-float(scores[d]), int(d) + offset, leaf, int(d)) for d in cand)
-        found.sort(key=lambda x: (x[0], x[1]))
-        self._local.last_total = ((repr(query), repr(filt)), matched)
-        return [(leaf.stored_fields(d)["id"], -neg) for neg, _, leaf, d in found[:k]]
+            order = np.lexsort((cand, -scores[cand]))
+            found.append((cand[order] + offset, scores[cand[order]], leaf, offset))
+        self._local.last_total = (_memo_key(query, filt, allowed), matched)
+        if not found:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), []
+        docnums = np.concatenate([f[0] for f in found])
+        scored = np.concatenate([f[1] for f in found])
+        if len(found) > 1:  # segments: merge by score, then global docnum (Whoosh's order)
+            order = np.lexsort((docnums, -scored))
+            docnums, scored = docnums[order], scored[order]
+        if k is not None:
+            docnums, scored = docnums[:k], scored[:k]
+        return docnums, scored, [(leaf, offset) for _, _, leaf, offset in found]
 
-    def _lengths(self, reader) -> np.ndarray:
+    def _lengths(self, reader, field: str = "text") -> np.ndarray:
         """Field lengths of every document (as Whoosh stores them: one byte, decoded), cached per segment.
 
         Keyed by segment id, so the per-thread searchers share one array per segment (segments are
         immutable; deletions do not change lengths)."""
-        segment = getattr(reader, "segment", None)
-        key = segment().segment_id() if callable(segment) else None  # no id: not cached
-        arr = self._length_cache.get(key) if key else None
+        segment = _segment_id(reader)  # no id: not cached
+        arr = self._length_cache.get((segment, field)) if segment else None
         if arr is None:
             n = reader.doc_count_all()
             arr = np.fromiter(
-                (reader.doc_field_length(i, "text") or 0 for i in range(n)), dtype=np.float64, count=n
+                (reader.doc_field_length(i, field) or 0 for i in range(n)), dtype=np.float64, count=n
             )
-            if key:
+            if segment:
                 with self._lock:
-                    self._length_cache.setdefault(key, arr)
+                    self._length_cache.setdefault((segment, field), arr)
         return arr
 
-    def count(self, query: Query | None, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
+    def count(
+        self,
+        query: Query | None,
+        *,
+        entities: Sequence[str] = (),
+        said: Sequence[str] = (),
+        restrict: Restrict | None = None,
+    ) -> int:
         """Exact number of paragraphs matching ``query`` (and every filter), without scoring.
 
         Term postings are read a block at a time into numpy arrays and combined with set operations, so a
         broad OR over 100k paragraphs costs a few ms instead of a scored search plus a Python walk of the
         union (what ``len(results)`` does). Anything other than terms, OR and AND is enumerated by Whoosh.
         """
-        filt = _filter(entities, said)
-        if query is None and filt is None:
+        filt, allowed = self._filters(entities, said, restrict)
+        if query is None and filt is None and allowed is None:
             return 0
         memo = getattr(self._local, "last_total", None)
-        if memo is not None and memo[0] == (repr(query), repr(filt)):
+        if memo is not None and memo[0] == _memo_key(query, filt, allowed):
             return memo[1]  # the vectorised search just counted exactly this query in this thread
-        s = self._searcher()
-        total = 0
-        for leaf, _offset in _leaf_searchers(s):
-            reader = leaf.reader()
-            ids = _all_docs(reader) if query is None else _doc_ids(leaf, query)
-            if filt is not None and len(ids):
-                ids = np.intersect1d(ids, _doc_ids(leaf, filt), assume_unique=True)
-            if reader.has_deletions() and len(ids):
-                live = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
-                ids = np.intersect1d(ids, live, assume_unique=True)
-            total += len(ids)
-        return int(total)
+        return len(self._global_ids(self._searcher(), query, filt, allowed))
 
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
         s = self._searcher()
@@ -289,6 +611,15 @@ def _filter(entities: Sequence[str], said: Sequence[str]) -> Query | None:
     if not terms:
         return None
     return terms[0] if len(terms) == 1 else And(terms)
+
+
+def _segment_id(reader) -> str | None:
+    segment = getattr(reader, "segment", None)
+    return segment().segment_id() if callable(segment) else None
+
+
+def _memo_key(query: Query | None, filt: Query | None, allowed: np.ndarray | None) -> tuple:
+    return (repr(query), repr(filt), None if allowed is None else id(allowed))
 
 
 def _leaf_searchers(s) -> list[tuple]:
@@ -321,17 +652,21 @@ def _doc_ids(leaf, q: Query) -> np.ndarray:
     return np.unique(ids)
 
 
-def _plain_terms(q: Query) -> list[Term] | None:
-    """The terms of a query that is a single term or a plain OR of terms on ``text``; else None."""
+def _plain_terms(q: Query, fields: Sequence[str] = ("text",)) -> list[Term] | None:
+    """The terms of a query that is a single term or a plain OR of terms on one field (the text field
+    of a combined-field index, or ``entity``); else None."""
     if isinstance(q, Term) and type(q) is Term:
         subs = [q]
     elif type(q) is Or and not getattr(q, "minmatch", 0) and getattr(q, "scale", None) in (None, 0, 0.0):
         subs = list(q.subqueries)
     else:
         return None
-    if not subs or not all(type(t) is Term and t.fieldname == "text" for t in subs):
+    if not subs or not all(type(t) is Term for t in subs):
         return None
-    return subs
+    field = subs[0].fieldname
+    if field not in ("text", "entity") or (field == "text" and list(fields) != ["text"]):
+        return None
+    return subs if all(t.fieldname == field for t in subs) else None
 
 
 def _term_postings(

@@ -11,19 +11,24 @@ import json
 import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from index import layout
+from index.dates import date_bounds
 from index.errors import BadQuery, NotFound
 from index.jsonl import read_jsonl
+from index.keyword import Matches, Restrict, day_number
 from index.settings import Settings
 from search.backends import Backend, open_backend
 from search.fusion import leg_ranks, rrf, weighted
+from search.paging import ordered_units, timeline
 from search.query import Query, parse_query
+from search.results import GROUP_HITS, Group, Hit, SearchRequest, SearchResult
 from search.snippets import highlight, query_stems
 
 MODES = ("hybrid", "keyword", "vector")
@@ -31,6 +36,9 @@ _LEG_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="personae-leg")
 QUERY_CACHE = 2048  # query vectors kept (1.5 KB each)
 FUSIONS = ("rrf", "weighted")
 FACET_TYPES = ("person", "org", "place", "other")
+SORTS = ("relevance", "date")
+DUPLICATES = ("collapse", "show")
+MAX_OFFSET = 10_000  # results (paragraphs, or documents when grouped) a page may skip
 
 
 @dataclass
@@ -41,6 +49,8 @@ class Retrieval:
     kw_query: Any
     fusion: str
     window: int = 100
+    restrict: Restrict | None = None
+    linked_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +69,24 @@ class _State:
     doc_paragraphs: dict[str, list[str]]
     entities: dict[str, dict[str, Any]]
     alias_index: dict[str, list[str]] = field(default_factory=dict)
+    doc_ids: list[str] = field(default_factory=list)  # document ordinal -> id (documents.jsonl order)
+    doc_index: dict[str, int] = field(default_factory=dict)
+    doc_days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _keyword_docs: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.doc_ids = list(self.documents)
+        self.doc_index = {d: i for i, d in enumerate(self.doc_ids)}
+        self.doc_days = np.fromiter((day_number(self.documents[d].get("date")) for d in self.doc_ids),
+                                    dtype=np.int64, count=len(self.doc_ids))
+
+    def keyword_doc_map(self) -> np.ndarray:
+        """The backend's document ordinals (``Matches.doc_ords``) mapped to this state's, -1 if unknown."""
+        if self._keyword_docs is None:
+            names = self.backend.doc_names()
+            self._keyword_docs = np.fromiter((self.doc_index.get(n, -1) for n in names), dtype=np.int64,
+                                             count=len(names))
+        return self._keyword_docs
 
 
 class Searcher:
@@ -116,101 +144,97 @@ class Searcher:
         return self._linker[1]
 
     # ------------------------------------------------------------------------------------- search
-    def search(
-        self,
-        q: str,
-        *,
-        limit: int = 10,
-        offset: int = 0,
-        mode: str = "hybrid",
-        fusion: str | None = None,
-        entities: Sequence[str] = (),
-        said: Sequence[str] = (),
-        group: bool = False,
-        link_query: bool = True,
-    ) -> dict[str, Any]:
-        """Run a query. Returns the JSON-ready result (the API shape; see ``web/openapi.py``)."""
+    def search(self, q: str, **kwargs: Any) -> dict[str, Any]:
+        """Run a query; the JSON-ready result (the API shape; see ``web/openapi.py``).
+
+        Keyword arguments are the fields of ``SearchRequest`` (``entities``/``said`` as any sequence).
+        """
+        for name in ("entities", "said"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
+        return self.run(SearchRequest(q=q, **kwargs)).to_dict()
+
+    def run(self, req: SearchRequest) -> SearchResult:
+        """Run a query: the typed result the API, the page and the exports serialise."""
         t0 = time.perf_counter()
         s = self.settings
         state = self._state
-        mode, fusion = _check_params(limit, offset, mode, fusion or s.fusion, s.max_limit)
-        query = parse_query(q, entities=tuple(entities), said=tuple(said), max_chars=s.max_query_chars)
-        r = self.retrieve(
-            query,
-            mode=mode,
-            fusion=fusion,
-            window=max(s.candidates, offset + limit),
-            link_query=link_query,
-            state=state,
+        mode, fusion = _check_params(req.limit, req.offset, req.mode, req.fusion or s.fusion, s.max_limit)
+        _check_choice("sort", req.sort, SORTS)
+        _check_choice("duplicates", req.duplicates, DUPLICATES)
+        date_from, date_to = date_bounds(req.date_from, req.date_to)
+        query = parse_query(req.q, entities=req.entities, said=req.said, max_chars=s.max_query_chars)
+        restrict = _restrict(query, date_from, date_to, whole_documents=req.group)
+        # Grouped pages come from one fixed window plus the full match lists, so every page sees the same
+        # order; ungrouped paging widens the window to reach the page, as each leg ranks its own list.
+        window = s.candidates if req.group else max(s.candidates, req.offset + req.limit)
+        r = self.retrieve(query, mode=mode, fusion=fusion, window=window, link_query=req.link_query,
+                          state=state, restrict=restrict)
+        names = list(r.legs)
+        render = _HitRenderer(
+            state, names, leg_ranks([r.legs[n] for n in names]),
+            stems=query_stems(query.plain) if query.plain else set(),
+            linked=set(r.linked_ids), snippet_chars=s.snippet_chars,
         )
-        fused, legs, names, linked = r.fused, r.legs, list(r.legs), r.linked
-        lists = [legs[n] for n in names]
-        ranks = leg_ranks(lists)
-        unknown = [e for e in (*query.entities, *query.said) if e not in state.entities]
-        linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
-
-        stems = query_stems(query.plain) if query.plain else set()
-        linked_set = set(linked_ids)
-
-        def hit(pid: str, score: float) -> dict[str, Any]:
-            p = state.paragraphs[pid]
-            d = state.documents[p["doc_id"]]
-            explain = {
-                n: ({"rank": rank[0], "score": round(rank[1], 6)} if rank else None)
-                for n, rank in zip(names, ranks.get(pid, [None] * len(names)), strict=True)
-            }
-            return {
-                "paragraph_id": pid,
-                "doc_id": p["doc_id"],
-                "n": p["n"],
-                "page": p.get("page"),  # PDFs: the page (1-based) the paragraph starts on
-                "page_end": p.get("page_end"),  # and the last page, when it runs across a page break
-                "title": d["title"],
-                "date": d.get("date"),
-                "source": d.get("source"),
-                "url": d.get("url"),
-                "score": round(score, 6),
-                "text": p["text"],
-                "snippet": highlight(p["text"], stems=stems, links=p["links"], size=s.snippet_chars),
-                "entities": sorted({x["entity_id"] for x in p["links"]}),
-                "matched_entities": sorted({x["entity_id"] for x in p["links"]} & linked_set),
-                "quotes": p["quotes"],
-                "explain": explain,
-            }
-
-        result: dict[str, Any] = {
-            "query": q,
-            "mode": mode,
-            "fusion": fusion if len(lists) > 1 else None,
-            "offset": offset,
-            "limit": limit,
-            "filters": {"entities": list(query.entities), "said": list(query.said)},
-            "unknown_entities": unknown,
-            "linked": [self._entity_ref(x["entity_id"], x) for x in linked],
-            "legs": names,
-            "facets": self._facets(state, [pid for pid, _ in fused]),
-        }
-        if group:
-            groups = _group(fused, state)
-            result["total"] = len(groups)
-            result["groups"] = [
-                {
-                    "doc_id": g["doc_id"],
-                    "title": state.documents[g["doc_id"]]["title"],
-                    "date": state.documents[g["doc_id"]].get("date"),
-                    "source": state.documents[g["doc_id"]].get("source"),
-                    "score": round(g["score"], 6),
-                    "hits": [hit(pid, sc) for pid, sc in g["paragraphs"][:3]],
-                    "more": max(0, len(g["paragraphs"]) - 3),
-                }
-                for g in groups[offset : offset + limit]
-            ]
-            result["hits"] = []
+        matched = self._matched(state, query, r, mode)
+        result = SearchResult(
+            query=req.q,
+            mode=mode,
+            fusion=fusion if len(names) > 1 else None,
+            offset=req.offset,
+            limit=req.limit,
+            filters={"entities": list(query.entities), "said": list(query.said),
+                     "exclude": list(query.exclude), "exclude_entities": list(query.exclude_entities),
+                     "exclude_said": list(query.exclude_said), "from": date_from, "to": date_to},
+            unknown_entities=[e for e in (*query.entities, *query.said) if e not in state.entities],
+            linked=[self._entity_ref(x["entity_id"], x) for x in r.linked],
+            legs=names,
+            facets=self._facets(state, r, matched),
+            facet_scope="matches" if matched.complete else "window",
+            total=0,
+            sort=req.sort,
+        )
+        docs, days = matched.documents(by_date=req.sort == "date")
+        result.timeline_unit, result.timeline = timeline(days)
+        page = slice(req.offset, req.offset + req.limit)
+        if req.group:
+            result.total = len(docs)
+            result.groups = [self._group_at(state, int(o), r, matched, render) for o in docs[page]]
+        elif req.sort == "date":
+            pids, result.total = matched.paragraphs_by_date(page)
+            fused = dict(r.fused)
+            result.hits = [render.hit(pid, fused.get(pid, 0.0)) for pid in pids]
         else:
-            result["total"] = self._total(state, query, r, mode)  # grouped results count documents instead
-            result["hits"] = [hit(pid, sc) for pid, sc in fused[offset : offset + limit]]
-        result["took_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+            result.total = self._total(state, query, r, mode)  # grouped results count documents instead
+            result.hits = [render.hit(pid, sc) for pid, sc in r.fused[page]]
+        result.took_ms = round((time.perf_counter() - t0) * 1000, 2)
         return result
+
+    def _matched(self, state: _State, query: Query, r: Retrieval, mode: str) -> _Matched:
+        """The fused window plus, where the backend can list them, every keyword and entity leg match."""
+        backend = state.backend
+        kw = ent = None
+        filters = {"entities": query.entities, "said": query.said, "restrict": r.restrict}
+        if mode in ("hybrid", "keyword") and "keyword" in r.legs:
+            kw = backend.matches(r.kw_query, **filters)
+        if mode == "hybrid" and "entity" in r.legs:
+            ent = backend.matches(None, entity_ids=r.linked_ids, **filters)
+        complete = (kw is not None or "keyword" not in r.legs) and (ent is not None or "entity" not in r.legs)
+        complete = complete and mode != "vector" and (kw is not None or ent is not None)
+        window = backend.locate([pid for pid, _ in r.fused]) if complete else None
+        return _Matched(state, r, window, kw if complete else None, ent if complete else None, complete)
+
+    def _group_at(self, state: _State, ordinal: int, r: Retrieval, matched: _Matched,
+                  render: _HitRenderer) -> Group:
+        """The group of one document on the page: its window paragraphs (fused order), then the ones only
+        the full keyword / entity match lists hold."""
+        doc_id = state.doc_ids[ordinal]
+        in_window = [(pid, sc) for pid, sc in r.fused if state.paragraphs[pid]["doc_id"] == doc_id]
+        extra = matched.doc_paragraphs(ordinal, exclude={pid for pid, _ in in_window})
+        paragraphs = in_window + [(p, sc) for p, sc, _ in extra]
+        g = _DocGroup(doc_id, in_window[0][1] if in_window else 0.0, paragraphs)
+        explain = {pid: ex for pid, _, ex in extra}
+        return render.group(g, explain)
 
     def retrieve(
         self,
@@ -221,8 +245,14 @@ class Searcher:
         window: int = 100,
         link_query: bool = True,
         state: _State | None = None,
+        restrict: Restrict | None = None,
     ) -> Retrieval:
-        """Run the legs for a parsed query and fuse them: paragraph ids, best first (no rendering)."""
+        """Run the legs for a parsed query and fuse them: paragraph ids, best first (no rendering).
+
+        Every leg applies the query's filters and ``restrict`` (exclusions, dates) itself; nothing is
+        filtered after fusion. Default ``restrict``: the query's exclusions, paragraph by paragraph."""
+        if restrict is None:
+            restrict = _restrict(query)
         s = self.settings
         state = state or self._state
         linked = self._link_query(query) if link_query and query.plain else []
@@ -231,20 +261,20 @@ class Searcher:
         # The vector leg (encode + ANN) runs beside the keyword leg: torch and FAISS release the GIL.
         # Measured at 100k paragraphs: retrieve p50 28 -> 21 ms (benchmarks/README.md).
         vector_future = (
-            _LEG_POOL.submit(self._vector_leg, state, query, window)
+            _LEG_POOL.submit(self._vector_leg, state, query, window, restrict)
             if mode in ("hybrid", "vector") and query.plain
             else None
         )
         if mode in ("hybrid", "keyword"):
             legs["keyword"] = state.backend.keyword(
-                kw_query, window, entities=query.entities, said=query.said
+                kw_query, window, entities=query.entities, said=query.said, restrict=restrict
             )
         if vector_future is not None:
             legs["vector"] = vector_future.result()
         linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
         if mode == "hybrid" and linked_ids:
             legs["entity"] = state.backend.entity(
-                linked_ids, window, entities=query.entities, said=query.said
+                linked_ids, window, entities=query.entities, said=query.said, restrict=restrict
             )
         if mode == "vector" and not query.plain:
             legs["vector"] = []
@@ -257,9 +287,10 @@ class Searcher:
             fused = weighted(lists, [w[n] for n in names])
         else:
             fused = rrf(lists, k=s.rrf_k)
-        fused = self._protect_exact(state, query, fused, legs)
+        fused = self._protect_exact(state, query, fused, legs, restrict)
         return Retrieval(
-            fused=fused, legs=legs, linked=linked, kw_query=kw_query, fusion=fusion, window=window
+            fused=fused, legs=legs, linked=linked, kw_query=kw_query, fusion=fusion, window=window,
+            restrict=restrict, linked_ids=linked_ids,
         )
 
     def _link_query(self, query: Query) -> list[dict[str, Any]]:
@@ -284,12 +315,14 @@ class Searcher:
                 self._qcache.popitem(last=False)
         return vec
 
-    def _vector_leg(self, state: _State, query: Query, k: int) -> list[tuple[str, float]]:
+    def _vector_leg(
+        self, state: _State, query: Query, k: int, restrict: Restrict
+    ) -> list[tuple[str, float]]:
         if not state.backend.vector_count():
             return []
         qvec = self.embed_query(query.plain)
         # Filtered searches never lose an allowed paragraph to the filter (see Backend.vector).
-        return state.backend.vector(qvec, k, entities=query.entities, said=query.said)
+        return state.backend.vector(qvec, k, entities=query.entities, said=query.said, restrict=restrict)
 
     def _protect_exact(
         self,
@@ -297,6 +330,7 @@ class Searcher:
         query: Query,
         fused: list[tuple[str, float]],
         legs: dict[str, list[tuple[str, float]]],
+        restrict: Restrict,
     ) -> list[tuple[str, float]]:
         """An exact phrase or exact name match is never ranked below a hit only the vector leg found.
 
@@ -316,7 +350,7 @@ class Searcher:
                 exact |= {
                     pid
                     for pid, _ in state.backend.keyword(
-                        pq, len(fused) or 1, entities=query.entities, said=query.said
+                        pq, len(fused) or 1, entities=query.entities, said=query.said, restrict=restrict
                     )
                 }
         if not exact:
@@ -338,7 +372,9 @@ class Searcher:
         if len(kw) < r.window:
             kw_total = len(kw)  # the leg came back short: it has seen every match, no count needed
         elif r.kw_query is not None or query.entities or query.said:
-            kw_total = state.backend.count(r.kw_query, entities=query.entities, said=query.said)
+            kw_total = state.backend.count(
+                r.kw_query, entities=query.entities, said=query.said, restrict=r.restrict
+            )
         else:
             kw_total = 0
         if mode == "keyword":
@@ -349,10 +385,11 @@ class Searcher:
         kw_window = {pid for n, lst in r.legs.items() if n != "vector" for pid, _ in lst}
         return kw_total + len({pid for pid, _ in r.fused} - kw_window)
 
-    def _facets(self, state: _State, pids: Sequence[str], top: int = 12) -> dict[str, list[dict[str, Any]]]:
-        counts: Counter[str] = Counter()
-        for pid in pids:
-            counts.update({x["entity_id"] for x in state.paragraphs[pid]["links"]})
+    def _facets(self, state: _State, r: Retrieval, matched: _Matched,
+                top: int = 12) -> dict[str, list[dict[str, Any]]]:
+        """Entity counts over ``matched.facet_scope``: every paragraph the keyword or entity legs match
+        plus the vector leg's hits in the fused window (``complete``), else the fused window."""
+        counts = matched.entity_counts()
         facets: dict[str, list[dict[str, Any]]] = {t: [] for t in FACET_TYPES}
         for eid, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
             ent = state.entities.get(eid, {})
@@ -494,8 +531,8 @@ class Searcher:
 def _check_params(limit: Any, offset: Any, mode: str, fusion: str, max_limit: int) -> tuple[str, str]:
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= max_limit:
         raise BadQuery(f"limit must be an integer from 1 to {max_limit}")
-    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 10_000:
-        raise BadQuery("offset must be an integer from 0 to 10000")
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+        raise BadQuery(f"offset must be an integer from 0 to {MAX_OFFSET}")
     if mode not in MODES:
         raise BadQuery(f"mode must be one of {', '.join(MODES)}")
     if fusion not in FUSIONS:
@@ -503,13 +540,135 @@ def _check_params(limit: Any, offset: Any, mode: str, fusion: str, max_limit: in
     return mode, fusion
 
 
-def _group(fused: list[tuple[str, float]], state: _State) -> list[dict[str, Any]]:
-    groups: dict[str, dict[str, Any]] = {}
+@dataclass
+class _DocGroup:
+    doc_id: str
+    score: float
+    paragraphs: list[tuple[str, float]]
+
+
+def _group(fused: list[tuple[str, float]], state: _State) -> list[_DocGroup]:
+    groups: dict[str, _DocGroup] = {}
     for pid, score in fused:
         doc_id = state.paragraphs[pid]["doc_id"]
-        g = groups.setdefault(doc_id, {"doc_id": doc_id, "score": score, "paragraphs": []})
-        g["paragraphs"].append((pid, score))
+        groups.setdefault(doc_id, _DocGroup(doc_id, score, [])).paragraphs.append((pid, score))
     return list(groups.values())  # insertion order = best paragraph's rank
+
+
+class _HitRenderer:
+    """Turns paragraph ids into ``Hit``s and document groups into ``Group``s for one query."""
+
+    def __init__(self, state: _State, legs: list[str], ranks: dict[str, list[tuple[int, float] | None]], *,
+                 stems: set[str], linked: set[str], snippet_chars: int):
+        self.state, self.legs, self.ranks = state, legs, ranks
+        self.stems, self.linked, self.snippet_chars = stems, linked, snippet_chars
+
+    def hit(self, pid: str, score: float, explain: dict[str, Any] | None = None) -> Hit:
+        """``explain``: leg ranks for a paragraph outside the fused window (its rank in a full match list)."""
+        p = self.state.paragraphs[pid]
+        d = self.state.documents[p["doc_id"]]
+        ranks = self.ranks.get(pid, [None] * len(self.legs))
+        ents = {x["entity_id"] for x in p["links"]}
+        return Hit(
+            paragraph_id=pid, doc_id=p["doc_id"], n=p["n"], title=d["title"], date=d.get("date"),
+            source=d.get("source"), url=d.get("url"), score=round(score, 6), text=p["text"],
+            snippet=highlight(p["text"], stems=self.stems, links=p["links"], size=self.snippet_chars),
+            entities=sorted(ents), matched_entities=sorted(ents & self.linked), quotes=p["quotes"],
+            page=p.get("page"), page_end=p.get("page_end"),
+            explain={n: ({"rank": rk[0], "score": round(rk[1], 6)} if rk else None)
+                     for n, rk in zip(self.legs, ranks, strict=True)}
+            if explain is None else {n: explain.get(n) for n in self.legs},
+        )
+
+    def group(self, g: _DocGroup, explain: dict[str, dict[str, Any]] | None = None) -> Group:
+        d = self.state.documents[g.doc_id]
+        explain = explain or {}
+        return Group(
+            doc_id=g.doc_id, title=d["title"], date=d.get("date"), source=d.get("source"),
+            score=round(g.score, 6),
+            hits=[self.hit(pid, sc, explain.get(pid)) for pid, sc in g.paragraphs[:GROUP_HITS]],
+            more=max(0, len(g.paragraphs) - GROUP_HITS),
+        )
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise BadQuery(f"{name} must be one of {', '.join(choices)}")
+
+
+def _restrict(query: Query, date_from: str | None = None, date_to: str | None = None, *,
+              whole_documents: bool = False) -> Restrict:
+    return Restrict(exclude=query.exclude_text, exclude_entities=query.exclude_entities,
+                    exclude_said=query.exclude_said, date_from=date_from, date_to=date_to,
+                    whole_documents=whole_documents)
+
+
+class _Matched:
+    """What a query matched, for paging, facets and the timeline.
+
+    ``complete``: the backend listed every keyword / entity leg match (``Backend.matches``), and
+    ``window`` locates the fused window's paragraphs among them; otherwise only the fused window is known
+    (Milvus, vector mode) and paging, facets and the timeline cover the window.
+    """
+
+    def __init__(self, state: _State, r: Retrieval, window: Matches | None, kw: Matches | None,
+                 ent: Matches | None, complete: bool):
+        self.state, self.r, self.window, self.complete = state, r, window, complete
+        self.legs = [(name, m) for name, m in (("keyword", kw), ("entity", ent)) if m is not None]
+
+    def _window_docs(self) -> np.ndarray:
+        st = self.state
+        return np.fromiter((st.doc_index[st.paragraphs[pid]["doc_id"]] for pid, _ in self.r.fused),
+                           dtype=np.int64, count=len(self.r.fused))
+
+    def documents(self, *, by_date: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Document ordinals (``_State.doc_ids``) in page order, and their day numbers."""
+        st = self.state
+        win = self._window_docs()
+        parts = [(win, st.doc_days[win])]
+        if self.complete:
+            to_state = st.keyword_doc_map()
+            parts += [(to_state[m.doc_ords], m.days) for _, m in self.legs]
+        return ordered_units(parts, by_date=by_date)
+
+    def paragraphs_by_date(self, page: slice) -> tuple[list[str], int]:
+        """Paragraph ids of one page of the matched set, newest first, and the set's size."""
+        if self.complete and self.window is not None:
+            parts = [(self.window.docnums, self.window.days)] + [(m.docnums, m.days) for _, m in self.legs]
+            keys, _ = ordered_units(parts, by_date=True)
+            return self.state.backend.paragraph_ids(keys[page].tolist()), len(keys)
+        fused = self.r.fused
+        docs = self._window_docs()
+        keys, _ = ordered_units([(np.arange(len(fused)), self.state.doc_days[docs])], by_date=True)
+        return [fused[i][0] for i in keys[page].tolist()], len(keys)
+
+    def doc_paragraphs(self, ordinal: int, exclude: set[str]) -> list[tuple[str, float, dict[str, Any]]]:
+        """A document's matches outside the fused window: (paragraph id, leg score, explain), leg order."""
+        if not self.complete:
+            return []
+        to_state = self.state.keyword_doc_map()
+        out: list[tuple[str, float, dict[str, Any]]] = []
+        seen = set(exclude)
+        for name, m in self.legs:
+            sel = np.flatnonzero(to_state[m.doc_ords] == ordinal)
+            if not len(sel):
+                continue
+            pids = self.state.backend.paragraph_ids(m.docnums[sel].tolist())
+            for i, pid in zip(sel.tolist(), pids, strict=True):
+                if pid not in seen:
+                    seen.add(pid)
+                    score = float(m.scores[i])
+                    out.append((pid, score, {name: {"rank": i + 1, "score": round(score, 6)}}))
+        return out
+
+    def entity_counts(self) -> dict[str, int]:
+        if self.complete and self.window is not None:
+            docnums = np.unique(np.concatenate([self.window.docnums] + [m.docnums for _, m in self.legs]))
+            return self.state.backend.entity_counts(docnums)
+        counts: Counter[str] = Counter()
+        for pid, _ in self.r.fused:
+            counts.update({x["entity_id"] for x in self.state.paragraphs[pid]["links"]})
+        return dict(counts)
 
 
 def _load_state(folder: Path, settings: Settings) -> _State:

@@ -15,7 +15,8 @@ from werkzeug.datastructures import MultiDict
 from index.errors import BadQuery, PersonaeError
 from index.records import ENTITY_TYPES
 from index.settings import Settings
-from search.searcher import FUSIONS, MODES
+from search.results import SearchRequest
+from search.searcher import DUPLICATES, FUSIONS, MODES, SORTS
 from web import get_searcher, get_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -104,15 +105,19 @@ class Params:
             raise BadQuery(f"{name} ids are at most {MAX_ID_CHARS} characters")
         return list(dict.fromkeys(values))
 
-    def search(self, *, default_limit: int = 10) -> dict[str, Any]:
-        """Keyword arguments for ``Searcher.search`` (q may be empty when entity/said filters are given)."""
+    def search_request(self, *, default_limit: int = 10) -> SearchRequest:
+        """The ``SearchRequest`` these parameters ask for (q may be empty when entity/said are given)."""
         entities, said = self.ids("entity"), self.ids("said")
         q = self.text("q", required=not (entities or said))
-        return {
-            "q": q, "entities": entities, "said": said,
-            "mode": self.choice("mode", MODES, "hybrid"), "fusion": self.choice("fusion", FUSIONS, None),
-            "limit": self.limit(default_limit), "offset": self.offset(), "group": self.flag("group"),
-        }
+        return SearchRequest(
+            q=q, entities=tuple(entities), said=tuple(said),
+            mode=self.choice("mode", MODES, "hybrid") or "hybrid",
+            fusion=self.choice("fusion", FUSIONS, None),
+            limit=self.limit(default_limit), offset=self.offset(), group=self.flag("group"),
+            date_from=self.text("from", max_chars=40) or None, date_to=self.text("to", max_chars=40) or None,
+            sort=self.choice("sort", SORTS, "relevance") or "relevance",
+            duplicates=self.choice("duplicates", DUPLICATES, "collapse") or "collapse",
+        )
 
 
 def params() -> Params:
@@ -121,7 +126,7 @@ def params() -> Params:
 
 @bp.get("/search")
 def search() -> Any:
-    return jsonify(get_searcher().search(**params().search()))
+    return jsonify(get_searcher().run(params().search_request()).to_dict())
 
 
 @bp.get("/entities")

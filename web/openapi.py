@@ -6,9 +6,12 @@ from typing import Any
 
 from index.records import ENTITY_TYPES
 from index.settings import Settings
-from search.searcher import FUSIONS, MODES
+from search.searcher import DUPLICATES, FUSIONS, MAX_OFFSET, MODES, SORTS
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
+FACET_SCOPE = ("What facet counts count: 'matches' = every paragraph the keyword or entity legs match "
+               "(after filters and exclusions) plus the vector leg's hits in the fused window; 'window' = "
+               "the fused window only (Milvus backend, mode=vector)")
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -29,6 +32,7 @@ _STRS = {"type": "array", "items": _STR}
 _TITLES = {"type": "array", "items": {"type": "object", "required": ["title"], "properties": {
     "title": {"type": "string"}, "start": _nullable("string"), "end": _nullable("string")}}}
 _ETYPE = {"type": "string", "enum": list(ENTITY_TYPES)}
+_DATE = {"type": "string", "pattern": r"^\d{4}(-\d{1,2}(-\d{1,2})?)?$"}
 
 SCHEMAS: dict[str, Any] = {
     "Error": _obj({"ok": {"const": False}, "error": _STR, "status": _INT}, extra=False),
@@ -54,23 +58,39 @@ SCHEMAS: dict[str, Any] = {
         "explain": {"type": "object", "additionalProperties": _ref("LegRank"),
                     "description": "rank and score of the paragraph in each leg (null: not found by it)"},
     }),
+    "Similar": _obj({"doc_id": _STR, "title": _STR, "date": _nullable("string"),
+                     "source": _nullable("string")}),
     "Group": _obj({"doc_id": _STR, "title": _STR, "date": _nullable("string"), "source": _nullable("string"),
-                   "score": _NUM, "hits": {"type": "array", "items": _ref("Hit"), "maxItems": 3},
-                   "more": {"type": "integer", "minimum": 0}}),
+                   "score": {"type": "number", "description": "fused score of the best paragraph; 0 for a "
+                             "document beyond the fused window (ranked by the keyword, then entity leg)"},
+                   "hits": {"type": "array", "items": _ref("Hit"), "maxItems": 3},
+                   "more": {"type": "integer", "minimum": 0,
+                            "description": "further matching paragraphs in the document"},
+                   "similar": {"type": "array", "items": _ref("Similar"),
+                               "description": "near-duplicate documents collapsed into this one "
+                                              "(duplicates=collapse)"}}),
     "SearchResult": _obj({
         "query": _STR, "mode": {"enum": list(MODES)}, "fusion": {"enum": [*FUSIONS, None]},
         "offset": _INT, "limit": _INT,
-        "filters": _obj({"entities": _STRS, "said": _STRS}, extra=False),
+        "filters": _obj({"entities": _STRS, "said": _STRS, "exclude": _STRS, "exclude_entities": _STRS,
+                         "exclude_said": _STRS, "from": _nullable("string"), "to": _nullable("string")},
+                        extra=False),
         "unknown_entities": _STRS,
         "linked": {"type": "array", "items": _ref("LinkedEntity")},
         "legs": {"type": "array", "items": {"enum": ["keyword", "vector", "entity"]}},
         "facets": _obj({t: {"type": "array", "items": _ref("Facet")} for t in ENTITY_TYPES}, extra=False),
-        "total": {"type": "integer", "minimum": 0},
+        "facet_scope": {"enum": ["matches", "window"], "description": FACET_SCOPE},
+        "total": {"type": "integer", "minimum": 0, "description": "results reachable by paging (documents "
+                  "when grouped); offset stops at 10000"},
+        "sort": {"enum": list(SORTS)},
+        "timeline": _obj({"unit": {"enum": ["day", "month", "year"]},
+                          "bins": {"type": "array", "items": _obj({"period": _STR, "count": _INT})}},
+                         extra=False),
         "hits": {"type": "array", "items": _ref("Hit")},
         "groups": {"type": "array", "items": _ref("Group")},
         "took_ms": _NUM,
     }, required=["query", "mode", "fusion", "offset", "limit", "filters", "unknown_entities", "linked",
-                 "legs", "facets", "total", "hits", "took_ms"]),
+                 "legs", "facets", "facet_scope", "total", "sort", "timeline", "hits", "took_ms"]),
     "Entity": _obj({
         "id": _STR, "name": _STR, "type": _ETYPE, "aliases": _STRS, "wikidata": _nullable("string"),
         "description": _nullable("string"), "titles": _TITLES, "mentions": _INT, "paragraphs": _INT,
@@ -130,7 +150,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 def spec(settings: Settings | None = None) -> dict[str, Any]:
     s = settings or Settings()
     limit = {"type": "integer", "minimum": 1, "maximum": s.max_limit}
-    offset = {"type": "integer", "minimum": 0, "maximum": 10_000, "default": 0}
+    offset = {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Personae API", "version": VERSION,
@@ -150,8 +170,21 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                     _param("mode", {"enum": list(MODES), "default": "hybrid"}, "Which legs run"),
                     _param("fusion", {"enum": list(FUSIONS)}, f"How legs are fused [{s.fusion}]"),
                     _param("limit", {**limit, "default": 10}, "Page size (hits, or documents when grouped)"),
-                    _param("offset", offset, "Results to skip"),
-                    _param("group", {"type": "boolean", "default": False}, "Group paragraphs by document"),
+                    _param("offset", offset, f"Results to skip (at most {MAX_OFFSET}: deeper pages are "
+                           "refused; narrow the query, or export)"),
+                    _param("group", {"type": "boolean", "default": False},
+                           "Group paragraphs by document; pages cover every document the keyword or entity "
+                           "legs match (embedded backend)"),
+                    _param("from", _DATE, "Only documents dated on or after this day (YYYY, YYYY-MM or "
+                           "YYYY-MM-DD: the first day of that period). Undated documents are left out "
+                           "when from or to is given"),
+                    _param("to", _DATE, "Only documents dated on or before this day (YYYY or YYYY-MM: the "
+                           "last day of that period)"),
+                    _param("sort", {"enum": list(SORTS), "default": "relevance"},
+                           "relevance, or date: the matched set newest first, undated documents last"),
+                    _param("duplicates", {"enum": list(DUPLICATES), "default": "collapse"},
+                           "collapse: near-duplicate documents fold into the best-ranked copy (grouped "
+                           "results, listed under similar); show: every copy is its own result"),
                 ],
                 "responses": {"200": _json("SearchResult", "Results"), **_errors(400, 500, 503)},
             }},

@@ -7,6 +7,7 @@ Plain GET forms and links, so everything works without JavaScript. Snippet HTML 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -75,18 +76,17 @@ def search() -> Any:
         searcher = get_searcher()
         top = {t: searcher.entities(type=t, limit=8)["entities"] for t in ("person", "org", "place")}
         return render_template("home.html", stats=searcher.stats(), top=top, q="", mode=mode)
-    result = get_searcher().search(q, entities=entities, said=said, mode=mode, group=True,
-                                   limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    names = {f["id"]: f["name"] for bucket in result["facets"].values() for f in bucket}
+    req = replace(p.search_request(), group=True, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    result = get_searcher().run(req)
+    names = {f["id"]: f["name"] for bucket in result.facets.values() for f in bucket}
     active = [_entity_label(eid, names) for eid in entities]
     speakers = [_entity_label(eid, names) for eid in said]
-    pages = max(1, math.ceil(result["total"] / PAGE_SIZE))
-    for group in result["groups"]:
-        for hit in group["hits"]:
-            hit["snippet_html"] = Markup(hit["snippet"])  # built and escaped by search.snippets.highlight
+    pages = max(1, math.ceil(result.total / PAGE_SIZE))
+    snippets = {h.paragraph_id: Markup(h.snippet)  # built and escaped by search.snippets.highlight
+                for g in result.groups or [] for h in g.hits}
     return render_template(
         "search.html", q=q, mode=mode, result=result, active=active, speakers=speakers, page=page,
-        pages=pages, page_range=_page_range(page, pages), page_size=PAGE_SIZE,
+        pages=pages, page_range=_page_range(page, pages), page_size=PAGE_SIZE, snippets=snippets,
     )
 
 

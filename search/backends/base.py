@@ -1,7 +1,8 @@
 """The one interface the query side needs from a storage engine.
 
 Every method returns paragraph ids with scores, best first; filters are conjunctive: ``entities`` = every
-id must be linked in the paragraph, ``said`` = every id must be a quote's speaker in it. Scores are only
+id must be linked in the paragraph, ``said`` = every id must be a quote's speaker in it, and ``restrict``
+(exclusions, a date range; ``index.keyword.Restrict``) says what else a result may not be. Scores are only
 comparable within one call (fusion works on ranks or min-max normalised scores).
 """
 
@@ -12,7 +13,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from index.keyword import Matches, Restrict
+
 Hits = list[tuple[str, float]]
+__all__ = ["Backend", "Hits", "Matches", "Restrict"]
 
 
 @runtime_checkable
@@ -24,25 +28,48 @@ class Backend(Protocol):
         ...
 
     def keyword(
-        self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+        self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> Hits:
         """BM25 top ``k``. ``query`` is text or what ``parse`` returned; None with filters = every match."""
         ...
 
     def vector(
-        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> Hits:
         """Nearest ``k`` by cosine; a filtered search never loses an allowed paragraph to the filter."""
         ...
 
     def entity(
-        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> Hits:
         """Paragraphs linked to any of ``entity_ids``, BM25 on the entity field (fewer links rank higher)."""
         ...
 
-    def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
+    def count(
+        self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
+    ) -> int:
         """How many paragraphs ``keyword`` could return (0 for no query and no filter)."""
+        ...
+
+    def matches(
+        self, query: Any, *, entity_ids: Sequence[str] = (), entities: Sequence[str] = (),
+        said: Sequence[str] = (), restrict: Restrict | None = None,
+    ) -> Matches | None:
+        """Every paragraph the keyword leg (``query``) or, with ``entity_ids``, the entity leg could
+        return, with its document and date: what grouped results page through. None where the engine
+        cannot enumerate matches (the caller then pages through the fused window only)."""
+        ...
+
+    def doc_name(self, ordinal: int) -> str:
+        """The document id of a ``Matches.doc_ords`` value."""
+        ...
+
+    def paragraph_ids(self, docnums: Sequence[int]) -> list[str]:
+        """Paragraph ids of ``Matches.docnums`` values."""
         ...
 
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:

@@ -12,8 +12,16 @@ from typing import Any
 import numpy as np
 
 from index import layout
-from index.keyword import KeywordIndex
+from index.keyword import KeywordIndex, Matches, Restrict
 from search.backends.base import Hits
+
+EXACT_SUBSET = 20_000  # allowed paragraphs up to which a restricted vector search scores them all exactly
+
+
+def _entity_query(entity_ids: Sequence[str]) -> Any:
+    from whoosh.query import Or, Term
+
+    return Or([Term("entity", e) for e in entity_ids])
 
 
 class EmbeddedBackend:
@@ -39,32 +47,73 @@ class EmbeddedBackend:
     def _query(self, query: Any) -> Any:
         return self.keyword_index.parse(query) if isinstance(query, str) else query
 
-    def keyword(self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> Hits:
-        return self.keyword_index.search(self._query(query), k, entities=entities, said=said)
+    def keyword(self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+                restrict: Restrict | None = None) -> Hits:
+        return self.keyword_index.search(self._query(query), k, entities=entities, said=said,
+                                         restrict=restrict)
 
     def vector(
-        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> Hits:
         if self.vectors is None or not len(self.vectors):
             return []
-        if not (entities or said):
+        if not (entities or said or restrict):
             return self.vectors.search(qvec, k)
-        # Filtered: score only the allowed paragraphs, exactly (so a filter never loses a hit to HNSW).
-        allowed = [pid for pid, _ in self.keyword_index.search(None, 10**9, entities=entities, said=said)]
-        return self.vectors.search_subset(qvec, allowed, k) if allowed else []
+        ki = self.keyword_index
+        if not restrict:
+            # Filtered: score only the allowed paragraphs, exactly (so a filter never loses a hit to HNSW).
+            allowed = [pid for pid, _ in ki.search(None, 10**9, entities=entities, said=said)]
+            return self.vectors.search_subset(qvec, allowed, k) if allowed else []
+        mask = ki.allowed(restrict, entities=entities, said=said)
+        n_ok = int(mask.sum())
+        if n_ok > EXACT_SUBSET and n_ok * 2 > len(mask):
+            # Most paragraphs allowed (an exclusion, a wide date range): the ANN over-fetches, and the mask
+            # (a lookup per hit) keeps the allowed ones; too few left means the exact scan below.
+            fetch = min(len(self.vectors), 4 * k + (len(mask) - n_ok))
+            hits = self.vectors.search(qvec, fetch)
+            docnums = ki.docnums_of([pid for pid, _ in hits])
+            kept = [h for h, d in zip(hits, docnums.tolist(), strict=True) if d >= 0 and mask[d]]
+            if len(kept) >= min(k, n_ok):
+                return kept[:k]
+        return self.vectors.search_subset(qvec, ki.allowed_ids(mask), k) if n_ok else []
 
     def entity(
-        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> Hits:
         if not entity_ids:
             return []
-        from whoosh.query import Or, Term
+        return self.keyword_index.search(_entity_query(entity_ids), k, entities=entities, said=said,
+                                         restrict=restrict)
 
-        return self.keyword_index.search(Or([Term("entity", e) for e in entity_ids]), k,
-                                         entities=entities, said=said)
+    def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+              restrict: Restrict | None = None) -> int:
+        return self.keyword_index.count(self._query(query), entities=entities, said=said, restrict=restrict)
 
-    def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
-        return self.keyword_index.count(self._query(query), entities=entities, said=said)
+    def matches(
+        self, query: Any, *, entity_ids: Sequence[str] = (), entities: Sequence[str] = (),
+        said: Sequence[str] = (), restrict: Restrict | None = None,
+    ) -> Matches | None:
+        q = _entity_query(entity_ids) if entity_ids else self._query(query)
+        if q is None and not (entities or said):
+            return None
+        return self.keyword_index.matches(q, entities=entities, said=said, restrict=restrict)
+
+    def locate(self, pids: Sequence[str]) -> Matches:
+        return self.keyword_index.locate(pids)
+
+    def doc_names(self) -> list[str]:
+        return self.keyword_index.doc_names()
+
+    def entity_counts(self, docnums: np.ndarray) -> dict[str, int]:
+        return self.keyword_index.entity_counts(docnums)
+
+    def doc_name(self, ordinal: int) -> str:
+        return self.keyword_index.doc_name(ordinal)
+
+    def paragraph_ids(self, docnums: Sequence[int]) -> list[str]:
+        return self.keyword_index.paragraph_ids(docnums)
 
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
         return self.keyword_index.entity_paragraphs(entity_id, field)

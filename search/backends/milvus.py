@@ -33,6 +33,7 @@ import numpy as np
 from index import layout
 from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError
 from index.jsonl import read_jsonl
+from index.keyword import Matches, Restrict
 from search.backends.base import Hits
 
 SCHEMA_VERSION = 1
@@ -90,10 +91,11 @@ class MilvusQuery:
     phrases: tuple[tuple[str, ...], ...] = ()  # analysed tokens that must appear in a row, in order
     required: frozenset[str] = frozenset()  # analysed tokens that must all appear (``a AND b``)
     excluded: frozenset[str] = frozenset()  # analysed tokens that must not appear (``-a``, ``NOT a``)
+    excluded_phrases: tuple[tuple[str, ...], ...] = ()  # analysed phrases that must not appear
 
     @property
     def needs_check(self) -> bool:
-        return bool(self.phrases or self.required or self.excluded)
+        return bool(self.phrases or self.required or self.excluded or self.excluded_phrases)
 
 
 def _stems(text: str) -> list[str]:
@@ -145,21 +147,59 @@ def parse_text(text: str) -> MilvusQuery | None:
                        frozenset(excluded))
 
 
+def _has_phrase(toks: list[str], ph: tuple[str, ...]) -> bool:
+    n = len(ph)
+    return any(tuple(toks[i:i + n]) == ph for i in range(len(toks) - n + 1))
+
+
 def _passes(q: MilvusQuery, text: str) -> bool:
     toks = _stems(text)
     present = set(toks)
     if q.excluded & present or not q.required <= present:
         return False
-    for ph in q.phrases:
-        n = len(ph)
-        if not any(tuple(toks[i:i + n]) == ph for i in range(len(toks) - n + 1)):
-            return False
-    return True
+    if any(_has_phrase(toks, ph) for ph in q.excluded_phrases):
+        return False
+    return all(_has_phrase(toks, ph) for ph in q.phrases)
 
 
-def _filter(entities: Sequence[str], said: Sequence[str]) -> str:
+def _exclusions(restrict: Restrict | None) -> MilvusQuery | None:
+    """The restriction's excluded words and phrases as a check-only query (None: nothing to check)."""
+    if not restrict or not restrict.exclude:
+        return None
+    words: set[str] = set()
+    phrases: list[tuple[str, ...]] = []
+    for tok in _TOKEN.findall(restrict.exclude):
+        stems = _stems(tok.strip('"'))
+        if len(stems) > 1 and tok.startswith('"'):
+            phrases.append(tuple(stems))
+        else:
+            words.update(stems)
+    if not words and not phrases:
+        return None
+    return MilvusQuery("", excluded=frozenset(words), excluded_phrases=tuple(phrases))
+
+
+def _with_exclusions(q: MilvusQuery, restrict: Restrict | None) -> MilvusQuery:
+    ex = _exclusions(restrict)
+    if ex is None:
+        return q
+    return MilvusQuery(q.words, q.phrases, q.required, q.excluded | ex.excluded,
+                       q.excluded_phrases + ex.excluded_phrases)
+
+
+def _filter(entities: Sequence[str], said: Sequence[str], restrict: Restrict | None = None) -> str:
+    """A Milvus boolean expression for the filters: entity/speaker ids, excluded ids, the date range
+    (ISO days compare as strings; undated rows hold "" and are left out of any range)."""
     parts = [f"ARRAY_CONTAINS_ALL({name}, {json.dumps(list(ids))})"
              for name, ids in (("entity", entities), ("said", said)) if ids]
+    if restrict:
+        parts += [f"not ARRAY_CONTAINS_ANY({name}, {json.dumps(list(ids))})"
+                  for name, ids in (("entity", restrict.exclude_entities), ("said", restrict.exclude_said))
+                  if ids]
+        if restrict.date_from:
+            parts.append(f"date >= {json.dumps(restrict.date_from)}")
+        if restrict.date_to:
+            parts.append(f"date <= {json.dumps(restrict.date_to)} and date != \"\"")
     return " and ".join(parts)
 
 
@@ -405,45 +445,67 @@ class MilvusBackend:
     def parse(self, text: str) -> MilvusQuery | None:
         return parse_text(text)
 
-    def keyword(self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> Hits:
-        q, filt = self._query(query), _filter(entities, said)
+    def keyword(self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+                restrict: Restrict | None = None) -> Hits:
+        q, filt = self._query(query), _filter(entities, said, restrict)
         if q is None:
             if not filt:
                 return []
-            rows = sorted(self._query_all(filt), key=lambda r: r["ord"])
-            return [(r["id"], 1.0) for r in rows[:max(1, k)]]
+            ex = _exclusions(restrict)
+            rows = sorted(self._query_all(filt, ("id", "ord", "text") if ex else ("id", "ord")),
+                          key=lambda r: r["ord"])
+            return [(r["id"], 1.0) for r in rows if ex is None or _passes(ex, r["text"])][:max(1, k)]
+        q = _with_exclusions(q, restrict)
         if not q.needs_check:
             return [(h["id"], float(h["distance"])) for h in self._search("sparse", q.words, k, filt)]
         fetch = max(4 * k, k + 500)  # candidates for the client-side phrase/exclusion check
         hits = self._search("sparse", q.words, fetch, filt, fields=["text"])
         return [(h["id"], float(h["distance"])) for h in hits if _passes(q, h["entity"]["text"])][:k]
 
+    def _checked(self, field: str, data: Any, k: int, filt: str, restrict: Restrict | None,
+                 params: dict[str, Any] | None = None) -> Hits:
+        """A search whose excluded words are checked client-side on an over-fetched list."""
+        ex = _exclusions(restrict)
+        if ex is None:
+            hits = self._search(field, data, k, filt, params=params)
+            return [(h["id"], float(h["distance"])) for h in hits]
+        hits = self._search(field, data, max(4 * k, k + 500), filt, fields=["text"], params=params)
+        return [(h["id"], float(h["distance"])) for h in hits if _passes(ex, h["entity"]["text"])][:k]
+
     def vector(
-        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+        self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> Hits:
         vec = np.asarray(qvec, dtype=np.float32).reshape(-1).tolist()
         params = None if self.local else {"ef": max(HNSW_EF_SEARCH, min(int(k), MAX_LIMIT))}
-        hits = self._search("dense", vec, k, _filter(entities, said), params=params)
-        return [(h["id"], float(h["distance"])) for h in hits]
+        return self._checked("dense", vec, k, _filter(entities, said, restrict), restrict, params)
 
     def entity(
-        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = ()
+        self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> Hits:
         ids = [e for e in entity_ids if e and not any(c.isspace() for c in e)]
         if not ids:
             return []
-        hits = self._search("entity_sparse", " ".join(ids), k, _filter(entities, said))
-        return [(h["id"], float(h["distance"])) for h in hits]
+        return self._checked("entity_sparse", " ".join(ids), k, _filter(entities, said, restrict), restrict)
 
-    def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = ()) -> int:
+    def count(self, query: Any, *, entities: Sequence[str] = (), said: Sequence[str] = (),
+              restrict: Restrict | None = None) -> int:
         """Exact for filter-only counts; a keyword count is capped at 16384 (Milvus' top-k limit)."""
-        q, filt = self._query(query), _filter(entities, said)
+        q, filt = self._query(query), _filter(entities, said, restrict)
         if q is None:
             if not filt:
                 return 0
+            if _exclusions(restrict) is not None:
+                return len(self.keyword(None, 10**9, entities=entities, said=said, restrict=restrict))
             res = self.client.query(self.collection, filter=filt, output_fields=["count(*)"])
             return int(res[0]["count(*)"])
-        return len(self.keyword(q, MAX_LIMIT, entities=entities, said=said))
+        return len(self.keyword(q, MAX_LIMIT, entities=entities, said=said, restrict=restrict))
+
+    def matches(self, query: Any, *, entity_ids: Sequence[str] = (), entities: Sequence[str] = (),
+                said: Sequence[str] = (), restrict: Restrict | None = None) -> Matches | None:
+        """None: Milvus caps a search at 16384 hits, so grouped paging covers the fused window only."""
+        return None
 
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
         if field not in ("entity", "said"):
