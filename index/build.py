@@ -39,6 +39,7 @@ from tqdm import tqdm
 from index import layout
 from index.dates import with_iso_dates
 from index.documents import read_corpus, split_paragraphs
+from index.duplicates import write_duplicates
 from index.encoder import compose_text
 from index.errors import PersonaeError, StorageError
 from index.jsonl import read_jsonl, write_jsonl
@@ -254,6 +255,7 @@ def _build_locked(
         qc = sum((count_quotes([q for r in rows for q in r["quotes"]]) for rows in linked.values()),
                  QuoteCounts())
         n_quotes = qc.found
+        write_duplicates(tmp, corpus.documents)
         checksums, sizes = _checksums(tmp)
         manifest = layout.Manifest(
             format=layout.INDEX_FORMAT,

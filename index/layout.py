@@ -13,6 +13,7 @@
         vectors.faiss, vector_ids.json
         mentions.jsonl        # detector output per document text, reused by the next incremental build
         registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
+        duplicates.json       # near-duplicate document clusters (index/duplicates.py)
       .tmp-<stamp>-<pid>/     # a build in progress; never read
       .build.lock             # flock held by the one running build (holds its pid, for the message)
 
@@ -42,7 +43,8 @@ from index.errors import BuildLocked, IndexFormatMismatch, IndexMissing
 from index.jsonl import read_jsonl
 from index.vectors import VECTOR_IDS, VECTORS, VectorIndex
 
-INDEX_FORMAT = 2  # 2: optional quote speakers, link candidates, dated titles, registry copy
+# 2: optional quote speakers, link candidates, dated titles, registry copy; 3: ISO dates, duplicates.json
+INDEX_FORMAT = 3
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 DOCUMENTS = "documents.jsonl"
@@ -52,6 +54,7 @@ WHOOSH_DIR = "whoosh"
 MENTIONS = "mentions.jsonl"
 REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
 LOCK = ".build.lock"
+DUPLICATES = "duplicates.json"  # near-duplicate document clusters (index/duplicates.py); optional to read
 REQUIRED = (DOCUMENTS, PARAGRAPHS, ENTITIES, VECTORS, VECTOR_IDS)
 KEEP_BUILDS = 2  # the live one and the one before it, so a reader that opened the old one keeps working
 

@@ -159,6 +159,12 @@ def verify(index_dir: str | None, quick: bool) -> None:
 @click.option("--fusion", type=click.Choice(["rrf", "weighted"]), default=None)
 @click.option("--entity", "-e", multiple=True, help="Only paragraphs linked to this entity id (repeatable).")
 @click.option("--group", is_flag=True, help="Group paragraphs by document.")
+@click.option("--from", "date_from", default=None, help="Only documents dated on or after (YYYY[-MM[-DD]]).")
+@click.option("--to", "date_to", default=None, help="Only documents dated on or before (YYYY[-MM[-DD]]).")
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True,
+              help="date: newest first, undated documents last.")
+@click.option("--duplicates", type=click.Choice(["collapse", "show"]), default="collapse", show_default=True,
+              help="Fold near-duplicate documents into one result (grouped results).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result (the API's shape).")
 @friendly
 def search(
@@ -170,14 +176,19 @@ def search(
     fusion: str | None,
     entity: tuple[str, ...],
     group: bool,
+    date_from: str | None,
+    date_to: str | None,
+    sort: str,
+    duplicates: str,
     as_json: bool,
 ) -> None:
-    """Search the index."""
+    """Search the index. QUERY may exclude: -word, NOT "a phrase", -entity:ID, NOT said:ID."""
     from search.searcher import Searcher
 
     searcher = Searcher.open(_settings(index_dir=index_dir))
     result = searcher.search(
-        query, limit=limit, offset=offset, mode=mode, fusion=fusion, entities=entity, group=group
+        query, limit=limit, offset=offset, mode=mode, fusion=fusion, entities=entity, group=group,
+        date_from=date_from, date_to=date_to, sort=sort, duplicates=duplicates,
     )
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))

@@ -11,8 +11,9 @@ import json
 import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ import numpy as np
 
 from index import layout
 from index.dates import date_bounds
+from index.duplicates import read_clusters
 from index.errors import BadQuery, NotFound
 from index.jsonl import read_jsonl
-from index.keyword import Matches, Restrict, day_number
+from index.keyword import UNDATED, Matches, Restrict, day_number
 from index.settings import Settings
 from search.backends import Backend, open_backend
 from search.fusion import leg_ranks, rrf, weighted
-from search.paging import ordered_units, timeline
+from search.paging import first_occurrences, ordered_units, timeline
 from search.query import Query, parse_query
 from search.results import GROUP_HITS, Group, Hit, SearchRequest, SearchResult
 from search.snippets import highlight, query_stems
@@ -39,6 +41,7 @@ FACET_TYPES = ("person", "org", "place", "other")
 SORTS = ("relevance", "date")
 DUPLICATES = ("collapse", "show")
 MAX_OFFSET = 10_000  # results (paragraphs, or documents when grouped) a page may skip
+EXPORT_MAX = 10_000  # rows an export writes at most
 
 
 @dataclass
@@ -72,6 +75,8 @@ class _State:
     doc_ids: list[str] = field(default_factory=list)  # document ordinal -> id (documents.jsonl order)
     doc_index: dict[str, int] = field(default_factory=dict)
     doc_days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    clusters: list[list[str]] = field(default_factory=list)  # near-duplicate documents (duplicates.json)
+    cluster_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _keyword_docs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -79,6 +84,27 @@ class _State:
         self.doc_index = {d: i for i, d in enumerate(self.doc_ids)}
         self.doc_days = np.fromiter((day_number(self.documents[d].get("date")) for d in self.doc_ids),
                                     dtype=np.int64, count=len(self.doc_ids))
+        self.cluster_of = np.full(len(self.doc_ids), -1, dtype=np.int64)
+        for c, members in enumerate(self.clusters):
+            for doc_id in members:
+                if doc_id in self.doc_index:
+                    self.cluster_of[self.doc_index[doc_id]] = c
+
+    def collapse(self, docs: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Document ordinals in page order with each near-duplicate cluster reduced to its first copy."""
+        if not self.clusters or not len(docs):
+            return docs, days
+        cl = self.cluster_of[docs]
+        keep = first_occurrences(np.where(cl >= 0, len(self.doc_ids) + cl, docs))
+        return docs[keep], days[keep]
+
+    def copies(self, doc_id: str, docs: np.ndarray) -> list[str]:
+        """The other matched documents (``docs``: ordinals in page order) of ``doc_id``'s cluster."""
+        c = self.cluster_of[self.doc_index[doc_id]] if doc_id in self.doc_index else -1
+        if c < 0:
+            return []
+        same = docs[self.cluster_of[docs] == c].tolist()
+        return [self.doc_ids[o] for o in same if self.doc_ids[o] != doc_id]
 
     def keyword_doc_map(self) -> np.ndarray:
         """The backend's document ordinals (``Matches.doc_ords``) mapped to this state's, -1 if unknown."""
@@ -195,11 +221,17 @@ class Searcher:
             sort=req.sort,
         )
         docs, days = matched.documents(by_date=req.sort == "date")
+        copies = docs
+        if req.group and req.duplicates == "collapse":
+            docs, days = state.collapse(docs, days)
         result.timeline_unit, result.timeline = timeline(days)
         page = slice(req.offset, req.offset + req.limit)
         if req.group:
             result.total = len(docs)
             result.groups = [self._group_at(state, int(o), r, matched, render) for o in docs[page]]
+            if req.duplicates == "collapse":
+                for g in result.groups:
+                    g.similar = [self._similar_ref(state, d) for d in state.copies(g.doc_id, copies)]
         elif req.sort == "date":
             pids, result.total = matched.paragraphs_by_date(page)
             fused = dict(r.fused)
@@ -209,6 +241,22 @@ class Searcher:
             result.hits = [render.hit(pid, sc) for pid, sc in r.fused[page]]
         result.took_ms = round((time.perf_counter() - t0) * 1000, 2)
         return result
+
+    def export(self, req: SearchRequest, *, cap: int = EXPORT_MAX) -> Iterator[Hit]:
+        """Every hit of the result set ``req`` describes, page after page from its offset, up to ``cap``
+        rows (grouped: each document's shown paragraphs); stops at the offset limit too."""
+        n, offset, size = 0, req.offset, self.settings.max_limit
+        while n < cap and offset <= MAX_OFFSET:
+            res = self.run(replace(req, limit=size, offset=offset))
+            hits = [h for g in res.groups or [] for h in g.hits] if req.group else res.hits
+            yield from hits[: cap - n]
+            n += min(len(hits), cap - n)
+            offset += size
+            if offset >= res.total or not hits:
+                return
+
+    def entity_name(self, entity_id: str) -> str:
+        return self._state.entities.get(entity_id, {}).get("name", entity_id)
 
     def _matched(self, state: _State, query: Query, r: Retrieval, mode: str) -> _Matched:
         """The fused window plus, where the backend can list them, every keyword and entity leg match."""
@@ -400,6 +448,11 @@ class Searcher:
                 )
         return facets
 
+    @staticmethod
+    def _similar_ref(state: _State, doc_id: str) -> dict[str, Any]:
+        d = state.documents[doc_id]
+        return {"doc_id": doc_id, "title": d["title"], "date": d.get("date"), "source": d.get("source")}
+
     def _entity_ref(self, eid: str, link: dict[str, Any] | None = None) -> dict[str, Any]:
         ent = self._state.entities.get(eid, {})
         ref = {"id": eid, "name": ent.get("name", eid), "type": ent.get("type", "other"), "known": bool(ent)}
@@ -507,9 +560,14 @@ class Searcher:
                         "how": qt.get("how", ""),
                     }
                     quotes.append(whole[key])
+        days = np.fromiter((state.doc_days[state.doc_index[p["doc_id"]]] for p in paras), dtype=np.int64,
+                           count=len(paras))
+        unit, bins = timeline(days)
         return {
             **ent,
             "mention_count": len(paras),
+            "timeline": {"unit": unit, "bins": [{"period": p, "count": n} for p, n in bins],
+                         "undated": int((days == UNDATED).sum())},
             "mentions": mentions,
             "quotes": quotes,
             "co_mentioned": [dict(self._entity_ref(e), count=n) for e, n in co.most_common(20)],
@@ -683,6 +741,7 @@ def _load_state(folder: Path, settings: Settings) -> _State:
             paragraphs[p["id"]] = p
             doc_paragraphs[p["doc_id"]].append(p["id"])
         entities = json.loads((folder / layout.ENTITIES).read_text(encoding="utf-8"))
+        clusters = read_clusters(folder)
     except (ValueError, KeyError, TypeError) as err:  # UnicodeDecodeError is a ValueError
         raise IndexFormatMismatch(
             f"index at {folder} is damaged ({type(err).__name__}: {str(err)[:200]}); "
@@ -700,4 +759,5 @@ def _load_state(folder: Path, settings: Settings) -> _State:
     except IndexFormatMismatch:
         backend.close()
         raise
-    return _State(folder, manifest, backend, documents, paragraphs, dict(doc_paragraphs), entities)
+    return _State(folder, manifest, backend, documents, paragraphs, dict(doc_paragraphs), entities,
+                  clusters=clusters)

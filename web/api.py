@@ -6,22 +6,22 @@ Bad parameters are ``BadQuery`` (400), unknown ids ``NotFound`` (404), a missing
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 from werkzeug.datastructures import MultiDict
 
 from index.errors import BadQuery, PersonaeError
 from index.records import ENTITY_TYPES
 from index.settings import Settings
 from search.results import SearchRequest
-from search.searcher import DUPLICATES, FUSIONS, MODES, SORTS
-from web import get_searcher, get_settings
+from search.searcher import DUPLICATES, EXPORT_MAX, FUSIONS, MAX_OFFSET, MODES, SORTS
+from web import export, get_searcher, get_settings
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-MAX_OFFSET = 10_000
 MAX_FILTERS = 20
 MAX_ID_CHARS = 300
 MAX_LINK_CHARS = 20_000
@@ -124,9 +124,32 @@ def params() -> Params:
     return Params(request.args, get_settings())
 
 
+FORMATS = ("json", "csv", "jsonl")
+
+
 @bp.get("/search")
 def search() -> Any:
-    return jsonify(get_searcher().run(params().search_request()).to_dict())
+    p = params()
+    fmt = p.choice("format", FORMATS, "json")
+    req = p.search_request()
+    searcher = get_searcher()
+    if fmt == "json":
+        return jsonify(searcher.run(req).to_dict())
+    return export_response(searcher, req, fmt)
+
+
+def export_response(searcher: Any, req: SearchRequest, fmt: str) -> Response:
+    """The whole result set (from ``offset``, up to ``EXPORT_MAX`` rows) as a CSV or JSONL download.
+
+    The first page runs before the response starts, so a bad query is still a JSON 400."""
+    hits = searcher.export(req)
+    first = next(hits, None)
+    rows = (export.row(h, searcher.entity_name) for h in itertools.chain([first] if first else [], hits))
+    lines = export.csv_lines(rows) if fmt == "csv" else export.jsonl_lines(rows)
+    mime = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    return Response(stream_with_context(lines), mimetype=mime, headers={
+        "Content-Disposition": f'attachment; filename="personae-search.{fmt}"',
+        "X-Export-Cap": str(EXPORT_MAX)})
 
 
 @bp.get("/entities")

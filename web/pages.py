@@ -17,10 +17,11 @@ from werkzeug.datastructures import MultiDict
 
 from index.errors import NotFound
 from index.records import ENTITY_TYPES
-from search.searcher import MODES
+from search.searcher import EXPORT_MAX, MODES
 from search.snippets import highlight, query_stems
 from web import get_searcher, get_settings
 from web.api import MAX_OFFSET, Params
+from web.charts import bars
 
 bp = Blueprint("pages", __name__)
 
@@ -81,13 +82,26 @@ def search() -> Any:
     names = {f["id"]: f["name"] for bucket in result.facets.values() for f in bucket}
     active = [_entity_label(eid, names) for eid in entities]
     speakers = [_entity_label(eid, names) for eid in said]
+    excluded = [_entity_label(eid, names) for eid in result.filters["exclude_entities"]]
     pages = max(1, math.ceil(result.total / PAGE_SIZE))
     snippets = {h.paragraph_id: Markup(h.snippet)  # built and escaped by search.snippets.highlight
                 for g in result.groups or [] for h in g.hits}
+    chart = bars(result.timeline, lambda period: url_with(**{"from": period, "to": period}))
+    exports = {fmt: _export_url(fmt) for fmt in ("csv", "jsonl")}
     return render_template(
         "search.html", q=q, mode=mode, result=result, active=active, speakers=speakers, page=page,
         pages=pages, page_range=_page_range(page, pages), page_size=PAGE_SIZE, snippets=snippets,
+        excluded=excluded, chart=chart, exports=exports, export_cap=EXPORT_MAX,
+        date_from=result.filters["from"], date_to=result.filters["to"], sort=result.sort,
+        duplicates=req.duplicates, window=get_settings().candidates,
     )
+
+
+def _export_url(fmt: str) -> str:
+    """The API URL that exports the result set this page shows (every page, grouped as here)."""
+    args = [(k, v) for k, vs in request.args.lists() for v in vs if k not in ("page", "format") and v]
+    args += [("group", "true"), ("format", fmt)]
+    return url_for("api.search") + "?" + urlencode(args)
 
 
 def _entity_label(eid: str, names: dict[str, str]) -> dict[str, Any]:
@@ -126,8 +140,10 @@ def entity(entity_id: str) -> Any:
         qt["n"] = _paragraph_n(qt["paragraph_id"])
     seen = [s for s in ent.get("surfaces", []) if s != ent["name"]]
     offices, roles = _titles(ent.get("titles") or [])
+    chart = bars([(b["period"], b["count"]) for b in ent["timeline"]["bins"]],
+                 lambda period: url_for("pages.search", entity=entity_id, **{"from": period, "to": period}))
     return render_template("entity.html", ent=ent, seen=seen, offices=offices, roles=roles, q="",
-                           mode="hybrid")
+                           mode="hybrid", chart=chart)
 
 
 def _titles(titles: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:

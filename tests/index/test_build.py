@@ -35,6 +35,7 @@ def test_seed_build_layout(seed_index) -> None:
         layout.VECTOR_IDS,
         layout.MENTIONS,
         layout.REGISTRY,
+        layout.DUPLICATES,
     }
     manifest = layout.read_manifest(folder)
     assert manifest.format == layout.INDEX_FORMAT
