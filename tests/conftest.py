@@ -47,3 +47,16 @@ def seed_searcher(seed_index):
 
     settings, _ = seed_index
     return Searcher.open(settings)
+
+
+NEWS_ARTICLES = 3000
+
+
+@pytest.fixture(scope="session")
+def news_index(tmp_path_factory: pytest.TempPathFactory):
+    """A generated, dated news archive of a few thousand small articles (tests/search/newsgen.py), built
+    once per session with the hash encoder and the gazetteer linker. Returns (settings, articles)."""
+    from tests.search.newsgen import build, generate
+
+    articles = generate(NEWS_ARTICLES)
+    return build(articles, tmp_path_factory.mktemp("news")), articles

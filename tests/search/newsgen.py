@@ -49,9 +49,21 @@ def _written(day: date, style: int) -> str:
             f"{day.isoformat()}T09:30:00Z"][style % 4]
 
 
+FORMULA_ID = "a-formula"  # an article whose title and text start with spreadsheet formula characters
+
+
+def formula_article() -> Article:
+    return Article(FORMULA_ID, "=HYPERLINK(\"http://x\") storm warning",
+                   ["+44 storm hotline for Paris callers, the agency said.",
+                    "@agency -2 degrees and storm clouds over Paris tonight."],
+                   date(2024, 6, 1), "weather", {"Paris"})
+
+
 def generate(n: int, *, seed: int = 15, undated_every: int = 20, copy_every: int = 25) -> list[Article]:
+    """``n`` articles (plus ``formula_article``); every ``undated_every``-th has no date, every
+    ``copy_every``-th is a wire copy of an earlier one (``copy_of``)."""
     rng = random.Random(seed)
-    out: list[Article] = []
+    out: list[Article] = [formula_article()]
     for i in range(n):
         if copy_every and i % copy_every == copy_every - 1 and out:
             src = out[rng.randrange(len(out))]
