@@ -52,10 +52,21 @@ def bbc_available() -> bool:
     return BBC.is_dir() and any(BBC.glob("*/*.txt"))
 
 
+def synthetic_date(doc_id: str) -> str:
+    """A made-up publication day in 2004-2005 (the BBC set's years; the files carry no date), fixed by
+    the id, so date-range queries have something to filter."""
+    from datetime import date, timedelta
+
+    days = int(hashlib.sha1(doc_id.encode()).hexdigest()[:8], 16) % 731
+    return (date(2004, 1, 1) + timedelta(days)).isoformat()
+
+
 def bbc_documents() -> list[dict[str, str]]:
-    """BBC articles through the real reader (line 1 headline; Latin-1 files decoded with a warning)."""
+    """BBC articles through the real reader (line 1 headline; Latin-1 files decoded with a warning),
+    each with a ``synthetic_date``."""
     corpus = read_corpus(BBC, exclude=[BBC / "README.TXT"])
-    return [{"id": d.id, "title": d.title, "text": d.text} for d in corpus.documents]
+    return [{"id": d.id, "title": d.title, "text": d.text, "date": synthetic_date(d.id)}
+            for d in corpus.documents]
 
 
 def write_jsonl(docs: Sequence[dict[str, str]], path: Path) -> Path:
@@ -181,7 +192,8 @@ def replicated_build(n_paragraphs: int, say: Any = print) -> Path:
         for d in docs:
             if total >= n_paragraphs:
                 break
-            out.append(dict(d, id=d["id"] if copy == 0 else f"c{copy}/{d['id']}"))
+            new_id = d["id"] if copy == 0 else f"c{copy}/{d['id']}"
+            out.append(dict(d, id=new_id, date=synthetic_date(new_id)))
             total += per_doc.get(d["id"], 0)
         copy += 1
     corpus = write_jsonl(out, CACHE / f"bbc-corpus-{n_paragraphs}.jsonl")
@@ -225,6 +237,19 @@ def sample_queries(n: int, seed: int = 7) -> list[str]:
     return out
 
 
+def second_mix(entities: dict[str, Any], seed: int = 7) -> Any:
+    """Endless (from, to, entity id): a one-to-six-month window in 2004-2005 and one of the 20 most
+    mentioned entities, as a reader narrowing a search would pick them."""
+    import random
+
+    rng = random.Random(seed)
+    top = [e["id"] for e in sorted(entities.values(), key=lambda e: -e.get("mentions", 0))[:20]]
+    while True:
+        year, month = rng.choice((2004, 2005)), rng.randrange(1, 13)
+        end = min(12, month + rng.randrange(0, 6))
+        yield f"{year}-{month:02d}", f"{year}-{end:02d}", rng.choice(top)
+
+
 def pct(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 
@@ -261,7 +286,9 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
 
     for text in list(queries[:10]):  # warm-up: model, spaCy, Whoosh caches
         searcher.search(text, limit=10)
+        searcher.search(text, limit=10, group=True, date_from="2004-03", entities=["united-kingdom"])
     times.clear()
+    filters = second_mix(state.entities)
     for text in queries:
         q = parse_query(text)
         kq = timed("keyword: parse", lambda q=q: ki.parse(q.text))
@@ -290,8 +317,6 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
                 highlight(p["text"], stems=stems, links=p["links"], size=settings.snippet_chars)
 
         timed("search(): snippets for 10 hits", snippets)
-        timed("search(): facets over the window",
-              lambda r=r: searcher._facets(state, [x for x, _ in r.fused]))
 
         def parallel(q: Any = q, kq: Any = kq) -> Any:
             fut = pool.submit(lambda: backend.vector(enc.encode([q.plain], batch_size=1)[0], window))
@@ -307,6 +332,14 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
         if hasattr(searcher, "_qcache"):
             timed("search() hybrid, query-vector cache hit",
                   lambda text=text: searcher.search(text, limit=10))
+        timed("PAGE: search() hybrid grouped (the page's call)",
+              lambda text=text: searcher.search(text, limit=10, group=True))
+        lo, hi, eid = next(filters)
+        timed("MIX 2: grouped + date range + entity filter",
+              lambda text=text, lo=lo, hi=hi, eid=eid: searcher.search(
+                  text, limit=10, group=True, date_from=lo, date_to=hi, entities=[eid]))
+        timed("MIX 3: grouped + an excluded word",
+              lambda text=text: searcher.search(f"{text} -government", limit=10, group=True))
     pool.shutdown()
     searcher._state.backend.close()
     return times

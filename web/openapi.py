@@ -6,7 +6,7 @@ from typing import Any
 
 from index.records import ENTITY_TYPES
 from index.settings import Settings
-from search.searcher import DUPLICATES, FUSIONS, MAX_OFFSET, MODES, SORTS
+from search.searcher import DUPLICATES, EXPORT_MAX, FUSIONS, MAX_OFFSET, MODES, SORTS
 
 VERSION = "0.2.0"
 FACET_SCOPE = ("What facet counts count: 'matches' = every paragraph the keyword or entity legs match "
@@ -189,8 +189,17 @@ def spec(settings: Settings | None = None) -> dict[str, Any]:
                     _param("duplicates", {"enum": list(DUPLICATES), "default": "collapse"},
                            "collapse: near-duplicate documents fold into the best-ranked copy (grouped "
                            "results, listed under similar); show: every copy is its own result"),
+                    _param("format", {"enum": ["json", "csv", "jsonl"], "default": "json"},
+                           f"json: one page; csv / jsonl: a download of the whole result set from offset "
+                           f"(grouped: each document's shown paragraphs), at most {EXPORT_MAX} rows, columns "
+                           "paragraph_id, doc_id, date, title, score, snippet (text), entity_ids, "
+                           "entity_names; CSV cells starting with = + - @ get a leading '"),
                 ],
-                "responses": {"200": _json("SearchResult", "Results"), **_errors(400, 500, 503)},
+                "responses": {"200": {"description": "Results (format=json), or the export",
+                                      "content": {"application/json": {"schema": _ref("SearchResult")},
+                                                  "text/csv": {"schema": _STR},
+                                                  "application/x-ndjson": {"schema": _STR}}},
+                              **_errors(400, 500, 503)},
             }},
             "/api/entities": {"get": {
                 "summary": "List entities, most mentioned first",

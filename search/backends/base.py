@@ -64,6 +64,19 @@ class Backend(Protocol):
         cannot enumerate matches (the caller then pages through the fused window only)."""
         ...
 
+    # Needed only where ``matches`` returns ``Matches`` (the searcher calls them for those results):
+    def locate(self, pids: Sequence[str]) -> Matches:
+        """``Matches`` (scores 0) for the given paragraph ids, in their order."""
+        ...
+
+    def doc_names(self) -> list[str]:
+        """Every document id, indexed by ``Matches.doc_ords`` value."""
+        ...
+
+    def entity_counts(self, docnums: np.ndarray) -> dict[str, int]:
+        """Per entity id, how many of the paragraphs ``docnums`` (``Matches.docnums``) link to it."""
+        ...
+
     def doc_name(self, ordinal: int) -> str:
         """The document id of a ``Matches.doc_ords`` value."""
         ...

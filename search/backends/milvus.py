@@ -507,6 +507,11 @@ class MilvusBackend:
         """None: Milvus caps a search at 16384 hits, so grouped paging covers the fused window only."""
         return None
 
+    def _no_matches(self, *_: Any) -> Any:
+        raise PersonaeError("the milvus backend lists no Matches (matches() returns None)")
+
+    locate = doc_names = entity_counts = doc_name = paragraph_ids = _no_matches
+
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
         if field not in ("entity", "said"):
             raise PersonaeError(f"field must be 'entity' or 'said', not {field!r}")
