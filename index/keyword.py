@@ -496,7 +496,7 @@ class KeywordIndex:
         allowed: np.ndarray | None,
         *,
         k: int | None,
-    ) -> tuple[np.ndarray, np.ndarray, list[tuple[Any, int]]]:
+    ) -> tuple[np.ndarray, np.ndarray, list]:
         """BM25 for a plain OR of terms on one field, vectorised: the same scores as Whoosh's matcher loop.
 
         Whoosh scores an OR query one posting at a time in Python, which is the keyword leg's long tail
@@ -506,9 +506,40 @@ class KeywordIndex:
         and is remembered (per thread) for the ``count`` that usually follows. Returns global docnums and
         scores of the top ``k`` (every match when ``k`` is None), best first, and the (leaf, offset) pairs.
         """
+        key = _memo_key(query, filt, allowed)
+        memo = getattr(self._local, "last_scored", None)
+        if memo is not None and _same_key(memo[0], key):
+            parts = memo[1]  # the keyword leg scored this query a moment ago: grouped paging reuses it
+        else:
+            parts = self._score_parts(s, terms, filt, allowed)
+            self._local.last_scored = (key, parts)
+        self._local.last_total = (key, sum(len(c) for c, _, _ in parts))
+        found: list[tuple[np.ndarray, np.ndarray]] = []
+        for cand, scores, offset in parts:
+            if k is not None and len(cand) > k:
+                part = np.argpartition(-scores, k - 1)[:k]
+                kth = scores[part].min()
+                keep = scores >= kth  # keep ties at the cut so docnum order decides
+                cand, scores = cand[keep], scores[keep]
+            order = np.argsort(-scores, kind="stable")  # cand ascends: ties stay in docnum order
+            found.append((cand[order] + offset, scores[order]))
+        if not found:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), []
+        docnums = np.concatenate([f[0] for f in found])
+        scored = np.concatenate([f[1] for f in found])
+        if len(found) > 1:  # segments: merge by score, then global docnum (Whoosh's order)
+            order = np.lexsort((docnums, -scored))
+            docnums, scored = docnums[order], scored[order]
+        if k is not None:
+            docnums, scored = docnums[:k], scored[:k]
+        return docnums, scored, []
+
+    def _score_parts(
+        self, s, terms: list[Term], filt: Query | None, allowed: np.ndarray | None
+    ) -> list[tuple[np.ndarray, np.ndarray, int]]:
+        """Per segment: matching docnums (ascending, segment-local), their BM25 scores, the offset."""
         b, k1 = self.weighting.B, self.weighting.K1
-        found: list[tuple[np.ndarray, np.ndarray, Any, int]] = []
-        matched = 0
+        parts: list[tuple[np.ndarray, np.ndarray, int]] = []
         field = terms[0].fieldname
         for leaf, offset in _leaf_searchers(s):
             reader = leaf.reader()
@@ -534,26 +565,9 @@ class KeywordIndex:
             if reader.has_deletions():
                 touched &= ~np.fromiter((reader.is_deleted(i) for i in range(len(lengths))), dtype=bool)
             cand = np.flatnonzero(touched)
-            matched += len(cand)
-            if not len(cand):
-                continue
-            if k is not None and len(cand) > k:
-                part = np.argpartition(-scores[cand], k - 1)[:k]
-                kth = scores[cand][part].min()
-                cand = cand[scores[cand] >= kth]  # keep ties at the cut so docnum order decides
-            order = np.lexsort((cand, -scores[cand]))
-            found.append((cand[order] + offset, scores[cand[order]], leaf, offset))
-        self._local.last_total = (_memo_key(query, filt, allowed), matched)
-        if not found:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), []
-        docnums = np.concatenate([f[0] for f in found])
-        scored = np.concatenate([f[1] for f in found])
-        if len(found) > 1:  # segments: merge by score, then global docnum (Whoosh's order)
-            order = np.lexsort((docnums, -scored))
-            docnums, scored = docnums[order], scored[order]
-        if k is not None:
-            docnums, scored = docnums[:k], scored[:k]
-        return docnums, scored, [(leaf, offset) for _, _, leaf, offset in found]
+            if len(cand):
+                parts.append((cand, scores[cand], offset))
+        return parts
 
     def _lengths(self, reader, field: str = "text") -> np.ndarray:
         """Field lengths of every document (as Whoosh stores them: one byte, decoded), cached per segment.
@@ -590,7 +604,7 @@ class KeywordIndex:
         if query is None and filt is None and allowed is None:
             return 0
         memo = getattr(self._local, "last_total", None)
-        if memo is not None and memo[0] == _memo_key(query, filt, allowed):
+        if memo is not None and _same_key(memo[0], _memo_key(query, filt, allowed)):
             return memo[1]  # the vectorised search just counted exactly this query in this thread
         return len(self._global_ids(self._searcher(), query, filt, allowed))
 
@@ -619,7 +633,13 @@ def _segment_id(reader) -> str | None:
 
 
 def _memo_key(query: Query | None, filt: Query | None, allowed: np.ndarray | None) -> tuple:
-    return (repr(query), repr(filt), None if allowed is None else id(allowed))
+    """What a per-thread memo is valid for; the mask is held (compared by identity), so its id cannot be
+    reused by another mask while the memo lives."""
+    return (repr(query), repr(filt), allowed)
+
+
+def _same_key(a: tuple, b: tuple) -> bool:
+    return a[0] == b[0] and a[1] == b[1] and a[2] is b[2]
 
 
 def _leaf_searchers(s) -> list[tuple]:

@@ -179,6 +179,24 @@ def _exclusions(restrict: Restrict | None) -> MilvusQuery | None:
     return MilvusQuery("", excluded=frozenset(words), excluded_phrases=tuple(phrases))
 
 
+def _client_side(restrict: Restrict | None) -> bool:
+    return bool(restrict and (restrict.exclude or restrict.exclude_entities or restrict.exclude_said))
+
+
+def _row_allowed(row: dict[str, Any], restrict: Restrict | None, ex: MilvusQuery | None) -> bool:
+    """The checks Milvus cannot run: excluded words/phrases in the text, excluded entity/speaker ids."""
+    if not restrict:
+        return True
+    if ex is not None and not _passes(ex, row.get("text", "")):
+        return False
+    if set(restrict.exclude_entities) & set(row.get("entity") or ()):
+        return False
+    return not set(restrict.exclude_said) & set(row.get("said") or ())
+
+
+_CHECK_FIELDS = ["text", "entity", "said"]
+
+
 def _with_exclusions(q: MilvusQuery, restrict: Restrict | None) -> MilvusQuery:
     ex = _exclusions(restrict)
     if ex is None:
@@ -192,10 +210,7 @@ def _filter(entities: Sequence[str], said: Sequence[str], restrict: Restrict | N
     (ISO days compare as strings; undated rows hold "" and are left out of any range)."""
     parts = [f"ARRAY_CONTAINS_ALL({name}, {json.dumps(list(ids))})"
              for name, ids in (("entity", entities), ("said", said)) if ids]
-    if restrict:
-        parts += [f"not ARRAY_CONTAINS_ANY({name}, {json.dumps(list(ids))})"
-                  for name, ids in (("entity", restrict.exclude_entities), ("said", restrict.exclude_said))
-                  if ids]
+    if restrict:  # excluded ids are checked client-side: milvus-lite 2.5 cannot negate ARRAY_CONTAINS
         if restrict.date_from:
             parts.append(f"date >= {json.dumps(restrict.date_from)}")
         if restrict.date_to:
@@ -448,29 +463,29 @@ class MilvusBackend:
     def keyword(self, query: Any, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
                 restrict: Restrict | None = None) -> Hits:
         q, filt = self._query(query), _filter(entities, said, restrict)
+        ex = _exclusions(restrict)
         if q is None:
-            if not filt:
+            if not filt and not restrict:
                 return []
-            ex = _exclusions(restrict)
-            rows = sorted(self._query_all(filt, ("id", "ord", "text") if ex else ("id", "ord")),
-                          key=lambda r: r["ord"])
-            return [(r["id"], 1.0) for r in rows if ex is None or _passes(ex, r["text"])][:max(1, k)]
-        q = _with_exclusions(q, restrict)
-        if not q.needs_check:
+            fields = ("id", "ord", *_CHECK_FIELDS) if _client_side(restrict) else ("id", "ord")
+            rows = sorted(self._query_all(filt, fields), key=lambda r: r["ord"])
+            return [(r["id"], 1.0) for r in rows if _row_allowed(r, restrict, ex)][:max(1, k)]
+        if not q.needs_check and not _client_side(restrict):
             return [(h["id"], float(h["distance"])) for h in self._search("sparse", q.words, k, filt)]
         fetch = max(4 * k, k + 500)  # candidates for the client-side phrase/exclusion check
-        hits = self._search("sparse", q.words, fetch, filt, fields=["text"])
-        return [(h["id"], float(h["distance"])) for h in hits if _passes(q, h["entity"]["text"])][:k]
+        hits = self._search("sparse", q.words, fetch, filt, fields=_CHECK_FIELDS)
+        return [(h["id"], float(h["distance"])) for h in hits
+                if _passes(q, h["entity"]["text"]) and _row_allowed(h["entity"], restrict, ex)][:k]
 
     def _checked(self, field: str, data: Any, k: int, filt: str, restrict: Restrict | None,
                  params: dict[str, Any] | None = None) -> Hits:
-        """A search whose excluded words are checked client-side on an over-fetched list."""
-        ex = _exclusions(restrict)
-        if ex is None:
+        """A search whose exclusions are checked client-side on an over-fetched list."""
+        if not _client_side(restrict):
             hits = self._search(field, data, k, filt, params=params)
             return [(h["id"], float(h["distance"])) for h in hits]
-        hits = self._search(field, data, max(4 * k, k + 500), filt, fields=["text"], params=params)
-        return [(h["id"], float(h["distance"])) for h in hits if _passes(ex, h["entity"]["text"])][:k]
+        ex = _exclusions(restrict)
+        hits = self._search(field, data, max(4 * k, k + 500), filt, fields=_CHECK_FIELDS, params=params)
+        return [(h["id"], float(h["distance"])) for h in hits if _row_allowed(h["entity"], restrict, ex)][:k]
 
     def vector(
         self, qvec: np.ndarray, k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
@@ -496,7 +511,7 @@ class MilvusBackend:
         if q is None:
             if not filt:
                 return 0
-            if _exclusions(restrict) is not None:
+            if _client_side(restrict):
                 return len(self.keyword(None, 10**9, entities=entities, said=said, restrict=restrict))
             res = self.client.query(self.collection, filter=filt, output_fields=["count(*)"])
             return int(res[0]["count(*)"])

@@ -316,7 +316,7 @@ def test_milvus_lite_file_held_by_another_process_is_a_clear_error(seed_index, t
 # ------------------------------------------------------------------- restrictions (exclusion, dates)
 # Which checks hold on which backend; docs/scale-out.md explains each difference.
 HOLDS = {
-    "exclusion": {"embedded", "milvus"},  # Milvus: a client-side check on an over-fetched list
+    "exclusion": {"embedded", "milvus"},  # Milvus: client-side checks on an over-fetched list
     "date range": {"embedded", "milvus"},  # Milvus: a filter expression on the date field
     "whole-document exclusion": {"embedded"},  # Milvus excludes paragraph by paragraph
     "every match listed": {"embedded"},  # Milvus stops at 16,384 hits: grouped pages cover the window
