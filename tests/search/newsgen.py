@@ -100,9 +100,9 @@ def write_jsonl(articles: list[Article], path: Path) -> Path:
 def build(articles: list[Article], root: Path):
     """Build an index over ``articles`` under ``root``; returns its Settings (hash encoder, gazetteer)."""
     from index.build import build_index
-    from index.entities import Registry
-    from index.linker import Linker
-    from index.ner import Detector
+    from index.linking.detect import Detector
+    from index.linking.registry import Registry
+    from index.linking.resolve import Linker
     from tests.conftest import SEEDS, hash_settings
 
     corpus = write_jsonl(articles, root / "corpus" / "news.jsonl")
