@@ -37,6 +37,7 @@ from index.errors import BadQuery, IndexMissing
 TITLE_SEPARATOR = "\n"
 UNDATED = -1  # day number of a paragraph whose document has no (ISO) date
 _MASKS = 64  # restriction masks kept (one bool per paragraph each)
+_SCORED = 4  # full scorings kept per thread (the keyword and entity legs of the last query or two)
 
 
 @dataclass(frozen=True)
@@ -507,12 +508,11 @@ class KeywordIndex:
         scores of the top ``k`` (every match when ``k`` is None), best first, and the (leaf, offset) pairs.
         """
         key = _memo_key(query, filt, allowed)
-        memo = getattr(self._local, "last_scored", None)
-        if memo is not None and _same_key(memo[0], key):
-            parts = memo[1]  # the keyword leg scored this query a moment ago: grouped paging reuses it
-        else:
+        memo: list = getattr(self._local, "scored", None) or []
+        parts = next((p for k_, p in memo if _same_key(k_, key)), None)
+        if parts is None:  # else the keyword or entity leg scored it a moment ago: grouped paging reuses it
             parts = self._score_parts(s, terms, filt, allowed)
-            self._local.last_scored = (key, parts)
+            self._local.scored = [(key, parts), *memo[: _SCORED - 1]]
         self._local.last_total = (key, sum(len(c) for c, _, _ in parts))
         found: list[tuple[np.ndarray, np.ndarray]] = []
         for cand, scores, offset in parts:
