@@ -70,7 +70,7 @@ class EmbeddedBackend:
         if n_ok > EXACT_SUBSET and n_ok * 2 > len(mask):
             # Most paragraphs allowed (an exclusion, a wide date range): the ANN over-fetches, and the mask
             # (a lookup per hit) keeps the allowed ones; too few left means the exact scan below.
-            fetch = min(len(self.vectors), 4 * k + (len(mask) - n_ok))
+            fetch = min(len(self.vectors), int(1.5 * k * len(mask) / n_ok) + 50)  # ~k allowed expected
             hits = self.vectors.search(qvec, fetch)
             docnums = ki.docnums_of([pid for pid, _ in hits])
             kept = [h for h, d in zip(hits, docnums.tolist(), strict=True) if d >= 0 and mask[d]]
