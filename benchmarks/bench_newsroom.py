@@ -59,6 +59,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=33_000)
     ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--no-phrase-guard", action="store_true",
+                    help="skip Searcher._protect_exact (its Whoosh phrase query), to see the rest of a call")
     args = ap.parse_args()
     from index.encoder import load_encoder
     from search.searcher import Searcher
@@ -66,6 +68,8 @@ def main() -> int:
     settings = archive(args.articles)
     searcher = Searcher.open(settings)
     searcher._encoder = load_encoder("all-MiniLM-L6-v2")  # real query encoding over the hash-built vectors
+    if args.no_phrase_guard:  # component isolation: the guard's phrase query dominates on templated text
+        searcher._protect_exact = lambda state, query, fused, legs, restrict: fused  # type: ignore[method-assign]
     m = searcher.manifest
     print(f"{m.counts['paragraphs']} paragraphs, {m.counts['documents']} documents, vector index "
           f"{m.models.get('vector_index')}", flush=True)
