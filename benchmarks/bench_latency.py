@@ -353,15 +353,16 @@ def measure_scale(index_dir: Path, queries: Sequence[dict[str, Any]]) -> dict[st
 
     Every call pays for its query embedding (the query-vector cache is cleared before each). An entity
     filter is the top person/organisation facet of the same query's unfiltered page, clicked: the page's
-    second call. A date filter is run unfiltered while ``Searcher.search`` has no date parameter.
+    second call. A date filter is the query's ``from``/``to`` range.
     """
     import inspect
 
+    from search.results import SearchRequest
     from search.searcher import Searcher
 
     settings = Settings.load(env={}, index_dir=str(index_dir))
     searcher = Searcher.open(settings)
-    dated = "dates" in inspect.signature(searcher.search).parameters
+    dated = "date_from" in inspect.signature(SearchRequest).parameters
     times: dict[str, list[float]] = {}
 
     def call(label: str, text: str, **kw: Any) -> dict[str, Any]:
@@ -384,7 +385,8 @@ def measure_scale(index_dir: Path, queries: Sequence[dict[str, Any]]) -> dict[st
                 continue
             call(f"hybrid grouped: {kind}s, entity facet clicked", q["text"], entities=[facet])
         elif "date" in flt and dated:
-            call(f"hybrid grouped: {kind}s, date range", q["text"], dates=tuple(flt["date"]))
+            call(f"hybrid grouped: {kind}s, date range", q["text"], date_from=flt["date"][0],
+                 date_to=flt["date"][1])
     searcher._state.backend.close()
     return times
 
