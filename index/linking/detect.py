@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from index.errors import PersonaeError
+from index.linking.candidates import CONNECTORS, ORG_SUFFIXES, generic_titles, nationality_keys
 from index.linking.names import PARTICLES, Token, normalize_name, surname_words, tokenize
 from index.linking.registry import Registry
 from index.records import ORG, OTHER, PERSON, PLACE, Mention
@@ -39,10 +40,6 @@ LABEL_TYPES: dict[str, str] = {
 # unregistered adjective ("Japanese") is not a name a journalist searches for, and gold sets don't tag it.
 DEFAULT_LABELS = frozenset(LABEL_TYPES) - {"NORP"}
 
-ORG_SUFFIXES = frozenset(
-    "corp corporation inc incorporated co company ltd limited plc llc group holdings ag sa nv bv gmbh".split()
-)
-_CONNECTORS = frozenset("of the and for de da di du van von der den al bin la le del y &".split())
 # Capitalised words that say nothing about a name nearby (sentence starts, pronouns): they do not open an NER
 # window. Only their Title-case or single-letter forms are exempt; "IT" or "AND" in capitals still count.
 _PLAIN_WORDS = frozenset(
@@ -221,32 +218,6 @@ def _is_acronym(s: str) -> bool:
     return 1 < len(letters) <= 6 and all(c.isupper() for c in letters)
 
 
-def _nationality_keys(reg: Registry) -> set[str]:
-    keys: set[str] = set()
-    for ent in reg.entities.values():
-        if ent.type == PLACE:
-            keys.update(normalize_name(x) for x in (ent.name, *ent.aliases))
-    return keys
-
-
-def generic_titles(title: str, nationality: set[str]) -> list[str]:
-    """Titles stripped of their nationality: "Russian foreign minister" → ["foreign minister"],
-    "President of Russia" → ["president"].
-
-    Generic titles only link when their holder is named in the same document.
-    """
-    toks = normalize_name(title).split()
-    out = []
-    for i in range(1, min(4, len(toks))):
-        if " ".join(toks[:i]) in nationality:
-            out.append(" ".join(toks[i:]))
-    if "of" in toks:
-        k = toks.index("of")
-        if k > 0 and " ".join(toks[k + 1 :]) in nationality | {"the " + n for n in nationality}:
-            out.append(" ".join(toks[:k]))
-    return [g for g in out if g and g != normalize_name(title)]
-
-
 class Gazetteer:
     """Longest-match, non-overlapping dictionary matcher over normalised token n-grams."""
 
@@ -273,7 +244,7 @@ class Gazetteer:
     @classmethod
     def from_registry(cls, reg: Registry) -> Gazetteer:
         gaz = cls()
-        nat = _nationality_keys(reg)
+        nat = nationality_keys(reg)
         surnames: dict[str, set[tuple[str, str]]] = {}
         for eid in sorted(reg.entities):
             ent = reg.entities[eid]
@@ -323,7 +294,7 @@ class Gazetteer:
             words = [t.text for t in toks[i:j]]
             if not words[0][:1].isupper():
                 continue
-            if any(not (w[:1].isupper() or w[:1].isdigit() or w.lower() in _CONNECTORS) for w in words):
+            if any(not (w[:1].isupper() or w[:1].isdigit() or w.lower() in CONNECTORS) for w in words):
                 continue
             return e
         return None
@@ -497,7 +468,7 @@ class Detector:
             if m.source != "ner":
                 continue
             words = [t.text for t in tokenize(m.text)]
-            if not words or not all(w[:1].isupper() or w.lower() in _CONNECTORS for w in words):
+            if not words or not all(w[:1].isupper() or w.lower() in CONNECTORS for w in words):
                 continue
             forms.setdefault(tuple(words), m.type)
             surname = surname_words(words)
