@@ -53,21 +53,27 @@ _TRAIL_RE = re.compile(r"(?:['’][sS]|['’])$")
 _STRIP = " \t\n\r,;:\"“”‘’'()[]"
 
 
-@lru_cache(maxsize=4)
-def load_nlp(name: str) -> Any:
-    """Load a spaCy pipeline once per process (the lemmatizer is never needed for NER)."""
+def spacy_pipeline(name: str, exclude: list[str], needs: str) -> Any:
+    """``spacy.load(name, exclude=exclude)``, with one-line errors for a missing model or component."""
     try:
         import spacy
     except ImportError:  # pragma: no cover - spacy is a hard dependency
         raise PersonaeError("spaCy is not installed: pip install spacy") from None
     try:
-        nlp = spacy.load(name, exclude=["lemmatizer"])
+        nlp = spacy.load(name, exclude=exclude)
     except OSError:
         raise PersonaeError(
             f"spaCy model {name!r} is not installed (set ner_model / PERSONAE_NER_MODEL, or pip install it)"
         ) from None
-    if "ner" not in nlp.pipe_names:
-        raise PersonaeError(f"spaCy model {name!r} has no 'ner' component")
+    if needs not in nlp.pipe_names:
+        raise PersonaeError(f"spaCy model {name!r} has no {needs!r} component")
+    return nlp
+
+
+@lru_cache(maxsize=4)
+def load_nlp(name: str) -> Any:
+    """Load a spaCy pipeline once per process (the lemmatizer is never needed for NER)."""
+    nlp = spacy_pipeline(name, ["lemmatizer"], "ner")
     # Only NER (and a shared tok2vec it listens to, if any) is needed: ~2.5x faster than the full pipeline.
     keep = ["ner"]
     if "tok2vec" in nlp.pipe_names and "ner" in getattr(nlp.get_pipe("tok2vec"), "listening_components", []):

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from index.errors import PersonaeError
 from index.records import PERSON, Link, Quote
 
 # Reporting verbs, as lemmas (the parse lemmatises "says", "told", "insisting").
@@ -195,17 +194,9 @@ def find_quotes(text: str) -> list[tuple[int, int]]:
 def load_parser(name: str) -> Any:
     """The spaCy pipeline ``name`` without NER (tagger, parser, lemmatizer): a second instance beside the
     detector's NER-only one, run only on the sentences that hold a quote."""
-    try:
-        import spacy
+    from index.linking.detect import spacy_pipeline
 
-        nlp = spacy.load(name, exclude=["ner"])
-    except OSError:
-        raise PersonaeError(
-            f"spaCy model {name!r} is not installed (set ner_model / PERSONAE_NER_MODEL)"
-        ) from None
-    if "parser" not in nlp.pipe_names:
-        raise PersonaeError(f"spaCy model {name!r} has no dependency parser: quotes cannot be attributed")
-    return nlp
+    return spacy_pipeline(name, ["ner"], "parser")
 
 
 @dataclass
