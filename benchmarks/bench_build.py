@@ -1,4 +1,4 @@
-"""Build throughput as a ratio to bare ``encode`` over the same paragraphs (target <= 1.25x).
+"""Build throughput as a ratio to bare ``encode`` over the same paragraphs (budget: median <= 1.30x).
 
 Run::
 
@@ -20,6 +20,7 @@ running, so only the ratio is meaningful; ``--repeat`` alternates the two to exp
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +33,8 @@ from bench_latency import bbc_available, bbc_documents, settings_for, write_json
 from index.build import build_index  # noqa: E402
 from index.documents import read_corpus, split_paragraphs  # noqa: E402
 from index.encoder import compose_text, load_encoder  # noqa: E402
+
+TARGET = 1.30  # entity resolution, quotes and every other build step on: median of >= 10 runs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
             st = "  ".join(f"{k} {v:.1f}" for k, v in stages.items())
             print(f"{i:4d} {enc_s:9.1f} {build_s:9.1f} {len(texts) / enc_s:8.1f} {len(texts) / build_s:9.1f} "
                   f"{build_s / enc_s:5.2f}x   {st}")
-        best = min(b / e for e, b, _ in rows)
-        verdict = "meets" if best <= 1.25 else "misses"
-        print(f"\nbuild / bare encode = {best:.2f}x ({verdict} the 1.25x target)")
+        ratios = sorted(b / e for e, b, _ in rows)
+        median = statistics.median(ratios)
+        verdict = "meets" if median <= TARGET else "misses"
+        print(f"\nbuild / bare encode: median {median:.2f}x over {len(rows)} runs "
+              f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}x; {verdict} the {TARGET:.2f}x budget)")
     return 0
 
 
