@@ -579,27 +579,44 @@ def extract_quotes(text: str, links: list[Link], *, model: str | None = None, nl
     """Every direct quote of ``text`` (at least :data:`MIN_WORDS` words) with its speaker from ``links``
     (final entity ids), one :class:`Quote` per segment; ``nlp`` (or the spaCy pipeline ``model``, default
     the ``ner_model`` setting) parses the sentences that hold quotes."""
-    spans = [q for q in find_spans(text) if sum(len(_WORDS_RE.findall(text[s:e])) for s, e in q.segments)
-             >= MIN_WORDS]
-    if not spans:
-        return []
-    if nlp is None:
-        if model is None:
-            from index.settings import Settings
+    return extract_quotes_many([(text, links)], model=model, nlp=nlp)[0]
 
-            model = Settings.load().ner_model
-        nlp = load_parser(model)
-    links = sorted(links, key=lambda lk: (lk.start, lk.end))
-    att = _Attributor(text, links, spans, nlp)
-    att.parse_all(sorted({si for idx in att.where.values() for si in idx}))
+
+def extract_quotes_many(
+    docs: Sequence[tuple[str, list[Link]]], *, model: str | None = None, nlp: Any = None
+) -> list[list[Quote]]:
+    """:func:`extract_quotes` over many documents, the sentences that hold quotes parsed in one
+    ``nlp.pipe`` for all of them (a call per document costs more than its parse)."""
+    atts: list[_Attributor | None] = []
+    for text, links in docs:
+        spans = [q for q in find_spans(text) if sum(len(_WORDS_RE.findall(text[s:e])) for s, e in q.segments)
+                 >= MIN_WORDS]
+        if spans and nlp is None:
+            if model is None:
+                from index.settings import Settings
+
+                model = Settings.load().ner_model
+            nlp = load_parser(model)
+        atts.append(_Attributor(text, sorted(links, key=lambda lk: (lk.start, lk.end)), spans, nlp)
+                    if spans else None)
+    todo = [(att, si) for att in atts if att is not None
+            for si in sorted({si for idx in att.where.values() for si in idx}) if att.sents[si].doc is None]
+    if todo:
+        for (att, si), doc in zip(todo, nlp.pipe([att.sents[si].text for att, si in todo]), strict=True):
+            att.sents[si].doc = doc
+    return [_attribute_all(att) if att is not None else [] for att in atts]
+
+
+def _attribute_all(att: _Attributor) -> list[Quote]:
     whos: list[_Who] = []
-    for qi in range(len(spans)):
+    for qi in range(len(att.spans)):
         who = att.attribute(qi)
         if who is None:
             who = att.lead_in(qi) or _continuation(att, qi, whos) or att.subject_lead_in(qi) or _Who()
         whos.append(who)
     out = []
-    for qi, (q, who) in enumerate(zip(spans, whos, strict=True)):
+    text = att.text
+    for qi, (q, who) in enumerate(zip(att.spans, whos, strict=True)):
         conf = CONFIDENCE[who.how] if who.speaker is not None or who.how == "unnamed" else 0.0
         if who.how == "continuation" and who.speaker is None:
             conf = CONFIDENCE["continuation"]

@@ -42,7 +42,7 @@ from index.linking.candidates import (
 )
 from index.linking.detect import Detector, Gazetteer
 from index.linking.names import PARTICLES, normalize_name, surname_words, tokenize, variant_key
-from index.linking.quotes import extract_quotes
+from index.linking.quotes import extract_quotes, extract_quotes_many
 from index.linking.registry import Registry
 from index.records import ORG, OTHER, PERSON, PLACE, Document, Entity, Link, Mention, Quote
 
@@ -166,7 +166,7 @@ class Linker:
         outcome = corpus_pass.resolve(results, self.registry, self.index)
         self._locals = outcome.entities
         self._local_names = outcome.names
-        out = []
+        linked = []
         for r in results:
             links = []
             for lk in [*r.links, *outcome.added.get(r.doc_id, [])]:
@@ -176,8 +176,10 @@ class Linker:
                     continue
                 links.append(replace(lk, entity_id=eid) if eid != lk.entity_id else lk)
             links.sort(key=lambda lk: (lk.start, lk.end))
-            out.append((links, extract_quotes(r.text, links, model=self.detector.model)))
-        return out
+            linked.append(links)
+        quotes = extract_quotes_many(list(zip((r.text for r in results), linked, strict=True)),
+                                     model=self.detector.model)
+        return list(zip(linked, quotes, strict=True))
 
     def link_text(self, doc: Document) -> tuple[list[Link], list[Quote]]:
         """Link one text on its own (the ``/api/link`` call): the linker's state is left as it was, so this is
