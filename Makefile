@@ -39,7 +39,7 @@ serve: install
 
 run: build serve
 
-# PyICU (for normality and rigour: name transliteration) has no wheel: pip builds it against libicu-dev.
+# PyICU (for normality: name transliteration) has no wheel: pip builds it against libicu-dev.
 system-deps:
 	@if ! pkg-config --exists icu-uc 2>/dev/null; then \
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
