@@ -101,8 +101,9 @@ def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryInd
     _join_variants(clusters, uf)
     _join_acronyms(results, clusters, uf, out)
     _join_country_prefixed(clusters, uf, index)
-    _rescan_surnames(results, clusters, uf, out)
-    _join_surnames(clusters, uf, out)
+    surnames = _person_surnames(clusters, uf)  # the rescan adds one-word clusters only: these stay valid
+    _rescan_surnames(results, clusters, uf, out, surnames)
+    _join_surnames(clusters, uf, out, surnames)
     _name_entities(clusters, uf, out)
     return out
 
@@ -247,13 +248,17 @@ def _person_surnames(clusters: dict[str, DocCluster], uf: _Union) -> dict[str, s
 
 
 def _rescan_surnames(
-    results: Sequence[DocResult], clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome
+    results: Sequence[DocResult],
+    clusters: dict[str, DocCluster],
+    uf: _Union,
+    out: CorpusOutcome,
+    by_surname: dict[str, set[str]],
 ) -> None:
     """Surnames of the corpus's full-name people where NER missed them ("Schroeder said on Tuesday"): a
     capitalised word that is such a surname, never written in lower case anywhere in the corpus (so not
     "May" or "Brown" the word), outside every link. Each becomes a one-word document cluster, kept only if
     :func:`_join_surnames` then finds its person."""
-    surnames = {k for k in _person_surnames(clusters, uf) if " " not in k}
+    surnames = {k for k in by_surname if " " not in k}
     if not surnames:
         return
     lower: set[str] = set()
@@ -279,8 +284,9 @@ def _rescan_surnames(
             out.added.setdefault(r.doc_id, []).append(Link(s, e, word, pid, PERSON, 0.6, "corpus-surname"))
 
 
-def _join_surnames(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome) -> None:
-    by_surname = _person_surnames(clusters, uf)
+def _join_surnames(
+    clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome, by_surname: dict[str, set[str]]
+) -> None:
     days: dict[str, list[int | None]] = defaultdict(list)  # group root → its documents' days
     docs_of: dict[str, set[int]] = defaultdict(set)
     for pid, cl in clusters.items():

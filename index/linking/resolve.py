@@ -166,17 +166,7 @@ class Linker:
         outcome = corpus_pass.resolve(results, self.registry, self.index)
         self._locals = outcome.entities
         self._local_names = outcome.names
-        linked = []
-        for r in results:
-            links = []
-            for lk in [*r.links, *outcome.added.get(r.doc_id, [])]:
-                lk = corpus_pass.relink(lk, outcome)
-                eid = self.registry.resolve(lk.entity_id)
-                if eid in self.registry.rejected_ids:
-                    continue
-                links.append(replace(lk, entity_id=eid) if eid != lk.entity_id else lk)
-            links.sort(key=lambda lk: (lk.start, lk.end))
-            linked.append(links)
+        linked = [self._final_links(r, outcome) for r in results]
         quotes = extract_quotes_many(list(zip((r.text for r in results), linked, strict=True)),
                                      model=self.detector.model)
         return list(zip(linked, quotes, strict=True))
@@ -192,14 +182,19 @@ class Linker:
             known = self._local_names.get(normalize_name(ent.name)) if ent is not None else None
             if known:
                 outcome.ids[pid] = known
+        links = self._final_links(result, outcome)
+        return links, extract_quotes(doc.text, links, model=self.detector.model)
+
+    def _final_links(self, result: DocResult, outcome: corpus_pass.CorpusOutcome) -> list[Link]:
+        """A document's links (and those the corpus pass added) under their final ids, curation applied."""
         links = []
-        for lk in [*result.links, *outcome.added.get(doc.id, [])]:
+        for lk in [*result.links, *outcome.added.get(result.doc_id, [])]:
             lk = corpus_pass.relink(lk, outcome)
             eid = self.registry.resolve(lk.entity_id)
             if eid not in self.registry.rejected_ids:
                 links.append(replace(lk, entity_id=eid) if eid != lk.entity_id else lk)
         links.sort(key=lambda lk: (lk.start, lk.end))
-        return links, extract_quotes(doc.text, links, model=self.detector.model)
+        return links
 
     def entities(self) -> dict[str, Entity]:
         """Registry entities plus the local entities of the last corpus linked (curation applied)."""
@@ -386,9 +381,9 @@ class Linker:
             return
         scored = self._choose(p, ids, pend, ctx)
         best, score = scored[0]
-        p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
-        if score >= AMBIGUITY_THRESHOLD and (len(scored) == 1 or score > scored[1][1]):
-            self._set(p, best, rule, CONF[rule] * min(1.0, 0.5 + 0.25 * (score - scored[1][1])))
+        margin = score - (scored[1][1] if len(scored) > 1 else 0.0)
+        if score >= AMBIGUITY_THRESHOLD and margin > 0:
+            self._set(p, best, rule, CONF[rule] * min(1.0, 0.5 + 0.25 * margin))
         else:
             self._cluster(p, ctx)  # the corpus pass may still decide it from the company it keeps
         p.candidates = tuple((eid, round(s, 3)) for eid, s in scored)
