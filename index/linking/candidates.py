@@ -100,6 +100,25 @@ def acronym_of(acronym: str, words: tuple[str, ...] | list[str]) -> bool:
     )
 
 
+def defines_abbreviation(short: str, long: str) -> bool:
+    """Schwartz & Hearst's test (PSB 2003) for a definition "long (short)": every letter or digit of
+    ``short`` occurs in ``long`` in order, matched right to left, and its first one starts a word of
+    ``long`` ("W.R. Grace (GRA)", "Bank of Japan (BOJ)"). Only for a definition in parentheses: free-standing
+    abbreviations go by :func:`acronym_of`."""
+    chars = [c.lower() for c in short if c.isalnum()]
+    if len(chars) < 2 or not short[:1].isalpha():
+        return False
+    li = len(long) - 1
+    for si in range(len(chars) - 1, -1, -1):
+        c = chars[si]
+        while li >= 0 and (long[li].lower() != c or (si == 0 and li > 0 and long[li - 1].isalnum())):
+            li -= 1
+        if li < 0:
+            return False
+        li -= 1
+    return True
+
+
 def _in_order(needle: str, hay: str) -> bool:
     it = iter(hay)
     return all(c in it for c in needle)

@@ -10,7 +10,8 @@ pass joins them, working per block so the cost stays near-linear in the number o
    similarity passes :data:`VARIANT_MIN` and their types agree.
 3. **Acronyms** defined in one document ("World Health Organization (WHO)") name the same entity in
    every other document that uses the acronym alone, when the corpus defines it one way.
-4. **Lone surnames** — a document that says only "Schroeder" (including one NER missed: the corpus
+4. **Territories** — names of one country or region ("U.K.", "United Kingdom") are one entity.
+5. **Lone surnames** — a document that says only "Schroeder" (including one NER missed: the corpus
    rescans for surnames of the people it names in full) joins the full-name person with that surname who
    dominates the documents within :data:`SURNAME_WINDOW_DAYS` of it, if any does.
 
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 from rapidfuzz import fuzz
 
 from index.linking.names import ascii_key, skeleton, slugify, surname_words
+from index.linking.territories import territory_of
 from index.records import ORG, OTHER, PERSON, PLACE, Entity, Link
 
 if TYPE_CHECKING:
@@ -101,6 +103,7 @@ def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryInd
     _join_variants(clusters, uf)
     _join_acronyms(results, clusters, uf, out)
     _join_country_prefixed(clusters, uf, index)
+    _join_territories(clusters, uf)
     surnames = _person_surnames(clusters, uf)  # the rescan adds one-word clusters only: these stay valid
     _rescan_surnames(results, clusters, uf, out, surnames)
     _join_surnames(clusters, uf, out, surnames)
@@ -231,6 +234,24 @@ def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, index: R
             if len(words) > n and " ".join(words[:n]) in places and rest in orgs and len(words) - n >= 2:
                 uf.join(orgs[rest], pid)
                 break
+
+
+def _join_territories(clusters: dict[str, DocCluster], uf: _Union) -> None:
+    """Names of one country or region ("U.K.", "UK", "United Kingdom"; "Holland", "Netherlands") are one
+    entity, by the territory table (:mod:`index.linking.territories`); never a name the corpus calls a
+    person ("Chad", "Jordan")."""
+    first: dict[str, str] = {}
+    for pid in sorted(clusters):
+        cl = clusters[pid]
+        if cl.type == PERSON or cl.types[PERSON] * 2 > sum(cl.types.values()):
+            continue
+        code = territory_of(" ".join(cl.words))
+        if code is None:
+            continue
+        if code in first:
+            uf.join(first[code], pid)
+        else:
+            first[code] = pid
 
 
 def _acro(s: str) -> str:

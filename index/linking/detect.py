@@ -20,7 +20,7 @@ from index.linking.registry import Registry
 from index.records import ORG, OTHER, PERSON, PLACE, Mention
 
 # Bump when detection changes what the same text yields: cached mentions of older builds are then not reused.
-DETECTOR_VERSION = "detect:2"
+DETECTOR_VERSION = "detect:3"
 
 # spaCy label -> coarse type; labels absent here (DATE, CARDINAL, MONEY, ...) are dropped.
 LABEL_TYPES: dict[str, str] = {
@@ -544,6 +544,24 @@ def _join_legal_forms(text: str, ner: list[Mention]) -> list[Mention]:
                 out[-1] = Mention(prev.start, m.end, text[prev.start : m.end], ORG, prev.source)
             continue
         out.append(m)
+    return _join_partnerships(text, out)
+
+
+_PARTNERSHIP_RE = re.compile(r"[A-Z][\w'’-]+\s+(?:and|&)\s+Co\b")
+
+
+def _join_partnerships(text: str, ner: list[Mention]) -> list[Mention]:
+    """A partnership's name lists its partners before "and Co": "[Stifel], [Nicolaus and Co Inc]" →
+    one firm. Only one-word partners, so a list of firms ("Merrill Lynch, Goldman Sachs and Co") stays
+    apart."""
+    out: list[Mention] = []
+    for m in ner:
+        if out and _PARTNERSHIP_RE.match(m.text) and len(out[-1].text.split()) == 1:
+            prev = out[-1]
+            if re.fullmatch(r",\s?", text[prev.end : m.start]) and prev.text[:1].isupper():
+                out[-1] = Mention(prev.start, m.end, text[prev.start : m.end], ORG, prev.source)
+                continue
+        out.append(m)
     return out
 
 
@@ -570,17 +588,20 @@ _ACRONYM_AFTER_RE = re.compile(r"\s*\(\s*([A-Z][A-Za-z&.]{1,9})\s*\)")
 def _acronym_definitions(text: str, mentions: list[Mention]) -> list[Mention]:
     """"World Health Organization (WHO)": the acronym in parentheses after a name becomes a mention of its own
     (source ``acronym``), which the resolver gives the name's entity."""
-    taken = [(m.start, m.end) for m in mentions]
-    extra = []
+    taken = {(m.start, m.end): m for m in mentions}
+    defined: dict[tuple[int, int], Mention] = {}
     for m in mentions:
         if len(m.text.split()) < 2:
             continue
         hit = _ACRONYM_AFTER_RE.match(text, m.end)
         if hit and sum(c.isupper() for c in hit.group(1)) >= 2:
             s, e = hit.span(1)
-            if all(e <= a or s >= b for a, b in taken):
-                extra.append(Mention(s, e, text[s:e], m.type, "acronym"))
-    return sorted(mentions + extra, key=lambda m: (m.start, m.end)) if extra else mentions
+            if (s, e) in taken or all(e <= a or s >= b for a, b in taken):  # NER may have found it alone
+                defined[(s, e)] = Mention(s, e, text[s:e], m.type, "acronym")
+    if not defined:
+        return mentions
+    kept = [m for m in mentions if (m.start, m.end) not in defined]
+    return sorted(kept + list(defined.values()), key=lambda m: (m.start, m.end))
 
 
 def _cut_title_prefixes(text: str, ner: list[Mention], titles: list[Mention]) -> list[Mention]:

@@ -126,3 +126,19 @@ def surname_words(words: list[str]) -> list[str]:
     while i > 1 and words[i - 1].casefold() in PARTICLES:
         i -= 1
     return words[i:]
+
+
+def residue_stems(text: str) -> list[tuple[str, bool]]:
+    """What a name may be under residue that text conversion leaves on it: a word doubled by extraction
+    ("NorandaNoranda" → "Noranda", anchor text repeated) and a possessive that lost its apostrophe
+    ("Texacos stock" → "Texaco"). Each stem comes with whether it is a lost possessive, which may also be a
+    name that simply ends in "s" ("Williams") and so never stands for a person."""
+    out: list[tuple[str, bool]] = []
+    half = len(text) // 2
+    if " " not in text and len(text) >= 6 and len(text) % 2 == 0 and text[:half] == text[half:]:
+        out.append((text[:half], False))
+    last = text.split()[-1] if text.split() else ""
+    acronym_s = len(last) >= 3 and last[:-1].isupper()  # "VWs"
+    if (len(last) >= 4 or acronym_s) and last.endswith("s") and last[-2].isalpha() and last[-2] not in "sS'’":
+        out.append((text[:-1], True))
+    return out

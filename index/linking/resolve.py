@@ -36,12 +36,20 @@ from index.linking.candidates import (
     RegistryIndex,
     acronym_of,
     core_words,
+    defines_abbreviation,
     initials,
     is_acronym,
     words_of,
 )
 from index.linking.detect import Detector, Gazetteer
-from index.linking.names import PARTICLES, normalize_name, surname_words, tokenize, variant_key
+from index.linking.names import (
+    PARTICLES,
+    normalize_name,
+    residue_stems,
+    surname_words,
+    tokenize,
+    variant_key,
+)
 from index.linking.quotes import extract_quotes, extract_quotes_many
 from index.linking.registry import Registry
 from index.records import ORG, OTHER, PERSON, PLACE, Document, Entity, Link, Mention, Quote
@@ -69,7 +77,7 @@ CONF = {
 # type agreeing is not enough alone, it takes one more sign (another of its names in the document, a title
 # held on the document's date, words of its description, entities it is known to appear with).
 AMBIGUITY_THRESHOLD = 1.5
-RESOLVER_VERSION = "resolve:2"  # bump when resolution changes what the same mentions link to
+RESOLVER_VERSION = "resolve:3"  # bump when resolution changes what the same mentions link to
 
 # The generic head of a place's name: the name without it is the same place ("Heathrow Airport", "Gaza
 # Strip"). Not city, state, county: "Kansas City" is not Kansas.
@@ -229,15 +237,21 @@ class Linker:
         clusters: dict[str, DocCluster] = {}
         ctx = _DocContext(doc, n, clusters)
         names = [p for p in pend if p.m.source not in ("title", "acronym")]
+        surfaces = {normalize_name(p.m.text) for p in names}
+        # a name under extraction residue waits for the name it stands for: "Texacos" after "Texaco Inc"
+        residue = {
+            id(p) for p in names if any(normalize_name(s) in surfaces for s, _ in residue_stems(p.m.text))
+        }
         full = sorted(
             (p for p in names if len(core_words(p.m.text)) >= 2),
-            key=lambda p: (-len(core_words(p.m.text)), p.m.start),
+            key=lambda p: (id(p) in residue, -len(core_words(p.m.text)), p.m.start),
         )
         for p in full:
             self._resolve_full(p, pend, ctx)
         for p in (p for p in pend if p.m.source == "acronym"):
             self._resolve_defined_acronym(p, pend, ctx)
-        for p in sorted((p for p in names if p.entity_id is None), key=lambda p: p.m.start):
+        short = (p for p in names if p.entity_id is None)
+        for p in sorted(short, key=lambda p: (id(p) in residue, p.m.start)):
             self._resolve_short(p, pend, ctx)
         named = {p.entity_id for p in pend if p.entity_id}
         for p in (p for p in pend if p.m.source == "title"):
@@ -250,7 +264,7 @@ class Linker:
         if ids:
             self._link_registry(p, ids, rule, pend, ctx)
             return
-        if self._inherit(p, pend, ctx, tail_only=True):
+        if self._inherit(p, pend, ctx, tail_only=True) or self._inherit_residue(p, pend, ctx):
             return
         self._cluster(p, ctx)
 
@@ -259,7 +273,11 @@ class Linker:
         before = [q for q in pend if q.entity_id and q.m.end <= p.m.start and q.m.source != "title"]
         if before:
             q = before[-1]
-            if acronym_of(p.m.text, core_words(q.m.text)) or acronym_of(p.m.text, words_of(q.m.text)):
+            if (
+                acronym_of(p.m.text, core_words(q.m.text))
+                or acronym_of(p.m.text, words_of(q.m.text))
+                or defines_abbreviation(p.m.text, q.m.text)
+            ):
                 self._set(p, q.entity_id, "acronym", type=q.type)  # type: ignore[arg-type]
                 ctx.defined.append((p.m.text, q.entity_id))  # type: ignore[arg-type]
                 cl = ctx.clusters.get(q.entity_id)  # type: ignore[arg-type]
@@ -274,6 +292,8 @@ class Linker:
         ids, rule = self.index.by_name(p.m.text)
         if ids:
             self._link_registry(p, ids, rule, pend, ctx)
+            return
+        if self._inherit_residue(p, pend, ctx):
             return
         w = core_words(p.m.text)
         if len(w) == 1:
@@ -319,11 +339,43 @@ class Linker:
         else:
             rule = "acronym" if acro else ("surname" if q.type == PERSON else "short-form")
         self._set(p, q.entity_id, rule, type=q.type)  # type: ignore[arg-type]
+        self._count_surface(p, q, ctx)
+        return True
+
+    def _inherit_residue(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> bool:
+        """A name under extraction residue (:func:`residue_stems`) takes the entity of the name it stands for
+        in this document: the same name, or a fuller one it is a short form of. A lost possessive never
+        stands for a person ("Williams" is not William's)."""
+        for stem, possessive in residue_stems(p.m.text):
+            key = normalize_name(stem)
+            same = [
+                q for q in pend if q.entity_id and q.m.source != "title" and normalize_name(q.m.text) == key
+            ]
+            if possessive:
+                same = [q for q in same if q.type != PERSON]
+            if same:
+                q = min(same, key=lambda q: abs(q.m.start - p.m.start))
+                self._set(p, q.entity_id, "short-form", type=q.type)  # type: ignore[arg-type]
+                self._count_surface(p, q, ctx)
+                return True
+            trial = _Pending(replace(p.m, text=stem), type=p.type)
+            others = [q for q in pend if not (possessive and q.type == PERSON)]
+            if self._inherit(trial, others, ctx, tail_only=False):
+                self._set(p, trial.entity_id, trial.rule, type=trial.type)  # type: ignore[arg-type]
+                cl = ctx.clusters.get(trial.entity_id)  # type: ignore[arg-type]
+                if cl is not None:  # the cluster saw the text, not the stem
+                    cl.surfaces[stem] -= 1
+                    cl.surfaces[p.m.text] += 1
+                    cl.surfaces += Counter()  # drops the stem's zero count
+                return True
+        return False
+
+    @staticmethod
+    def _count_surface(p: _Pending, q: _Pending, ctx: _DocContext) -> None:
         cl = ctx.clusters.get(q.entity_id)  # type: ignore[arg-type]
         if cl is not None:
             cl.surfaces[p.m.text] += 1
             cl.types[p.m.type] += 1 if p.m.type == q.type else 0
-        return True
 
     @staticmethod
     def _short_form_rank(
