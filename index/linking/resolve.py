@@ -52,6 +52,7 @@ from index.linking.names import (
 )
 from index.linking.quotes import extract_quotes, extract_quotes_many
 from index.linking.registry import Registry
+from index.linking.territories import is_known_place
 from index.records import ORG, OTHER, PERSON, PLACE, Document, Entity, Link, Mention, Quote
 
 CONF = {
@@ -84,6 +85,10 @@ RESOLVER_VERSION = "resolve:3"  # bump when resolution changes what the same men
 GEO_HEADS = frozenset(
     """airport bay island islands river mountain mountains square street station hospital prison base park
     lake valley cathedral bridge dam strip peninsula canal desert stadium palace abbey""".split()
+)
+# Words that make the name after them a place: "in Boston", "from the Netherlands".
+_LOCATIVE_RE = re.compile(
+    r"\b(?:in|at|from|near|into|across|throughout|outside|inside|around|via)\s+(?:the\s+)?$", re.I
 )
 _APPOSITION_AFTER_RE = re.compile(r"^,?\s*$")
 _APPOSITION_BEFORE_RE = re.compile(r"^,\s+(?:the\s+|a\s+|an\s+)?$", re.I)
@@ -316,6 +321,7 @@ class Linker:
             return False
         acro = is_acronym(p.m.text)
         place_name = any(self.index.type_of(e) == PLACE for e in self.index.exact.get(p.m.text, []))
+        org_head = p.m.type == PLACE and not acro and self._names_an_organisation(p, pend, ctx)
         best: tuple[int, int, int, _Pending] | None = None
         for q in pend:
             if q is p or not q.entity_id or q.m.source == "title":
@@ -324,7 +330,7 @@ class Linker:
             qw = [x.casefold() for x in qcore]
             if len(qw) <= len(w) and len(words_of(q.m.text)) <= len(words_of(p.m.text)):
                 continue  # not a fuller name
-            rank = self._short_form_rank(p, q, w, qw, acro, place_name, tail_only)
+            rank = self._short_form_rank(p, q, w, qw, acro, place_name, tail_only, org_head)
             if rank is None:
                 continue
             later = 0 if q.m.end <= p.m.start else 1
@@ -340,6 +346,29 @@ class Linker:
             rule = "acronym" if acro else ("surname" if q.type == PERSON else "short-form")
         self._set(p, q.entity_id, rule, type=q.type)  # type: ignore[arg-type]
         self._count_surface(p, q, ctx)
+        return True
+
+    @staticmethod
+    def _names_an_organisation(p: _Pending, pend: list[_Pending], ctx: _DocContext) -> bool:
+        """Whether a name NER calls a place stands for the one organisation of this document whose name
+        it begins ("Halliburton" of "Halliburton Energy Services"): never a country, region or known city,
+        never a name the document also uses as a place ("in Boston"), and not when two organisations begin
+        with it ("London Stock Exchange", "London Metal Exchange")."""
+        if is_known_place(p.m.text):
+            return False
+        key = normalize_name(p.m.text)
+        orgs = {
+            normalize_name(q.m.text)
+            for q in pend
+            if q.type in (ORG, OTHER) and q.entity_id and normalize_name(q.m.text).startswith(key + " ")
+        }
+        if len(orgs) != 1:
+            return False
+        text = ctx.doc.text
+        for q in pend:
+            before = text[max(0, q.m.start - 24) : q.m.start]
+            if normalize_name(q.m.text) == key and _LOCATIVE_RE.search(before):
+                return False
         return True
 
     def _inherit_residue(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> bool:
@@ -379,7 +408,14 @@ class Linker:
 
     @staticmethod
     def _short_form_rank(
-        p: _Pending, q: _Pending, w: list[str], qw: list[str], acro: bool, place_name: bool, tail_only: bool
+        p: _Pending,
+        q: _Pending,
+        w: list[str],
+        qw: list[str],
+        acro: bool,
+        place_name: bool,
+        tail_only: bool,
+        org_head: bool = False,
     ) -> int | None:
         """How strongly ``p`` (words ``w``) is a short form of ``q`` (words ``qw``); None: it is not."""
         person = q.type == PERSON
@@ -393,7 +429,8 @@ class Linker:
             return None
         if acro and (acronym_of(p.m.text, core_words(q.m.text)) or acronym_of(p.m.text, words_of(q.m.text))):
             return 0
-        if q.type in (ORG, OTHER) and qw[: len(w)] == w and p.m.type != PLACE and not place_name:
+        org_prefix = q.type in (ORG, OTHER) and qw[: len(w)] == w
+        if org_prefix and (p.m.type != PLACE or org_head) and not place_name:
             rest = qw[len(w) :]
             if not any(c.isdigit() for x in rest for c in x):
                 return 0  # "Dell" of "Dell Inc.", "Burlington" of "Burlington Industries"; not "BBC Radio 4"

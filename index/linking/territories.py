@@ -1,4 +1,5 @@
-"""Countries and their subdivisions by the names news uses for them ("U.K.", "United Kingdom", "Holland").
+"""Countries and their subdivisions by the names news uses for them ("U.K.", "United Kingdom", "Holland"),
+and the larger cities inside them (only to know that "London" is a place).
 
 The names are rigour's territory data (the OpenSanctions name tools), *strong* names only: a territory's
 short and full names and its common English and native forms; the weak ones (other languages, demonyms)
@@ -20,6 +21,13 @@ def territory_key(name: str) -> str:
 
 
 @cache
+def _places() -> frozenset[str]:
+    from rigour.territories.lookup import _load_territory_names
+
+    return frozenset(territory_key(p) for _t, _s, _w, places in _load_territory_names() for p in places)
+
+
+@cache
 def _names() -> dict[str, str]:
     from rigour.territories.lookup import _load_territory_names  # strong/weak split is not public API
 
@@ -35,3 +43,8 @@ def _names() -> dict[str, str]:
 def territory_of(name: str) -> str | None:
     """The territory code (ISO 3166 style: "gb", "us-fl") a place name names, if exactly one."""
     return _names().get(territory_key(name))
+
+
+def is_known_place(name: str) -> bool:
+    """Whether ``name`` is a territory or one of the cities the territory data lists ("London", "Baghdad")."""
+    return territory_of(name) is not None or territory_key(name) in _places()

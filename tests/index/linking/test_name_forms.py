@@ -6,7 +6,7 @@ from __future__ import annotations
 from index.linking.candidates import defines_abbreviation
 from index.linking.detect import _join_legal_forms
 from index.linking.names import residue_stems
-from index.linking.territories import territory_of
+from index.linking.territories import is_known_place, territory_of
 from index.records import ORG, Mention
 
 
@@ -52,3 +52,8 @@ def test_territory_names() -> None:
     assert territory_of("U.S.") == territory_of("United States") == "us"
     assert territory_of("Baghdad") is None  # a city is not its country
     assert territory_of("Paxar") is None
+
+
+def test_known_places_include_cities() -> None:
+    assert is_known_place("London") and is_known_place("Baghdad") and is_known_place("U.K.")
+    assert not is_known_place("Halliburton")
