@@ -43,6 +43,7 @@ from index.duplicates import write_duplicates
 from index.encoder import compose_text
 from index.errors import PersonaeError, StorageError
 from index.jsonl import read_jsonl, write_jsonl
+from index.linking.context import ParagraphVectors
 from index.linking.quotes import QuoteCounts, count_quotes
 from index.readers import ReadOptions
 from index.records import Document, Entity, Link, Mention, Paragraph, Quote
@@ -202,9 +203,14 @@ def _build_locked(
     tmp.mkdir()
     stop = threading.Event()
 
+    encoded = _Encoded(stop)
+    context = ParagraphVectors(_paragraph_rows(corpus.documents, paragraphs_by_doc), encoded.vectors,
+                               encoded.encode)
+
     def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], float, float]:
         t = time.perf_counter()
-        linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop)
+        linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop,
+                       context=context)
         entities = _entity_table(linker.entities(), linked)
         link_s = time.perf_counter() - t
         write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
@@ -236,6 +242,7 @@ def _build_locked(
         fresh = (_encode([texts[i] for i in todo], settings, encoder, progress, busy=worker.alive)
                  if todo else None)
         vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
+        encoded.done(vectors, encoder, settings.batch_size)
         vinfo = write_vector_index(tmp, vectors, [p.id for p in plan], hnsw_threshold=settings.hnsw_threshold)
         vectors_s = time.perf_counter() - t
         linked, entities, timings["link"], timings["keyword"] = worker.result()
@@ -554,6 +561,7 @@ def _default_linker(settings: Settings) -> Any:
 def _link(
     docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]], linker: Any, progress: bool,
     cache: _MentionCache | None = None, *, stop: threading.Event | None = None,
+    context: ParagraphVectors | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets).
 
@@ -574,7 +582,7 @@ def _link(
             bar.update(len(chunk))
     finally:
         bar.close()
-    results = linker.link_corpus(docs, mentions)
+    results = linker.link_corpus(docs, mentions, context=context)
     out: dict[str, list[dict[str, Any]]] = {}
     for doc, (links, quotes) in zip(docs, results, strict=True):
         rows = []
@@ -588,6 +596,51 @@ def _link(
             rows.append(row)
         out[doc.id] = rows
     return out
+
+
+class _Encoded:
+    """The paragraph vectors as the linking thread may ask for them: only an alias that its document and
+    the corpus leave undecided asks, and then waits for the main thread's encode (or gives up when the build
+    stops)."""
+
+    def __init__(self, stop: threading.Event):
+        self._stop = stop
+        self._ready = threading.Event()
+        self._vectors: np.ndarray | None = None
+        self._encoder: Any = None
+        self._batch = 64
+
+    def done(self, vectors: np.ndarray, encoder: Any, batch_size: int) -> None:
+        self._vectors, self._encoder, self._batch = vectors, encoder, batch_size
+        self._ready.set()
+
+    def _wait(self) -> None:
+        while not self._ready.wait(0.2):
+            if self._stop.is_set():
+                raise _Cancelled
+
+    def vectors(self) -> np.ndarray:
+        self._wait()
+        assert self._vectors is not None
+        return self._vectors
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self._wait()
+        if self._encoder is None:  # every vector came from the previous build: descriptions go unread
+            return np.zeros((len(texts), self.vectors().shape[1]), dtype=np.float32)
+        return np.asarray(self._encoder.encode(texts, batch_size=self._batch))
+
+
+def _paragraph_rows(
+    docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]]
+) -> list[list[tuple[int, int, int]]]:
+    """Per document (corpus order): each paragraph's (start, end, row in the encode plan)."""
+    rows: list[list[tuple[int, int, int]]] = []
+    n = 0
+    for d in docs:
+        rows.append([(p.start, p.end, n + i) for i, p in enumerate(paragraphs_by_doc[d.id])])
+        n += len(paragraphs_by_doc[d.id])
+    return rows
 
 
 def _shift(item: Link | Quote, p: Paragraph) -> Any:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
+from index.linking.context import ContextVectors, vector_scores
 from index.linking.names import ascii_key, skeleton, slugify, surname_words
 from index.linking.territories import territory_of
 from index.records import ORG, OTHER, PERSON, PLACE, Entity, Link
@@ -92,13 +93,18 @@ def _day(iso: str | None) -> int | None:
         return None
 
 
-def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryIndex) -> CorpusOutcome:
+def resolve(
+    results: Sequence[DocResult],
+    registry: Registry,
+    index: RegistryIndex,
+    context: ContextVectors | None = None,
+) -> CorpusOutcome:
     clusters = {cl.pid: cl for r in results for cl in r.clusters.values()}
     uf = _Union()
     for pid in sorted(clusters):
         uf.find(pid)
     out = CorpusOutcome()
-    _resolve_ambiguous(results, out)
+    _resolve_ambiguous(results, out, index, context)
     _join_same_names(clusters, uf)
     _join_variants(clusters, uf)
     _join_acronyms(results, clusters, uf, out)
@@ -111,13 +117,20 @@ def resolve(results: Sequence[DocResult], registry: Registry, index: RegistryInd
     return out
 
 
-def _resolve_ambiguous(results: Sequence[DocResult], out: CorpusOutcome) -> None:
+def _resolve_ambiguous(
+    results: Sequence[DocResult], out: CorpusOutcome, index: RegistryIndex, context: ContextVectors | None
+) -> None:
     """An alias several registry entities share, left undecided in its document, goes to the candidate whose
     known company — the registry entities it is linked beside elsewhere in the corpus — the document shares
-    (:data:`CONTEXT_WEIGHT` per shared entity, added to the document's own score)."""
+    (:data:`CONTEXT_WEIGHT` per shared entity, added to the document's own score), and, with ``context``,
+    whose known paragraphs and description the mention's paragraph is closest to
+    (:func:`index.linking.context.vector_scores`)."""
     from index.linking.resolve import AMBIGUITY_THRESHOLD
 
-    undecided = [(r, lk) for r in results for lk in r.links if lk.candidates and lk.entity_id.startswith("~")]
+    undecided = [
+        (n, r, lk) for n, r in enumerate(results) for lk in r.links
+        if lk.candidates and lk.entity_id.startswith("~")
+    ]
     if not undecided:
         return
     company: dict[str, Counter[str]] = defaultdict(Counter)
@@ -125,12 +138,18 @@ def _resolve_ambiguous(results: Sequence[DocResult], out: CorpusOutcome) -> None
         ids = {lk.entity_id for lk in r.links if not lk.entity_id.startswith("~")}
         for eid in ids:
             company[eid].update(ids - {eid})
-    for r, lk in undecided:
+    first = {}  # the first mention of each undecided cluster speaks for it
+    for n, _r, lk in undecided:
+        first.setdefault(lk.entity_id, (n, lk.entity_id, lk.start, [c for c, _ in lk.candidates]))
+    bonus = vector_scores(list(first.values()), results, index, context) if context is not None else {}
+    for _n, r, lk in undecided:
         if lk.entity_id in out.ids:
             continue
         here = {x.entity_id for x in r.links if not x.entity_id.startswith("~")}
+        extra = bonus.get(lk.entity_id, {})
         scored = sorted(
-            ((s + CONTEXT_WEIGHT * sum(1 for e in here if company[c][e]), c) for c, s in lk.candidates),
+            ((s + CONTEXT_WEIGHT * sum(1 for e in here if company[c][e]) + extra.get(c, 0.0), c)
+             for c, s in lk.candidates),
             key=lambda x: (-x[0], x[1]),
         )
         if scored[0][0] >= AMBIGUITY_THRESHOLD and (len(scored) == 1 or scored[0][0] > scored[1][0]):

@@ -41,6 +41,7 @@ from index.linking.candidates import (
     is_acronym,
     words_of,
 )
+from index.linking.context import ContextVectors
 from index.linking.detect import Detector, Gazetteer
 from index.linking.names import (
     PARTICLES,
@@ -169,14 +170,18 @@ class Linker:
         return self.link_corpus(docs, mentions)
 
     def link_corpus(
-        self, docs: Sequence[Document], mentions: Sequence[list[Mention]]
+        self,
+        docs: Sequence[Document],
+        mentions: Sequence[list[Mention]],
+        context: ContextVectors | None = None,
     ) -> list[tuple[list[Link], list[Quote]]]:
-        """Resolve detected mentions of a whole corpus: per document, then the corpus pass. The local entities
-        it finds replace those of the previous call (see :meth:`entities`)."""
+        """Resolve detected mentions of a whole corpus: per document, then the corpus pass (with the build's
+        paragraph vectors as ``context`` when it has them). The local entities it finds replace those of the
+        previous call (see :meth:`entities`)."""
         results = [
             self.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))
         ]
-        outcome = corpus_pass.resolve(results, self.registry, self.index)
+        outcome = corpus_pass.resolve(results, self.registry, self.index, context)
         self._locals = outcome.entities
         self._local_names = outcome.names
         linked = [self._final_links(r, outcome) for r in results]

@@ -183,7 +183,7 @@ class _NoMentions:
 class _BrokenLinker:
     detector = _NoMentions()
 
-    def link_corpus(self, docs, mentions):
+    def link_corpus(self, docs, mentions, context=None):
         raise RuntimeError("linker exploded")
 
     def entities(self):
