@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -462,6 +462,7 @@ class Detector:
         ner = _join_legal_forms(text, ner)
         ner, gaz = _split_institutions(text, ner, gaz)
         merged = merge_mentions(ner, gaz)
+        merged = _honorific_names(text, merged)
         merged = _acronym_definitions(text, merged)
         if self.rescan:
             merged = self._rescan(text, toks, merged)
@@ -471,7 +472,7 @@ class Detector:
         """Find later/earlier repeats of names NER found once, and their short forms (surname, "Paxar")."""
         forms: dict[tuple[str, ...], str] = {}
         for m in mentions:
-            if m.source != "ner":
+            if m.source not in ("ner", "honorific"):
                 continue
             words = [t.text for t in tokenize(m.text)]
             if not words or not all(w[:1].isupper() or w.lower() in CONNECTORS for w in words):
@@ -580,6 +581,32 @@ def _split_institutions(
                 continue
         out.append(m)
     return out, gaz
+
+
+_NAME_WORD = r"[A-Z][^\W\d_]*(?:[-'’][A-Z][^\W\d_]*)?"
+_HONORIFIC_RE = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Dr|Sir|Dame|Lord|Lady|Prof)\.?[ \t]+"
+    r"(" + _NAME_WORD + r"(?:[ \t]+" + _NAME_WORD + r"){0,2})"
+)
+
+
+def _honorific_names(text: str, mentions: list[Mention]) -> list[Mention]:
+    """A name after an honorific ("Lord Browne", "Mr Glazer") is a person: found where NER missed it (source
+    ``honorific``), re-typed where NER called it something else."""
+    out = list(mentions)
+    changed = False
+    for hit in _HONORIFIC_RE.finditer(text):
+        s, e = hit.span(1)
+        over = [i for i, m in enumerate(out) if m.start < e and s < m.end]
+        if not over:
+            out.append(Mention(s, e, text[s:e], PERSON, "honorific"))
+            changed = True
+        for i in over:
+            m = out[i]
+            if m.type != PERSON and hit.start() <= m.start <= s and m.source != "title":
+                out[i] = replace(m, type=PERSON)
+                changed = True
+    return sorted(out, key=lambda m: (m.start, m.end)) if changed else mentions
 
 
 _ACRONYM_AFTER_RE = re.compile(r"\s*\(\s*([A-Z][A-Za-z&.]{1,9})\s*\)")

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
-from index.records import PERSON, Link, Quote
+from index.records import ORG, PERSON, Link, Quote
 
 # Reporting verbs, as lemmas (the parse lemmatises "says", "told", "insisting").
 CUE_VERBS = frozenset(
@@ -449,6 +449,9 @@ class _Attributor:
             span = sent.orig_span(head)
             lk = self._pronoun(si, span[0] if span else None)
             return _Who(lk.entity_id, "pronoun") if lk else _Who()
+        if head.lower_ == "it" and role:
+            lk = self._organisation_before(si)
+            return _Who(lk.entity_id, "pronoun") if lk else _Who()
         if head.pos_ == "PRON":
             return _Who()
         at = self._link_at(sent, head)
@@ -532,6 +535,21 @@ class _Attributor:
                     return subj
                 return last
         return last
+
+    def _organisation_before(self, si: int) -> Link | None:
+        """What "it said" stands for: the organisation that is the subject of the nearest sentence before
+        (same or previous paragraph) whose subject is a name; nothing when that name is not an organisation
+        ("The report …. “…,” it said" stays unattributed)."""
+        for j in range(si - 1, max(-1, si - 4), -1):
+            if self.sents[j].para < self.sents[si].para - 1:
+                break
+            sent, doc = self.sents[j], self.parsed(j)
+            subs = [c for root in doc if root.dep_ == "ROOT" for c in root.children if c.dep_ in _SUBJ]
+            named = [lk for sub in subs for t in self._name_tokens(sent, sub)
+                     if (lk := self._link_at(sent, t)) is not None]
+            if named:
+                return named[0] if named[0].type == ORG else None
+        return None
 
     def _subject_before(self, si: int, pos: int) -> Link | None:
         """In the pronoun's own sentence, only a person subject before it counts ("Smith said he …")."""

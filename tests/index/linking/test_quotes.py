@@ -134,6 +134,18 @@ CASES: list[tuple[str, str, str | None, str]] = [
      "reservoir is already half empty", "Laura Mitchell", "explicit"),
     ("Daniel Okafor described the proposal as “a gamble with other people's savings.”",
      "gamble with other", "Daniel Okafor", "explicit"),
+    # "it said": the organisation that is the subject of the sentence before; not a thing
+    ("Turkcell said the ruling would hurt its plans. “If control cannot be achieved, the project will become "
+     "risky,” it warned in a statement.", "project will become risky", "Turkcell", "pronoun"),
+    ("Microsoft has recalled 14 million power cords. In a statement, it added: “In almost all instances, any "
+     "damage was contained within the console.”", "damage was contained", "Microsoft", "pronoun"),
+    ("The report was published by the treasury on Monday. “Growth will slow sharply next year,” it said.",
+     "Growth will slow", None, ""),
+    # a name after an honorific is a person even where NER misses it
+    ("BP chief executive Lord Browne said the results were strong. “The profits are up more than the price "
+     "of oil is up,” he said.", "profits are up", "Browne", "pronoun"),
+    ("Mr Glazer's latest offer is said to be worth more. “We are confident of success,” Mr Glazer said.",
+     "confident of success", "Glazer", "explicit"),
     # straight marks and a nested quote
     ('"She told me \'never again\' and walked out of the room," said Thomas Brennan.',
      "told me", "Thomas Brennan", "explicit"),
@@ -155,7 +167,7 @@ def test_own_cases(own_cases, n: int) -> None:
     want = _entity_at(doc_text, links, surface) if surface else None
     assert surface is None or want is not None, f"{surface!r} is not linked: {links}"
     assert (q.speaker, q.how) == (want, how), q
-    assert q.cue or how == "continuation"
+    assert q.cue or how == "continuation" or not how
 
 
 def test_unnamed_source_keeps_descriptor(own_cases) -> None:
