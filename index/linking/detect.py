@@ -590,6 +590,12 @@ _HONORIFIC_RE = re.compile(
 )
 
 
+# Offices addressed with an honorific ("Mr Speaker", "Madam President"): no name follows.
+_ADDRESSED = frozenset(
+    "speaker president chairman chairwoman chair justice secretary deputy mayor ambassador".split()
+)
+
+
 def _honorific_names(text: str, mentions: list[Mention]) -> list[Mention]:
     """A name after an honorific ("Lord Browne", "Mr Glazer") is a person: found where NER missed it (source
     ``honorific``), re-typed where NER called it something else."""
@@ -597,6 +603,9 @@ def _honorific_names(text: str, mentions: list[Mention]) -> list[Mention]:
     changed = False
     for hit in _HONORIFIC_RE.finditer(text):
         s, e = hit.span(1)
+        first = text[s:e].split()[0].casefold()
+        if first in EDGE_WORDS or first in _ADDRESSED:  # "Dr No", "Lord Of The Rings", "Mr Speaker"
+            continue
         over = [i for i, m in enumerate(out) if m.start < e and s < m.end]
         if not over:
             out.append(Mention(s, e, text[s:e], PERSON, "honorific"))

@@ -329,3 +329,12 @@ def test_language_is_detected_per_document(tmp_path: Path) -> None:
     assert {d.id: d.language for d in corpus.documents} == {
         "de.txt": "de", "en.txt": "en", "tiny.txt": "", "names.txt": "en"}
     assert corpus.languages == {"de": 1, "en": 2, "": 1} and corpus.formats == {"txt": 4}
+
+
+def test_plain_text_saved_from_a_web_page_loses_its_character_references(tmp_path: Path) -> None:
+    text = "Deal\n\nAT&amp;T said America&#8217;s league &mdash; the NFL &#8212; grew.\n"
+    (tmp_path / "a.txt").write_text(text)
+    (tmp_path / "b.txt").write_text("Code\n\nWrite a & b, not a && b.\n")
+    docs = {d.id: d for d in read_corpus(tmp_path).documents}
+    assert docs["a.txt"].text.endswith("AT&T said America’s league — the NFL — grew.")
+    assert docs["b.txt"].text.endswith("Write a & b, not a && b.")
