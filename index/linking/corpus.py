@@ -158,10 +158,10 @@ def _resolve_ambiguous(
 
 
 def _join_same_names(clusters: dict[str, DocCluster], uf: _Union) -> None:
-    first: dict[tuple[object, str], str] = {}
+    first: dict[tuple[object, str, str], str] = {}
     for pid in sorted(clusters):
         cl = clusters[pid]
-        k = (None if not cl.single else cl.type == PERSON, _key(cl))
+        k = (None if not cl.single else cl.type == PERSON, _key(cl), cl.sense)
         if k in first:
             uf.join(first[k], pid)
         else:
@@ -262,7 +262,7 @@ def _join_territories(clusters: dict[str, DocCluster], uf: _Union) -> None:
     first: dict[str, str] = {}
     for pid in sorted(clusters):
         cl = clusters[pid]
-        if cl.type == PERSON or cl.types[PERSON] * 2 > sum(cl.types.values()):
+        if cl.sense or cl.type == PERSON or cl.types[PERSON] * 2 > sum(cl.types.values()):
             continue
         code = territory_of(" ".join(cl.words))
         if code is None:
@@ -400,7 +400,8 @@ def _name_entities(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutco
         typ = _majority(types) if types else OTHER
         words = min(full.items(), key=lambda kv: (-(len(kv[0]) > 1), -kv[1], -len(kv[0]), kv[0]))[0]
         name = " ".join(words)
-        named.append((f"local:{slugify(ascii_key(name))}", name, typ, members))
+        team = "-team" if all(cl.sense == "team" for cl in members) else ""  # not the place it is named for
+        named.append((f"local:{slugify(ascii_key(name))}{team}", name, typ, members))
     used: Counter[str] = Counter(lid for lid, *_ in named)
     for lid, name, typ, members in sorted(named, key=lambda x: x[0]):
         if used[lid] > 1:  # two entities, one name (different people): tell them apart by what they are

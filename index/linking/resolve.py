@@ -53,6 +53,7 @@ from index.linking.names import (
 )
 from index.linking.quotes import extract_quotes, extract_quotes_many
 from index.linking.registry import Registry
+from index.linking.sports import sports_sense
 from index.linking.territories import is_known_place
 from index.records import ORG, OTHER, PERSON, PLACE, Document, Entity, Link, Mention, Quote
 
@@ -116,6 +117,7 @@ class DocCluster:
     doc: int = 0
     date: str | None = None
     acronym_of: str | None = None  # pid of the cluster this acronym is defined for ("WHO" → the WHO's)
+    sense: str = ""  # "team": a place named for its team ("Australia won by five wickets"), not the place
 
     @property
     def single(self) -> bool:
@@ -270,6 +272,8 @@ class Linker:
         return DocResult(doc.id, doc.text, doc.date, links, clusters, ctx.defined)
 
     def _resolve_full(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> None:
+        if self._team(p, pend, ctx):
+            return
         ids, rule = self.index.by_name(p.m.text)
         if ids:
             self._link_registry(p, ids, rule, pend, ctx)
@@ -297,7 +301,7 @@ class Linker:
         p.m = replace(p.m, source="ner")  # not a definition after all: an ordinary short name
 
     def _resolve_short(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> None:
-        if self._inherit(p, pend, ctx, tail_only=False):
+        if self._team(p, pend, ctx) or self._inherit(p, pend, ctx, tail_only=False):
             return
         ids, rule = self.index.by_name(p.m.text)
         if ids:
@@ -350,6 +354,32 @@ class Linker:
         else:
             rule = "acronym" if acro else ("surname" if q.type == PERSON else "short-form")
         self._set(p, q.entity_id, rule, type=q.type)  # type: ignore[arg-type]
+        self._count_surface(p, q, ctx)
+        return True
+
+    def _team(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> bool:
+        """A place named for its team (:func:`index.linking.sports.sports_sense`) is that team: the one the
+        document names in full with the place's name at its start or end ("Miami" of "Miami Dolphins",
+        "Madrid" of "Real Madrid"; nearest earlier, else nearest later), else a team entity of its own."""
+        if p.m.type == PERSON or not (p.m.type == PLACE or is_known_place(p.m.text)):
+            return False
+        if not sports_sense(ctx.doc.text, p.m.start, p.m.end):
+            return False
+        w = [x.casefold() for x in core_words(p.m.text)]
+        best: tuple[int, int, _Pending] | None = None
+        for q in pend:
+            if q is p or not q.entity_id or q.type not in (ORG, OTHER) or q.m.source == "title":
+                continue
+            qw = [x.casefold() for x in core_words(q.m.text)]
+            if len(qw) > len(w) and (qw[: len(w)] == w or qw[-len(w) :] == w):
+                cand = (0 if q.m.end <= p.m.start else 1, abs(q.m.start - p.m.start), q)
+                if best is None or cand[:2] < best[:2]:
+                    best = cand
+        if best is None:
+            self._cluster(p, ctx, sense="team")
+            return True
+        q = best[2]
+        self._set(p, q.entity_id, "short-form", type=ORG)  # type: ignore[arg-type]
         self._count_surface(p, q, ctx)
         return True
 
@@ -511,8 +541,9 @@ class Linker:
         out.sort(key=lambda kv: (-kv[1], kv[0]))
         return out
 
-    def _cluster(self, p: _Pending, ctx: _DocContext) -> None:
-        """A document cluster for a name nothing above explains: one per name key within the document."""
+    def _cluster(self, p: _Pending, ctx: _DocContext, sense: str = "") -> None:
+        """A document cluster for a name nothing above explains: one per name key (and sense) within the
+        document."""
         words = core_words(p.m.text)
         if p.m.type == PERSON and len(words) >= 3:  # "Gerald R. Ford" is "Gerald Ford"
             words = tuple(w for w in words if len(w.rstrip(".")) > 1) or words
@@ -524,16 +555,17 @@ class Linker:
         if not key_text or not any(c.isalpha() for c in key_text):
             return
         single = len(words) == 1
-        key = (p.m.type == PERSON if single else None, key_text)
+        key = (p.m.type == PERSON if single else None, key_text, sense)
         pid = ctx.keys.get(key)
         if pid is None:
             pid = f"~{ctx.n}.{len(ctx.clusters)}"
             ctx.keys[key] = pid
-            ctx.clusters[pid] = DocCluster(pid, tuple(words), doc=ctx.n, date=ctx.doc.date)
+            ctx.clusters[pid] = DocCluster(pid, tuple(words), doc=ctx.n, date=ctx.doc.date, sense=sense)
         cl = ctx.clusters[pid]
         cl.surfaces[p.m.text] += 1
-        cl.types[p.m.type] += 1
-        self._set(p, pid, "local-surname" if single and p.m.type == PERSON else "local", type=p.m.type)
+        typ = ORG if sense == "team" else p.m.type
+        cl.types[typ] += 1
+        self._set(p, pid, "local-surname" if single and typ == PERSON else "local", type=typ)
 
     def _resolve_title(
         self, p: _Pending, pend: list[_Pending], named: set[str | None], doc: Document
@@ -663,7 +695,7 @@ class _DocContext:
         self.doc = doc
         self.n = n
         self.clusters = clusters
-        self.keys: dict[tuple[object, str], str] = {}
+        self.keys: dict[tuple[object, str, str], str] = {}
         self.defined: list[tuple[str, str]] = []
         self._norm: str | None = None
 

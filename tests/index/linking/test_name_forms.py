@@ -3,9 +3,12 @@ partnership names, territories."""
 
 from __future__ import annotations
 
+import pytest
+
 from index.linking.candidates import defines_abbreviation
 from index.linking.detect import _join_legal_forms
 from index.linking.names import residue_stems
+from index.linking.sports import sports_sense
 from index.linking.territories import is_known_place, territory_of
 from index.records import ORG, Mention
 
@@ -57,3 +60,22 @@ def test_territory_names() -> None:
 def test_known_places_include_cities() -> None:
     assert is_known_place("London") and is_known_place("Baghdad") and is_known_place("U.K.")
     assert not is_known_place("Halliburton")
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "team"),
+    [
+        ("Australia won by five wickets at Lord's.", "Australia", True),
+        ("Miami beat Dallas 27-10 on Sunday.", "Dallas", True),
+        ("England's captain said the side was ready.", "England", True),
+        ("Wales 13-12 France was the score at half-time.", "France", True),
+        ("Britain won the right to host the summit.", "Britain", False),
+        ("Sanctions against Iran were tightened.", "Iran", False),
+        ("Russia beat Ukraine to the contract.", "Ukraine", False),
+        ("France's defence minister met the press.", "France", False),
+        ("Britain's negotiating team left Brussels.", "Britain", False),
+    ],
+)
+def test_sports_sense(text: str, name: str, team: bool) -> None:
+    s = text.index(name)
+    assert sports_sense(text, s, s + len(name)) is team
