@@ -360,8 +360,10 @@ class Linker:
     def _team(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> bool:
         """A place named for its team (:func:`index.linking.sports.sports_sense`) is that team: the one the
         document names in full with the place's name at its start or end ("Miami" of "Miami Dolphins",
-        "Madrid" of "Real Madrid"; nearest earlier, else nearest later), else a team entity of its own."""
-        if p.m.type == PERSON or not (p.m.type == PLACE or is_known_place(p.m.text)):
+        "Madrid" of "Real Madrid"; nearest earlier, else nearest later), else, for a country or a city the
+        territory data knows, a team entity of its own."""
+        known = is_known_place(p.m.text)
+        if p.m.type == PERSON or not (known or p.m.type == PLACE):
             return False
         if not sports_sense(ctx.doc.text, p.m.start, p.m.end):
             return False
@@ -376,6 +378,8 @@ class Linker:
                 if best is None or cand[:2] < best[:2]:
                     best = cand
         if best is None:
+            if not known:  # a team of its own only for a place we know; else the name stays what NER says
+                return False
             self._cluster(p, ctx, sense="team")
             return True
         q = best[2]

@@ -19,8 +19,11 @@ _RESULT_VERBS = (
 )
 _AFTER_RE = re.compile(r"^\s+(?:have\s+|has\s+|had\s+|were\s+|was\s+)?(?:" + _RESULT_VERBS + r")\b", re.I)
 _BEFORE_RE = re.compile(
-    r"\b(?:beat|beats|defeated|defeat|thrashed|edged|against|versus|vs\.?|v\.?|over|to)\s+$", re.I
+    r"\b(?:beat|beats|defeated|defeat|thrashed|edged|against|versus|vs\.?|v\.?|"
+    r"(?:lost|loss|losses|defeat|defeats|beaten|losing)\s+to|(?:victory|victories|win|wins|triumph)\s+over)\s+$",
+    re.I,
 )
+_PLAYER_RE = re.compile(r"^['’]s\s+[A-Z]")  # "Sweden's Thomas Enqvist": a player's country, not a team
 _SQUAD_RE = re.compile(
     r"^['’]s?\s+(?:coach|captain|manager|squad|team|striker|strikers|goalkeeper|keeper|batsmen|batsman|"
     r"bowlers|bowler|innings|midfield|quarterback|pitcher|winger|scrum|lineout|skipper|selectors|"
@@ -31,11 +34,10 @@ _SCORE_AFTER_RE = re.compile(r"^\s+\d{1,3}\s*[-–]\s*\d{1,3}\b")
 _SCORE_BEFORE_RE = re.compile(r"\b\d{1,3}\s*[-–]\s*\d{1,3}\s+$")
 _SCORE_RE = re.compile(r"\b\d{1,3}\s*[-–]\s*\d{1,3}\b")
 _SPORT_WORDS = frozenset(
-    """match matches game games goal goals wicket wickets run runs innings point points try tries victory
-    win defeat season league cup championship final finals semi-final quarter-final tournament touchdown
-    touchdowns inning playoff playoffs series test fixture score half-time kick-off penalty penalties
-    draw championships title squad stadium coach captain striker quarterback pitcher overs bowled
-    batting serve set sets""".split()
+    """match matches goal goals wicket wickets innings tries league cup championship championships final
+    finals semi-final quarter-final semi-finals quarter-finals tournament touchdown touchdowns inning playoff
+    playoffs fixture fixtures half-time kick-off penalty penalties squad stadium coach captain striker
+    quarterback pitcher overs bowled batting medal medals olympics relegation promotion""".split()
 )
 _SENTENCE_END_RE = re.compile(r"[.!?]\s+(?=[A-Z“\"])")
 
@@ -50,6 +52,8 @@ def _sentence(text: str, start: int, end: int) -> str:
 def sports_sense(text: str, start: int, end: int) -> bool:
     """Whether the name at ``text[start:end]`` stands for a team in its sentence."""
     after, before = text[end : end + 40], text[max(0, start - 24) : start]
+    if _PLAYER_RE.match(after):
+        return False
     if _SQUAD_RE.match(after) or _SCORE_AFTER_RE.match(after) or _SCORE_BEFORE_RE.search(before):
         return True
     if not (_AFTER_RE.match(after) or _BEFORE_RE.search(before)):
