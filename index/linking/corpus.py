@@ -214,14 +214,22 @@ def _join_acronyms(
         for surface in cl.surfaces:
             if surface.isupper() and " " not in surface and len(_acro(surface)) >= 2:
                 defined.setdefault(_acro(surface) + "/used", set()).add(pid)
+    groups: dict[str, set[str]] = {}  # acronym → the groups (or registry ids) it names, as last seen
+
+    def named(key: str) -> set[str]:
+        # Groups only merge, so the roots seen before, found again, are the roots now: each acronym's
+        # users are walked once, not once per cluster that uses it ("US" in thousands of documents).
+        if key not in groups:
+            groups[key] = {uf.find(t) if t in clusters else t for t in defined.get(key, ())}
+        groups[key] = {uf.find(t) if t in clusters else t for t in groups[key]}
+        return groups[key]
+
     for pid in sorted(clusters):
         cl = clusters[pid]
         word = cl.words[0] if cl.single else ""
         if not word or not word.isupper():
             continue
-        targets = {uf.find(t) if t in clusters else t for t in defined.get(_acro(word), ())}
-        if not targets:
-            targets = {uf.find(t) for t in defined.get(_acro(word) + "/used", ())}
+        targets = named(_acro(word)) or named(_acro(word) + "/used")
         if len(targets) != 1:
             continue
         target = next(iter(targets))
