@@ -48,6 +48,7 @@ from index.linking.quotes import QuoteCounts, count_quotes
 from index.readers import ReadOptions
 from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
+from index.store import open_store, write_store
 
 VERSION = "0.1.0"
 EMBED_RECIPE = "compose_text:1"  # bump when the text a paragraph is embedded as changes: old vectors go stale
@@ -213,9 +214,8 @@ def _build_locked(
                        context=context)
         entities = _entity_table(linker.entities(), linked)
         link_s = time.perf_counter() - t
-        write_jsonl(tmp / layout.DOCUMENTS, (d.to_dict() for d in corpus.documents))
-        write_jsonl(tmp / layout.PARAGRAPHS, (row for rows in linked.values() for row in rows))
-        (tmp / layout.ENTITIES).write_text(json.dumps(entities, ensure_ascii=False), encoding="utf-8")
+        write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),
+                    (row for rows in linked.values() for row in rows), entities)
         registry = getattr(linker, "registry", None)
         if registry is not None:  # the registry this build linked with: queries link the same way
             registry.save(tmp / layout.REGISTRY)
@@ -419,12 +419,17 @@ class _Previous:
         """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash."""
         from index.vectors import VectorIndex
 
-        titles = {d["id"]: d["title"] for d in read_jsonl(self.folder / layout.DOCUMENTS)}
-        embed_title = bool(self.manifest.settings.get("embed_title", True))
-        row_key = {
-            row["id"]: _text_key(compose_text(titles[row["doc_id"]], row["text"], embed_title=embed_title))
-            for row in read_jsonl(self.folder / layout.PARAGRAPHS)
-        }
+        store = open_store(self.folder)
+        try:
+            titles = {d["id"]: d["title"] for d in store.iter_documents()}
+            embed_title = bool(self.manifest.settings.get("embed_title", True))
+            row_key = {
+                row["id"]: _text_key(compose_text(titles[row["doc_id"]], row["text"],
+                                                  embed_title=embed_title))
+                for row in store.iter_paragraphs()
+            }
+        finally:
+            store.close()
         wanted = {_text_key(t) for t in wanted_texts}
         index = VectorIndex.open(self.folder)
         rows: dict[str, int] = {}

@@ -6,9 +6,7 @@
       CURRENT                 # name of the live build folder, replaced with os.replace (atomic)
       build-<stamp>/          # one complete build
         manifest.json         # written last: a folder without it is not a build
-        documents.jsonl
-        paragraphs.jsonl      # paragraph + links + quotes, one per line
-        entities.json         # entity table as it was at build time (registry + local clusters)
+        store.sqlite          # documents, paragraphs (+ links, quotes), entities; read by id (index/store.py)
         whoosh/               # keyword index
         vectors.faiss, vector_ids.json
         mentions.jsonl        # detector output per document text, reused by the next incremental build
@@ -40,22 +38,20 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import BuildLocked, IndexFormatMismatch, IndexMissing
-from index.jsonl import read_jsonl
+from index.store import STORE, StoreReader
 from index.vectors import VECTOR_IDS, VECTORS, VectorIndex
 
-# 2: optional quote speakers, link candidates, dated titles, registry copy; 3: ISO dates, duplicates.json
-INDEX_FORMAT = 3
+# 2: optional quote speakers, link candidates, dated titles, registry copy; 3: ISO dates, duplicates.json;
+# 4: documents, paragraphs and entities in store.sqlite (was documents/paragraphs.jsonl, entities.json)
+INDEX_FORMAT = 4
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
-DOCUMENTS = "documents.jsonl"
-PARAGRAPHS = "paragraphs.jsonl"
-ENTITIES = "entities.json"
 WHOOSH_DIR = "whoosh"
 MENTIONS = "mentions.jsonl"
 REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
 LOCK = ".build.lock"
 DUPLICATES = "duplicates.json"  # near-duplicate document clusters (index/duplicates.py); optional to read
-REQUIRED = (DOCUMENTS, PARAGRAPHS, ENTITIES, VECTORS, VECTOR_IDS)
+REQUIRED = (STORE, VECTORS, VECTOR_IDS)
 KEEP_BUILDS = 2  # the live one and the one before it, so a reader that opened the old one keeps working
 
 
@@ -165,10 +161,16 @@ def check_counts(folder: Path, manifest: Manifest, **counts: int) -> None:
 def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
     """Parse every part and compare row counts (deep verification only)."""
     try:
-        docs = _jsonl_ids(folder / DOCUMENTS)
-        paragraphs = _jsonl_ids(folder / PARAGRAPHS)
-        json.loads((folder / ENTITIES).read_text(encoding="utf-8"))
+        store = StoreReader.open(folder / STORE)
+        try:
+            store_problems = store.check()  # SQLite's own page check, and rows against the store's counts
+            paragraphs = store.paragraph_ids()
+            n_docs = store.counts()["documents"]
+        finally:
+            store.close()
         meta = json.loads((folder / VECTOR_IDS).read_text(encoding="utf-8"))
+    except IndexFormatMismatch as err:
+        return [str(err)]
     except (OSError, ValueError, KeyError, TypeError) as err:
         return [f"unreadable part ({type(err).__name__}: {err})"]
     from whoosh import index as whoosh_index
@@ -184,22 +186,18 @@ def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
         return [str(err)]
     except Exception as err:  # whoosh raises many kinds of errors on damaged segments
         return [f"unreadable index part ({type(err).__name__}: {str(err)[:200]})"]
-    problems = []
+    problems = list(store_problems)
     if len(vectors) != len(paragraphs) or set(vectors.ids) != set(paragraphs):
         problems.append(f"{len(vectors)} vectors but {len(paragraphs)} paragraphs")
     if keyword_rows != len(paragraphs):
         problems.append(f"{keyword_rows} keyword rows but {len(paragraphs)} paragraphs")
     if isinstance(meta, dict) and meta.get("count", len(vectors)) != len(vectors):
         problems.append(f"{VECTOR_IDS} says {meta.get('count')} vectors, the faiss file has {len(vectors)}")
-    for name, n in (("documents", len(docs)), ("paragraphs", len(paragraphs))):
+    for name, n in (("documents", n_docs), ("paragraphs", len(paragraphs))):
         expected = manifest.counts.get(name)
         if expected is not None and expected != n:
             problems.append(f"{n} {name}, the manifest says {expected}")
     return problems
-
-
-def _jsonl_ids(path: Path) -> list[str]:
-    return [row["id"] for row in read_jsonl(path)]
 
 
 def sha256_file(path: Path) -> str:

@@ -7,11 +7,10 @@ query in flight keeps using the state it started with.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterator
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,9 +22,9 @@ from index import layout
 from index.dates import date_bounds
 from index.duplicates import read_clusters
 from index.errors import BadQuery, NotFound
-from index.jsonl import read_jsonl
 from index.keyword import UNDATED, Matches, Restrict, day_number
 from index.settings import Settings
+from index.store import StoreReader, open_store
 from search.backends import Backend, open_backend
 from search.fusion import leg_ranks, rrf, weighted
 from search.paging import first_occurrences, ordered_units, timeline
@@ -58,21 +57,20 @@ class Retrieval:
 
 @dataclass
 class _State:
-    """Everything read from one build folder; replaced as a whole on refresh.
+    """Everything opened from one build folder; replaced as a whole on refresh.
 
     ``backend`` answers the keyword, vector and entity legs (``settings.backend``: embedded files or Milvus);
-    documents, paragraphs and entities are always read from the build folder.
+    documents, paragraphs and entities are read by id from the build's store (``index/store.py``), which
+    every worker process shares through the page cache. Only the document list (ids, days, duplicate
+    clusters: what grouping and timelines index by ordinal) is held in memory.
     """
 
     folder: Path
     manifest: layout.Manifest
     backend: Backend
-    documents: dict[str, dict[str, Any]]
-    paragraphs: dict[str, dict[str, Any]]
-    doc_paragraphs: dict[str, list[str]]
-    entities: dict[str, dict[str, Any]]
-    alias_index: dict[str, list[str]] = field(default_factory=dict)
-    doc_ids: list[str] = field(default_factory=list)  # document ordinal -> id (documents.jsonl order)
+    store: StoreReader
+    doc_ids: list[str] = field(default_factory=list)  # document ordinal -> id (build order)
+    doc_dates: list[str | None] = field(default_factory=list)
     doc_index: dict[str, int] = field(default_factory=dict)
     doc_days: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     clusters: list[list[str]] = field(default_factory=list)  # near-duplicate documents (duplicates.json)
@@ -80,10 +78,10 @@ class _State:
     _keyword_docs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.doc_ids = list(self.documents)
         self.doc_index = {d: i for i, d in enumerate(self.doc_ids)}
-        self.doc_days = np.fromiter((day_number(self.documents[d].get("date")) for d in self.doc_ids),
-                                    dtype=np.int64, count=len(self.doc_ids))
+        self.doc_days = np.fromiter((day_number(d) for d in self.doc_dates), dtype=np.int64,
+                                    count=len(self.doc_ids))
+        self.doc_dates = []  # the days are what is needed; the strings were only read to compute them
         self.cluster_of = np.full(len(self.doc_ids), -1, dtype=np.int64)
         for c, members in enumerate(self.clusters):
             for doc_id in members:
@@ -165,8 +163,8 @@ class Searcher:
 
             with self._linker_lock:
                 if self._linker is None or self._linker[0] is not state:
-                    self._linker = (state, build_linker(state.folder, state.entities, self.settings.ner_model,
-                                                        self.settings.ner_window))
+                    self._linker = (state, build_linker(state.folder, state.store.entity_table(),
+                                                        self.settings.ner_model, self.settings.ner_window))
         return self._linker[1]
 
     # ------------------------------------------------------------------------------------- search
@@ -203,6 +201,8 @@ class Searcher:
             linked=set(r.linked_ids), snippet_chars=s.snippet_chars,
         )
         matched = self._matched(state, query, r, mode)
+        named = [*query.entities, *query.said]
+        known = state.store.known(named)
         result = SearchResult(
             query=req.q,
             mode=mode,
@@ -212,7 +212,7 @@ class Searcher:
             filters={"entities": list(query.entities), "said": list(query.said),
                      "exclude": list(query.exclude), "exclude_entities": list(query.exclude_entities),
                      "exclude_said": list(query.exclude_said), "from": date_from, "to": date_to},
-            unknown_entities=[e for e in (*query.entities, *query.said) if e not in state.entities],
+            unknown_entities=[e for e in named if e not in known],
             linked=[self._entity_ref(x["entity_id"], x) for x in r.linked],
             legs=names,
             facets=self._facets(state, r, matched),
@@ -234,10 +234,12 @@ class Searcher:
                     g.similar = [self._similar_ref(state, d) for d in state.copies(g.doc_id, copies)]
         elif req.sort == "date":
             pids, result.total = matched.paragraphs_by_date(page)
+            render.prefetch(pids)
             fused = dict(r.fused)
             result.hits = [render.hit(pid, fused.get(pid, 0.0)) for pid in pids]
         else:
             result.total = self._total(state, query, r, mode)  # grouped results count documents instead
+            render.prefetch([pid for pid, _ in r.fused[page]])
             result.hits = [render.hit(pid, sc) for pid, sc in r.fused[page]]
         result.took_ms = round((time.perf_counter() - t0) * 1000, 2)
         return result
@@ -256,7 +258,8 @@ class Searcher:
                 return
 
     def entity_name(self, entity_id: str) -> str:
-        return self._state.entities.get(entity_id, {}).get("name", entity_id)
+        brief = self._state.store.entity_briefs([entity_id]).get(entity_id)
+        return brief[0] if brief else entity_id
 
     def _matched(self, state: _State, query: Query, r: Retrieval, mode: str) -> _Matched:
         """The fused window plus, where the backend can list them, every keyword and entity leg match."""
@@ -270,14 +273,16 @@ class Searcher:
         complete = (kw is not None or "keyword" not in r.legs) and (ent is not None or "entity" not in r.legs)
         complete = complete and mode != "vector" and (kw is not None or ent is not None)
         window = backend.locate([pid for pid, _ in r.fused]) if complete else None
-        return _Matched(state, r, window, kw if complete else None, ent if complete else None, complete)
+        fused_docs = state.store.paragraph_docs([pid for pid, _ in r.fused])
+        return _Matched(state, r, window, kw if complete else None, ent if complete else None, complete,
+                        fused_docs)
 
     def _group_at(self, state: _State, ordinal: int, r: Retrieval, matched: _Matched,
                   render: _HitRenderer) -> Group:
         """The group of one document on the page: its window paragraphs (fused order), then the ones only
         the full keyword / entity match lists hold."""
         doc_id = state.doc_ids[ordinal]
-        in_window = [(pid, sc) for pid, sc in r.fused if state.paragraphs[pid]["doc_id"] == doc_id]
+        in_window = [(pid, sc) for pid, sc in r.fused if matched.fused_docs.get(pid) == ordinal]
         extra = matched.doc_paragraphs(ordinal, exclude={pid for pid, _ in in_window})
         paragraphs = in_window + [(p, sc) for p, sc, _ in extra]
         g = _DocGroup(doc_id, in_window[0][1] if in_window else 0.0, paragraphs)
@@ -319,7 +324,8 @@ class Searcher:
             )
         if vector_future is not None:
             legs["vector"] = vector_future.result()
-        linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in state.entities]
+        known = state.store.known(x["entity_id"] for x in linked) if linked else set()
+        linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in known]
         if mode == "hybrid" and linked_ids:
             legs["entity"] = state.backend.entity(
                 linked_ids, window, entities=query.entities, said=query.said, restrict=restrict
@@ -439,23 +445,31 @@ class Searcher:
         plus the vector leg's hits in the fused window (``complete``), else the fused window."""
         counts = matched.entity_counts()
         facets: dict[str, list[dict[str, Any]]] = {t: [] for t in FACET_TYPES}
-        for eid, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            ent = state.entities.get(eid, {})
-            bucket = facets.get(ent.get("type", "other"), facets["other"])
-            if len(bucket) < top:
-                bucket.append(
-                    {"id": eid, "name": ent.get("name", eid), "type": ent.get("type", "other"), "count": n}
-                )
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        chunk = 4 * top * len(FACET_TYPES)
+        for start in range(0, len(ranked), chunk):  # names and types read until every bucket is full
+            part = ranked[start : start + chunk]
+            briefs = state.store.entity_briefs(eid for eid, _ in part)
+            for eid, n in part:
+                name, typ = briefs.get(eid, (eid, "other"))
+                bucket = facets.get(typ, facets["other"])
+                if len(bucket) < top:
+                    bucket.append({"id": eid, "name": name, "type": typ, "count": n})
+            if all(len(b) >= top for b in facets.values()):
+                break
         return facets
 
     @staticmethod
     def _similar_ref(state: _State, doc_id: str) -> dict[str, Any]:
-        d = state.documents[doc_id]
+        d = state.store.doc_heads([doc_id]).get(doc_id) or {"title": doc_id}
         return {"doc_id": doc_id, "title": d["title"], "date": d.get("date"), "source": d.get("source")}
 
-    def _entity_ref(self, eid: str, link: dict[str, Any] | None = None) -> dict[str, Any]:
-        ent = self._state.entities.get(eid, {})
-        ref = {"id": eid, "name": ent.get("name", eid), "type": ent.get("type", "other"), "known": bool(ent)}
+    def _entity_ref(self, eid: str, link: dict[str, Any] | None = None,
+                    briefs: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+        """``briefs``: (name, type) by id, when the caller read many at once."""
+        brief = (briefs if briefs is not None else self._state.store.entity_briefs([eid])).get(eid)
+        name, typ = brief or (eid, "other")
+        ref = {"id": eid, "name": name, "type": typ, "known": brief is not None}
         if link:
             ref.update(text=link.get("text"), rule=link.get("rule"), confidence=link.get("confidence"))
         return ref
@@ -473,16 +487,17 @@ class Searcher:
         }
 
     def document(self, doc_id: str) -> dict[str, Any]:
-        state = self._state
-        doc = state.documents.get(doc_id)
+        store = self._state.store
+        doc = store.document(doc_id)
         if doc is None:
             raise NotFound(f"no document {doc_id!r}")
-        paras = [state.paragraphs[pid] for pid in state.doc_paragraphs.get(doc_id, [])]
+        paras = store.doc_paragraphs(doc_id)
         ents = Counter(x["entity_id"] for p in paras for x in p["links"])
+        briefs = store.entity_briefs(ents)
         return {
             **{k: v for k, v in doc.items() if k != "fingerprint"},
             "paragraphs": paras,
-            "entities": [dict(self._entity_ref(e), count=n) for e, n in ents.most_common()],
+            "entities": [dict(self._entity_ref(e, briefs=briefs), count=n) for e, n in ents.most_common()],
         }
 
     def entities(
@@ -491,86 +506,58 @@ class Searcher:
         if type is not None and type not in FACET_TYPES:
             raise BadQuery(f"type must be one of {', '.join(FACET_TYPES)}")
         _check_params(limit, offset, "hybrid", "rrf", 10**6)
-        rows = list(self._state.entities.values())
-        if type:
-            rows = [e for e in rows if e.get("type") == type]
-        if q:
-            needle = q.casefold()
-            rows = [
-                e
-                for e in rows
-                if needle in e["name"].casefold()
-                or any(needle in a.casefold() for a in (*e.get("aliases", []), *e.get("surfaces", [])))
-            ]
-        rows.sort(key=lambda e: (-e.get("mentions", 0), e["id"]))
-        return {
-            "total": len(rows),
-            "offset": offset,
-            "limit": limit,
-            "entities": rows[offset : offset + limit],
-        }
+        total, rows = self._state.store.find_entities(type=type, q=q, limit=limit, offset=offset)
+        return {"total": total, "offset": offset, "limit": limit, "entities": rows}
 
     def entity(self, entity_id: str, *, limit: int = 50) -> dict[str, Any]:
-        state = self._state
-        ent = state.entities.get(entity_id)
+        store = self._state.store
+        ent = store.entity(entity_id)
         if ent is None:
             raise NotFound(f"no entity {entity_id!r}")
-        pids = state.backend.entity_paragraphs(entity_id)
-        paras = [state.paragraphs[p] for p in pids if p in state.paragraphs]
-
-        def date_key(p: dict[str, Any]) -> tuple[str, str, int]:
-            d = state.documents[p["doc_id"]]
-            return (d.get("date") or "", p["doc_id"], p["n"])
-
-        paras.sort(key=date_key)
-        co: Counter[str] = Counter()
-        for p in paras:
-            co.update({x["entity_id"] for x in p["links"]} - {entity_id})
-        mentions = []
-        for p in paras[:limit]:
-            d = state.documents[p["doc_id"]]
-            mentions.append(
-                {
-                    "paragraph_id": p["id"],
-                    "doc_id": p["doc_id"],
-                    "title": d["title"],
-                    "date": d.get("date"),
-                    "snippet": highlight(p["text"], links=p["links"]),
-                    "links": [x for x in p["links"] if x["entity_id"] == entity_id],
-                }
-            )
+        count, paras, dates = store.entity_mentions(entity_id, limit)
+        mentions = [
+            {
+                "paragraph_id": p["id"],
+                "doc_id": p["doc_id"],
+                "title": p["_doc"]["title"],
+                "date": p["_doc"].get("date"),
+                "snippet": highlight(p["text"], links=p["links"]),
+                "links": [x for x in p["links"] if x["entity_id"] == entity_id],
+            }
+            for p in paras
+        ]
         quotes: list[dict[str, Any]] = []
         whole: dict[tuple[str, str], dict[str, Any]] = {}  # a quote across paragraphs is listed once
-        for p in paras:
+        for p in store.quoted(entity_id):
             for qt in p["quotes"]:
                 if qt["speaker"] == entity_id:
                     key = (p["doc_id"], qt.get("quote_id") or f"{p['id']}/{qt['start']}")
                     if key in whole:
                         whole[key]["text"] += " … " + qt["text"]
                         continue
-                    d = state.documents[p["doc_id"]]
                     whole[key] = {
                         "paragraph_id": p["id"],
                         "doc_id": p["doc_id"],
-                        "title": d["title"],
-                        "date": d.get("date"),
+                        "title": p["_doc"]["title"],
+                        "date": p["_doc"].get("date"),
                         "text": qt["text"],
                         "confidence": qt.get("confidence"),
                         "cue": qt.get("cue", ""),
                         "how": qt.get("how", ""),
                     }
                     quotes.append(whole[key])
-        days = np.fromiter((state.doc_days[state.doc_index[p["doc_id"]]] for p in paras), dtype=np.int64,
-                           count=len(paras))
+        days = np.fromiter((day_number(d) for d in dates), dtype=np.int64, count=len(dates))
         unit, bins = timeline(days)
+        co = store.co_mentioned(entity_id, 20)
+        briefs = store.entity_briefs(e for e, _ in co)
         return {
             **ent,
-            "mention_count": len(paras),
+            "mention_count": count,
             "timeline": {"unit": unit, "bins": [{"period": p, "count": n} for p, n in bins],
                          "undated": int((days == UNDATED).sum())},
             "mentions": mentions,
             "quotes": quotes,
-            "co_mentioned": [dict(self._entity_ref(e), count=n) for e, n in co.most_common(20)],
+            "co_mentioned": [dict(self._entity_ref(e, briefs=briefs), count=n) for e, n in co],
         }
 
     def link(self, text: str) -> list[dict[str, Any]]:
@@ -605,14 +592,6 @@ class _DocGroup:
     paragraphs: list[tuple[str, float]]
 
 
-def _group(fused: list[tuple[str, float]], state: _State) -> list[_DocGroup]:
-    groups: dict[str, _DocGroup] = {}
-    for pid, score in fused:
-        doc_id = state.paragraphs[pid]["doc_id"]
-        groups.setdefault(doc_id, _DocGroup(doc_id, score, [])).paragraphs.append((pid, score))
-    return list(groups.values())  # insertion order = best paragraph's rank
-
-
 class _HitRenderer:
     """Turns paragraph ids into ``Hit``s and document groups into ``Group``s for one query."""
 
@@ -620,11 +599,25 @@ class _HitRenderer:
                  stems: set[str], linked: set[str], snippet_chars: int):
         self.state, self.legs, self.ranks = state, legs, ranks
         self.stems, self.linked, self.snippet_chars = stems, linked, snippet_chars
+        self._paragraphs: dict[str, dict[str, Any]] = {}
+        self._heads: dict[str, dict[str, Any]] = {}
+
+    def prefetch(self, pids: Sequence[str]) -> None:
+        """Read the paragraphs ``pids`` and their documents' heads from the store in one query each."""
+        self._paragraphs.update(self.state.store.paragraphs(p for p in pids if p not in self._paragraphs))
+        self._head_of(p["doc_id"] for p in self._paragraphs.values())
+
+    def _head_of(self, doc_ids: Iterable[str]) -> None:
+        todo = [d for d in doc_ids if d not in self._heads]
+        if todo:
+            self._heads.update(self.state.store.doc_heads(todo))
 
     def hit(self, pid: str, score: float, explain: dict[str, Any] | None = None) -> Hit:
         """``explain``: leg ranks for a paragraph outside the fused window (its rank in a full match list)."""
-        p = self.state.paragraphs[pid]
-        d = self.state.documents[p["doc_id"]]
+        if pid not in self._paragraphs:
+            self.prefetch([pid])
+        p = self._paragraphs[pid]
+        d = self._heads[p["doc_id"]]
         ranks = self.ranks.get(pid, [None] * len(self.legs))
         ents = {x["entity_id"] for x in p["links"]}
         return Hit(
@@ -639,7 +632,9 @@ class _HitRenderer:
         )
 
     def group(self, g: _DocGroup, explain: dict[str, dict[str, Any]] | None = None) -> Group:
-        d = self.state.documents[g.doc_id]
+        self.prefetch([pid for pid, _ in g.paragraphs[:GROUP_HITS]])
+        self._head_of([g.doc_id])
+        d = self._heads[g.doc_id]
         explain = explain or {}
         return Group(
             doc_id=g.doc_id, title=d["title"], date=d.get("date"), source=d.get("source"),
@@ -670,14 +665,15 @@ class _Matched:
     """
 
     def __init__(self, state: _State, r: Retrieval, window: Matches | None, kw: Matches | None,
-                 ent: Matches | None, complete: bool):
+                 ent: Matches | None, complete: bool, fused_docs: dict[str, int]):
+        """``fused_docs``: the document ordinal of each paragraph of the fused window."""
         self.state, self.r, self.window, self.complete = state, r, window, complete
+        self.fused_docs = fused_docs
         self.legs = [(name, m) for name, m in (("keyword", kw), ("entity", ent)) if m is not None]
 
     def _window_docs(self) -> np.ndarray:
-        st = self.state
-        return np.fromiter((st.doc_index[st.paragraphs[pid]["doc_id"]] for pid, _ in self.r.fused),
-                           dtype=np.int64, count=len(self.r.fused))
+        return np.fromiter((self.fused_docs[pid] for pid, _ in self.r.fused), dtype=np.int64,
+                           count=len(self.r.fused))
 
     def documents(self, *, by_date: bool) -> tuple[np.ndarray, np.ndarray]:
         """Document ordinals (``_State.doc_ids``) in page order, and their day numbers."""
@@ -723,33 +719,34 @@ class _Matched:
         if self.complete and self.window is not None:
             docnums = np.unique(np.concatenate([self.window.docnums] + [m.docnums for _, m in self.legs]))
             return self.state.backend.entity_counts(docnums)
-        counts: Counter[str] = Counter()
-        for pid, _ in self.r.fused:
-            counts.update({x["entity_id"] for x in self.state.paragraphs[pid]["links"]})
-        return dict(counts)
+        return self.state.store.entity_counts([pid for pid, _ in self.r.fused])
 
 
 def _load_state(folder: Path, settings: Settings) -> _State:
     from index.errors import IndexFormatMismatch
 
     manifest = layout.verify(folder)  # cheap: files present with their recorded sizes
+    store = open_store(folder)  # IndexFormatMismatch if missing, not SQLite or another store format
     try:
-        documents = {d["id"]: d for d in read_jsonl(folder / layout.DOCUMENTS)}
-        paragraphs: dict[str, dict[str, Any]] = {}
-        doc_paragraphs: dict[str, list[str]] = defaultdict(list)
-        for p in read_jsonl(folder / layout.PARAGRAPHS):
-            paragraphs[p["id"]] = p
-            doc_paragraphs[p["doc_id"]].append(p["id"])
-        entities = json.loads((folder / layout.ENTITIES).read_text(encoding="utf-8"))
+        doc_ids, doc_dates = store.document_list()
         clusters = read_clusters(folder)
     except (ValueError, KeyError, TypeError) as err:  # UnicodeDecodeError is a ValueError
+        store.close()
         raise IndexFormatMismatch(
             f"index at {folder} is damaged ({type(err).__name__}: {str(err)[:200]}); "
             "rebuild it with `personae build --full`"
         ) from None
-    backend = open_backend(folder, settings)
+    except BaseException:
+        store.close()
+        raise
     try:
-        sizes = {"documents": len(documents), "paragraphs": len(paragraphs)}
+        backend = open_backend(folder, settings)
+    except BaseException:
+        store.close()
+        raise
+    try:
+        stored = store.counts()
+        sizes = {"documents": len(doc_ids), "paragraphs": stored.get("paragraphs", -1)}
         keyword = getattr(backend, "keyword_index", None)  # embedded: the Whoosh row count is checked too
         if keyword is not None:
             sizes["keyword"] = len(keyword)
@@ -758,6 +755,6 @@ def _load_state(folder: Path, settings: Settings) -> _State:
         layout.check_counts(folder, manifest, **sizes)
     except IndexFormatMismatch:
         backend.close()
+        store.close()
         raise
-    return _State(folder, manifest, backend, documents, paragraphs, dict(doc_paragraphs), entities,
-                  clusters=clusters)
+    return _State(folder, manifest, backend, store, doc_ids, doc_dates, clusters=clusters)

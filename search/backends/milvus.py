@@ -32,8 +32,8 @@ import numpy as np
 
 from index import layout
 from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError
-from index.jsonl import read_jsonl
 from index.keyword import Matches, Restrict
+from index.store import open_store
 from search.backends.base import Hits
 
 SCHEMA_VERSION = 1
@@ -269,8 +269,12 @@ def rows_from_build(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, dic
     import faiss
 
     manifest = layout.read_manifest(folder)
-    docs = {d["id"]: d for d in read_jsonl(folder / layout.DOCUMENTS)}
-    paragraphs = list(read_jsonl(folder / layout.PARAGRAPHS))
+    store = open_store(folder)
+    try:
+        docs = store.doc_heads(store.document_list()[0])
+        paragraphs = list(store.iter_paragraphs())
+    finally:
+        store.close()
     if not (folder / layout.VECTORS).is_file():
         raise IndexMissing(f"{folder} has no {layout.VECTORS}; the milvus backend needs the vectors")
     meta = json.loads((folder / layout.VECTOR_IDS).read_text(encoding="utf-8"))

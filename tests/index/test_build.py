@@ -16,6 +16,7 @@ from index import layout
 from index.build import build_index
 from index.errors import IndexFormatMismatch, IndexMissing
 from index.settings import Settings
+from index.store import read_documents, read_paragraphs
 from search.searcher import Searcher
 from tests.conftest import ROOT, SEEDS
 
@@ -27,9 +28,7 @@ def test_seed_build_layout(seed_index) -> None:
     names = {p.name for p in folder.iterdir()}
     assert names == {
         layout.MANIFEST,
-        layout.DOCUMENTS,
-        layout.PARAGRAPHS,
-        layout.ENTITIES,
+        layout.STORE,
         layout.WHOOSH_DIR,
         layout.VECTORS,
         layout.VECTOR_IDS,
@@ -42,8 +41,8 @@ def test_seed_build_layout(seed_index) -> None:
     assert manifest.counts["documents"] == 1 and manifest.counts["paragraphs"] == report.paragraphs > 20
     assert manifest.models["encoder"] == "all-MiniLM-L6-v2"
     assert all(layout.sha256_file(folder / rel) == digest for rel, digest in manifest.files.items())
-    rows = [json.loads(x) for x in (folder / layout.PARAGRAPHS).read_text().splitlines()]
-    doc = json.loads((folder / layout.DOCUMENTS).read_text().splitlines()[0])
+    rows = read_paragraphs(folder)
+    doc = read_documents(folder)[0]
     for row in rows:  # offsets round-trip, links and quotes sit inside their paragraph
         assert doc["text"][row["start"] : row["end"]] == row["text"]
         for link in row["links"] + row["quotes"]:

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from index import layout
 from index.build import build_index
 from index.settings import Settings
+from index.store import read_documents, read_entities, read_paragraphs
 from index.vectors import VectorIndex
 from personae.cli import cli
 from search.searcher import Searcher
@@ -61,9 +62,9 @@ def _vectors(folder: Path) -> dict[str, np.ndarray]:
 
 def _assert_same_index(inc: Settings, full: Settings) -> None:
     a, b = layout.current_build(inc.index_path), layout.current_build(full.index_path)
-    assert _rows(a, layout.DOCUMENTS) == _rows(b, layout.DOCUMENTS)
-    assert _rows(a, layout.PARAGRAPHS) == _rows(b, layout.PARAGRAPHS)
-    assert json.loads((a / layout.ENTITIES).read_text()) == json.loads((b / layout.ENTITIES).read_text())
+    assert read_documents(a) == read_documents(b)
+    assert read_paragraphs(a) == read_paragraphs(b)
+    assert read_entities(a) == read_entities(b)
     assert _rows(a, layout.MENTIONS) == _rows(b, layout.MENTIONS)
     va, vb = _vectors(a), _vectors(b)
     assert list(va) == list(vb)
@@ -113,7 +114,7 @@ def test_incremental_equals_full_rebuild_after_add_change_delete(tmp_path: Path)
 
     # Links are re-derived rather than copied: the corpus pass joins names across documents (a lone
     # "Okonkwo" joins the full name another document gives), so an unchanged document's links may change.
-    after = {r["id"]: r["links"] for r in _rows(second.folder, layout.PARAGRAPHS)}
+    after = {r["id"]: r["links"] for r in read_paragraphs(second.folder)}
     okonkwo = [lk for links in after.values() for lk in links if lk["text"] == "Okonkwo"]
     assert okonkwo
 
@@ -139,7 +140,7 @@ def test_changed_registry_redetects_but_reuses_vectors(tmp_path: Path) -> None:
     assert report.processed == 2  # NER reran for both (the gazetteer changed) ...
     assert any("encoded 0 of" in m for m in logs)  # ... but no paragraph was re-encoded
     folder = layout.current_build(settings.index_path)
-    assert "marta-okonkwo" in json.loads((folder / layout.ENTITIES).read_text())
+    assert "marta-okonkwo" in read_entities(folder)
     full = Settings.load(
         env={}, corpus=str(corpus), index_dir=str(tmp_path / "full"), entities_file=str(registry)
     )

@@ -54,14 +54,14 @@ def _verify_cli(settings: Settings, *extra: str) -> tuple[int, str]:
 def test_whole_index_verifies(index: tuple[Settings, Path]) -> None:
     settings, folder = index
     manifest = layout.verify(folder, deep=True)
-    assert set(manifest.sizes) == set(manifest.files) and manifest.sizes[layout.PARAGRAPHS] > 0
+    assert set(manifest.sizes) == set(manifest.files) and manifest.sizes[layout.STORE] > 0
     assert Searcher.open(settings).search("goats", mode="keyword")["total"] == 4
     code, out = _verify_cli(settings)
     assert code == 0 and out.startswith("ok: ") and "checksums" in out
 
 
 def _truncate(folder: Path) -> None:
-    path = folder / layout.PARAGRAPHS
+    path = folder / layout.STORE
     path.write_bytes(path.read_bytes()[:-40])
 
 
@@ -86,7 +86,7 @@ def _garbage_manifest(folder: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (_truncate, r"paragraphs\.jsonl is \d+ bytes, the manifest says \d+"),
+        (_truncate, r"store\.sqlite is \d+ bytes, the manifest says \d+"),
         (_delete_vectors, r"vectors\.faiss is missing"),
         (_delete_whoosh, r"whoosh/\S+ is missing"),
         (_format, rf"index format {layout.INDEX_FORMAT + 1}, this Personae reads {layout.INDEX_FORMAT}"),
@@ -119,11 +119,11 @@ def test_flipped_byte_needs_the_deep_check(index: tuple[Settings, Path]) -> None
     assert code == 1 and "does not match its checksum" in out
 
 
-def test_same_size_garbage_in_paragraphs_is_a_clear_error(index: tuple[Settings, Path]) -> None:
+def test_same_size_garbage_in_the_store_is_a_clear_error(index: tuple[Settings, Path]) -> None:
     settings, folder = index
-    path = folder / layout.PARAGRAPHS
+    path = folder / layout.STORE
     data = bytearray(path.read_bytes())
-    data[0:1] = b"x"  # the first line is no longer JSON
+    data[0:1] = b"x"  # the SQLite header no longer says "SQLite format 3"
     path.write_bytes(bytes(data))
     with pytest.raises(IndexFormatMismatch, match="damaged.*personae build"):
         Searcher.open(settings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ import pytest
 from index import layout
 from index.build import build_index
 from index.encoder import load_encoder
+from index.store import read_paragraphs
 from search.searcher import Searcher
 from tests.conftest import hash_settings
 
@@ -37,8 +37,7 @@ def _corpus(folder: Path, version: int) -> None:
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
-    rows = (json.loads(x) for x in (folder / layout.PARAGRAPHS).read_text(encoding="utf-8").splitlines())
-    return {r["id"]: r["text"] for r in rows}
+    return {r["id"]: r["text"] for r in read_paragraphs(folder)}
 
 
 @pytest.mark.slow

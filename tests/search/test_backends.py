@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from index import layout
 from index.encoder import load_encoder
+from index.store import read_documents, read_paragraphs
 
 LAVROV = "sergei-lavrov"
 _MILVUS_MISSING = [m for m in ("pymilvus", "milvus_lite") if importlib.util.find_spec(m) is None]
@@ -22,8 +22,7 @@ def _needs_milvus() -> None:
 
 
 def _paragraphs(folder: Path) -> dict[str, dict]:
-    with (folder / layout.PARAGRAPHS).open(encoding="utf-8") as f:
-        return {p["id"]: p for p in map(json.loads, f) if p}
+    return {p["id"]: p for p in read_paragraphs(folder)}
 
 
 @pytest.fixture(scope="module")
@@ -360,7 +359,7 @@ def test_date_range_leaves_out_undated_paragraphs(request, backend, build_folder
     from index.keyword import Restrict
 
     _holds(request, "date range")
-    doc = json.loads((build_folder / layout.DOCUMENTS).read_text(encoding="utf-8").splitlines()[0])
+    doc = read_documents(build_folder)[0]
     assert doc["date"] is None, "the seed article carries no date"  # dated ranges: tests/web/test_newsroom.py
     assert backend.keyword("Lavrov", 50)
     assert not backend.keyword("Lavrov", 50, restrict=Restrict(date_from="1900-01-01"))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from index.build import build_index
 from index.settings import Settings
+from index.store import read_paragraphs
 from search.searcher import Searcher
 
 
@@ -60,7 +61,7 @@ def test_registry_belongs_to_its_corpus(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     _write(plain, {"a.txt": text})
     report = build_index(_settings(plain, tmp_path / "idx1"))
-    rows = [json.loads(x) for x in (report.folder / "paragraphs.jsonl").read_text().splitlines()]
+    rows = read_paragraphs(report.folder)
     assert not any(lk["entity_id"] == "marco-rubio" for r in rows for lk in r["links"])
 
     own = tmp_path / "own"

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from index import layout
+from index.store import read_entities
 from personae.cli import cli
 from tests.conftest import SEEDS
 
 
 def _entities(index_dir: Path) -> dict:
-    return json.loads((layout.current_build(index_dir) / layout.ENTITIES).read_text(encoding="utf-8"))
+    return read_entities(layout.current_build(index_dir))
 
 
 def test_merge_rename_reject_apply_on_rebuild(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from index.errors import PersonaeError
 from index.linking.kb import detect_format, import_file
 from index.linking.registry import Registry
 from index.records import Entity, Title
+from index.store import read_entities, read_paragraphs
 from personae.cli import cli
 
 DATA = Path(__file__).parent / "data" / "kb"
@@ -183,10 +184,8 @@ def build_links(corpus: Path, registry: Path, index_dir: Path) -> dict[str, list
                              entities_file=str(registry))
     build_index(settings)
     out = {}
-    with (layout.current_build(index_dir) / layout.PARAGRAPHS).open(encoding="utf-8") as f:
-        for line in f:
-            row = json.loads(line)
-            out[row["id"]] = [(x["text"], x["entity_id"]) for x in row["links"]]
+    for row in read_paragraphs(layout.current_build(index_dir)):
+        out[row["id"]] = [(x["text"], x["entity_id"]) for x in row["links"]]
     return out
 
 
@@ -209,7 +208,7 @@ def test_build_links_to_imported_ids_and_dated_titles(tmp_path: Path) -> None:
         links["sy-2012#0"])
     assert {("Marconi Shipping Ltd", "sy-co-ship"), ("Sylvanian Customs Service", "sy-pb-customs")} <= set(
         links["sy-2015#0"])
-    ents = json.loads((layout.current_build(tmp_path / "idx") / layout.ENTITIES).read_text(encoding="utf-8"))
+    ents = read_entities(layout.current_build(tmp_path / "idx"))
     assert ents["Q990000021"]["wikidata"] == "Q990000021"
     assert {"title": "Freedonian Foreign Minister", "start": "1998-05", "end": "2005-02-14"} in ents[
         "Q990000021"]["titles"]

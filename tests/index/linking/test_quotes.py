@@ -10,6 +10,7 @@ import pytest
 from index.linking.quotes import count_quotes, extract_quotes, find_quotes, find_spans
 from index.linking.resolve import Linker
 from index.records import Document, Link, Quote
+from index.store import read_paragraphs
 from tests.conftest import shared_path
 
 BASELINE = Path(__file__).parent / "data" / "seed_baseline.json"
@@ -249,7 +250,7 @@ def test_build_stores_segments_counts_and_said(tmp_path: Path) -> None:
         report.summary()
     )
     build = layout.current_build(tmp_path / "idx")
-    rows = [json.loads(line) for line in (build / layout.PARAGRAPHS).open(encoding="utf-8")]
+    rows = read_paragraphs(build)
     quotes = [(r["text"], q) for r in rows for q in r["quotes"]]
     for ptext, q in quotes:
         assert ptext[q["start"] : q["end"]] == q["text"]
