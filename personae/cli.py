@@ -254,7 +254,7 @@ def serve(
         click.echo(f"Personae on http://{settings.host}:{settings.port}/ ({workers} workers)", err=True)
         _serve_gunicorn(settings, workers=workers, threads=threads, connections=connection_limit)
         return
-    app = create_app(settings)
+    app = create_app(settings, warm=not (dev or get_path))
     if get_path:
         resp = app.test_client().get(get_path)
         click.echo(resp.get_data(as_text=True))
@@ -317,7 +317,11 @@ def _listening(settings: Settings) -> Iterator[None]:
 
 
 def _serve_gunicorn(settings: Settings, *, workers: int, threads: int, connections: int) -> None:
-    """gunicorn's gthread workers, each a process with its own Searcher (loaded after the fork)."""
+    """gunicorn's gthread workers, each a process with its own Searcher, opened and warmed after the fork.
+
+    Not ``preload_app``: torch and faiss keep OpenMP thread pools, which are not safe to fork once used.
+    What forking would share is shared anyway: the vectors are memory-mapped (``index/vectors.py``) and
+    records are read from the build's store (``index/store.py``), both through the page cache."""
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:
@@ -342,7 +346,7 @@ def _serve_gunicorn(settings: Settings, *, workers: int, threads: int, connectio
         def load(self) -> Any:
             from web import create_app
 
-            return create_app(settings)
+            return create_app(settings, warm=True)  # in each worker, before it accepts connections
 
     _App().run()
 

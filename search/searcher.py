@@ -41,6 +41,7 @@ SORTS = ("relevance", "date")
 DUPLICATES = ("collapse", "show")
 MAX_OFFSET = 10_000  # results (paragraphs, or documents when grouped) a page may skip
 EXPORT_MAX = 10_000  # rows an export writes at most
+WARM_QUERY = "news from the minister"  # any words: ``warm`` needs every leg to run once, not to match
 
 
 @dataclass
@@ -166,6 +167,14 @@ class Searcher:
                     self._linker = (state, build_linker(state.folder, state.store.entity_table(),
                                                         self.settings.ner_model, self.settings.ner_window))
         return self._linker[1]
+
+    def warm(self) -> None:
+        """Load what a first query would otherwise load while a user waits (the query encoder, the query
+        linker, the keyword index's per-build caches), by answering one grouped hybrid query the way the
+        search page asks it. Servers call this before they accept traffic."""
+        self.run(SearchRequest(q=WARM_QUERY, group=True))
+        with self._qcache_lock:
+            self._qcache.pop(WARM_QUERY, None)
 
     # ------------------------------------------------------------------------------------- search
     def search(self, q: str, **kwargs: Any) -> dict[str, Any]:

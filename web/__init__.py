@@ -32,9 +32,10 @@ class SearcherHolder:
     """
 
     def __init__(self, settings: Settings, searcher: Searcher | None = None,
-                 interval: float = REFRESH_SECONDS):
+                 interval: float = REFRESH_SECONDS, *, warm: bool = False):
         self.settings = settings
         self.interval = interval
+        self.warm = warm
         self._searcher = searcher
         self._error: PersonaeError | None = None
         self._lock = threading.Lock()
@@ -44,7 +45,10 @@ class SearcherHolder:
 
     def _open(self) -> None:
         try:
-            self._searcher = Searcher.open(self.settings)
+            searcher = Searcher.open(self.settings)
+            if self.warm:
+                searcher.warm()
+            self._searcher = searcher
             self._error = None
         except PersonaeError as err:
             self._error = err
@@ -88,15 +92,17 @@ def get_settings() -> Settings:
     return holder.settings
 
 
-def create_app(settings: Settings | None = None, searcher: Searcher | None = None) -> Flask:
-    """Build the Flask app. ``searcher`` (optional) is used as is; else one is opened from ``settings``."""
+def create_app(settings: Settings | None = None, searcher: Searcher | None = None, *,
+               warm: bool = False) -> Flask:
+    """Build the Flask app. ``searcher`` (optional) is used as is; else one is opened from ``settings``
+    (with ``warm``: and answers one query before the app is returned, so the first user's is not slow)."""
     if settings is None:
         settings = searcher.settings if searcher is not None else Settings.load()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.extensions["personae"] = SearcherHolder(settings, searcher)
+    app.extensions["personae"] = SearcherHolder(settings, searcher, warm=warm)
 
     @app.before_request
     def _refresh() -> None:

@@ -186,3 +186,16 @@ def test_concurrent_searches(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda i: index.search(vecs[i], 5), range(40)))
     assert got == expected
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_vectors_are_mapped_from_the_file_not_copied(tmp_path: Path, kind: str) -> None:
+    """Server workers share one copy of the vectors (and the HNSW graph) through the page cache."""
+    vecs = unit(400)
+    write_vector_index(tmp_path, vecs, ids_for(400), hnsw_threshold=100 if kind == "hnsw" else 1000)
+    index = VectorIndex.open(tmp_path)
+    assert index.kind == kind
+    maps = Path("/proc/self/maps").read_text()
+    assert str((tmp_path / VECTORS).resolve()) in maps
+    assert index.search(vecs[7], 1)[0][0] == "doc7#0"
+    assert index.search_subset(vecs[9], ["doc9#0", "doc1#0"], 1)[0][0] == "doc9#0"
