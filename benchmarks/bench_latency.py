@@ -41,6 +41,7 @@ from index.documents import read_corpus  # noqa: E402
 from index.errors import PersonaeError  # noqa: E402
 from index.jsonl import read_jsonl  # noqa: E402
 from index.settings import Settings  # noqa: E402
+from index.store import read_documents, read_paragraphs  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # ../shared from the repository root
 BBC = Path(os.environ.get("PERSONAE_BBC", SHARED / "data" / "bbc-news" / "bbc"))
@@ -163,9 +164,9 @@ def base_vectors(index_dir: Path) -> dict[str, np.ndarray]:
     from index.vectors import VectorIndex
 
     folder = layout.current_build(index_dir)
-    titles = {d["id"]: d["title"] for d in read_jsonl(folder / layout.DOCUMENTS)}
+    titles = {d["id"]: d["title"] for d in read_documents(folder)}
     key_of = {r["id"]: _text_key(compose_text(titles[r["doc_id"]], r["text"]))
-              for r in read_jsonl(folder / layout.PARAGRAPHS)}
+              for r in read_paragraphs(folder)}
     vi = VectorIndex.open(folder)
     mat = vi._index.reconstruct_n(0, len(vi.ids))
     return {key_of[pid]: mat[i] for i, pid in enumerate(vi.ids)}
@@ -184,7 +185,7 @@ def replicated_build(n_paragraphs: int, say: Any = print) -> Path:
     base_dir = base_build(say)
     base_folder = layout.current_build(base_dir)
     per_doc = {}
-    for r in read_jsonl(base_folder / layout.PARAGRAPHS):
+    for r in read_paragraphs(base_folder):
         per_doc[r["doc_id"]] = per_doc.get(r["doc_id"], 0) + 1
     docs = list(read_jsonl(CACHE / "bbc-corpus.jsonl"))
     out, total, copy = [], 0, 0
@@ -288,7 +289,7 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
         searcher.search(text, limit=10)
         searcher.search(text, limit=10, group=True, date_from="2004-03", entities=["united-kingdom"])
     times.clear()
-    filters = second_mix(state.entities)
+    filters = second_mix(state.store.entity_table())
     for text in queries:
         q = parse_query(text)
         kq = timed("keyword: parse", lambda q=q: ki.parse(q.text))
@@ -304,12 +305,13 @@ def measure(index_dir: Path, queries: Sequence[str], say: Any = print) -> dict[s
         qvec = timed("vector: encode query", lambda q=q: enc.encode([q.plain], batch_size=1)[0])
         timed("vector: ANN search", lambda qvec=qvec: backend.vector(qvec, window))
         links = timed("entity: link query", lambda q=q: linker.link_query(q.plain))
-        ids = [x.entity_id for x in links if x.entity_id in searcher._state.entities]
+        known = state.store.known(x.entity_id for x in links)
+        ids = [x.entity_id for x in links if x.entity_id in known]
         if ids:
             timed("entity leg (linked queries only)", lambda ids=ids: backend.entity(ids, window))
         r = timed("retrieve hybrid, no linking", lambda q=q: searcher.retrieve(
             q, mode="hybrid", fusion=settings.fusion, window=window, link_query=False))
-        top = [state.paragraphs[pid] for pid, _ in r.fused[:10]]
+        top = list(state.store.paragraphs(pid for pid, _ in r.fused[:10]).values())
 
         def snippets(q: Any = q, top: list = top) -> None:
             stems = query_stems(q.plain) if q.plain else set()
