@@ -319,7 +319,8 @@ def _listening(settings: Settings) -> Iterator[None]:
 def _serve_gunicorn(settings: Settings, *, workers: int, threads: int, connections: int) -> None:
     """gunicorn's gthread workers, each a process with its own Searcher, opened and warmed after the fork.
 
-    Not ``preload_app``: torch and faiss keep OpenMP thread pools, which are not safe to fork once used.
+    Not ``preload_app``: torch and faiss keep OpenMP thread pools, which are not safe to fork once used;
+    the master only imports the libraries (``_import_libraries``).
     What forking would share is shared anyway: the vectors are memory-mapped (``index/vectors.py``) and
     records are read from the build's store (``index/store.py``), both through the page cache."""
     try:
@@ -348,7 +349,21 @@ def _serve_gunicorn(settings: Settings, *, workers: int, threads: int, connectio
 
             return create_app(settings, warm=True)  # in each worker, before it accepts connections
 
+    _import_libraries()
     _App().run()
+
+
+def _import_libraries() -> None:
+    """Import, in the gunicorn master, the libraries every worker loads its models and indexes with: each
+    worker then starts without importing them again (most of a worker's start-up), and their code pages
+    are shared. Imports only: no model is loaded and nothing runs (see ``_serve_gunicorn``)."""
+    import importlib
+
+    for name in ("sentence_transformers", "spacy", "faiss", "whoosh.index", "search.searcher", "web"):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # the worker reports what is missing, as without this step
+            pass
 
 
 @cli.command("eval")
