@@ -4,7 +4,8 @@ Fields: ``text`` (the document title, a newline, then the paragraph; stemmed, En
 ``entity`` and ``said`` (entity ids, exact), ``doc_id``, ``date``. Paragraphs of a document in another
 language that Whoosh has a stemmer for go to ``text_<code>`` instead (``text_de``: German stemming and stop
 words; one field per language the corpus has); queries search every ``text*`` field. Only ``id`` is
-stored; paragraph text lives in the build's store (``index/store.py``). Scoring: BM25F with the Robertson idf (``BM25F``).
+stored; paragraph text lives in the build's store (``index/store.py``). Scoring: BM25F with the Robertson
+idf (``BM25F``).
 """
 
 from __future__ import annotations
