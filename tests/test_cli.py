@@ -100,7 +100,7 @@ def test_serve_runs_the_production_server(seed_index, workers: int) -> None:
     cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 180  # each worker loads its models and answers one query first
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=Lavrov&limit=1") as resp:
@@ -111,6 +111,17 @@ def test_serve_runs_the_production_server(seed_index, workers: int) -> None:
                 assert time.time() < deadline, "server did not come up"
                 time.sleep(0.3)
         assert data["linked"][0]["id"] == "sergei-lavrov"
+        if workers > 1:  # every worker maps the one vectors file (shared pages), none holds a copy
+            from index import layout
+
+            vectors = str((layout.current_build(settings.index_path) / layout.VECTORS).resolve())
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+            assert len(children) == workers
+            for pid in map(int, children):
+                deadline = time.time() + 180
+                while vectors not in Path(f"/proc/{pid}/maps").read_text():  # a worker still warming up
+                    assert time.time() < deadline, f"worker {pid} never mapped {vectors}"
+                    time.sleep(0.3)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
