@@ -10,7 +10,7 @@ so readers open it with ``mode=ro&immutable=1``: no locking, no journal lookups.
     meta        key -> value (format, row counts)
     documents   ord (build order) | id | date | head (title, date, source, url) | body (the document)
     paragraphs  ord (build order = vector row) | id | doc (document ord) | n | body (row + links + quotes)
-    links       paragraph (ord) | entity_id                     index (entity_id, paragraph)
+    links       paragraph (ord) | entity_id     indexes (entity_id, paragraph), (paragraph, entity_id)
     quotes      paragraph (ord) | speaker                       index (speaker, paragraph)
     entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body (JSON)
 
@@ -51,6 +51,7 @@ CREATE TABLE entities (id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NU
 _INDEXES = """
 CREATE INDEX paragraphs_doc ON paragraphs (doc, n);
 CREATE INDEX links_entity ON links (entity_id, paragraph);
+CREATE INDEX links_paragraph ON links (paragraph, entity_id);
 CREATE INDEX quotes_speaker ON quotes (speaker, paragraph);
 CREATE INDEX entities_rank ON entities (mentions DESC, id);
 CREATE INDEX entities_type_rank ON entities (type, mentions DESC, id);
