@@ -146,7 +146,7 @@ class StoreReader:
         self.path = Path(path)
         self._uri = self.path.resolve().as_uri() + "?mode=ro&immutable=1"
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: dict[threading.Thread, sqlite3.Connection] = {}  # to close them all, and a dead thread's
         self._lock = threading.Lock()
 
     @classmethod
@@ -174,7 +174,9 @@ class StoreReader:
             except sqlite3.Error as err:
                 raise self._damaged(err) from None
             with self._lock:
-                self._all.append(con)
+                for thread in [t for t in self._all if not t.is_alive()]:  # servers that churn threads
+                    self._all.pop(thread).close()
+                self._all[threading.current_thread()] = con
             self._local.con = con
         return con
 
@@ -215,7 +217,7 @@ class StoreReader:
 
     def close(self) -> None:
         with self._lock:
-            for con in self._all:
+            for con in self._all.values():
                 con.close()
             self._all.clear()
         self._local = threading.local()

@@ -146,6 +146,10 @@ def test_threads_read_with_their_own_connections(store: StoreReader) -> None:
         t.join()
     assert not errors
     assert len(store._all) >= 8  # one connection per thread that read
+    late = threading.Thread(target=store.paragraph, args=("b#1",))
+    late.start()
+    late.join()
+    assert set(store._all) == {threading.current_thread(), late}  # a new connection closed the dead ones'
 
 
 def test_write_refuses_an_existing_file(tmp_path: Path) -> None:
