@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from index.errors import IndexFormatMismatch
+from index.errors import IndexFormatMismatch, StorageError
 
 STORE = "store.sqlite"  # the build folder's file this module owns (index/layout.py lists them all)
 STORE_FORMAT = 1
@@ -82,6 +82,18 @@ def write_store(
     path = Path(path)
     if path.exists():
         raise FileExistsError(path)
+    try:
+        return _write(path, documents, paragraphs, entities)
+    except sqlite3.Error as err:  # a full disk is SQLITE_FULL here, not an OSError: name the file
+        raise StorageError(path, str(err) or type(err).__name__, "write") from None
+
+
+def _write(
+    path: Path,
+    documents: Iterable[dict[str, Any]],
+    paragraphs: Iterable[dict[str, Any]],
+    entities: dict[str, dict[str, Any]],
+) -> dict[str, int]:
     con = sqlite3.connect(path, isolation_level=None)
     try:
         con.execute("PRAGMA journal_mode = OFF")
@@ -156,7 +168,11 @@ class StoreReader:
         if not path.is_file():
             raise IndexFormatMismatch(f"{path} is missing; rebuild the index with `personae build --full`")
         reader = cls(path)
-        fmt = reader.meta().get("format")
+        try:
+            fmt = reader.meta().get("format")
+        except IndexFormatMismatch:
+            reader.close()
+            raise
         if fmt != str(STORE_FORMAT):
             reader.close()
             raise IndexFormatMismatch(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.errors import IndexFormatMismatch
+from index.errors import IndexFormatMismatch, StorageError
 from index.store import (
     STORE,
     StoreReader,
@@ -156,6 +156,14 @@ def test_write_refuses_an_existing_file(tmp_path: Path) -> None:
     (tmp_path / STORE).write_bytes(b"")
     with pytest.raises(FileExistsError):
         write_store(tmp_path / STORE, DOCS, PARAGRAPHS, ENTITIES)
+
+
+def test_write_failure_names_the_file(tmp_path: Path) -> None:
+    """SQLite reports a full disk or an unopenable file as ``sqlite3.Error``, which the CLI would not make
+    one line: it becomes ``StorageError`` naming the file."""
+    path = tmp_path / "gone" / STORE
+    with pytest.raises(StorageError, match=rf"cannot write {path}: unable to open database file"):
+        write_store(path, DOCS, PARAGRAPHS, ENTITIES)
 
 
 def test_missing_store_is_one_line(tmp_path: Path) -> None:
