@@ -11,16 +11,26 @@ in about a quarter of all paragraphs): the keyword leg and the grouped paging ov
 than on a real archive. ``bench_latency.py`` holds the same three rows on replicated BBC.
 
 Rows: hybrid ungrouped (the API default), the page's call (grouped, 10 documents), the second mix (grouped
-+ a date range + an entity filter), grouped + an excluded word, grouped + sort=date.
++ a date range + an entity filter), grouped + an entity filter, grouped + a date range, grouped + an
+excluded word, grouped + sort=date. Every call pays for its query embedding and its keyword scoring (the
+per-thread scoring memo, which a next page of the same query reuses, is cleared before each call).
+
+``--components`` adds the median time per component of each row (vector leg = encode + ANN, run beside
+the keyword leg). ``--compare`` runs every call a second time, alternating which goes first, with the
+posting arrays off and the exact-phrase guard asking the keyword leg for the phrase's best matches (the
+code paths before them), and prints both; the two columns share one process and the machine's load.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import sys
 import time
+from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -55,51 +65,137 @@ def archive(n: int):  # -> Settings
         return settings
 
 
+COMPONENTS = {  # (owner, method) -> label; see --components
+    ("search.searcher:Searcher", "_link_query"): "link",
+    ("search.searcher:Searcher", "embed_query"): "encode",
+    ("search.backends.embedded:EmbeddedBackend", "vector"): "vector leg",
+    ("search.backends.embedded:EmbeddedBackend", "keyword"): "keyword leg",
+    ("search.searcher:Searcher", "_protect_exact"): "phrase guard",
+    ("search.searcher:Searcher", "_matched"): "all matches",
+    ("search.searcher:_Matched", "documents"): "page order",
+    ("search.searcher:Searcher", "_group_at"): "groups",
+    ("search.searcher:Searcher", "_facets"): "facets",
+}
+
+
+def _timed(spent: dict[str, float]) -> None:
+    """Wrap the ``COMPONENTS`` methods so each call adds its wall time (ms) to ``spent``."""
+    import importlib
+
+    for (owner, name), label in COMPONENTS.items():
+        module, cls = owner.split(":")
+        klass = getattr(importlib.import_module(module), cls)
+        inner = getattr(klass, name)
+
+        def wrapper(*a, _inner=inner, _label=label, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _inner(*a, **kw)
+            finally:
+                spent[_label] += (time.perf_counter() - t0) * 1000
+
+        setattr(klass, name, functools.wraps(inner)(wrapper))
+
+
+@contextmanager
+def _baseline(searcher):  # noqa: ANN001
+    """The code paths before the posting arrays: Whoosh decodes postings, the guard searches the phrase."""
+    backend = searcher._state.backend
+    arrays = backend.keyword_index._arrays
+    backend.keyword_index._arrays = None
+    backend.matching = lambda query, pids: None
+    try:
+        yield
+    finally:
+        backend.keyword_index._arrays = arrays
+        del backend.matching
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=33_000)
     ap.add_argument("--queries", type=int, default=60)
+    ap.add_argument("--components", action="store_true", help="median ms per component of each row")
+    ap.add_argument("--compare", action="store_true",
+                    help="also time each call with the posting arrays off and the guard searching the phrase")
     ap.add_argument("--no-phrase-guard", action="store_true",
-                    help="skip Searcher._protect_exact (its Whoosh phrase query), to see the rest of a call")
+                    help="skip Searcher._protect_exact, to see the rest of a call")
     args = ap.parse_args()
     from index.encoder import load_encoder
     from search.searcher import Searcher
 
     settings = archive(args.articles)
+    spent: dict[str, float] = defaultdict(float)
+    if args.components:
+        _timed(spent)
     searcher = Searcher.open(settings)
     searcher._encoder = load_encoder("all-MiniLM-L6-v2")  # real query encoding over the hash-built vectors
-    if args.no_phrase_guard:  # component isolation: the guard's phrase query dominates on templated text
+    if args.no_phrase_guard:  # component isolation
         searcher._protect_exact = lambda state, query, fused, legs, restrict: fused  # type: ignore[method-assign]
+    keyword = searcher._state.backend.keyword_index
     m = searcher.manifest
     print(f"{m.counts['paragraphs']} paragraphs, {m.counts['documents']} documents, vector index "
-          f"{m.models.get('vector_index')}", flush=True)
+          f"{m.models.get('vector_index')}, posting arrays {'yes' if keyword._arrays else 'no'}", flush=True)
     rng = random.Random(15)
     queries = [rng.choice(QUERIES) for _ in range(args.queries)]
+
+    def dates(i: int) -> dict[str, str]:
+        year = 2023 + i % 3
+        return {"date_from": f"{year}-{1 + i % 12:02d}", "date_to": f"{year}-{min(12, 4 + i % 12):02d}"}
+
     rows = {
         "hybrid, ungrouped (API default)": lambda q, i: {},
         "PAGE: hybrid grouped, 10 documents": lambda q, i: {"group": True},
         "MIX 2: grouped + date range + entity": lambda q, i: {
-            "group": True, "entities": [ENTITIES[i % len(ENTITIES)]],
-            "date_from": f"{2023 + i % 3}-{1 + i % 12:02d}",
-            "date_to": f"{2023 + i % 3}-{min(12, 4 + i % 12):02d}"},
+            "group": True, "entities": [ENTITIES[i % len(ENTITIES)]], **dates(i)},
+        "grouped + entity filter": lambda q, i: {"group": True, "entities": [ENTITIES[i % len(ENTITIES)]]},
+        "grouped + date range": lambda q, i: {"group": True, **dates(i)},
         "grouped + an excluded word": lambda q, i: {"group": True, "q": f"{q} -Russia"},
         "grouped + sort=date": lambda q, i: {"group": True, "sort": "date"},
     }
     for q in QUERIES:  # warm-up: model, caches, masks of the first filters
         searcher.search(q, limit=10, group=True)
+
+    def call(text: str, params: dict) -> float:
+        searcher._qcache.clear()  # every call pays for its query embedding
+        keyword._local.__dict__.pop("scored", None)  # ... and for its keyword scoring
+        t0 = time.perf_counter()
+        searcher.search(text, **params)
+        return (time.perf_counter() - t0) * 1000
+
     times: dict[str, list[float]] = {k: [] for k in rows}
+    before: dict[str, list[float]] = {k: [] for k in rows}
+    parts: dict[str, dict[str, list[float]]] = {k: defaultdict(list) for k in rows}
+    load = [os.getloadavg()[0]]
     for i, q in enumerate(queries):
         for label, kw in rows.items():
             params = {"limit": 10, **kw(q, i)}
             text = params.pop("q", q)
-            searcher._qcache.clear()  # every call pays for its query embedding
-            t0 = time.perf_counter()
-            searcher.search(text, **params)
-            times[label].append((time.perf_counter() - t0) * 1000)
-    print(f"\n{len(queries)} queries per row; the machine is shared (2 cores, other jobs running)")
-    print(f"{'call (ms)':42s}{'p50':>8s}{'p95':>8s}")
+            if args.compare and i % 2:
+                with _baseline(searcher):
+                    before[label].append(call(text, params))
+            spent.clear()
+            times[label].append(call(text, params))
+            for name, ms in spent.items():
+                parts[label][name].append(ms)
+            if args.compare and not i % 2:
+                with _baseline(searcher):
+                    before[label].append(call(text, params))
+        load.append(os.getloadavg()[0])
+    print(f"\n{len(queries)} queries per row; load average (1 min) {min(load):.1f}-{max(load):.1f} on "
+          f"{os.cpu_count()} cores")
+    head = f"{'call (ms)':40s}{'p50':>8s}{'p95':>8s}"
+    print(head + (f"{'before p50':>12s}{'p95':>8s}" if args.compare else ""))
     for label, ts in times.items():
-        print(f"{label:42s}{np.percentile(ts, 50):8.1f}{np.percentile(ts, 95):8.1f}")
+        line = f"{label:40s}{np.percentile(ts, 50):8.1f}{np.percentile(ts, 95):8.1f}"
+        if args.compare:
+            line += f"{np.percentile(before[label], 50):12.1f}{np.percentile(before[label], 95):8.1f}"
+        print(line)
+    if args.components:
+        print("\nmedian ms per component (vector leg = encode + ANN, beside the keyword leg)")
+        for label, comp in parts.items():
+            print(f"  {label:40s}" + "  ".join(f"{n} {np.median(v + [0.0] * (len(queries) - len(v))):.1f}"
+                                               for n, v in comp.items()))
     return 0
 
 

@@ -228,6 +228,9 @@ def _build_locked(
 
         write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates, langs),
                             languages=set(langs.values()))
+        from index.postings import write_postings
+
+        write_postings(tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR)
         return linked, entities, link_s, time.perf_counter() - t
 
     worker = _Worker(text_side)

@@ -166,7 +166,9 @@ class KeywordIndex:
 
     FIELDS = ("text",)  # plus "title" when the index predates the combined field
 
-    def __init__(self, folder: Path, *, b: float = 0.75, k1: float = 1.2):
+    def __init__(self, folder: Path, *, b: float = 0.75, k1: float = 1.2, postings: Path | None = None):
+        """``postings``: the build's posting arrays (``index/postings.py``), read instead of decoding
+        Whoosh's blocks where they cover the segment."""
         if not whoosh_index.exists_in(str(folder)):
             raise IndexMissing(f"keyword index missing in {folder}; run `personae build`")
         self.ix = whoosh_index.open_dir(str(folder))
@@ -182,6 +184,9 @@ class KeywordIndex:
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._pid_docnum: tuple[tuple, dict[str, int]] | None = None
         self._pairs: tuple[tuple, tuple[np.ndarray, np.ndarray, list[str]]] | None = None
+        from index.postings import read_postings
+
+        self._arrays = read_postings(postings) if postings is not None else None
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
         self.fields += sorted(n for n in names if n.startswith("text_"))  # other languages' stemmers
@@ -239,8 +244,7 @@ class KeywordIndex:
         terms = _plain_terms(query, self.fields)
         if terms is not None:
             docnums, scores, _ = self._score_terms(s, query, terms, filt, allowed, k=max(1, k))
-            return [(s.stored_fields(d)["id"], sc) for d, sc in zip(docnums.tolist(), scores.tolist(),
-                                                                    strict=True)]
+            return list(zip(self.paragraph_ids(docnums.tolist()), scores.tolist(), strict=True))
         hits = s.search(query, limit=max(1, k), **self._whoosh_filter(filt, allowed))
         return [(hit["id"], float(hit.score or 0.0)) for hit in hits]
 
@@ -287,8 +291,8 @@ class KeywordIndex:
 
     def paragraph_ids(self, docnums: Iterable[int]) -> list[str]:
         """Paragraph ids of global docnums (``Matches.docnums``)."""
-        s = self._searcher()
-        return [s.stored_fields(int(d))["id"] for d in docnums]
+        pids = self._global_pids(self._searcher())  # read once per segment
+        return [pids[d] for d in docnums]
 
     def allowed_ids(self, allowed: np.ndarray) -> list[str]:
         """Paragraph ids where ``allowed`` (a global mask) is true, in docnum order."""
@@ -343,7 +347,7 @@ class KeywordIndex:
                 ordinal = index.setdefault(eid, len(names))
                 if ordinal == len(names):
                     names.append(eid)
-                ids = _term_ids(reader, "entity", eid)
+                ids = self._term_ids(reader, "entity", eid)
                 docs.append(ids + offset)
                 ents.append(np.full(len(ids), ordinal, dtype=np.int64))
         empty = np.zeros(0, dtype=np.int64)
@@ -389,10 +393,10 @@ class KeywordIndex:
             n = leaf.reader().doc_count_all()
             if filt is not None:
                 keep = np.zeros(n, dtype=bool)
-                keep[_doc_ids(leaf, filt)] = True
+                keep[self._doc_ids(leaf, filt)] = True
                 mask[offset : offset + n] &= keep
             for q in negative:
-                excluded[offset + _doc_ids(leaf, q)] = True
+                excluded[offset + self._doc_ids(leaf, q)] = True
         if restrict.whole_documents and excluded.any():
             excluded = np.isin(ords, np.unique(ords[excluded]))
         mask &= ~excluded
@@ -423,9 +427,9 @@ class KeywordIndex:
         out = []
         for leaf, offset in _leaf_searchers(s):
             reader = leaf.reader()
-            ids = _all_docs(reader) if query is None else _doc_ids(leaf, query)
+            ids = _all_docs(reader) if query is None else self._doc_ids(leaf, query)
             if filt is not None and len(ids):
-                ids = np.intersect1d(ids, _doc_ids(leaf, filt), assume_unique=True)
+                ids = np.intersect1d(ids, self._doc_ids(leaf, filt), assume_unique=True)
             if reader.has_deletions() and len(ids):
                 live = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
                 ids = np.intersect1d(ids, live, assume_unique=True)
@@ -451,9 +455,9 @@ class KeywordIndex:
                 ordinal = self._doc_index.setdefault(name, len(self._doc_names))
                 if ordinal == len(self._doc_names):
                     self._doc_names.append(name)
-                ords[_term_ids(reader, "doc_id", name)] = ordinal
+                ords[self._term_ids(reader, "doc_id", name)] = ordinal
         for value in reader.field_terms("date") if "date" in names else ():
-            days[_term_ids(reader, "date", value)] = day_number(value)
+            days[self._term_ids(reader, "date", value)] = day_number(value)
         if key:
             with self._lock:
                 self._column_cache.setdefault(key, (ords, days))
@@ -466,7 +470,8 @@ class KeywordIndex:
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def _global_pids(self, s) -> list[str]:
-        out: list[str] = []
+        """Paragraph id of every global docnum ("" for a deleted one), read once per segment."""
+        parts: list[list[str]] = []
         for leaf, _ in _leaf_searchers(s):
             reader = leaf.reader()
             key = _segment_id(reader)
@@ -478,8 +483,8 @@ class KeywordIndex:
                 if key:
                     with self._lock:
                         self._pid_cache.setdefault(key, pids)
-            out.extend(pids)
-        return out
+            parts.append(pids)
+        return parts[0] if len(parts) == 1 else [pid for part in parts for pid in part]
 
     def _pid_lookup(self, s) -> dict[str, int]:
         key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))
@@ -548,7 +553,7 @@ class KeywordIndex:
             scores = np.zeros(len(lengths), dtype=np.float64)
             touched = np.zeros(len(lengths), dtype=bool)
             for t in terms:
-                ids, weights = _term_postings(reader, t.fieldname, t.text)
+                ids, weights = self._term_postings(reader, t.fieldname, t.text)
                 if not len(ids):
                     continue
                 idf = s.idf(t.fieldname, t.text)
@@ -559,7 +564,7 @@ class KeywordIndex:
                 touched[ids] = True
             if filt is not None:
                 keep = np.zeros(len(lengths), dtype=bool)
-                keep[_doc_ids(leaf, filt)] = True
+                keep[self._doc_ids(leaf, filt)] = True
                 touched &= keep
             if allowed is not None:
                 touched &= allowed[offset : offset + len(lengths)]
@@ -609,9 +614,150 @@ class KeywordIndex:
             return memo[1]  # the vectorised search just counted exactly this query in this thread
         return len(self._global_ids(self._searcher(), query, filt, allowed))
 
+    def matching(self, query: Query, pids: Sequence[str]) -> set[str]:
+        """The paragraphs among ``pids`` that ``query`` matches (filters are the caller's business).
+
+        Answers from postings at the given docnums only: terms by membership, phrases by the positions of
+        each word in just those paragraphs (Whoosh's own span matching), so a phrase found in a quarter of
+        the collection costs as much as a rare one. ``search(query, None)`` restricted to ``pids`` gives
+        the same set; this is what the exact-phrase guard asks about a fused window.
+        """
+        docnums = self.docnums_of(pids)
+        found: list[np.ndarray] = []
+        for leaf, offset in _leaf_searchers(self._searcher()):
+            n = leaf.reader().doc_count_all()
+            local = np.unique(docnums[(docnums >= offset) & (docnums < offset + n)] - offset)
+            if len(local):
+                hit = self._match_at(leaf, query, local)
+                reader = leaf.reader()
+                if reader.has_deletions():
+                    hit = np.array([d for d in hit.tolist() if not reader.is_deleted(d)], dtype=np.int64)
+                found.append(hit + offset)
+        if not found:
+            return set()
+        return set(self.paragraph_ids(np.concatenate(found).tolist()))
+
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
         s = self._searcher()
         return [hit["id"] for hit in s.search(Term(field, entity_id), limit=None)]
+
+    def _doc_ids(self, leaf, q: Query) -> np.ndarray:
+        """Sorted unique segment-local docnums matching ``q`` in one leaf searcher (deletions not removed)."""
+        if isinstance(q, Term):
+            return self._term_ids(leaf.reader(), q.fieldname, q.text)
+        if type(q) is Or and not getattr(q, "minmatch", 0):
+            parts = [self._doc_ids(leaf, sub) for sub in q.subqueries]
+            parts = [p for p in parts if len(p)]
+            return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        if type(q) is And:
+            out: np.ndarray | None = None
+            for sub in q.subqueries:
+                ids = self._doc_ids(leaf, sub)
+                out = ids if out is None else np.intersect1d(out, ids, assume_unique=True)
+                if not len(out):
+                    break
+            return np.zeros(0, dtype=np.int64) if out is None else out
+        if isinstance(q, Every) and q.fieldname in (None, "", "*"):
+            return _all_docs(leaf.reader())
+        ids = np.fromiter(q.docs(leaf), dtype=np.int64)  # phrases, NOT, prefixes…: Whoosh enumerates
+        return np.unique(ids)
+
+    def _match_at(self, leaf, q: Query, cand: np.ndarray) -> np.ndarray:
+        """The docnums of ``cand`` (sorted, segment-local) that ``q`` matches in one leaf searcher."""
+        from whoosh.query import Phrase
+
+        if isinstance(q, Term) and type(q) is Term:
+            return cand[np.isin(cand, self._term_ids(leaf.reader(), q.fieldname, q.text), assume_unique=True)]
+        if type(q) is Phrase:
+            return self._phrase_at(leaf, q, cand)
+        if type(q) is Or and not getattr(q, "minmatch", 0):
+            parts = [self._match_at(leaf, sub, cand) for sub in q.subqueries]
+            return np.unique(np.concatenate(parts)) if parts else cand[:0]
+        if type(q) is And:
+            out = cand
+            for sub in q.subqueries:
+                out = self._match_at(leaf, sub, out)
+                if not len(out):
+                    break
+            return out
+        return cand[np.isin(cand, self._doc_ids(leaf, q), assume_unique=True)]  # others: Whoosh enumerates
+
+    def _phrase_at(self, leaf, q: Any, cand: np.ndarray) -> np.ndarray:
+        """``Phrase`` matching at the given docnums only: each word's positions in those documents (from the
+        posting arrays, else Whoosh's matchers skipped to them), chained by the span test Whoosh's
+        ``Phrase`` runs (``SpanNear2``, the phrase's slop), so the answer is Whoosh's."""
+        from types import SimpleNamespace
+
+        from whoosh.query.spans import Span, SpanNear2
+
+        reader = leaf.reader()
+        if q.fieldname not in reader.schema:
+            return cand[:0]
+        field = reader.schema[q.fieldname]
+        words = []
+        for word in q.words:
+            try:
+                word = field.to_bytes(word)
+            except ValueError:
+                return cand[:0]
+            if (q.fieldname, word) not in reader:
+                return cand[:0]
+            words.append(word)
+        if not words or not len(cand):
+            return cand[:0]
+        arrays = self._segment_arrays(reader)
+        if arrays is not None and arrays.has(q.fieldname):
+            for word in words:  # documents holding every word, then their positions
+                cand = cand[np.isin(cand, self._term_ids(reader, q.fieldname, word), assume_unique=True)]
+            per_word = [arrays.positions(q.fieldname, word, cand) for word in words]
+            spans = [[[Span(p) for p in ps or ()] for ps in col] for col in per_word]
+            docs = [(d, [col[i] for col in spans]) for i, d in enumerate(cand.tolist())]
+        else:
+            docs = self._phrase_spans(reader, q.fieldname, words, cand)
+        spans_of = SpanNear2.SpanNear2Matcher._get_spans  # the span chaining Phrase.matcher runs
+        out = []
+        for d, word_spans in docs:
+            ms = [SimpleNamespace(spans=lambda s=s: s) for s in word_spans]
+            if spans_of(SimpleNamespace(ms=ms, slop=q.slop, ordered=True, mindist=1)):
+                out.append(d)
+        return np.array(out, dtype=np.int64)
+
+    @staticmethod
+    def _phrase_spans(reader, fieldname: str, words: list[bytes], cand: np.ndarray) -> list[tuple[int, list]]:
+        """(docnum, spans of each word) for the docnums of ``cand`` that hold every word, read by skipping
+        Whoosh's posting matchers to just those documents."""
+        matchers = [reader.postings(fieldname, w) for w in words]
+        docs = []
+        for d in cand.tolist():
+            spans = []
+            for m in matchers:
+                if m.is_active() and m.id() < d:
+                    m.skip_to(d)
+                if not m.is_active() or m.id() != d:
+                    break
+                spans.append(m.spans())
+            else:
+                docs.append((d, spans))
+        return docs
+
+    def _segment_arrays(self, reader) -> Any:
+        """The posting arrays when they were written for this segment (and it has no deletions)."""
+        arrays = self._arrays
+        if arrays is None or reader.has_deletions() or arrays.segment != _segment_id(reader):
+            return None
+        return arrays
+
+    def _term_postings(self, reader, field: str, text, *, weights: bool = True
+                       ) -> tuple[np.ndarray, np.ndarray | None]:
+        """``_term_postings`` from the posting arrays where they cover the segment and field."""
+        arrays = self._segment_arrays(reader)
+        if arrays is not None and arrays.has(field):
+            ids, w = arrays.postings(field, text)
+            return ids, (w if weights else None)
+        return _term_postings(reader, field, text, weights=weights)
+
+    def _term_ids(self, reader, field: str, text) -> np.ndarray:
+        return self._term_postings(reader, field, text, weights=False)[0]
 
     def close(self) -> None:
         with self._lock:
@@ -649,28 +795,6 @@ def _leaf_searchers(s) -> list[tuple]:
 
 def _all_docs(reader) -> np.ndarray:
     return np.arange(reader.doc_count_all(), dtype=np.int64)
-
-
-def _doc_ids(leaf, q: Query) -> np.ndarray:
-    """Sorted unique segment-local docnums matching ``q`` in one leaf searcher (deletions not removed)."""
-    if isinstance(q, Term):
-        return _term_ids(leaf.reader(), q.fieldname, q.text)
-    if type(q) is Or and not getattr(q, "minmatch", 0):
-        parts = [_doc_ids(leaf, sub) for sub in q.subqueries]
-        parts = [p for p in parts if len(p)]
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-    if type(q) is And:
-        out: np.ndarray | None = None
-        for sub in q.subqueries:
-            ids = _doc_ids(leaf, sub)
-            out = ids if out is None else np.intersect1d(out, ids, assume_unique=True)
-            if not len(out):
-                break
-        return np.zeros(0, dtype=np.int64) if out is None else out
-    if isinstance(q, Every) and q.fieldname in (None, "", "*"):
-        return _all_docs(leaf.reader())
-    ids = np.fromiter(q.docs(leaf), dtype=np.int64)  # phrases, NOT, prefixes…: Whoosh enumerates
-    return np.unique(ids)
 
 
 def _plain_terms(q: Query, fields: Sequence[str] = ("text",)) -> list[Term] | None:

@@ -8,6 +8,7 @@
         manifest.json         # written last: a folder without it is not a build
         store.sqlite          # documents, paragraphs (+ links, quotes), entities; read by id (index/store.py)
         whoosh/               # keyword index
+        postings/             # its posting lists as numpy arrays, read by the query side (index/postings.py)
         vectors.faiss, vector_ids.json
         mentions.jsonl        # detector output per document text, reused by the next incremental build
         registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
@@ -43,10 +44,12 @@ from index.vectors import VECTOR_IDS, VECTORS, VectorIndex
 
 # 2: optional quote speakers, link candidates, dated titles, registry copy; 3: ISO dates, duplicates.json;
 # 4: documents, paragraphs and entities in store.sqlite (was documents/paragraphs.jsonl, entities.json)
-INDEX_FORMAT = 4
+# 5: postings/ (the keyword index's posting lists as arrays)
+INDEX_FORMAT = 5
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 WHOOSH_DIR = "whoosh"
+POSTINGS_DIR = "postings"  # index/postings.py: Whoosh's posting lists as numpy arrays
 MENTIONS = "mentions.jsonl"
 REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
 LOCK = ".build.lock"

@@ -29,6 +29,7 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 256
 _SUBSET_CHUNK = 8192
+_SELECT_FROM = 2048  # allowed rows from which a filtered search lets faiss pick candidates (search_rows)
 
 
 def _faiss() -> Any:
@@ -117,6 +118,7 @@ class VectorIndex:
         self.dim = int(index.d)
         self.ef_search = ef_search
         self._rows = {pid: row for row, pid in enumerate(ids)}
+        self._flat_storage: tuple[Any] | None = None
 
     @classmethod
     def open(cls, folder: Path, *, ef_search: int = HNSW_EF_SEARCH) -> VectorIndex:
@@ -171,7 +173,6 @@ class VectorIndex:
         """Exact top ``k`` among ``ids`` only (a filtered search): nothing allowed is ever missed, even on
         an HNSW index. Unknown ids are ignored. Cost is linear in ``len(ids)``; ties keep ``ids`` order.
         """
-        q = self._check_queries(np.asarray(qvec, dtype=np.float32).reshape(1, -1))[0]
         rows: list[int] = []
         seen: set[int] = set()
         for pid in ids:
@@ -179,19 +180,94 @@ class VectorIndex:
             if row is not None and row not in seen:
                 seen.add(row)
                 rows.append(row)
+        return self.search_rows(qvec, np.asarray(rows, dtype=np.int64), k)
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The row of each id (-1 for an id without a vector)."""
+        return np.fromiter((self._rows.get(pid, -1) for pid in ids), dtype=np.int64, count=len(ids))
+
+    def search_rows(self, qvec: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """``search_subset`` over row numbers (distinct, in tie order), as the query side's filters hold
+        them: no id lookups.
+
+        Every allowed row is scored by faiss's inner product one row at a time (the same value whatever
+        else is scored with it). Large subsets: faiss's flat scan, limited to the rows by a bitmap, finds
+        the ``2k + 16`` best without copying vectors; when the last of them scores strictly below the
+        ``k``-th, no row left out can reach the top ``k``, so the answer is the full scan's. Otherwise (a
+        crowd of equal scores at the cut) every row is scored.
+        """
+        q = self._check_queries(np.asarray(qvec, dtype=np.float32).reshape(1, -1))[0]
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
         k = min(int(k), len(rows))
         if k <= 0:
             return []
-        scores = np.empty(len(rows), dtype=np.float32)
-        for start in range(0, len(rows), _SUBSET_CHUNK):  # bounded memory for very large subsets
-            chunk = np.asarray(rows[start : start + _SUBSET_CHUNK], dtype=np.int64)
-            scores[start : start + len(chunk)] = self._index.reconstruct_batch(chunk) @ q
+        if len(rows) >= _SELECT_FROM:
+            picked = self._select(q, rows, k)
+            if picked is not None:
+                return picked
+        return self._scan(q, rows, k)
+
+    def _scores(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Inner products of ``q`` with ``rows``, each computed on its own (faiss's per-vector kernel, or
+        numpy row by row for an index without flat storage)."""
+        flat = self._flat()
+        out = np.empty(len(rows), dtype=np.float32)
+        if flat is None:
+            for start in range(0, len(rows), _SUBSET_CHUNK):
+                chunk = rows[start : start + _SUBSET_CHUNK]
+                vecs = self._index.reconstruct_batch(chunk)
+                out[start : start + len(chunk)] = np.einsum("ij,j->i", vecs, q)
+            return out
+        faiss = _faiss()
+        q = np.ascontiguousarray(q, dtype=np.float32)
+        faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(q), flat.get_xb(),
+                                         faiss.swig_ptr(rows), self.dim, 1, len(rows))
+        return out
+
+    def _scan(self, q: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top ``k`` of ``rows`` (every one scored), best first, ties in ``rows`` order, at the cut too."""
+        scores = self._scores(q, np.ascontiguousarray(rows, dtype=np.int64))
         if k < len(rows):
-            top = np.argpartition(-scores, k - 1)[:k]
+            part = np.argpartition(-scores, k - 1)[:k]
+            top = np.flatnonzero(scores >= scores[part].min())  # ties at the cut stay: position decides
         else:
             top = np.arange(len(rows))
-        top = top[np.lexsort((top, -scores[top]))]  # score descending, then position in ``ids``
+        top = top[np.lexsort((top, -scores[top]))][:k]  # score descending, then position in ``ids``
         return [(self.ids[rows[i]], float(scores[i])) for i in top.tolist()]
+
+    def _select(self, q: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[str, float]] | None:
+        """``_scan``'s answer from the rows faiss picks (see ``search_rows``), or None to scan them all."""
+        faiss = _faiss()
+        flat = self._flat()
+        if flat is None:
+            return None
+        fetch = min(len(rows), 2 * k + 16)
+        bitmap = np.zeros(flat.ntotal, dtype=bool)
+        bitmap[rows] = True
+        packed = np.packbits(bitmap, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))
+        scores, found = flat.search(q.reshape(1, -1), fetch, params=faiss.SearchParameters(sel=selector))
+        found = found[0][found[0] >= 0]
+        if len(found) < fetch:
+            return None
+        position = np.full(flat.ntotal, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        cand = found[np.argsort(position[found], kind="stable")]  # in ``rows`` order: the same tie rule
+        top = self._scan(q, cand, k)
+        if fetch < len(rows) and not scores[0][-1] < np.float32(top[-1][1]):
+            return None
+        return top
+
+    def _flat(self) -> Any:
+        """The flat inner-product storage that holds every vector (the index itself, or HNSW's); None
+        for another kind of index."""
+        if self._flat_storage is None:
+            faiss = _faiss()
+            index = self._index
+            flat = faiss.downcast_index(index.storage) if hasattr(index, "storage") else index
+            ok = isinstance(flat, faiss.IndexFlat) and flat.metric_type == faiss.METRIC_INNER_PRODUCT
+            self._flat_storage = (flat if ok and flat.ntotal == len(self.ids) else None,)
+        return self._flat_storage[0]
 
     def _check_queries(self, qvecs: np.ndarray) -> np.ndarray:
         qvecs = np.ascontiguousarray(np.asarray(qvecs, dtype=np.float32))

@@ -282,16 +282,14 @@ class Searcher:
         complete = (kw is not None or "keyword" not in r.legs) and (ent is not None or "entity" not in r.legs)
         complete = complete and mode != "vector" and (kw is not None or ent is not None)
         window = backend.locate([pid for pid, _ in r.fused]) if complete else None
-        fused_docs = state.store.paragraph_docs([pid for pid, _ in r.fused])
-        return _Matched(state, r, window, kw if complete else None, ent if complete else None, complete,
-                        fused_docs)
+        return _Matched(state, r, window, kw if complete else None, ent if complete else None, complete)
 
     def _group_at(self, state: _State, ordinal: int, r: Retrieval, matched: _Matched,
                   render: _HitRenderer) -> Group:
         """The group of one document on the page: its window paragraphs (fused order), then the ones only
         the full keyword / entity match lists hold."""
         doc_id = state.doc_ids[ordinal]
-        in_window = [(pid, sc) for pid, sc in r.fused if matched.fused_docs.get(pid) == ordinal]
+        in_window = matched.window_paragraphs(ordinal)
         extra = matched.doc_paragraphs(ordinal, exclude={pid for pid, _ in in_window})
         paragraphs = in_window + [(p, sc) for p, sc, _ in extra]
         g = _DocGroup(doc_id, in_window[0][1] if in_window else 0.0, paragraphs)
@@ -399,7 +397,8 @@ class Searcher:
 
         Exact = matches a quoted phrase, or the whole multi-word query as a phrase, or is linked to an
         entity named in the query (the entity leg). Vector-only hits ranked above the last exact hit move
-        just below it.
+        just below it. Where the backend cannot test the window's paragraphs (Milvus), exact phrase matches
+        are those among its ``len(fused)`` best phrase matches.
         """
         if "vector" not in legs or len(legs) < 2:
             return fused
@@ -407,15 +406,18 @@ class Searcher:
         phrases = list(query.phrases)
         if len(query.plain.split()) > 1 and not phrases:
             phrases.append(query.plain)
+        window = [pid for pid, _ in fused]
         for ph in phrases:
             pq = state.backend.parse(f'"{ph}"')
-            if pq is not None:
-                exact |= {
-                    pid
-                    for pid, _ in state.backend.keyword(
-                        pq, len(fused) or 1, entities=query.entities, said=query.said, restrict=restrict
-                    )
-                }
+            if pq is None:
+                continue
+            # Every leg applied the filters, so the window holds only allowed paragraphs: asking which of
+            # them match the phrase is enough (the embedded backend reads positions at those paragraphs).
+            found = state.backend.matching(pq, window)
+            if found is None:  # the engine cannot tell: its best phrase matches stand in
+                found = {pid for pid, _ in state.backend.keyword(
+                    pq, len(fused) or 1, entities=query.entities, said=query.said, restrict=restrict)}
+            exact |= found
         if not exact:
             return fused
         non_vector = {pid for n, lst in legs.items() if n != "vector" for pid, _ in lst}
@@ -674,15 +676,29 @@ class _Matched:
     """
 
     def __init__(self, state: _State, r: Retrieval, window: Matches | None, kw: Matches | None,
-                 ent: Matches | None, complete: bool, fused_docs: dict[str, int]):
-        """``fused_docs``: the document ordinal of each paragraph of the fused window."""
+                 ent: Matches | None, complete: bool):
         self.state, self.r, self.window, self.complete = state, r, window, complete
-        self.fused_docs = fused_docs
         self.legs = [(name, m) for name, m in (("keyword", kw), ("entity", ent)) if m is not None]
+        self._fused_docs: np.ndarray | None = None
+        self._leg_docs: list[np.ndarray] | None = None
+
+    def window_paragraphs(self, ordinal: int) -> list[tuple[str, float]]:
+        """A document's paragraphs in the fused window, in fused order."""
+        return [self.r.fused[i] for i in np.flatnonzero(self._window_docs() == ordinal).tolist()]
 
     def _window_docs(self) -> np.ndarray:
-        return np.fromiter((self.fused_docs[pid] for pid, _ in self.r.fused), dtype=np.int64,
-                           count=len(self.r.fused))
+        """The document ordinal of each fused paragraph: from the located window's columns where the
+        backend listed it, else read from the store (-1: unknown)."""
+        if self._fused_docs is None:
+            st, w = self.state, self.window
+            docs = st.keyword_doc_map()[w.doc_ords] if w is not None and len(w.docnums) == len(self.r.fused) \
+                else None
+            if docs is None or (docs < 0).any():
+                found = st.store.paragraph_docs([pid for pid, _ in self.r.fused])
+                docs = np.fromiter((found.get(pid, -1) for pid, _ in self.r.fused), dtype=np.int64,
+                                   count=len(self.r.fused))
+            self._fused_docs = docs
+        return self._fused_docs
 
     def documents(self, *, by_date: bool) -> tuple[np.ndarray, np.ndarray]:
         """Document ordinals (``_State.doc_ids``) in page order, and their day numbers."""
@@ -709,11 +725,13 @@ class _Matched:
         """A document's matches outside the fused window: (paragraph id, leg score, explain), leg order."""
         if not self.complete:
             return []
-        to_state = self.state.keyword_doc_map()
+        if self._leg_docs is None:  # each leg's matches as this state's document ordinals, once per query
+            to_state = self.state.keyword_doc_map()
+            self._leg_docs = [to_state[m.doc_ords] for _, m in self.legs]
         out: list[tuple[str, float, dict[str, Any]]] = []
         seen = set(exclude)
-        for name, m in self.legs:
-            sel = np.flatnonzero(to_state[m.doc_ords] == ordinal)
+        for (name, m), docs in zip(self.legs, self._leg_docs, strict=True):
+            sel = np.flatnonzero(docs == ordinal)
             if not len(sel):
                 continue
             pids = self.state.backend.paragraph_ids(m.docnums[sel].tolist())
@@ -726,7 +744,8 @@ class _Matched:
 
     def entity_counts(self) -> dict[str, int]:
         if self.complete and self.window is not None:
-            docnums = np.unique(np.concatenate([self.window.docnums] + [m.docnums for _, m in self.legs]))
+            # repeats are harmless: the backend counts each paragraph once (a mask over docnums)
+            docnums = np.concatenate([self.window.docnums] + [m.docnums for _, m in self.legs])
             return self.state.backend.entity_counts(docnums)
         return self.state.store.entity_counts([pid for pid, _ in self.r.fused])
 

@@ -64,6 +64,11 @@ class Backend(Protocol):
         cannot enumerate matches (the caller then pages through the fused window only)."""
         ...
 
+    def matching(self, query: Any, pids: Sequence[str]) -> set[str] | None:
+        """Which of ``pids`` match ``query`` (what ``parse`` returned), filters aside; None where the engine
+        cannot tell without a search (the caller then searches)."""
+        ...
+
     # Needed only where ``matches`` returns ``Matches`` (the searcher calls them for those results):
     def locate(self, pids: Sequence[str]) -> Matches:
         """``Matches`` (scores 0) for the given paragraph ids, in their order."""
@@ -74,7 +79,8 @@ class Backend(Protocol):
         ...
 
     def entity_counts(self, docnums: np.ndarray) -> dict[str, int]:
-        """Per entity id, how many of the paragraphs ``docnums`` (``Matches.docnums``) link to it."""
+        """Per entity id, how many of the paragraphs ``docnums`` (``Matches.docnums``; a repeat counts
+        once) link to it."""
         ...
 
     def doc_name(self, ordinal: int) -> str:

@@ -30,10 +30,11 @@ class EmbeddedBackend:
     def __init__(self, keyword: KeywordIndex, vectors: Any):
         self.keyword_index = keyword
         self.vectors = vectors  # a VectorIndex, or None when the build has no vectors
+        self._rows: np.ndarray | None = None
 
     @classmethod
     def open(cls, folder: Path, *, b: float = 0.75, k1: float = 1.2) -> EmbeddedBackend:
-        keyword = KeywordIndex(folder / layout.WHOOSH_DIR, b=b, k1=k1)
+        keyword = KeywordIndex(folder / layout.WHOOSH_DIR, b=b, k1=k1, postings=folder / layout.POSTINGS_DIR)
         vectors = None
         if (folder / layout.VECTORS).exists():
             from index.vectors import VectorIndex
@@ -61,13 +62,10 @@ class EmbeddedBackend:
         if not (entities or said or restrict):
             return self.vectors.search(qvec, k)
         ki = self.keyword_index
-        if not restrict:
-            # Filtered: score only the allowed paragraphs, exactly (so a filter never loses a hit to HNSW).
-            allowed = [pid for pid, _ in ki.search(None, 10**9, entities=entities, said=said)]
-            return self.vectors.search_subset(qvec, allowed, k) if allowed else []
-        mask = ki.allowed(restrict, entities=entities, said=said)
+        # Filtered: score only the allowed paragraphs, exactly (so a filter never loses a hit to HNSW).
+        mask = ki.allowed(restrict or Restrict(), entities=entities, said=said)
         n_ok = int(mask.sum())
-        if n_ok > EXACT_SUBSET and n_ok * 2 > len(mask):
+        if restrict and n_ok > EXACT_SUBSET and n_ok * 2 > len(mask):
             # Most paragraphs allowed (an exclusion, a wide date range): the ANN over-fetches, and the mask
             # (a lookup per hit) keeps the allowed ones; too few left means the exact scan below.
             fetch = min(len(self.vectors), int(1.5 * k * len(mask) / n_ok) + 50)  # ~k allowed expected
@@ -76,7 +74,16 @@ class EmbeddedBackend:
             kept = [h for h, d in zip(hits, docnums.tolist(), strict=True) if d >= 0 and mask[d]]
             if len(kept) >= min(k, n_ok):
                 return kept[:k]
-        return self.vectors.search_subset(qvec, ki.allowed_ids(mask), k) if n_ok else []
+        if not n_ok:
+            return []
+        rows = self._docnum_rows(len(mask))[np.flatnonzero(mask)]  # docnum order, as ids were listed before
+        return self.vectors.search_rows(qvec, rows[rows >= 0], k)
+
+    def _docnum_rows(self, n: int) -> np.ndarray:
+        """The vector row of each of the ``n`` keyword docnums (-1: no vector), built once per build."""
+        if self._rows is None or len(self._rows) != n:
+            self._rows = self.vectors.rows_of(self.keyword_index.allowed_ids(np.ones(n, dtype=bool)))
+        return self._rows
 
     def entity(
         self, entity_ids: Sequence[str], k: int, *, entities: Sequence[str] = (), said: Sequence[str] = (),
@@ -99,6 +106,9 @@ class EmbeddedBackend:
         if q is None and not (entities or said):
             return None
         return self.keyword_index.matches(q, entities=entities, said=said, restrict=restrict)
+
+    def matching(self, query: Any, pids: Sequence[str]) -> set[str] | None:
+        return self.keyword_index.matching(self._query(query), pids) if pids else set()
 
     def locate(self, pids: Sequence[str]) -> Matches:
         return self.keyword_index.locate(pids)

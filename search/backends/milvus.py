@@ -526,6 +526,10 @@ class MilvusBackend:
         """None: Milvus caps a search at 16384 hits, so grouped paging covers the fused window only."""
         return None
 
+    def matching(self, query: Any, pids: Sequence[str]) -> set[str] | None:
+        """None: the searcher asks ``keyword`` for the phrase's best matches instead."""
+        return None
+
     def _no_matches(self, *_: Any) -> Any:
         raise PersonaeError("the milvus backend lists no Matches (matches() returns None)")
 

@@ -30,6 +30,7 @@ def test_seed_build_layout(seed_index) -> None:
         layout.MANIFEST,
         layout.STORE,
         layout.WHOOSH_DIR,
+        layout.POSTINGS_DIR,
         layout.VECTORS,
         layout.VECTOR_IDS,
         layout.MENTIONS,

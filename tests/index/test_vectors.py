@@ -199,3 +199,32 @@ def test_vectors_are_mapped_from_the_file_not_copied(tmp_path: Path, kind: str) 
     assert str((tmp_path / VECTORS).resolve()) in maps
     assert index.search(vecs[7], 1)[0][0] == "doc7#0"
     assert index.search_subset(vecs[9], ["doc9#0", "doc1#0"], 1)[0][0] == "doc9#0"
+
+
+@pytest.mark.parametrize("threshold", [100_000, 0], ids=["flat", "hnsw"])
+def test_large_subsets_picked_by_faiss_equal_the_plain_scan(tmp_path: Path, threshold: int) -> None:
+    """``search_rows`` on a big subset (faiss picks candidates, numpy rescores them) returns exactly what
+    scoring every allowed row returns, ties included: duplicated vectors tie exactly, and among ties the
+    earlier row of the given order comes first, at the cut too."""
+    base = unit(1500, seed=5)
+    vecs = np.concatenate([base, base[:900], base[:600]])  # exact duplicates: many tied scores
+    write_vector_index(tmp_path, vecs, ids_for(len(vecs)), hnsw_threshold=threshold)
+    index = VectorIndex.open(tmp_path)
+    rng = np.random.default_rng(6)
+    picked = 0
+    for trial in range(40):
+        rows = rng.choice(len(vecs), int(rng.integers(2048, len(vecs))), replace=False)  # any order
+        q = vecs[rng.integers(len(vecs))] if trial % 2 else unit(1, seed=100 + trial)[0]
+        k = int(rng.choice([1, 10, 100, 700]))
+        picked += index._select(q, rows, k) is not None
+        assert index.search_rows(q, rows, k) == index._scan(q, rows, k), trial
+    assert picked > 20  # the faiss path is what ran
+
+
+def test_scan_keeps_ties_at_the_cut_in_row_order(tmp_path: Path) -> None:
+    vecs = np.repeat(unit(3, seed=8), 10, axis=0)  # 3 distinct vectors, 10 copies each
+    write_vector_index(tmp_path, vecs, ids_for(30), hnsw_threshold=1000)
+    index = VectorIndex.open(tmp_path)
+    rows = np.arange(29, -1, -1)  # reversed: the later rows come first
+    hits = index._scan(vecs[0], rows, 4)
+    assert [pid for pid, _ in hits] == [f"doc{i}#0" for i in (9, 8, 7, 6)]
