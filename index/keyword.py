@@ -706,6 +706,8 @@ class KeywordIndex:
         if not words or not len(cand):
             return cand[:0]
         arrays = self._segment_arrays(reader)
+        if arrays is not None and arrays.has(q.fieldname) and q.slop == 1:  # the usual phrase: one pass
+            return arrays.phrase_docs(q.fieldname, words, cand)
         if arrays is not None and arrays.has(q.fieldname):
             for word in words:  # documents holding every word, then their positions
                 cand = cand[np.isin(cand, self._term_ids(reader, q.fieldname, word), assume_unique=True)]

@@ -77,6 +77,38 @@ class PostingArrays:
         lo, hi = int(f.offsets[i]), int(f.offsets[i + 1])
         return f.docs[lo:hi].astype(np.int64), f.weights[lo:hi].astype(np.float64)
 
+    def phrase_docs(self, field: str, words: list[bytes], docnums: np.ndarray) -> np.ndarray:
+        """The docnums (of sorted ``docnums``) where ``words`` stand at consecutive positions: a phrase
+        with slop 1, which is what Whoosh's span test accepts at that slop."""
+        f = self._fields[field]
+        keys: np.ndarray | None = None
+        for shift, word in enumerate(words):
+            docs, at = self._runs(field, word, docnums)
+            lo = np.asarray(f.poffsets[at], dtype=np.int64)
+            counts = np.asarray(f.poffsets[at + 1], dtype=np.int64) - lo
+            first = np.cumsum(counts) - counts  # where each document's positions start in the gathered run
+            gathered = f.positions[np.repeat(lo - first, counts) + np.arange(int(counts.sum()))]
+            # (document, position the phrase would start at) as one int64 key
+            start = gathered.astype(np.int64) - shift
+            here = (np.repeat(docs, counts) * (1 << 32) + start)[start >= 0]
+            keys = np.unique(here) if keys is None else np.intersect1d(keys, here)
+            if not len(keys):
+                break
+        return np.unique(keys >> 32) if keys is not None else docnums[:0]
+
+    def _runs(self, field: str, text: bytes, docnums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the docnums of ``docnums`` holding the term, the index of each one's posting)."""
+        f = self._fields[field]
+        i = f.find(text)
+        if i < 0 or f.poffsets is None:
+            return docnums[:0], docnums[:0]
+        lo, hi = int(f.offsets[i]), int(f.offsets[i + 1])
+        docs = f.docs[lo:hi]
+        at = np.searchsorted(docs, docnums)
+        present = at < len(docs)
+        present[present] = docs[at[present]] == docnums[present]
+        return docnums[present], at[present] + lo
+
     def positions(self, field: str, text: str | bytes, docnums: np.ndarray) -> list[list[int] | None]:
         """The term's positions in each of ``docnums`` (None where the document does not hold it)."""
         f = self._fields[field]
@@ -163,7 +195,9 @@ def read_postings(folder: Path) -> PostingArrays | None:
     fields: dict[str, _Field] = {}
     for name, has_positions in meta["fields"].items():
         suffixes = ("offsets", "docs", "weights", *(("poffsets", "positions") if has_positions else ()))
-        arr = {suffix: np.load(folder / f"{name}.{suffix}.npy", mmap_mode="r") for suffix in suffixes}
+        # plain ndarray views of the maps: slicing a ``np.memmap`` costs a Python-level finaliser per slice
+        arr = {suffix: np.asarray(np.load(folder / f"{name}.{suffix}.npy", mmap_mode="r"))
+               for suffix in suffixes}
         fields[name] = _Field(
             terms=(folder / f"{name}.terms.bin").read_bytes(),
             term_starts=np.load(folder / f"{name}.terms.npy"),

@@ -73,14 +73,16 @@ def timeline(days: np.ndarray, *, max_bars: int = 60) -> tuple[str, list[tuple[s
 
 
 def _period_keys(days: np.ndarray, unit: str) -> np.ndarray:
+    """Day numbers (proleptic ordinals) as day numbers, month keys (``year * 12 + month - 1``) or years."""
     if unit == "day":
         return days.astype(np.int64)
-    from datetime import date
+    dates = _EPOCH + (days.astype(np.int64) - 1).astype("timedelta64[D]")  # ordinal 1 = 0001-01-01
+    months = dates.astype("datetime64[M]").astype(np.int64) + _MONTH0  # months since 0000-01
+    return months if unit == "month" else months // 12
 
-    uniq, inverse = np.unique(days, return_inverse=True)
-    dates = [date.fromordinal(int(d)) for d in uniq]
-    per = np.array([d.year * 12 + d.month - 1 if unit == "month" else d.year for d in dates], dtype=np.int64)
-    return per[inverse]
+
+_EPOCH = np.datetime64("0001-01-01", "D")
+_MONTH0 = 1970 * 12  # numpy counts months from 1970-01
 
 
 def _period_label(key: int, unit: str) -> str:

@@ -58,3 +58,18 @@ def test_timeline_fills_empty_periods() -> None:
                                           ("plain", "plain"), (None, ""), (["a", "b"], "a; b"), (1.5, "1.5")])
 def test_csv_cells_are_escaped_against_formulas(value, cell) -> None:  # type: ignore[no-untyped-def]
     assert safe_cell(value) == cell
+
+
+def test_period_keys_agree_with_calendar_dates() -> None:
+    """Month and year keys come from numpy datetimes; they must be the calendar's, whole range included."""
+    from datetime import date
+
+    from search.paging import _period_keys
+
+    rng = np.random.default_rng(0)
+    edges = [date(1, 1, 1), date(9999, 12, 31), date(2024, 2, 29), date(1970, 1, 1), date(1969, 12, 31)]
+    days = np.concatenate([rng.integers(1, date(9999, 12, 31).toordinal(), 20_000),
+                           [d.toordinal() for d in edges]])
+    dates = [date.fromordinal(int(d)) for d in days]
+    assert _period_keys(days, "month").tolist() == [d.year * 12 + d.month - 1 for d in dates]
+    assert _period_keys(days, "year").tolist() == [d.year for d in dates]

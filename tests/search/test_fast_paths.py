@@ -1,0 +1,65 @@
+"""The latency paths give the results of the straightforward ones, call for call, on the generated news
+archive: posting arrays vs Whoosh's own postings, the exact-phrase guard's window test vs a full phrase
+search, the filtered vector leg's faiss-picked candidates vs scoring every allowed paragraph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import index.vectors
+from search.searcher import Searcher
+
+CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("peace talks in Riyadh", {}),
+    ("peace talks in Riyadh", {"group": True}),
+    ("peace talks in Riyadh", {"group": True, "offset": 10}),
+    ('"gas prices" pipeline', {"group": True}),
+    ("storm damage -Russia", {"group": True}),
+    ("storm damage -Russia", {}),
+    ('football final NOT "league title"', {"group": True}),
+    ("Marco Rubio summit", {"group": True, "entities": ["paris"]}),
+    ("ceasefire negotiators", {"entities": ["ukraine"]}),
+    ("ceasefire negotiators", {"group": True, "date_from": "2024-02", "date_to": "2024-06"}),
+    ("heatwave in Europe", {"group": True, "entities": ["europe"], "date_from": "2023-05", "date_to": "2024-09"}),
+    ("oil exports and tariffs", {"group": True, "sort": "date"}),
+    ("oil exports and tariffs", {"sort": "date"}),
+    ("transfer news", {"group": True, "duplicates": "show"}),
+    ("power grid failure", {"mode": "keyword", "group": True}),
+    ("drought forecast", {"mode": "vector", "entities": ["california"]}),
+]
+
+
+def _plain(settings) -> Searcher:  # type: ignore[no-untyped-def]
+    """A searcher on the same build that reads postings through Whoosh and finds the window's exact phrase
+    matches with a full phrase search."""
+    searcher = Searcher.open(settings)
+    backend = searcher._state.backend
+    keyword = backend.keyword_index
+    keyword._arrays = None
+
+    def matching(query, pids):  # type: ignore[no-untyped-def]
+        return {hit["id"] for hit in keyword._searcher().search(query, limit=None)} & set(pids)
+
+    backend.matching = matching
+    return searcher
+
+
+def _result(searcher: Searcher, q: str, params: dict[str, Any]) -> dict[str, Any]:
+    result = searcher.search(q, limit=10, **params)
+    result.pop("took_ms")
+    return result
+
+
+@pytest.mark.parametrize(("q", "params"), CALLS, ids=[f"{q} {p}" for q, p in CALLS])
+def test_each_call_is_what_the_straightforward_paths_return(news_index, monkeypatch, q, params) -> None:
+    settings, _ = news_index
+    fast, plain = Searcher.open(settings), _plain(settings)
+    assert fast._state.backend.keyword_index._arrays is not None  # the build wrote the posting arrays
+    want = _result(plain, q, params)
+    assert want["total"] > 0
+    monkeypatch.setattr(index.vectors, "_SELECT_FROM", 1)  # every filtered vector search: faiss picks
+    assert _result(fast, q, params) == want
+    monkeypatch.setattr(index.vectors, "_SELECT_FROM", 10**12)  # never: every allowed paragraph scored
+    assert _result(fast, q, params) == want
