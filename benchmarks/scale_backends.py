@@ -119,6 +119,7 @@ def run_queries(backend: Any, queries: list[str], qvecs: np.ndarray, n: int
 def bench_embedded(rows: list[dict], vectors: np.ndarray, work: Path, queries: list[str], qvecs: np.ndarray,
                    n: int) -> dict[str, Any]:
     from index.keyword import write_keyword_index
+    from index.postings import write_postings
     from index.vectors import write_vector_index
     from search.backends.embedded import EmbeddedBackend
 
@@ -127,6 +128,7 @@ def bench_embedded(rows: list[dict], vectors: np.ndarray, work: Path, queries: l
     write_keyword_index(folder / "whoosh", ({
         "id": r["id"], "doc_id": r["doc_id"], "date": "", "title": r["title"], "text": r["text"],
         "entity": ",".join(sorted({x["entity_id"] for x in r["links"]})), "said": ""} for r in rows))
+    write_postings(folder / "whoosh", folder / "postings")  # as a build writes them (index/postings.py)
     kw_s = time.perf_counter() - t
     t = time.perf_counter()
     write_vector_index(folder, vectors, [r["id"] for r in rows], hnsw_threshold=50_000)

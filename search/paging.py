@@ -17,11 +17,21 @@ from index.keyword import UNDATED
 
 
 def first_occurrences(keys: np.ndarray) -> np.ndarray:
-    """Indices of the first occurrence of each key, in the order the keys first appear."""
+    """Indices of the first occurrence of each key, in the order the keys first appear.
+
+    Keys here are document ordinals or docnums, small integers: the earliest index of each is found by
+    one scatter (``np.minimum.at``) over the key range instead of sorting every key.
+    """
     if not len(keys):
         return np.zeros(0, dtype=np.int64)
-    _, first = np.unique(keys, return_index=True)
-    return np.sort(first)
+    keys = np.asarray(keys, dtype=np.int64)
+    lo, hi = int(keys.min()), int(keys.max())
+    if hi - lo > max(4 * len(keys), 1 << 20):  # sparse keys: sorting them is cheaper than the range
+        _, first = np.unique(keys, return_index=True)
+        return np.sort(first)
+    earliest = np.full(hi - lo + 1, len(keys), dtype=np.int64)
+    np.minimum.at(earliest, keys - lo, np.arange(len(keys), dtype=np.int64))
+    return np.sort(earliest[earliest < len(keys)])
 
 
 def ordered_units(

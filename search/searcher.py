@@ -680,7 +680,14 @@ class _Matched:
         self.state, self.r, self.window, self.complete = state, r, window, complete
         self.legs = [(name, m) for name, m in (("keyword", kw), ("entity", ent)) if m is not None]
         self._fused_docs: np.ndarray | None = None
-        self._leg_docs: list[np.ndarray] | None = None
+        self._leg_ords: list[np.ndarray] | None = None
+
+    def _leg_docs(self) -> list[np.ndarray]:
+        """Each leg's matches as this state's document ordinals (computed once per query)."""
+        if self._leg_ords is None:
+            to_state = self.state.keyword_doc_map()
+            self._leg_ords = [to_state[m.doc_ords] for _, m in self.legs]
+        return self._leg_ords
 
     def window_paragraphs(self, ordinal: int) -> list[tuple[str, float]]:
         """A document's paragraphs in the fused window, in fused order."""
@@ -706,8 +713,7 @@ class _Matched:
         win = self._window_docs()
         parts = [(win, st.doc_days[win])]
         if self.complete:
-            to_state = st.keyword_doc_map()
-            parts += [(to_state[m.doc_ords], m.days) for _, m in self.legs]
+            parts += [(docs, m.days) for (_, m), docs in zip(self.legs, self._leg_docs(), strict=True)]
         return ordered_units(parts, by_date=by_date)
 
     def paragraphs_by_date(self, page: slice) -> tuple[list[str], int]:
@@ -725,12 +731,9 @@ class _Matched:
         """A document's matches outside the fused window: (paragraph id, leg score, explain), leg order."""
         if not self.complete:
             return []
-        if self._leg_docs is None:  # each leg's matches as this state's document ordinals, once per query
-            to_state = self.state.keyword_doc_map()
-            self._leg_docs = [to_state[m.doc_ords] for _, m in self.legs]
         out: list[tuple[str, float, dict[str, Any]]] = []
         seen = set(exclude)
-        for (name, m), docs in zip(self.legs, self._leg_docs, strict=True):
+        for (name, m), docs in zip(self.legs, self._leg_docs(), strict=True):
             sel = np.flatnonzero(docs == ordinal)
             if not len(sel):
                 continue

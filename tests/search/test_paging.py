@@ -73,3 +73,14 @@ def test_period_keys_agree_with_calendar_dates() -> None:
     dates = [date.fromordinal(int(d)) for d in days]
     assert _period_keys(days, "month").tolist() == [d.year * 12 + d.month - 1 for d in dates]
     assert _period_keys(days, "year").tolist() == [d.year for d in dates]
+
+
+@pytest.mark.parametrize("spread", [50, 10**9])  # dense keys (the scatter) and sparse ones (a sort)
+def test_first_occurrences_in_order_of_appearance(spread: int) -> None:
+    from search.paging import first_occurrences
+
+    rng = np.random.default_rng(1)
+    keys = np.concatenate([rng.integers(-1, spread, 3000), [-1, spread - 1]])
+    want = sorted({int(k): i for i, k in reversed(list(enumerate(keys.tolist())))}.values())
+    assert first_occurrences(keys).tolist() == want
+    assert first_occurrences(np.zeros(0, dtype=np.int64)).tolist() == []
