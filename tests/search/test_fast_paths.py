@@ -22,7 +22,8 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
     ("Marco Rubio summit", {"group": True, "entities": ["paris"]}),
     ("ceasefire negotiators", {"entities": ["ukraine"]}),
     ("ceasefire negotiators", {"group": True, "date_from": "2024-02", "date_to": "2024-06"}),
-    ("heatwave in Europe", {"group": True, "entities": ["europe"], "date_from": "2023-05", "date_to": "2024-09"}),
+    ("heatwave in Europe",
+     {"group": True, "entities": ["europe"], "date_from": "2023-05", "date_to": "2024-09"}),
     ("oil exports and tariffs", {"group": True, "sort": "date"}),
     ("oil exports and tariffs", {"sort": "date"}),
     ("transfer news", {"group": True, "duplicates": "show"}),
@@ -63,3 +64,26 @@ def test_each_call_is_what_the_straightforward_paths_return(news_index, monkeypa
     assert _result(fast, q, params) == want
     monkeypatch.setattr(index.vectors, "_SELECT_FROM", 10**12)  # never: every allowed paragraph scored
     assert _result(fast, q, params) == want
+
+
+def test_facets_are_each_types_most_counted_entities(news_index) -> None:
+    """Facets: each type's most counted entities, ties by id, the same lists as sorting every count."""
+    from search.query import parse_query
+    from search.searcher import FACET_TYPES, _restrict
+
+    settings, _ = news_index
+    searcher = Searcher.open(settings)
+    state = searcher._state
+    query = parse_query("peace talks storm gas prices football final Riyadh Moscow Paris")
+    r = searcher.retrieve(query, state=state, restrict=_restrict(query, whole_documents=True))
+    matched = searcher._matched(state, query, r, "hybrid")
+    counts = matched.entity_counts()
+    briefs = state.store.entity_briefs(counts)
+    want: dict[str, list[dict[str, Any]]] = {t: [] for t in FACET_TYPES}
+    for eid, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        name, typ = briefs.get(eid, (eid, "other"))
+        bucket = want.get(typ, want["other"])
+        if len(bucket) < 2:
+            bucket.append({"id": eid, "name": name, "type": typ, "count": n})
+    assert sum(len(v) for v in want.values()) >= 4 and len(counts) > 4  # the cut at 2 per type bites
+    assert searcher._facets(state, r, matched, top=2) == want
