@@ -320,15 +320,19 @@ class KeywordIndex:
     def entity_counts(self, docnums: np.ndarray) -> dict[str, int]:
         """How many of the paragraphs ``docnums`` (global) are linked to each entity: one pass over a
         cached (paragraph, entity) pair list, so counting every match of a broad query stays cheap."""
-        s = self._searcher()
-        pair_docs, pair_ents, names = self._entity_pairs(s)
+        counts, names = self.entity_count_array(docnums)
+        return {names[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+
+    def entity_count_array(self, docnums: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """``entity_counts`` as an array over entity ordinals, and the ids of the ordinals (the same list
+        object for as long as the index is open)."""
+        pair_docs, pair_ents, names = self._entity_pairs(self._searcher())
         if not len(docnums) or not len(pair_docs):
-            return {}
+            return np.zeros(len(names), dtype=np.int64), names
         mask = np.zeros(int(pair_docs.max()) + 1, dtype=bool)
         docnums = docnums[docnums < len(mask)]
         mask[docnums] = True
-        counts = np.bincount(pair_ents[mask[pair_docs]], minlength=len(names))
-        return {names[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
+        return np.bincount(pair_ents[mask[pair_docs]], minlength=len(names)), names
 
     def _entity_pairs(self, s) -> tuple[np.ndarray, np.ndarray, list[str]]:
         key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))

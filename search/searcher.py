@@ -124,6 +124,7 @@ class Searcher:
         self._qcache: OrderedDict[str, Any] = OrderedDict()
         self._qcache_lock = threading.Lock()  # not self._lock: refresh() holds that while loading a build
         self._linker: Any = None
+        self._facet_cache: tuple[_State, list[str], np.ndarray, np.ndarray, dict] | None = None
 
     # ------------------------------------------------------------------------------------ lifecycle
     @classmethod
@@ -453,8 +454,26 @@ class Searcher:
     def _facets(self, state: _State, r: Retrieval, matched: _Matched,
                 top: int = 12) -> dict[str, list[dict[str, Any]]]:
         """Entity counts over ``matched.facet_scope``: every paragraph the keyword or entity legs match
-        plus the vector leg's hits in the fused window (``complete``), else the fused window."""
-        counts = matched.entity_counts()
+        plus the vector leg's hits in the fused window (``complete``), else the fused window. Per type,
+        the ``top`` most counted entities, ties by id."""
+        array = matched.entity_count_array()
+        if array is None:
+            return self._facets_ranked(state, matched.entity_counts(), top)
+        counts, names = array  # every match counted: each type's top picked on the count array
+        buckets, rank, briefs = self._facet_keys(state, names)
+        facets: dict[str, list[dict[str, Any]]] = {}
+        for code, t in enumerate(FACET_TYPES):
+            idx = np.flatnonzero((counts > 0) & (buckets == code))
+            idx = idx[np.lexsort((rank[idx], -counts[idx]))][:top]
+            facets[t] = []
+            for i in idx.tolist():
+                name, typ = briefs.get(names[i], (names[i], "other"))
+                facets[t].append({"id": names[i], "name": name, "type": typ, "count": int(counts[i])})
+        return facets
+
+    @staticmethod
+    def _facets_ranked(state: _State, counts: dict[str, int], top: int) -> dict[str, list[dict[str, Any]]]:
+        """``_facets`` from a dict of counts (the fused window's, when not every match is listed)."""
         facets: dict[str, list[dict[str, Any]]] = {t: [] for t in FACET_TYPES}
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         chunk = 4 * top * len(FACET_TYPES)
@@ -469,6 +488,23 @@ class Searcher:
             if all(len(b) >= top for b in facets.values()):
                 break
         return facets
+
+    def _facet_keys(self, state: _State, names: list[str]
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, tuple[str, str]]]:
+        """For the backend's entity ordinals: the facet bucket (``FACET_TYPES`` index; other types and
+        unknown ids go to "other"), the rank of the id in sorted order (the tie-break), and every entity's
+        (name, type) from the store. Read once per build."""
+        cached = self._facet_cache
+        if cached is None or cached[0] is not state or cached[1] is not names:
+            briefs = state.store.entity_briefs(names)
+            other = FACET_TYPES.index("other")
+            codes = {t: i for i, t in enumerate(FACET_TYPES)}
+            buckets = np.fromiter((codes.get(briefs.get(eid, (eid, "other"))[1], other) for eid in names),
+                                  dtype=np.int64, count=len(names))
+            rank = np.empty(len(names), dtype=np.int64)
+            rank[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+            cached = self._facet_cache = (state, names, buckets, rank, briefs)
+        return cached[2], cached[3], cached[4]
 
     @staticmethod
     def _similar_ref(state: _State, doc_id: str) -> dict[str, Any]:
@@ -744,6 +780,13 @@ class _Matched:
                     score = float(m.scores[i])
                     out.append((pid, score, {name: {"rank": i + 1, "score": round(score, 6)}}))
         return out
+
+    def entity_count_array(self) -> tuple[np.ndarray, list[str]] | None:
+        """Counts over every match as the backend's per-entity array (None unless ``complete``)."""
+        if self.complete and self.window is not None:
+            docnums = np.concatenate([self.window.docnums] + [m.docnums for _, m in self.legs])
+            return self.state.backend.entity_count_array(docnums)
+        return None
 
     def entity_counts(self) -> dict[str, int]:
         if self.complete and self.window is not None:

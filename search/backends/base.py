@@ -83,6 +83,10 @@ class Backend(Protocol):
         once) link to it."""
         ...
 
+    def entity_count_array(self, docnums: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """``entity_counts`` as counts per entity ordinal, and the entity id of each ordinal."""
+        ...
+
     def doc_name(self, ordinal: int) -> str:
         """The document id of a ``Matches.doc_ords`` value."""
         ...

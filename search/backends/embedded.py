@@ -119,6 +119,9 @@ class EmbeddedBackend:
     def entity_counts(self, docnums: np.ndarray) -> dict[str, int]:
         return self.keyword_index.entity_counts(docnums)
 
+    def entity_count_array(self, docnums: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        return self.keyword_index.entity_count_array(docnums)
+
     def doc_name(self, ordinal: int) -> str:
         return self.keyword_index.doc_name(ordinal)
 

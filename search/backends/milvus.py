@@ -533,7 +533,7 @@ class MilvusBackend:
     def _no_matches(self, *_: Any) -> Any:
         raise PersonaeError("the milvus backend lists no Matches (matches() returns None)")
 
-    locate = doc_names = entity_counts = doc_name = paragraph_ids = _no_matches
+    locate = doc_names = entity_counts = entity_count_array = doc_name = paragraph_ids = _no_matches
 
     def entity_paragraphs(self, entity_id: str, field: str = "entity") -> list[str]:
         if field not in ("entity", "said"):
