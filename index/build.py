@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -173,8 +173,10 @@ def _build_locked(
     index_dir = settings.index_path
 
     t = time.perf_counter()
+    # Language detection is left to the linking worker (``_with_languages``): only NER and Whoosh need it,
+    # and there it runs beside the encode instead of before it.
     corpus = read_corpus(settings.corpus, exclude=[str(settings.registry_path)],
-                         options=read_options(settings))
+                         options=replace(read_options(settings), detect_language=False))
     corpus.documents, date_warnings = with_iso_dates(corpus.documents)
     corpus.warnings.extend(date_warnings)
     paragraphs_by_doc = {d.id: split_paragraphs(d, settings.max_paragraph_chars) for d in corpus.documents}
@@ -188,14 +190,14 @@ def _build_locked(
     warnings = list(corpus.warnings)
 
     reuse_mentions = previous is not None and previous.same("builder", "ner", "registry")
-    cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {},
-                          gazetteer_only={_text_key(d.text) for d in corpus.documents if not _english(d)})
+    cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {})
     titles = {d.id: d.title for d in corpus.documents}
     dates = {d.id: d.date or "" for d in corpus.documents}
-    langs = {d.id: d.language for d in corpus.documents}
     # The embedded texts depend only on titles and paragraph texts, not on links: encoding (the main cost)
-    # runs here while a worker thread links and writes the text files and Whoosh. Both torch and spaCy
-    # release the GIL in their kernels, so on 2 cores NER + linking hide behind the encode.
+    # runs here while a worker thread detects languages, links, writes the text files, Whoosh and the
+    # near-duplicates. Both torch and spaCy release the GIL in their kernels, so on 2 cores that work hides
+    # behind the encode; everything the encode does not need goes to the worker, nothing runs before or
+    # after both but the manifest.
     plan = [p for ps in paragraphs_by_doc.values() for p in ps]
     texts = [compose_text(titles[p.doc_id], p.text, embed_title=settings.embed_title) for p in plan]
 
@@ -208,12 +210,19 @@ def _build_locked(
     context = ParagraphVectors(_paragraph_rows(corpus.documents, paragraphs_by_doc), encoded.vectors,
                                encoded.encode)
 
-    def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], float, float]:
+    def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, float]]:
+        spent: dict[str, float] = {}
+        t = time.perf_counter()
+        corpus.documents = _with_languages(corpus.documents)  # the main thread reads them after result()
+        corpus.languages = Counter(d.language for d in corpus.documents)
+        cache.gazetteer_only = {_text_key(d.text) for d in corpus.documents if not _english(d)}
+        langs = {d.id: d.language for d in corpus.documents}
+        spent["languages"] = time.perf_counter() - t
         t = time.perf_counter()
         linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop,
                        context=context)
         entities = _entity_table(linker.entities(), linked)
-        link_s = time.perf_counter() - t
+        spent["link"] = time.perf_counter() - t
         write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),
                     (row for rows in linked.values() for row in rows), entities)
         registry = getattr(linker, "registry", None)
@@ -231,7 +240,11 @@ def _build_locked(
         from index.postings import write_postings
 
         write_postings(tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR)
-        return linked, entities, link_s, time.perf_counter() - t
+        spent["keyword"] = time.perf_counter() - t
+        t = time.perf_counter()
+        write_duplicates(tmp, corpus.documents)
+        spent["duplicates"] = time.perf_counter() - t
+        return linked, entities, spent
 
     worker = _Worker(text_side)
     try:
@@ -248,7 +261,8 @@ def _build_locked(
         encoded.done(vectors, encoder, settings.batch_size)
         vinfo = write_vector_index(tmp, vectors, [p.id for p in plan], hnsw_threshold=settings.hnsw_threshold)
         vectors_s = time.perf_counter() - t
-        linked, entities, timings["link"], timings["keyword"] = worker.result()
+        linked, entities, spent = worker.result()
+        timings.update(spent)
         timings["vectors"] = vectors_s
         order = [row for rows in linked.values() for row in rows]
         if [row["id"] for row in order] != [p.id for p in plan]:  # vectors were written in plan order
@@ -265,7 +279,6 @@ def _build_locked(
         qc = sum((count_quotes([q for r in rows for q in r["quotes"]]) for rows in linked.values()),
                  QuoteCounts())
         n_quotes = qc.found
-        write_duplicates(tmp, corpus.documents)
         checksums, sizes = _checksums(tmp)
         manifest = layout.Manifest(
             format=layout.INDEX_FORMAT,
@@ -308,6 +321,14 @@ def _build_locked(
         quotes_named=qc.named, quotes_unnamed=qc.unnamed, quotes_unattributed=qc.unattributed,
         formats=dict(corpus.formats), languages=dict(corpus.languages),
     )
+
+
+def _with_languages(docs: Sequence[Document]) -> list[Document]:
+    """``docs`` with the language of each one the reader left unknown detected (ingestion's detection, which
+    the build turns off while reading so that it runs in the linking worker, beside the encode)."""
+    from index.readers.language import detect_language
+
+    return [d if d.language else replace(d, language=detect_language(d.text)) for d in docs]
 
 
 def _english(doc: Document) -> bool:
@@ -652,8 +673,6 @@ def _paragraph_rows(
 
 
 def _shift(item: Link | Quote, p: Paragraph) -> Any:
-    from dataclasses import replace
-
     end = min(item.end, p.end)
     s, e = item.start - p.start, end - p.start
     return replace(item, start=s, end=e, text=p.text[s:e])
@@ -662,8 +681,6 @@ def _shift(item: Link | Quote, p: Paragraph) -> Any:
 def _quote_segment(q: Quote, p: Paragraph) -> Quote | None:
     """The part of quote ``q`` inside paragraph ``p`` (paragraph offsets), or None if only spaces are: a quote
     that runs across paragraphs becomes one segment per paragraph, all with its ``quote_id``."""
-    from dataclasses import replace
-
     s, e = max(q.start, p.start), min(q.end, p.end)
     while s < e and p.text[s - p.start].isspace():
         s += 1

@@ -22,6 +22,11 @@ from index.records import ORG, OTHER, PERSON, PLACE, Mention
 # Bump when detection changes what the same text yields: cached mentions of older builds are then not reused.
 DETECTOR_VERSION = "detect:3"
 
+# NER windows per spaCy batch (at least; ``detect_many``'s ``batch_size`` counts texts). A window is about a
+# sentence, so a document-sized count of them makes batches too small to amortise the model's per-batch
+# steps; the mentions found do not depend on the batch size (benchmarks/README.md, "Build throughput").
+WINDOW_BATCH = 128
+
 # spaCy label -> coarse type; labels absent here (DATE, CARDINAL, MONEY, ...) are dropped.
 LABEL_TYPES: dict[str, str] = {
     "PERSON": PERSON,
@@ -421,6 +426,8 @@ class Detector:
             return [self._combine(t, []) for t in texts]
         toks = [tokenize(t) for t in texts]
         pieces = [(i, s, e) for i, t in enumerate(texts) for s, e in ner_windows(t, self.window, toks[i])]
+        if self.window > 0:
+            batch_size = max(batch_size, WINDOW_BATCH)
         docs = self.nlp.pipe(
             (texts[i][s:e] for i, s, e in pieces), batch_size=batch_size, n_process=n_process
         )
