@@ -255,8 +255,9 @@ def _build_locked(
         old_vectors = previous.vectors(texts) if reuse_vectors else {}
         todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
         encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
-        fresh = (_encode([texts[i] for i in todo], settings, encoder, progress, busy=worker.alive)
-                 if todo else None)
+        # The worker shares the cores only while it works, not while it waits for these vectors.
+        fresh = (_encode([texts[i] for i in todo], settings, encoder, progress,
+                         busy=lambda: worker.alive() and not encoded.waiting) if todo else None)
         vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
         encoded.done(vectors, encoder, settings.batch_size)
         vinfo = write_vector_index(tmp, vectors, [p.id for p in plan], hnsw_threshold=settings.hnsw_threshold)
@@ -630,7 +631,7 @@ def _link(
 class _Encoded:
     """The paragraph vectors as the linking thread may ask for them: only an alias that its document and
     the corpus leave undecided asks, and then waits for the main thread's encode (or gives up when the build
-    stops)."""
+    stops). While it waits it needs no core: ``waiting`` tells the encode to take both back."""
 
     def __init__(self, stop: threading.Event):
         self._stop = stop
@@ -638,15 +639,20 @@ class _Encoded:
         self._vectors: np.ndarray | None = None
         self._encoder: Any = None
         self._batch = 64
+        self.waiting = False
 
     def done(self, vectors: np.ndarray, encoder: Any, batch_size: int) -> None:
         self._vectors, self._encoder, self._batch = vectors, encoder, batch_size
         self._ready.set()
 
     def _wait(self) -> None:
-        while not self._ready.wait(0.2):
-            if self._stop.is_set():
-                raise _Cancelled
+        self.waiting = not self._ready.is_set()
+        try:
+            while not self._ready.wait(0.2):
+                if self._stop.is_set():
+                    raise _Cancelled
+        finally:
+            self.waiting = False
 
     def vectors(self) -> np.ndarray:
         self._wait()

@@ -198,3 +198,29 @@ def test_failing_linker_raises_from_the_worker_thread(tmp_path: Path) -> None:
         build_index(settings, linker=_BrokenLinker())
     assert not (index_dir / "CURRENT").exists()
     assert not list(index_dir.glob(".tmp-*")) and not list(index_dir.glob("build-*"))
+
+
+def test_linking_thread_waiting_for_vectors_hands_the_cores_back() -> None:
+    """While the linking thread waits for the encode's vectors it does no work: the encode's ``busy`` check
+    (``_Encoded.waiting``) must say so, or torch would keep a core for a thread that sleeps."""
+    import threading
+
+    import numpy as np
+
+    from index.build import _Encoded
+
+    encoded = _Encoded(threading.Event())
+    assert not encoded.waiting
+    got: list[np.ndarray] = []
+    waiter = threading.Thread(target=lambda: got.append(encoded.vectors()))
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while not encoded.waiting and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert encoded.waiting
+    encoded.done(np.ones((2, 3), dtype=np.float32), None, 8)
+    waiter.join(10)
+    assert not waiter.is_alive() and not encoded.waiting
+    assert got[0].shape == (2, 3)
+    encoded.vectors()  # ready: no wait
+    assert not encoded.waiting
