@@ -33,6 +33,7 @@ from index.duplicates import write_duplicates  # noqa: E402
 from index.keyword import write_keyword_index  # noqa: E402
 from index.linking import detect, resolve  # noqa: E402
 from index.linking.quotes import load_parser  # noqa: E402
+from index.postings import write_postings  # noqa: E402
 from index.readers import ReadOptions  # noqa: E402
 
 
@@ -73,6 +74,7 @@ def run_steps(docs: list, settings: Any, out: Path) -> tuple[dict[str, float], l
     rows = _keyword_rows(linked, titles, dates, langs)
     languages = set(langs.values())
     spent["whoosh"], _ = _cpu(lambda: write_keyword_index(out / "whoosh", rows, languages=languages))
+    spent["postings"], _ = _cpu(lambda: write_postings(out / "whoosh", out / "postings"))
     spent["near-duplicates"], _ = _cpu(lambda: write_duplicates(out, docs))
     return spent, mentions
 
