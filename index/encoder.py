@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -148,6 +149,7 @@ class SentenceTransformerEncoder:
         # Fast tokenizers raise "Already borrowed" when one instance is used from two threads at once
         # (threaded web server); encoding is CPU-bound anyway, so serialising costs nothing on 2 cores.
         self._lock = threading.Lock()
+        self._single = _SingleText.for_model(self._model)
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
@@ -157,6 +159,10 @@ class SentenceTransformerEncoder:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock, _torch_threads(1 if len(texts) <= SINGLE_THREAD_MAX_TEXTS else None):
+            if len(texts) == 1 and self._single is not None:
+                vector = self._single(texts[0])
+                if vector is not None:
+                    return vector[None, :]
             vectors = self._run(texts, batch_size, show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -219,6 +225,59 @@ class SentenceTransformerEncoder:
             sys.setswitchinterval(switch)
             bar.close()
         return out
+
+
+class _SingleText:
+    """One text straight through the model — tokenizer, the transformer traced with TorchScript, mean
+    pooling, unit length — for the query of a search. For one short text sentence-transformers' ``encode``
+    spends about as long around the forward pass as in it, and the eager forward pays Python dispatch per
+    layer; this path gives the same vector (tests compare it with ``encode``) in a fraction of the time.
+    Only for the layout it knows (a transformer, mean pooling, normalisation); a model built otherwise, or
+    one that does not trace, keeps the general path (``__call__`` returns None).
+    """
+
+    def __init__(self, model: Any):
+        self._tokenizer = model[0].tokenizer
+        self._transformer = model[0].auto_model
+        self._max_len = int(getattr(model[0], "max_seq_length", 0) or 512)
+        self._traced: Any = None
+        self._failed = False
+
+    @classmethod
+    def for_model(cls, model: Any) -> _SingleText | None:
+        try:
+            names = [type(m).__name__ for m in model]
+            pooling = model[1]
+        except (TypeError, IndexError):
+            return None
+        mode = getattr(pooling, "pooling_mode", None)  # sentence-transformers 5; older: a flag per mode
+        mean = mode == "mean" or bool(getattr(pooling, "pooling_mode_mean_tokens", False))
+        if names != ["Transformer", "Pooling", "Normalize"] or not mean:
+            return None
+        return cls(model)
+
+    def __call__(self, text: str) -> np.ndarray | None:
+        import torch
+
+        if self._failed:
+            return None
+        with torch.inference_mode():
+            batch = self._tokenizer([text], return_tensors="pt", truncation=True, max_length=self._max_len)
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+            if self._traced is None:
+                try:
+                    with _quiet_transformers(), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        self._traced = torch.jit.trace(self._transformer, (ids, mask), strict=False)
+                except Exception:  # a model TorchScript cannot follow: the general path serves
+                    self._failed = True
+                    return None
+            out = self._traced(ids, mask)
+            hidden = out["last_hidden_state"] if isinstance(out, dict) else out[0]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            vector = torch.nn.functional.normalize(pooled, dim=1)[0]
+        return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
 
 
 class _torch_threads:

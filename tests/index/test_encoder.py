@@ -61,6 +61,17 @@ def test_minilm_batch_and_single_agree(minilm: Encoder) -> None:
     assert torch.get_num_threads() == threads
 
 
+def test_single_text_path_is_traced_and_equals_the_general_path(minilm: Encoder) -> None:
+    """A query goes through the traced transformer (index.encoder._SingleText); its vector is the one
+    sentence-transformers gives, for texts shorter and longer than the model's window and for ""."""
+    texts = ["x", "", "Lavrov said the sanctions would fail", "word " * 400]
+    general = minilm._run(texts, 64, False)  # type: ignore[attr-defined]
+    single = np.vstack([minilm.encode([t]) for t in texts])
+    assert minilm._single is not None and minilm._single._traced is not None  # type: ignore[attr-defined]
+    np.testing.assert_allclose(single, general, atol=1e-5)
+    assert single.dtype == np.float32 and single.flags.c_contiguous
+
+
 def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder) -> None:
     """The build's encode: same vectors as ``encode``, one thread fewer while the NER thread runs."""
     import torch
