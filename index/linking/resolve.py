@@ -323,14 +323,30 @@ class Linker:
         self._cluster(p, ctx)
 
     def _inherit(self, p: _Pending, pend: list[_Pending], ctx: _DocContext, tail_only: bool) -> bool:
-        """Give ``p`` the entity of a fuller name of this document it is a short form of; nearest earlier
-        such name wins, else nearest later. Returns whether it did."""
+        """Give ``p`` the entity of a fuller name of this document it is a short form of (see
+        :meth:`_fuller_name`). Returns whether it did."""
+        hit = self._fuller_name(p, pend, ctx, tail_only)
+        if hit is None:
+            return False
+        q, rule = hit
+        self._set(p, q.entity_id, rule, type=q.type)  # type: ignore[arg-type]
+        self._count_surface(p, q, ctx)
+        return True
+
+    def _fuller_name(
+        self, p: _Pending, pend: list[_Pending], ctx: _DocContext, tail_only: bool
+    ) -> tuple[_Pending, str] | None:
+        """The fuller name of this document ``p`` is a short form of, and the rule that says so; nearest
+        earlier such name wins, else nearest later."""
         w = [x.casefold() for x in core_words(p.m.text)]
         if not w:
-            return False
+            return None
         acro = is_acronym(p.m.text)
         place_name = any(self.index.type_of(e) == PLACE for e in self.index.exact.get(p.m.text, []))
-        org_head = p.m.type == PLACE and not acro and self._names_an_organisation(p, pend, ctx)
+        # only short forms read it (_short_form_rank returns before the organisation rules for a tail)
+        org_head = (
+            not tail_only and p.m.type == PLACE and not acro and self._names_an_organisation(p, pend, ctx)
+        )
         best: tuple[int, int, int, _Pending] | None = None
         for q in pend:
             if q is p or not q.entity_id or q.m.source == "title":
@@ -347,15 +363,11 @@ class Linker:
             if best is None or cand[:3] < best[:3]:
                 best = cand
         if best is None:
-            return False
+            return None
         q = best[3]
         if best[0] - (0 if q.m.end <= p.m.start else 1) == 2:
-            rule = "first-name"
-        else:
-            rule = "acronym" if acro else ("surname" if q.type == PERSON else "short-form")
-        self._set(p, q.entity_id, rule, type=q.type)  # type: ignore[arg-type]
-        self._count_surface(p, q, ctx)
-        return True
+            return q, "first-name"
+        return q, "acronym" if acro else ("surname" if q.type == PERSON else "short-form")
 
     def _team(self, p: _Pending, pend: list[_Pending], ctx: _DocContext) -> bool:
         """A place named for its team (:func:`index.linking.sports.sports_sense`) is that team: the one the
@@ -426,15 +438,12 @@ class Linker:
                 self._set(p, q.entity_id, "short-form", type=q.type)  # type: ignore[arg-type]
                 self._count_surface(p, q, ctx)
                 return True
-            trial = _Pending(replace(p.m, text=stem), type=p.type)
             others = [q for q in pend if not (possessive and q.type == PERSON)]
-            if self._inherit(trial, others, ctx, tail_only=False):
-                self._set(p, trial.entity_id, trial.rule, type=trial.type)  # type: ignore[arg-type]
-                cl = ctx.clusters.get(trial.entity_id)  # type: ignore[arg-type]
-                if cl is not None:  # the cluster saw the text, not the stem
-                    cl.surfaces[stem] -= 1
-                    cl.surfaces[p.m.text] += 1
-                    cl.surfaces += Counter()  # drops the stem's zero count
+            hit = self._fuller_name(_Pending(replace(p.m, text=stem), type=p.type), others, ctx, False)
+            if hit is not None:
+                q, rule = hit
+                self._set(p, q.entity_id, rule, type=q.type)  # type: ignore[arg-type]
+                self._count_surface(p, q, ctx)  # the cluster sees the text, not the stem
                 return True
         return False
 
