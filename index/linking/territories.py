@@ -21,22 +21,27 @@ def territory_key(name: str) -> str:
 
 
 @cache
-def _places() -> frozenset[str]:
-    from rigour.territories.lookup import _load_territory_names
+def _rows() -> tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]:
+    """(code, strong names, places) per territory, read once from rigour's data."""
+    from rigour.territories.lookup import _load_territory_names  # strong/weak split is not public API
 
-    return frozenset(territory_key(p) for _t, _s, _w, places in _load_territory_names() for p in places)
+    rows = _load_territory_names()
+    return tuple((t.code, tuple(strong), tuple(places)) for t, strong, _weak, places in rows)
+
+
+@cache
+def _places() -> frozenset[str]:
+    return frozenset(territory_key(p) for _code, _strong, places in _rows() for p in places)
 
 
 @cache
 def _names() -> dict[str, str]:
-    from rigour.territories.lookup import _load_territory_names  # strong/weak split is not public API
-
     codes: dict[str, set[str]] = defaultdict(set)
-    for territory, strong, _weak, _places in _load_territory_names():
+    for code, strong, _places in _rows():
         for name in strong:
             key = territory_key(name)
             if key and len(key) >= 2:
-                codes[key].add(territory.code)
+                codes[key].add(code)
     return {key: next(iter(c)) for key, c in codes.items() if len(c) == 1}
 
 
