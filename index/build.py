@@ -31,7 +31,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -49,6 +49,9 @@ from index.readers import ReadOptions
 from index.records import Document, Entity, Link, Mention, Paragraph, Quote
 from index.settings import Settings
 from index.store import open_store, write_store
+
+if TYPE_CHECKING:
+    from index.linking.incremental import LinkingState
 
 VERSION = "0.1.0"
 EMBED_RECIPE = "compose_text:1"  # bump when the text a paragraph is embedded as changes: old vectors go stale
@@ -191,6 +194,7 @@ def _build_locked(
 
     reuse_mentions = previous is not None and previous.same("builder", "ner", "registry")
     cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {})
+    state = previous.linking_state() if reuse_mentions and hasattr(linker, "state") else None
     titles = {d.id: d.title for d in corpus.documents}
     dates = {d.id: d.date or "" for d in corpus.documents}
     # The embedded texts depend only on titles and paragraph texts, not on links: encoding (the main cost)
@@ -220,8 +224,10 @@ def _build_locked(
         spent["languages"] = time.perf_counter() - t
         t = time.perf_counter()
         linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop,
-                       context=context)
+                       context=context, state=state)
         entities = _entity_table(linker.entities(), linked)
+        if getattr(linker, "state", None) is not None:
+            linker.state.save(tmp / layout.LINKING_STATE)
         spent["link"] = time.perf_counter() - t
         write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),
                     (row for rows in linked.values() for row in rows), entities)
@@ -440,6 +446,23 @@ class _Previous:
             return {}
         return {row["key"]: [Mention(*m) for m in row["mentions"]] for row in read_jsonl(path)}
 
+    def linking_state(self) -> LinkingState | None:
+        """The previous build's linking, per document and for the corpus pass (None if it kept none); the
+        texts of documents that changed or left come from its store."""
+        from index.linking.incremental import LinkingState
+
+        state = LinkingState.load(self.folder / layout.LINKING_STATE)
+        if state is not None:
+            state.old_text = self._texts
+        return state
+
+    def _texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        store = open_store(self.folder)
+        try:
+            return {d: row["text"] for d, row in store.documents(doc_ids).items()}
+        finally:
+            store.close()
+
     def vectors(self, wanted_texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash."""
         from index.vectors import VectorIndex
@@ -526,10 +549,11 @@ class _MentionCache:
         done: set[str] = set()
         for text in texts:
             k = _text_key(text)
-            if k in done or k not in self.seen:
+            ms = self.seen.get(k, self.cached.get(k))  # a document reused whole was not detected again
+            if k in done or ms is None:
                 continue
             done.add(k)
-            yield {"key": k, "mentions": [[m.start, m.end, m.text, m.type, m.source] for m in self.seen[k]]}
+            yield {"key": k, "mentions": [[m.start, m.end, m.text, m.type, m.source] for m in ms]}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.detector, name)
@@ -591,28 +615,36 @@ def _default_linker(settings: Settings) -> Any:
 def _link(
     docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]], linker: Any, progress: bool,
     cache: _MentionCache | None = None, *, stop: threading.Event | None = None,
-    context: ParagraphVectors | None = None,
+    context: ParagraphVectors | None = None, state: LinkingState | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets).
 
     Mentions are detected in chunks (through ``cache`` when given: the previous build's detector output),
     then the linker resolves the whole corpus at once, since the corpus pass joins names across documents.
-    With ``stop``, detection gives up (``_Cancelled``) before the next chunk once the event is set.
+    With ``state`` (the previous build's linking), documents it holds unchanged are not detected again, and
+    the linker resolves only what the changes touch. With ``stop``, detection gives up (``_Cancelled``)
+    before the next chunk once the event is set.
     """
-    mentions: list[list[Mention]] = []
-    bar = tqdm(total=len(docs), desc="linking", unit="doc", disable=not progress)
+    todo = [d for d in docs if state is None or state.result_for(d) is None]
+    found: dict[str, list[Mention]] = {}
+    bar = tqdm(total=len(todo), desc="linking", unit="doc", disable=not progress)
     detector = cache if cache is not None and cache.enabled else linker.detector
     try:
-        for i in range(0, len(docs), 64):
+        for i in range(0, len(todo), 64):
             if stop is not None and stop.is_set():
                 raise _Cancelled
-            chunk = [d.text for d in docs[i:i + 64]]
-            mentions.extend(detector.detect_many(chunk, batch_size=getattr(linker, "batch_size", 32),
-                                                 n_process=getattr(linker, "n_process", 1)))
+            chunk = todo[i:i + 64]
+            got = detector.detect_many([d.text for d in chunk], batch_size=getattr(linker, "batch_size", 32),
+                                       n_process=getattr(linker, "n_process", 1))
+            found.update((d.id, ms) for d, ms in zip(chunk, got, strict=True))
             bar.update(len(chunk))
     finally:
         bar.close()
-    results = linker.link_corpus(docs, mentions, context=context)
+    mentions = [found.get(d.id) for d in docs]
+    if state is not None:
+        results = linker.link_corpus(docs, mentions, context=context, previous=state)
+    else:
+        results = linker.link_corpus(docs, mentions, context=context)
     out: dict[str, list[dict[str, Any]]] = {}
     for doc, (links, quotes) in zip(docs, results, strict=True):
         rows = []

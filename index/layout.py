@@ -11,6 +11,7 @@
         postings/             # its posting lists as numpy arrays, read by the query side (index/postings.py)
         vectors.faiss, vector_ids.json
         mentions.jsonl        # detector output per document text, reused by the next incremental build
+        linking.pkl           # per-document resolution, corpus-pass outcome and quotes (optional; same use)
         registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
         duplicates.json       # near-duplicate document clusters (index/duplicates.py)
       .tmp-<stamp>-<pid>/     # a build in progress; never read
@@ -51,6 +52,7 @@ MANIFEST = "manifest.json"
 WHOOSH_DIR = "whoosh"
 POSTINGS_DIR = "postings"  # index/postings.py: Whoosh's posting lists as numpy arrays
 MENTIONS = "mentions.jsonl"
+LINKING_STATE = "linking.pkl"  # index/linking/incremental.py; optional: without it linking starts afresh
 REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
 LOCK = ".build.lock"
 DUPLICATES = "duplicates.json"  # near-duplicate document clusters (index/duplicates.py); optional to read

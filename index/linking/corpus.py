@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
@@ -63,6 +63,19 @@ class CorpusOutcome:
     added: dict[str, list[Link]] = field(default_factory=dict)
     entities: dict[str, Entity] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # normalised name or alias → local id (queries)
+    slugs: dict[str, str] = field(default_factory=dict)  # local id → its name's slug before a suffix
+    lower: Counter[str] = field(default_factory=Counter)  # lower-case word → documents that use it so
+
+
+@dataclass
+class PreviousPass:
+    """What an incremental pass starts from: the previous pass's outcome, the previous results of the
+    documents that changed or left (``stale``, with their texts), and the ids of the documents whose results
+    in this pass are new (added or changed)."""
+
+    outcome: CorpusOutcome
+    stale: Sequence[DocResult]
+    changed: set[str]
 
 
 class _Union:
@@ -93,28 +106,224 @@ def _day(iso: str | None) -> int | None:
         return None
 
 
+def doc_key(doc_id: str) -> str:
+    """The prefix of a document's provisional cluster ids: stable whatever the corpus order."""
+    return hashlib.sha1(doc_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
 def resolve(
     results: Sequence[DocResult],
     registry: Registry,
     index: RegistryIndex,
     context: ContextVectors | None = None,
+    previous: PreviousPass | None = None,
 ) -> CorpusOutcome:
+    """Resolve every document cluster of ``results`` (the whole corpus). With ``previous``, only the blocks
+    the changed documents touch are resolved again (:func:`_resolve_incremental`); the outcome is the one a
+    full pass would give."""
+    out = CorpusOutcome()
+    _resolve_ambiguous(results, out, index, context)  # reads every link, cheaply: run whole each time
     clusters = {cl.pid: cl for r in results for cl in r.clusters.values()}
+    if previous is None:
+        out.lower = _lower_counts(r.text for r in results)
+        _resolve_clusters(results, clusters, out, index, out.lower)
+    else:
+        _resolve_incremental(results, clusters, out, index, previous)
+    out.names = _alias_table(out.entities)
+    return out
+
+
+def _resolve_clusters(
+    results: Sequence[DocResult],
+    clusters: dict[str, DocCluster],
+    out: CorpusOutcome,
+    index: RegistryIndex,
+    lower: Counter[str],
+) -> None:
+    """The joins, in order, over ``clusters`` (the corpus's, or whole blocks of it), then the naming."""
+    doc_of = {cl.pid: n for n, r in enumerate(results) for cl in r.clusters.values()}
+    clusters = dict(clusters)  # the rescan adds its own
     uf = _Union()
     for pid in sorted(clusters):
         uf.find(pid)
-    out = CorpusOutcome()
-    _resolve_ambiguous(results, out, index, context)
     _join_same_names(clusters, uf)
     _join_variants(clusters, uf)
     _join_acronyms(results, clusters, uf, out)
     _join_country_prefixed(clusters, uf, index)
     _join_territories(clusters, uf)
     surnames = _person_surnames(clusters, uf)  # the rescan adds one-word clusters only: these stay valid
-    _rescan_surnames(results, clusters, uf, out, surnames)
-    _join_surnames(clusters, uf, out, surnames)
+    _rescan_surnames(results, clusters, uf, out, surnames, lower, doc_of)
+    _join_surnames(clusters, uf, out, surnames, doc_of)
     _name_entities(clusters, uf, out)
-    return out
+
+
+def _lower_counts(texts: Iterable[str]) -> Counter[str]:
+    """Lower-case word → how many of ``texts`` use it (a word in lower case is not only a surname)."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(set(_LOWER_WORD_RE.findall(text)))
+    return counts
+
+
+def _caps(r: DocResult) -> frozenset[str]:
+    """ASCII keys of the document's capitalised words (computed once, kept with the result)."""
+    if r.caps is None:
+        r.caps = frozenset(ascii_key(w) for w in set(_CAP_WORD_RE.findall(r.text)) if not w.isupper())
+    return r.caps
+
+
+def _blocks(r: DocResult) -> dict[str, tuple[str, ...]]:
+    """Every block each of the document's clusters is resolved in: two clusters that share none are never
+    compared by any join, so the corpus's clusters fall into independent components of blocks.
+
+    ``n:`` same name (and the type votes of one-word names), ``v:`` spelling-variant skeletons, ``a:``
+    acronyms (used, defined, or defined for), ``p:``/``o:`` a place's name before an organisation's,
+    ``t:`` territory, ``s:`` surname (a full-name person's, a lone name's).
+    """
+    if r.blocks is not None:
+        return r.blocks
+    defined: dict[str, list[str]] = defaultdict(list)
+    for acronym, target in r.acronyms:
+        defined[target].append(f"a:{_acro(acronym)}")
+    blocks: dict[str, tuple[str, ...]] = {}
+    for pid, cl in r.clusters.items():
+        key = _key(cl)
+        keys = {f"n:{key}", f"s:{key}" if cl.single else "", *defined.get(pid, ())}
+        words = key.split()
+        if cl.single:
+            keys.add(f"a:{_acro(cl.words[0])}" if cl.words[0].isupper() else "")
+            keys.add(f"p:{key}" if cl.type == PLACE else "")
+        else:
+            keys.add(f"v:{skeleton(words[0])}:{skeleton(words[-1])}" if len(words) >= 2 else "")
+            keys.update(f"a:{_acro(x)}" for x in cl.surfaces if x.isupper() and " " not in x)
+            if cl.type in (ORG, OTHER):
+                keys.add(f"o:{key}")
+                for n in (1, 2):
+                    if len(words) - n >= 2:
+                        keys.update((f"p:{' '.join(words[:n])}", f"o:{' '.join(words[n:])}"))
+            if cl.type == PERSON:
+                keys.add(f"s:{ascii_key(' '.join(surname_words(list(cl.words))))}")
+        code = territory_of(" ".join(cl.words))
+        keys.add(f"t:{code}" if code else "")
+        blocks[pid] = tuple(sorted(k for k in keys if k))
+    r.blocks = blocks
+    return blocks
+
+
+def _resolve_incremental(
+    results: Sequence[DocResult],
+    clusters: dict[str, DocCluster],
+    out: CorpusOutcome,
+    index: RegistryIndex,
+    previous: PreviousPass,
+) -> None:
+    """Resolve again only the components of blocks that the changed documents touch; keep the previous
+    outcome everywhere else. Equal to a full pass because no join compares clusters across components,
+    and the only corpus-wide inputs — the lower-case vocabulary, the ambiguity decisions, the slugs that
+    two entities share — are checked for change and their blocks resolved again when they changed."""
+    prev = previous.outcome
+    fresh = [r for r in results if r.doc_id in previous.changed]
+    out.lower = prev.lower.copy()
+    out.lower.subtract(_lower_counts(r.text for r in previous.stale))
+    out.lower.update(_lower_counts(r.text for r in fresh))
+    out.lower = +out.lower  # words no document uses any more leave
+    blocks = {pid: keys for r in results for pid, keys in _blocks(r).items()}
+    members: dict[str, list[str]] = defaultdict(list)
+    for pid, keys in blocks.items():
+        for k in keys:
+            members[k].append(pid)
+    seeds = _changed_blocks(previous, fresh, out, clusters, blocks, members)
+    stale_keys = {doc_key(r.doc_id) for r in previous.stale} | {doc_key(d) for d in previous.changed}
+    stale_pids = {p for p in prev.ids if p[1 : p.index(".")] in stale_keys}
+    while True:
+        pids, keys = _closure(seeds, members, blocks)
+        sub = CorpusOutcome(ids={p: out.ids[p] for p in pids if p in out.ids},
+                            rules={p: out.rules[p] for p in pids if p in out.rules})
+        _resolve_clusters(results, {p: clusters[p] for p in sorted(pids)}, sub, index, out.lower)
+        old_rescans = {lk.entity_id for links in prev.added.values() for lk in links
+                       if f"s:{ascii_key(lk.text)}" in keys}
+        dropped = pids | stale_pids | old_rescans
+        dirty = {lid for p in dropped if (lid := prev.ids.get(p, "")) in prev.entities}  # their old entities
+        bases = {sub.slugs[lid] for lid in sub.entities} | {prev.slugs.get(lid, lid) for lid in dirty}
+        shared = {lid for lid, base in prev.slugs.items() if base in bases and lid not in dirty}
+        if not shared:
+            break
+        seeds = keys | {k for p, lid in prev.ids.items() if lid in shared and p in blocks for k in blocks[p]}
+    _merge(out, prev, sub, dropped, dirty)
+
+
+def _changed_blocks(
+    previous: PreviousPass,
+    fresh: Sequence[DocResult],
+    out: CorpusOutcome,
+    clusters: dict[str, DocCluster],
+    blocks: dict[str, tuple[str, ...]],
+    members: dict[str, list[str]],
+) -> set[str]:
+    """The blocks a pass must resolve again: those of the clusters (and acronym definitions, and surnames
+    the corpus found for them) of documents that changed or left; the surnames that the lower-case
+    vocabulary now admits or refuses; the clusters whose ambiguity decision changed; the surnames that NER
+    missed in the new documents."""
+    prev = previous.outcome
+    seeds: set[str] = set()
+    for r in [*previous.stale, *fresh]:
+        seeds.update(k for keys in _blocks(r).values() for k in keys)
+        seeds.update(f"a:{_acro(acronym)}" for acronym, _ in r.acronyms)
+    for r in previous.stale:
+        seeds.update(f"s:{ascii_key(lk.text)}" for lk in prev.added.get(r.doc_id, ()))
+    seeds.update(f"s:{w}" for w in set(prev.lower) ^ set(out.lower))
+    decided = {p for p, rule in (*prev.rules.items(), *out.rules.items()) if rule == "corpus-context"}
+    for p in decided:
+        before = prev.ids.get(p) if prev.rules.get(p) == "corpus-context" else None
+        now = out.ids.get(p) if out.rules.get(p) == "corpus-context" else None
+        if before != now and p in blocks:
+            seeds.update(blocks[p])
+    for r in fresh:
+        seeds.update(f"s:{k}" for k in _caps(r) if f"s:{k}" in members)
+    return seeds
+
+
+def _closure(
+    seeds: set[str], members: dict[str, list[str]], blocks: dict[str, tuple[str, ...]]
+) -> tuple[set[str], set[str]]:
+    """The clusters of every component of blocks that holds a seed, and those blocks."""
+    pids: set[str] = set()
+    keys: set[str] = set()
+    todo = list(seeds)
+    while todo:
+        k = todo.pop()
+        if k in keys:
+            continue
+        keys.add(k)
+        for p in members.get(k, ()):
+            if p not in pids:
+                pids.add(p)
+                todo.extend(blocks[p])
+    return pids, keys
+
+
+def _merge(out: CorpusOutcome, prev: CorpusOutcome, sub: CorpusOutcome, dropped: set[str],
+           dirty: set[str]) -> None:
+    """The previous outcome less what was resolved again, plus the new resolution (``out`` already holds
+    this pass's ambiguity decisions for the whole corpus)."""
+    for p, lid in prev.ids.items():
+        if p not in dropped and p not in out.ids:
+            out.ids[p] = lid
+    for p, rule in prev.rules.items():
+        if p not in dropped and rule != "corpus-context" and p not in out.rules:
+            out.rules[p] = rule
+    out.ids.update(sub.ids)
+    out.rules.update(sub.rules)
+    for doc_id, links in prev.added.items():
+        kept = [lk for lk in links if lk.entity_id not in dropped]
+        if kept:
+            out.added[doc_id] = kept
+    for doc_id, links in sub.added.items():
+        out.added[doc_id] = sorted([*out.added.get(doc_id, []), *links], key=lambda lk: lk.start)
+    out.entities = {lid: e for lid, e in prev.entities.items() if lid not in dirty}
+    out.entities.update(sub.entities)
+    out.slugs = {lid: b for lid, b in prev.slugs.items() if lid in out.entities}
+    out.slugs.update(sub.slugs)
 
 
 def _resolve_ambiguous(
@@ -301,23 +510,21 @@ def _rescan_surnames(
     uf: _Union,
     out: CorpusOutcome,
     by_surname: dict[str, set[str]],
+    lower: Counter[str],
+    doc_of: dict[str, int],
 ) -> None:
     """Surnames of the corpus's full-name people where NER missed them ("Schroeder said on Tuesday"): a
     capitalised word that is such a surname, never written in lower case anywhere in the corpus (so not
     "May" or "Brown" the word), outside every link. Each becomes a one-word document cluster, kept only if
     :func:`_join_surnames` then finds its person."""
-    surnames = {k for k in by_surname if " " not in k}
-    if not surnames:
-        return
-    lower: set[str] = set()
-    for r in results:
-        lower.update(_LOWER_WORD_RE.findall(r.text))
-    wanted = surnames - lower
+    wanted = {k for k in by_surname if " " not in k and k not in lower}
     if not wanted:
         return
     from index.linking.resolve import DocCluster
 
     for n, r in enumerate(results):
+        if not _caps(r) & wanted:
+            continue
         spans = [(lk.start, lk.end) for lk in r.links]
         for m in _CAP_WORD_RE.finditer(r.text):
             word = m.group()
@@ -326,21 +533,23 @@ def _rescan_surnames(
             s, e = m.span()
             if any(a < e and s < b for a, b in spans):
                 continue
-            pid = f"~{n}.r{s}"
+            pid = f"~{doc_key(r.doc_id)}.r{s}"
             clusters[pid] = DocCluster(pid, (word,), Counter({PERSON: 1}), Counter({word: 1}), n, r.date)
+            doc_of[pid] = n
             uf.find(pid)
             out.added.setdefault(r.doc_id, []).append(Link(s, e, word, pid, PERSON, 0.6, "corpus-surname"))
 
 
 def _join_surnames(
-    clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome, by_surname: dict[str, set[str]]
+    clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome, by_surname: dict[str, set[str]],
+    doc_of: dict[str, int],
 ) -> None:
     days: dict[str, list[int | None]] = defaultdict(list)  # group root → its documents' days
     docs_of: dict[str, set[int]] = defaultdict(set)
     for pid, cl in clusters.items():
         root = uf.find(pid)
-        if cl.doc not in docs_of[root]:
-            docs_of[root].add(cl.doc)
+        if doc_of[pid] not in docs_of[root]:
+            docs_of[root].add(doc_of[pid])
             days[root].append(_day(cl.date))
     votes: dict[str, Counter[str]] = defaultdict(Counter)  # corpus-wide type votes of one-word names
     for cl in clusters.values():
@@ -412,6 +621,7 @@ def _name_entities(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutco
         named.append((f"local:{slugify(ascii_key(name))}{team}", name, typ, members))
     used: Counter[str] = Counter(lid for lid, *_ in named)
     for lid, name, typ, members in sorted(named, key=lambda x: x[0]):
+        base = lid
         if used[lid] > 1:  # two entities, one name (different people): tell them apart by what they are
             keys = sorted({f"{cl.date or ''}|{_key(cl)}" for cl in members})
             lid = f"{lid}-{hashlib.sha1(chr(10).join(keys).encode()).hexdigest()[:6]}"
@@ -420,8 +630,17 @@ def _name_entities(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutco
             aliases.update(cl.surfaces)
             out.ids[cl.pid] = lid
         out.entities[lid] = Entity(lid, name, typ, tuple(sorted(a for a in aliases if a != name)))
-        for a in (name, *aliases):
-            out.names.setdefault(ascii_key(a), lid)
+        out.slugs[lid] = base
+
+
+def _alias_table(entities: dict[str, Entity]) -> dict[str, str]:
+    """Normalised name or alias → the local entity a query means by it (the first by id that has it)."""
+    names: dict[str, str] = {}
+    for lid in sorted(entities):
+        ent = entities[lid]
+        for a in (ent.name, *ent.aliases):
+            names.setdefault(ascii_key(a), lid)
+    return names
 
 
 def relink(link: Link, outcome: CorpusOutcome) -> Link:

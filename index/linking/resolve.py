@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.linking import corpus as corpus_pass
 from index.linking.candidates import (
@@ -56,6 +57,9 @@ from index.linking.registry import Registry
 from index.linking.sports import sports_sense
 from index.linking.territories import is_known_place
 from index.records import ORG, OTHER, PERSON, PLACE, Document, Entity, Link, Mention, Quote
+
+if TYPE_CHECKING:
+    from index.linking.incremental import LinkingState
 
 CONF = {
     "title": 0.9,
@@ -144,6 +148,9 @@ class DocResult:
     links: list[Link]
     clusters: dict[str, DocCluster]
     acronyms: list[tuple[str, str]] = field(default_factory=list)  # (acronym, entity or cluster id) defined
+    # what the corpus pass derives from the document once and keeps with it (see index.linking.corpus)
+    caps: frozenset[str] | None = None  # ASCII keys of its capitalised words (surnames NER may have missed)
+    blocks: dict[str, tuple[str, ...]] | None = None  # cluster id → the blocks it is resolved in
 
 
 class Linker:
@@ -158,6 +165,7 @@ class Linker:
         self._query_gaz = Gazetteer.from_registry(registry)
         self._locals: dict[str, Entity] = {}  # final local entities of the last corpus linked
         self._local_names: dict[str, str] = {}  # normalised name/alias → local id, for queries
+        self.state: LinkingState | None = None  # what the last corpus linked leaves for the next build
 
     # ------------------------------------------------------------ public API
     def link_document(self, doc: Document) -> tuple[list[Link], list[Quote]]:
@@ -174,21 +182,46 @@ class Linker:
     def link_corpus(
         self,
         docs: Sequence[Document],
-        mentions: Sequence[list[Mention]],
+        mentions: Sequence[list[Mention] | None],
         context: ContextVectors | None = None,
+        previous: LinkingState | None = None,
     ) -> list[tuple[list[Link], list[Quote]]]:
         """Resolve detected mentions of a whole corpus: per document, then the corpus pass (with the build's
         paragraph vectors as ``context`` when it has them). The local entities it finds replace those of the
-        previous call (see :meth:`entities`)."""
-        results = [
-            self.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))
-        ]
-        outcome = corpus_pass.resolve(results, self.registry, self.index, context)
+        previous call (see :meth:`entities`), and :attr:`state` keeps what the next build can reuse.
+
+        With ``previous`` (the state of the build before), unchanged documents keep their resolution (their
+        ``mentions`` may be None) and quotes, and the corpus pass resolves only the blocks the changed
+        documents touch: the result is the same as without it."""
+        from index.linking.incremental import LinkingState, doc_fingerprint, links_digest
+
+        results: list[DocResult] = []
+        changed: set[str] = set()
+        for i, (d, ms) in enumerate(zip(docs, mentions, strict=True)):
+            r = previous.result_for(d) if previous is not None else None
+            if r is None:
+                r = self.resolve_document(d, ms if ms is not None else self.detector.detect(d.text), i)
+                changed.add(d.id)
+            results.append(r)
+        start = previous.previous_pass((d.id for d in docs), changed) if previous is not None else None
+        outcome = corpus_pass.resolve(results, self.registry, self.index, context, start)
         self._locals = outcome.entities
         self._local_names = outcome.names
         linked = [self._final_links(r, outcome) for r in results]
-        quotes = extract_quotes_many(list(zip((r.text for r in results), linked, strict=True)),
-                                     model=self.detector.model)
+        digests = [links_digest(links) for links in linked]
+        kept = previous.quotes if previous is not None else {}
+        todo = [i for i, d in enumerate(docs) if kept.get(d.id, ("",))[0] != digests[i]]
+        fresh = extract_quotes_many([(results[i].text, linked[i]) for i in todo], model=self.detector.model)
+        quotes = [kept[d.id][1] if d.id in kept and kept[d.id][0] == digests[i] else [] for i, d in
+                  enumerate(docs)]
+        for i, qs in zip(todo, fresh, strict=True):
+            quotes[i] = qs
+        self.state = LinkingState(
+            fingerprints={d.id: doc_fingerprint(d) for d in docs},
+            results={d.id: r for d, r in zip(docs, results, strict=True)},
+            quotes={d.id: (digests[i], quotes[i]) for i, d in enumerate(docs)},
+            outcome=outcome,
+        )
         return list(zip(linked, quotes, strict=True))
 
     def link_text(self, doc: Document) -> tuple[list[Link], list[Quote]]:
@@ -571,7 +604,7 @@ class Linker:
         key = (p.m.type == PERSON if single else None, key_text, sense)
         pid = ctx.keys.get(key)
         if pid is None:
-            pid = f"~{ctx.n}.{len(ctx.clusters)}"
+            pid = f"~{corpus_pass.doc_key(ctx.doc.id)}.{len(ctx.clusters)}"  # stable: not the corpus order
             ctx.keys[key] = pid
             ctx.clusters[pid] = DocCluster(pid, tuple(words), doc=ctx.n, date=ctx.doc.date, sense=sense)
         cl = ctx.clusters[pid]

@@ -34,6 +34,7 @@ def test_seed_build_layout(seed_index) -> None:
         layout.VECTORS,
         layout.VECTOR_IDS,
         layout.MENTIONS,
+        layout.LINKING_STATE,
         layout.REGISTRY,
         layout.DUPLICATES,
     }

