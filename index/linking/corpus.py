@@ -127,6 +127,8 @@ def resolve(
     if previous is None:
         out.lower = _lower_counts(r.text for r in results)
         _resolve_clusters(results, clusters, out, index, out.lower)
+        for r in results:  # kept with each result for the next, incremental, pass
+            _blocks(r)
     else:
         _resolve_incremental(results, clusters, out, index, previous)
     out.names = _alias_table(out.entities)
@@ -622,9 +624,10 @@ def _name_entities(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutco
     used: Counter[str] = Counter(lid for lid, *_ in named)
     for lid, name, typ, members in sorted(named, key=lambda x: x[0]):
         base = lid
-        if used[lid] > 1:  # two entities, one name (different people): tell them apart by what they are
-            keys = sorted({f"{cl.date or ''}|{_key(cl)}" for cl in members})
-            lid = f"{lid}-{hashlib.sha1(chr(10).join(keys).encode()).hexdigest()[:6]}"
+        if used[lid] > 1:  # two entities, one name (different people): tell them apart by their first
+            # mention (earliest date, then name and document), so that documents added later keep the id
+            first = min((cl.date or "9999", _key(cl), cl.pid) for cl in members)
+            lid = f"{lid}-{hashlib.sha1('|'.join(first).encode()).hexdigest()[:6]}"
         aliases: Counter[str] = Counter()
         for cl in members:
             aliases.update(cl.surfaces)

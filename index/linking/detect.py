@@ -20,7 +20,7 @@ from index.linking.registry import Registry
 from index.records import ORG, OTHER, PERSON, PLACE, Mention
 
 # Bump when detection changes what the same text yields: cached mentions of older builds are then not reused.
-DETECTOR_VERSION = "detect:3"
+DETECTOR_VERSION = "detect:4"
 
 # NER windows per spaCy batch (at least; ``detect_many``'s ``batch_size`` counts texts). A window is about a
 # sentence, so a document-sized count of them makes batches too small to amortise the model's per-batch
@@ -473,6 +473,7 @@ class Detector:
         merged = _acronym_definitions(text, merged)
         if self.rescan:
             merged = self._rescan(text, toks, merged)
+        merged = _restore_clipped_heads(text, merged)
         return [m for m in merged if normalize_name(m.text) not in self.registry.rejected_surfaces]
 
     def _rescan(self, text: str, toks: list[Token], mentions: list[Mention]) -> list[Mention]:
@@ -505,6 +506,35 @@ class Detector:
         taken = [(m.start, m.end) for m in mentions]
         add = [m for m in extra if all(m.end <= s or m.start >= e for s, e in taken)]
         return sorted(mentions + _dedupe(add), key=lambda m: (m.start, m.end))
+
+
+_HEAD_BEFORE_RE = re.compile(r"(?:^|(?<=\s))([A-Z][\w&'-]*[\w]) $")
+
+
+def _restore_clipped_heads(text: str, mentions: list[Mention]) -> list[Mention]:
+    """NER sometimes leaves the first word out of an organisation's name ("Acme [Metalworks]") while the
+    document uses that word alone as a name elsewhere ("... said Acme."): the word joins the name it stands
+    right before (one space), when it is capitalised, no function word, not a country, region or known city
+    ("the U.K. [Treasury]" stays apart), and in no other mention but one of itself."""
+    from index.linking.territories import is_known_place
+
+    alone = {m.text for m in mentions if " " not in m.text and m.type != PERSON}
+    if not alone:
+        return mentions
+    out: list[Mention] = []
+    for m in mentions:
+        hit = _HEAD_BEFORE_RE.search(text, max(0, m.start - 40), m.start) if m.type == ORG else None
+        if hit is not None and hit.end() == m.start:
+            word, ws = hit.group(1), hit.start(1)
+            itself = bool(out) and (out[-1].start, out[-1].end) == (ws, m.start - 1)
+            free = itself or not out or out[-1].end <= ws
+            if (free and word in alone and word.casefold() not in EDGE_WORDS and not word.isupper()
+                    and not is_known_place(word)):
+                if itself:
+                    out.pop()
+                m = Mention(ws, m.end, text[ws : m.end], ORG, m.source)
+        out.append(m)
+    return out
 
 
 def _dedupe(ms: list[Mention]) -> list[Mention]:

@@ -441,8 +441,8 @@ class Linker:
         if is_known_place(p.m.text):
             return False
         key = normalize_name(p.m.text)
-        orgs = {
-            normalize_name(q.m.text)
+        orgs = {  # counted by entity: "Acme Foods" may be what the document calls "Acme Foods Inc"
+            q.entity_id
             for q in pend
             if q.type in (ORG, OTHER) and q.entity_id and normalize_name(q.m.text).startswith(key + " ")
         }

@@ -79,3 +79,46 @@ def test_known_places_include_cities() -> None:
 def test_sports_sense(text: str, name: str, team: bool) -> None:
     s = text.index(name)
     assert sports_sense(text, s, s + len(name)) is team
+
+
+def _spans(text: str, *names: tuple[str, str, int]) -> list[Mention]:
+    """Mentions of ``(surface, type, occurrence)`` in ``text``."""
+    out = []
+    for surface, typ, nth in names:
+        at = -1
+        for _ in range(nth + 1):
+            at = text.index(surface, at + 1)
+        out.append(Mention(at, at + len(surface), surface, typ, "ner"))
+    return sorted(out, key=lambda m: m.start)
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "joined"),
+    [
+        # the head word NER left out, used alone elsewhere: it joins
+        ("Talks with Envases Metalurgicos went well. Envases said so.",
+         [("Metalurgicos", ORG, 0), ("Envases", "place", 1)], "Envases Metalurgicos"),
+        # the head found as a mention of its own right before the name: one mention
+        ("Kestrel Dynamics cut jobs. Kestrel said the market was weak.",
+         [("Kestrel", "place", 0), ("Dynamics", ORG, 0), ("Kestrel", "place", 1)], "Kestrel Dynamics"),
+        # a known place before an organisation stays apart ("the U.K. Treasury")
+        ("The U.K. Treasury said so. U.K. officials agreed.",
+         [("U.K.", "place", 0), ("Treasury", ORG, 0), ("U.K.", "place", 1)], None),
+        ("Officials at London Metals met. London is cold.",
+         [("Metals", ORG, 0), ("London", "place", 1)], None),
+        # a capitalised word never used alone as a name, or a person's name, is no head
+        ("Yesterday Microsoft said profits rose. Microsoft shares fell.",
+         [("Microsoft", ORG, 0), ("Microsoft", ORG, 1)], None),
+        ("Smith Barney advised. Smith said nothing.",
+         [("Barney", ORG, 0), ("Smith", "person", 1)], None),
+    ],
+)
+def test_a_clipped_head_word_rejoins_its_organisation(text: str, names: list, joined: str | None) -> None:
+    from index.linking.detect import _restore_clipped_heads
+
+    out = _restore_clipped_heads(text, _spans(text, *names))
+    multi = [m.text for m in out if " " in m.text]
+    assert multi == ([joined] if joined else [])
+    if joined:
+        assert [m.type for m in out if m.text == joined] == [ORG]
+    assert all(a.end <= b.start for a, b in zip(out, out[1:], strict=False))  # no overlaps left
