@@ -65,6 +65,7 @@ class CorpusOutcome:
     names: dict[str, str] = field(default_factory=dict)  # normalised name or alias → local id (queries)
     slugs: dict[str, str] = field(default_factory=dict)  # local id → its name's slug before a suffix
     lower: Counter[str] = field(default_factory=Counter)  # lower-case word → documents that use it so
+    places: set[str] = field(default_factory=set)  # see _place_names
 
 
 @dataclass
@@ -124,13 +125,14 @@ def resolve(
     out = CorpusOutcome()
     _resolve_ambiguous(results, out, index, context)  # reads every link, cheaply: run whole each time
     clusters = {cl.pid: cl for r in results for cl in r.clusters.values()}
+    out.places = _place_names(clusters.values(), index)
     if previous is None:
         out.lower = _lower_counts(r.text for r in results)
-        _resolve_clusters(results, clusters, out, index, out.lower)
+        _resolve_clusters(results, clusters, out, out.lower, out.places)
         for r in results:  # kept with each result for the next, incremental, pass
             _blocks(r)
     else:
-        _resolve_incremental(results, clusters, out, index, previous)
+        _resolve_incremental(results, clusters, out, previous)
     out.names = _alias_table(out.entities)
     return out
 
@@ -139,10 +141,11 @@ def _resolve_clusters(
     results: Sequence[DocResult],
     clusters: dict[str, DocCluster],
     out: CorpusOutcome,
-    index: RegistryIndex,
     lower: Counter[str],
+    places: set[str],
 ) -> None:
-    """The joins, in order, over ``clusters`` (the corpus's, or whole blocks of it), then the naming."""
+    """The joins, in order, over ``clusters`` (the corpus's, or whole blocks of it), then the naming.
+    ``lower`` and ``places`` are the whole corpus's (see :func:`_lower_counts`, :func:`_place_names`)."""
     doc_of = {cl.pid: n for n, r in enumerate(results) for cl in r.clusters.values()}
     clusters = dict(clusters)  # the rescan adds its own
     uf = _Union()
@@ -151,7 +154,7 @@ def _resolve_clusters(
     _join_same_names(clusters, uf)
     _join_variants(clusters, uf)
     _join_acronyms(results, clusters, uf, out)
-    _join_country_prefixed(clusters, uf, index)
+    _join_country_prefixed(clusters, uf, places)
     _join_territories(clusters, uf)
     surnames = _person_surnames(clusters, uf)  # the rescan adds one-word clusters only: these stay valid
     _rescan_surnames(results, clusters, uf, out, surnames, lower, doc_of)
@@ -179,8 +182,9 @@ def _blocks(r: DocResult) -> dict[str, tuple[str, ...]]:
     compared by any join, so the corpus's clusters fall into independent components of blocks.
 
     ``n:`` same name (and the type votes of one-word names), ``v:`` spelling-variant skeletons, ``a:``
-    acronyms (used, defined, or defined for), ``p:``/``o:`` a place's name before an organisation's,
-    ``t:`` territory, ``s:`` surname (a full-name person's, a lone name's).
+    acronyms (used, defined, or defined for), ``o:`` an organisation's name, bare or after a place's,
+    ``t:`` territory, ``s:`` surname (a full-name person's, a lone name's). Whether a word is a place's name
+    is read from the whole corpus instead (:func:`_place_names`).
     """
     if r.blocks is not None:
         return r.blocks
@@ -194,15 +198,12 @@ def _blocks(r: DocResult) -> dict[str, tuple[str, ...]]:
         words = key.split()
         if cl.single:
             keys.add(f"a:{_acro(cl.words[0])}" if cl.words[0].isupper() else "")
-            keys.add(f"p:{key}" if cl.type == PLACE else "")
         else:
             keys.add(f"v:{skeleton(words[0])}:{skeleton(words[-1])}" if len(words) >= 2 else "")
             keys.update(f"a:{_acro(x)}" for x in cl.surfaces if x.isupper() and " " not in x)
             if cl.type in (ORG, OTHER):
                 keys.add(f"o:{key}")
-                for n in (1, 2):
-                    if len(words) - n >= 2:
-                        keys.update((f"p:{' '.join(words[:n])}", f"o:{' '.join(words[n:])}"))
+                keys.update(f"o:{' '.join(words[n:])}" for n in (1, 2) if len(words) - n >= 2)
             if cl.type == PERSON:
                 keys.add(f"s:{ascii_key(' '.join(surname_words(list(cl.words))))}")
         code = territory_of(" ".join(cl.words))
@@ -216,7 +217,6 @@ def _resolve_incremental(
     results: Sequence[DocResult],
     clusters: dict[str, DocCluster],
     out: CorpusOutcome,
-    index: RegistryIndex,
     previous: PreviousPass,
 ) -> None:
     """Resolve again only the components of blocks that the changed documents touch; keep the previous
@@ -241,7 +241,7 @@ def _resolve_incremental(
         pids, keys = _closure(seeds, members, blocks)
         sub = CorpusOutcome(ids={p: out.ids[p] for p in pids if p in out.ids},
                             rules={p: out.rules[p] for p in pids if p in out.rules})
-        _resolve_clusters(results, {p: clusters[p] for p in sorted(pids)}, sub, index, out.lower)
+        _resolve_clusters(results, {p: clusters[p] for p in sorted(pids)}, sub, out.lower, out.places)
         old_rescans = {lk.entity_id for links in prev.added.values() for lk in links
                        if f"s:{ascii_key(lk.text)}" in keys}
         dropped = pids | stale_pids | old_rescans
@@ -282,6 +282,12 @@ def _changed_blocks(
             seeds.update(blocks[p])
     for r in fresh:
         seeds.update(f"s:{k}" for k in _caps(r) if f"s:{k}" in members)
+    flipped = prev.places ^ out.places  # organisations named after a place that is one now, or no longer
+    if flipped:
+        for pid, cl in clusters.items():
+            words = _key(cl).split() if not cl.single and cl.type in (ORG, OTHER) else []
+            if any(len(words) - n >= 2 and " ".join(words[:n]) in flipped for n in (1, 2)):
+                seeds.update(blocks[pid])
     return seeds
 
 
@@ -452,11 +458,16 @@ def _join_acronyms(
             out.rules[pid] = "corpus-acronym"
 
 
-def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, index: RegistryIndex) -> None:
+def _place_names(clusters: Iterable[DocCluster], index: RegistryIndex) -> set[str]:
+    """Keys of the one-word names the corpus calls places, and of the registry's places."""
+    places = {_key(cl) for cl in clusters if cl.single and cl.type == PLACE}
+    return places | {k for k, ids in index.norm.items() if any(index.type_of(e) == PLACE for e in ids)}
+
+
+def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, places: set[str]) -> None:
     """ "U.S. Securities and Exchange Commission" is the "Securities and Exchange Commission": an
-    organisation's name after a place's name is the same organisation when the corpus names it bare."""
-    places = {_key(cl) for cl in clusters.values() if cl.single and cl.type == PLACE}
-    places |= {k for k, ids in index.norm.items() if any(index.type_of(e) == PLACE for e in ids)}
+    organisation's name after a place's name (one the corpus or the registry calls a place: ``places``) is
+    the same organisation when the corpus names it bare."""
     orgs: dict[str, str] = {}
     for pid in sorted(clusters):
         cl = clusters[pid]
