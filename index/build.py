@@ -3,19 +3,21 @@
 This is the only writer of ``<index_dir>``. A build happens in ``.tmp-<stamp>-<pid>``; only when every
 part is written does it get its manifest, become ``build-<stamp>`` and have CURRENT point at it.
 
-Incremental builds. Every build is complete and written from scratch, but the two expensive steps reuse
+Incremental builds. Every build is complete and written from scratch, but the expensive steps reuse
 the previous build's work when it is still valid:
 
-* **mention detection** (spaCy NER + gazetteer, ~90% of linking time) is cached in ``mentions.jsonl``,
-  keyed by a hash of the document text; reused when the detector model and the registry file are unchanged.
+* **linking** (``linking.pkl``, :mod:`index.linking.incremental`): a document whose id, title, date and text
+  are unchanged keeps its resolution and is not run through NER again; the corpus pass starts from the
+  previous outcome and resolves again only the blocks the changed, added and deleted documents touch; a
+  document whose final links are unchanged keeps its quotes. Reused when the detector and resolver code,
+  the model and the registry file are unchanged; the result equals a full rebuild's.
+* **mention detection** (spaCy NER + gazetteer) of documents that did change is cached in
+  ``mentions.jsonl``, keyed by a hash of the document text, under the same conditions.
 * **paragraph vectors** are reconstructed from the previous ``vectors.faiss`` (flat and HNSW-flat indexes
   store raw float32 rows, so this is lossless and needs no second copy on disk), keyed by a hash of the
   exact text that was embedded; reused when the encoder is unchanged.
 
-The linking *cascade* is deliberately re-run over every document, in corpus order, from the (cached)
-mentions: local entity ids, their types and alias sets depend on which document saw a name first, so
-stored links of an unchanged document can be wrong after another document is added, changed or deleted.
-Replaying the cheap cascade in corpus order makes an incremental build equal to a full rebuild.
+The store, Whoosh, the postings and FAISS are still written whole by every build.
 """
 
 from __future__ import annotations
