@@ -1,0 +1,138 @@
+"""A server with PERSONAE_BACKEND=milvus, the engine's address and no index folder at all: search, document
+and entity pages and /api/link come from Milvus (milvus-lite, exported from the web fixture's real build),
+answer as the embedded server does, and follow a re-export while running."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from index import layout
+from index.settings import Settings
+from tests.web.conftest import SEED_DOC, SEEDS, SPORT_DOC, XSS_DOC, web_settings
+from web import create_app
+
+LAVROV = "sergei-lavrov"
+_MISSING = [m for m in ("pymilvus", "milvus_lite") if importlib.util.find_spec(m) is None]
+pytestmark = pytest.mark.skipif(bool(_MISSING),
+                                reason=f"needs {', '.join(_MISSING)}: pip install 'personae[milvus]'")
+
+
+def _milvus_only(uri: str, index_dir: Path) -> Settings:
+    """What an operator sets on a second machine: the backend, the engine's address, nothing else."""
+    return Settings.load(env={"PERSONAE_BACKEND": "milvus", "PERSONAE_MILVUS_URI": uri,
+                              "PERSONAE_INDEX_DIR": str(index_dir)})
+
+
+def _export(folder: Path, uri: str) -> dict[str, Any]:
+    from search.backends.milvus import write
+
+    return write(folder, uri)
+
+
+@pytest.fixture(scope="module")
+def milvus_app(web_index: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[Flask, Path]:
+    tmp = tmp_path_factory.mktemp("milvus-web")
+    uri = str(tmp / "milvus.db")
+    _export(layout.current_build(web_index.index_path), uri)
+    missing = tmp / "no-index-here"
+    return create_app(_milvus_only(uri, missing)), missing
+
+
+def first(result: dict[str, Any]) -> dict[str, Any]:
+    return (result["hits"] or [h for g in result["groups"] for h in g["hits"]])[0]
+
+
+def _same(a: FlaskClient, b: FlaskClient, path: str, **post: Any) -> dict[str, Any]:
+    ra = a.post(path, **post) if post else a.get(path)
+    rb = b.post(path, **post) if post else b.get(path)
+    assert ra.status_code == rb.status_code == 200, (path, rb.get_data(as_text=True)[:300])
+    ja, jb = ra.get_json(), rb.get_json()
+    assert ja == jb, path
+    return jb
+
+
+def test_a_server_with_no_index_folder_answers_from_milvus(milvus_app, client: FlaskClient) -> None:
+    """Records (documents, entities, the entity list, linking) equal the embedded server's answers exactly;
+    searches agree on legs, links, totals and the best hit (BM25 in Milvus is not Whoosh's scorer)."""
+    app, missing = milvus_app
+    mc = app.test_client()
+    for path in (f"/api/documents/{SEED_DOC}", f"/api/documents/{XSS_DOC}", f"/api/entities/{LAVROV}",
+                 "/api/entities", "/api/entities?type=person&limit=3&offset=1", "/api/entities?q=lav"):
+        _same(client, mc, path)
+    links = _same(client, mc, "/api/link", json={"text": "Lavrov met Rubio in Riyadh."})
+    assert {LAVROV, "marco-rubio"} <= {x["entity_id"] for x in links["links"]}
+    for q in ("q=Lavrov", "q=Lavrov&group=true", "q=rare+earth+metals&mode=keyword",
+              f"q=war&entity={LAVROV}", "q=giving+up+land&mode=vector", 'q="security+guarantees"'):
+        a, b = client.get(f"/api/search?{q}").get_json(), mc.get(f"/api/search?{q}").get_json()
+        assert a["legs"] == b["legs"] and a["linked"] == b["linked"] and a["total"] == b["total"], q
+        assert first(a)["paragraph_id"] == first(b)["paragraph_id"], q
+        same_text = {k: v for k, v in first(b).items() if k not in ("score", "explain")}
+        assert {k: first(a)[k] for k in same_text} == same_text, q  # the record is the build's
+    _same(client, mc, "/api/health")  # the same build, manifest counts and models
+    for page in ("/", "/?q=Lavrov", f"/documents/{SEED_DOC}", f"/entities/{LAVROV}", "/entities?q=lav"):
+        resp = mc.get(page)
+        assert resp.status_code == 200, page
+    assert "Lavrov" in mc.get(f"/entities/{LAVROV}").get_data(as_text=True)
+    assert mc.get("/api/documents/no/such").status_code == 404
+    assert not missing.exists()  # nothing was read or written there
+
+
+def test_serve_cli_with_only_the_engine_address(milvus_app) -> None:
+    """`personae serve` (one in-process request) started with the environment alone."""
+    from click.testing import CliRunner
+
+    from personae.cli import cli
+
+    app, missing = milvus_app
+    settings = app.extensions["personae"].settings
+    env = {"PERSONAE_BACKEND": "milvus", "PERSONAE_MILVUS_URI": settings.milvus_uri,
+           "PERSONAE_INDEX_DIR": str(missing)}
+    res = CliRunner().invoke(cli, ["serve", "--get", "/api/search?q=rare+earth+metals"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "rare earth" in res.output.lower()
+
+
+def test_servers_follow_a_re_export(web_index: Settings, tmp_path: Path) -> None:
+    """Two servers on one Milvus (two apps, each with its own client; milvus-lite serves one process, a
+    cluster any number) answer from build A; a rebuild with a changed corpus is exported while they run:
+    both switch to it on their next refresh, the new document is found and the removed one is gone."""
+    from index.build import build_index
+
+    uri = str(tmp_path / "milvus.db")
+    first = layout.current_build(web_index.index_path)
+    _export(first, uri)
+    apps = [create_app(_milvus_only(uri, tmp_path / f"none-{i}")) for i in range(2)]
+    for app in apps:
+        app.extensions["personae"].interval = 0.0  # check the live pointer on every request
+    clients = [app.test_client() for app in apps]
+    for c in clients:
+        assert c.get("/api/health").get_json()["index"]["build"] == first.name
+        assert c.get(f"/api/documents/{XSS_DOC}").status_code == 200
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for doc in SEEDS.glob("*.txt"):
+        shutil.copy(doc, corpus / doc.name)
+    (corpus / "cup.txt").write_text(
+        "Riyadh cup final goes to extra time\n\nPublished: 2025-02-22\n\n"
+        "Ukraine and Poland needed extra time in the Riyadh cup final on Saturday.\n", encoding="utf-8")
+    second_settings = web_settings(tmp_path / "idx", corpus)
+    build_index(second_settings)
+    second = layout.current_build(second_settings.index_path)
+    assert second.name != first.name
+    _export(second, uri)  # while both servers run
+
+    for c in clients:
+        assert c.get("/api/health").get_json()["index"]["build"] == second.name
+        hits = c.get("/api/search?q=extra+time+cup+final&mode=keyword").get_json()["hits"]
+        assert hits and hits[0]["doc_id"] == "cup.txt"
+        assert c.get(f"/api/documents/{XSS_DOC}").status_code == 404  # not in the new build
+        assert c.get(f"/api/documents/{SPORT_DOC}").status_code == 404
+        assert c.get("/api/documents/cup.txt").get_json()["title"].startswith("Riyadh cup final")
