@@ -259,6 +259,9 @@ class Searcher:
         page = slice(req.offset, req.offset + req.limit)
         if req.group:
             result.total = len(docs)
+            # the page's window paragraphs and their documents' heads in one read each, not one per group
+            render.prefetch([pid for o in docs[page].tolist()
+                             for pid, _ in matched.window_paragraphs(int(o))[:GROUP_HITS]])
             result.groups = [self._group_at(state, int(o), r, matched, render) for o in docs[page]]
             if req.duplicates == "collapse":
                 for g in result.groups:

@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ MAX_ID = 1024  # bytes of a record id (document, paragraph or entity id)
 _CHUNK = 500  # ids per ``in [...]`` expression, as the SQLite store
 _SCAN = 4096  # rows per ``query_iterator`` batch
 _KEEP_POINTERS = 16  # pointer rows kept (the newest decides; older ones are history)
+_BY_CACHE = 64  # per-entity paragraph lists kept by a reader (``MilvusStore._by``)
 
 
 def records_collection(search_collection: str) -> str:
@@ -196,9 +198,16 @@ def _create_pointer(client: Any, name: str) -> None:
 
 
 def _pointers(client: Any, name: str) -> list[dict[str, Any]]:
-    client.load_collection(name)
-    rows = client.query(name, filter="seq >= 0", output_fields=["seq", "build"],
-                        consistency_level="Strong")
+    from search.backends.milvus import _milvus
+
+    def read() -> list[dict[str, Any]]:
+        return list(client.query(name, filter="seq >= 0", output_fields=["seq", "build"]))
+
+    try:
+        rows = read()
+    except _milvus().exceptions.MilvusException:  # not loaded (a restarted engine): load once, read again
+        client.load_collection(name)
+        rows = read()
     return sorted(rows, key=lambda r: r["seq"])
 
 
@@ -208,6 +217,7 @@ def set_live(client: Any, collection: str, build: str) -> int:
     name = live_collection(collection)
     if not client.has_collection(name):
         _create_pointer(client, name)
+        client.load_collection(name)
     rows = _pointers(client, name)
     seq = rows[-1]["seq"] + 1 if rows else 1
     client.insert(name, [{"seq": seq, "build": build, "_v": [0.0, 0.0]}])
@@ -220,11 +230,16 @@ def set_live(client: Any, collection: str, build: str) -> int:
 
 def live_build(client: Any, collection: str, uri: str = "") -> str:
     """The name of the live build at this Milvus; ``IndexMissing`` if nothing was exported yet."""
+    from search.backends.milvus import _milvus
+
     name = live_collection(collection)
-    if not client.has_collection(name):
-        raise IndexMissing(f"no build exported to Milvus {uri or ''} (no {name!r} collection); run "
-                           "`personae build` and `personae export-milvus`")
-    rows = _pointers(client, name)
+    try:
+        if not client.has_collection(name):
+            raise IndexMissing(f"no build exported to Milvus {uri} (no {name!r} collection); run "
+                               "`personae build` and `personae export-milvus`")
+        rows = _pointers(client, name)
+    except _milvus().exceptions.MilvusException as err:  # the engine is down or unreachable: one line, 503
+        raise IndexMissing(f"cannot read the live build from Milvus {uri}: {err.message}") from None
     if not rows:
         raise IndexMissing(f"Milvus {uri} names no live build; run `personae export-milvus`")
     return rows[-1]["build"]
@@ -244,6 +259,8 @@ class MilvusStore:
         self.records = records
         self.paragraph_collection = paragraph_collection
         self.path = Path(records)  # what error messages name, as the SQLite reader names its file
+        self._by_cache: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, client: Any, paragraph_collection: str) -> MilvusStore:
@@ -372,15 +389,17 @@ class MilvusStore:
         return {r["rid"]: int(r["doc"]) for r in self._heads_of("paragraph", pids, ["doc"])}
 
     def _links(self, pids: Iterable[str]) -> list[dict[str, Any]]:
+        """``entity_text`` (the linked ids, space-separated) of the paragraphs ``pids``: the same ids as the
+        ``entity`` array, which milvus-lite returns an order of magnitude slower."""
         keys = list(dict.fromkeys(pids))
         rows: list[dict[str, Any]] = []
         for i in range(0, len(keys), _CHUNK):
             rows += self._get(self.paragraph_collection, f"id in {_dumps(keys[i : i + _CHUNK])}",
-                                ["id", "entity"])
+                                ["id", "entity_text"])
         return rows
 
     def entity_counts(self, pids: Iterable[str]) -> dict[str, int]:
-        return dict(Counter(e for r in self._links(pids) for e in r["entity"]))
+        return dict(Counter(e for r in self._links(pids) for e in r["entity_text"].split()))
 
     def iter_paragraphs(self) -> Iterator[dict[str, Any]]:
         return self._iter("paragraph")
@@ -441,12 +460,24 @@ class MilvusStore:
         return total, [bodies[i] for i in ids if i in bodies]
 
     # ------------------------------------------------------------------------ lookups by entity
-    def _by(self, field: str, entity_id: str, extra: Sequence[str] = ()) -> list[dict[str, Any]]:
-        """Paragraphs whose ``field`` array holds ``entity_id``, oldest document first (undated first, then
-        document id and paragraph number), as ``StoreReader.entity_mentions`` orders them."""
+    def _by(self, field: str, entity_id: str) -> list[dict[str, Any]]:
+        """Paragraphs whose ``field`` array holds ``entity_id`` (with their linked ids), oldest document
+        first (undated first, then document id and paragraph number), as ``StoreReader.entity_mentions``
+        orders them. The last ``_BY_CACHE`` lists are kept: a build's rows never change, and an entity page
+        asks twice (mentions, co-mentions)."""
+        key = (field, entity_id)
+        with self._lock:
+            if key in self._by_cache:
+                self._by_cache.move_to_end(key)
+                return self._by_cache[key]
         rows = self._query(self.paragraph_collection, f"ARRAY_CONTAINS({field}, {_q(entity_id)})",
-                           ["id", "doc_id", "n", "date", *extra])
-        return sorted(rows, key=lambda r: (r["date"], r["doc_id"], r["n"]))
+                           ["id", "doc_id", "n", "date", "entity_text"])
+        rows.sort(key=lambda r: (r["date"], r["doc_id"], r["n"]))
+        with self._lock:
+            self._by_cache[key] = rows
+            while len(self._by_cache) > _BY_CACHE:
+                self._by_cache.popitem(last=False)
+        return rows
 
     def _with_docs(self, pids: list[str]) -> list[dict[str, Any]]:
         paras = self.paragraphs(pids)
@@ -460,7 +491,7 @@ class MilvusStore:
         return len(rows), self._with_docs([r["id"] for r in rows[:limit]]), [r["date"] or None for r in rows]
 
     def co_mentioned(self, entity_id: str, top: int) -> list[tuple[str, int]]:
-        counts = Counter(e for r in self._by("entity", entity_id, ["entity"]) for e in set(r["entity"])
+        counts = Counter(e for r in self._by("entity", entity_id) for e in set(r["entity_text"].split())
                          if e != entity_id)
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
