@@ -284,7 +284,11 @@ class MilvusStore:
         return list(self.client.query(collection, filter=filt, output_fields=list(fields)))
 
     def _query(self, collection: str, filt: str, fields: Sequence[str]) -> list[dict[str, Any]]:
-        """Every row matching ``filt`` (iterates past Milvus' 16384-row query limit)."""
+        """Every row matching ``filt``: one request when they are fewer than ``_SCAN`` (the common case: a
+        document's paragraphs, an entity's mentions), else an iterator past Milvus' 16384-row query limit."""
+        rows = list(self.client.query(collection, filter=filt, output_fields=list(fields), limit=_SCAN))
+        if len(rows) < _SCAN:
+            return rows
         it = self.client.query_iterator(collection, batch_size=_SCAN, filter=filt, output_fields=list(fields))
         out: list[dict[str, Any]] = []
         try:

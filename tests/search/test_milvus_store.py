@@ -45,9 +45,17 @@ def sqlite(build_folder):
     store.close()
 
 
-def test_every_read_equals_the_sqlite_store(exported, sqlite: StoreReader, build_folder) -> None:
+@pytest.mark.parametrize("scan", [None, 3])
+def test_every_read_equals_the_sqlite_store(exported, sqlite: StoreReader, build_folder, scan, monkeypatch
+                                            ) -> None:
+    """``scan=3``: every listing longer than 3 rows goes through Milvus' query iterator, 3 rows a batch."""
+    from search.backends import milvus_store
+    from search.backends.milvus_store import MilvusStore
+
     _, live = exported
-    ms = live.store
+    if scan:
+        monkeypatch.setattr(milvus_store, "_SCAN", scan)
+    ms = MilvusStore.open(live.store.client, live.store.paragraph_collection)  # its own per-entity cache
     assert live.name == build_folder.name
     assert live.manifest == layout.read_manifest(build_folder)
     assert ms.document_list() == sqlite.document_list()
