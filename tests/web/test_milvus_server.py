@@ -136,3 +136,16 @@ def test_servers_follow_a_re_export(web_index: Settings, tmp_path: Path) -> None
         assert c.get(f"/api/documents/{XSS_DOC}").status_code == 404  # not in the new build
         assert c.get(f"/api/documents/{SPORT_DOC}").status_code == 404
         assert c.get("/api/documents/cup.txt").get_json()["title"].startswith("Riyadh cup final")
+
+
+def test_nothing_exported_yet_is_503_then_picked_up(web_index: Settings, tmp_path: Path) -> None:
+    """A server started before the first export answers 503 with what to run, then serves once it exists."""
+    uri = str(tmp_path / "milvus.db")
+    app = create_app(_milvus_only(uri, tmp_path / "none"))
+    app.extensions["personae"].interval = 0.0
+    c = app.test_client()
+    resp = c.get("/api/search?q=Lavrov")
+    assert resp.status_code == 503 and "export-milvus" in resp.get_json()["error"]
+    _export(layout.current_build(web_index.index_path), uri)
+    resp = c.get("/api/search?q=Lavrov")
+    assert resp.status_code == 200 and resp.get_json()["hits"]
