@@ -39,6 +39,8 @@ RECORDS = "__records"  # suffix of a build's records collection
 LIVE = "_live"  # suffix of the live-build pointer collection
 FILES = (layout.MANIFEST, layout.REGISTRY, layout.DUPLICATES)  # build files a server reads at query time
 COUNTS = "store-counts"  # the ``file`` record holding the store's row counts
+EXPORT = "export-info"  # the ``file`` record saying how the export encoded what (``spaced_ids``)
+_WS = re.compile(r"\s")
 PART_BYTES = 60_000  # a record's JSON per row (VARCHAR holds 65,535 bytes)
 MAX_ID = 1024  # bytes of a record id (document, paragraph or entity id)
 _CHUNK = 500  # ids per ``in [...]`` expression, as the SQLite store
@@ -149,7 +151,9 @@ def record_rows(folder: Path) -> Iterator[dict[str, Any]]:
             head["title"] = _clip(head.get("title") or "", 8192)
             yield from _row("document", d["id"], _dumps(d), ord=i, date=(d.get("date") or "")[:64],
                             head=_clip(_dumps(head), 65_535))
+        spaced = False  # a linked id holding whitespace: ``entity_text`` cannot give the ids back
         for i, p in enumerate(store.iter_paragraphs()):
+            spaced = spaced or any(_WS.search(x["entity_id"]) for x in p.get("links", ()))
             yield from _row("paragraph", p["id"], _dumps(p), ord=i, doc=doc_ord[p["doc_id"]], n=int(p["n"]),
                             doc_id=p["doc_id"])
         entities = store.entity_table()
@@ -159,6 +163,7 @@ def record_rows(folder: Path) -> Iterator[dict[str, Any]]:
                             type=(e.get("type") or "other")[:64], names=_clip(entity_names(e), 65_535),
                             head=_clip(e.get("name") or eid, 65_535))
         yield from _row("file", COUNTS, _dumps(store.counts()))
+        yield from _row("file", EXPORT, _dumps({"spaced_ids": spaced}))
     finally:
         store.close()
     for name in FILES:
@@ -261,6 +266,7 @@ class MilvusStore:
         self.path = Path(records)  # what error messages name, as the SQLite reader names its file
         self._by_cache: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
+        self._linked: str | None = None
 
     @classmethod
     def open(cls, client: Any, paragraph_collection: str) -> MilvusStore:
@@ -392,18 +398,29 @@ class MilvusStore:
     def paragraph_docs(self, pids: Iterable[str]) -> dict[str, int]:
         return {r["rid"]: int(r["doc"]) for r in self._heads_of("paragraph", pids, ["doc"])}
 
+    def _ids_field(self) -> str:
+        """Where the linked ids of a paragraph row are read: ``entity_text`` (space-separated), which
+        milvus-lite returns an order of magnitude faster than the ``entity`` array, unless some id holds
+        whitespace (then the array)."""
+        if self._linked is None:
+            info = json.loads(self.build_file(EXPORT) or '{"spaced_ids": true}')
+            self._linked = "entity" if info.get("spaced_ids", True) else "entity_text"
+        return self._linked
+
+    def _ids(self, row: dict[str, Any]) -> list[str]:
+        value = row[self._ids_field()]
+        return value.split() if isinstance(value, str) else list(value)
+
     def _links(self, pids: Iterable[str]) -> list[dict[str, Any]]:
-        """``entity_text`` (the linked ids, space-separated) of the paragraphs ``pids``: the same ids as the
-        ``entity`` array, which milvus-lite returns an order of magnitude slower."""
         keys = list(dict.fromkeys(pids))
         rows: list[dict[str, Any]] = []
         for i in range(0, len(keys), _CHUNK):
             rows += self._get(self.paragraph_collection, f"id in {_dumps(keys[i : i + _CHUNK])}",
-                                ["id", "entity_text"])
+                              ["id", self._ids_field()])
         return rows
 
     def entity_counts(self, pids: Iterable[str]) -> dict[str, int]:
-        return dict(Counter(e for r in self._links(pids) for e in r["entity_text"].split()))
+        return dict(Counter(e for r in self._links(pids) for e in self._ids(r)))
 
     def iter_paragraphs(self) -> Iterator[dict[str, Any]]:
         return self._iter("paragraph")
@@ -475,7 +492,7 @@ class MilvusStore:
                 self._by_cache.move_to_end(key)
                 return self._by_cache[key]
         rows = self._query(self.paragraph_collection, f"ARRAY_CONTAINS({field}, {_q(entity_id)})",
-                           ["id", "doc_id", "n", "date", "entity_text"])
+                           ["id", "doc_id", "n", "date", self._ids_field()])
         rows.sort(key=lambda r: (r["date"], r["doc_id"], r["n"]))
         with self._lock:
             self._by_cache[key] = rows
@@ -495,8 +512,8 @@ class MilvusStore:
         return len(rows), self._with_docs([r["id"] for r in rows[:limit]]), [r["date"] or None for r in rows]
 
     def co_mentioned(self, entity_id: str, top: int) -> list[tuple[str, int]]:
-        counts = Counter(e for r in self._by("entity", entity_id) for e in set(r["entity_text"].split())
-                         if e != entity_id)
+        rows = self._by("entity", entity_id)
+        counts = Counter(e for r in rows for e in set(self._ids(r)) if e != entity_id)
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
     def quoted(self, speaker: str) -> list[dict[str, Any]]:

@@ -60,6 +60,7 @@ def test_every_read_equals_the_sqlite_store(exported, sqlite: StoreReader, build
     assert live.manifest == layout.read_manifest(build_folder)
     assert ms.document_list() == sqlite.document_list()
     assert ms.counts() == sqlite.counts() and ms.check() == []
+    assert ms._ids_field() == "entity_text"  # no linked id holds whitespace: the fast field
     docs = sqlite.document_list()[0]
     assert ms.documents(docs) == sqlite.documents(docs) and ms.doc_heads(docs) == sqlite.doc_heads(docs)
     assert ms.document(docs[0]) == sqlite.document(docs[0]) and ms.document("no/such") is None
@@ -189,4 +190,43 @@ def test_an_export_without_records_is_refused(build_folder, tmp_path) -> None:
         with pytest.raises(IndexFormatMismatch, match="records .*export-milvus"):
             open_live(uri, "personae", client=client)
     finally:
+        client.close()
+
+
+def test_linked_ids_with_whitespace_are_read_from_the_array(build_folder, tmp_path) -> None:
+    """``entity_text`` splits on whitespace: a build whose linked ids hold a space is read from the
+    ``entity`` array instead, and counts stay exact."""
+    import shutil
+
+    from index.store import STORE, read_documents, read_entities, read_paragraphs, write_store
+    from search.backends.milvus import connect, write
+    from search.backends.milvus_store import open_live
+
+    spaced = "local:sergei lavrov"
+    copy = tmp_path / build_folder.name
+    shutil.copytree(build_folder, copy)
+    paragraphs = read_paragraphs(build_folder)
+    for p in paragraphs:
+        for x in p["links"]:
+            x["entity_id"] = spaced if x["entity_id"] == LAVROV else x["entity_id"]
+        for q in p["quotes"]:
+            q["speaker"] = spaced if q.get("speaker") == LAVROV else q.get("speaker")
+    entities = read_entities(build_folder)
+    entities[spaced] = dict(entities.pop(LAVROV), id=spaced)
+    (copy / STORE).unlink()
+    write_store(copy / STORE, read_documents(build_folder), paragraphs, entities)
+    uri = str(tmp_path / "m.db")
+    client = connect(uri)
+    sqlite = open_store(copy)
+    try:
+        write(copy, uri, client=client)
+        ms = open_live(uri, "personae", client=client).store
+        pids = sqlite.paragraph_ids()
+        assert ms._ids_field() == "entity"
+        assert ms.entity_counts(pids) == sqlite.entity_counts(pids) and sqlite.entity_counts(pids)[spaced]
+        for eid in (spaced, "donald-trump"):
+            assert ms.co_mentioned(eid, 50) == sqlite.co_mentioned(eid, 50)
+            assert ms.entity_mentions(eid, 5) == sqlite.entity_mentions(eid, 5)
+    finally:
+        sqlite.close()
         client.close()
