@@ -62,8 +62,9 @@ def _milvus() -> Any:
 
 
 def is_local(uri: str) -> bool:
-    """A file path (milvus-lite) rather than a server address."""
-    return not re.match(r"^[a-z][a-z0-9+.-]*://", uri)
+    """A file path (milvus-lite) rather than a server address (``http://host:19530``, or a Milvus gRPC
+    socket ``unix:/path.sock``, such as the one a milvus-lite server in another process listens on)."""
+    return not re.match(r"^([a-z][a-z0-9+.-]*://|unix:)", uri)
 
 
 def _no_mvcc_warning(record: logging.LogRecord) -> bool:

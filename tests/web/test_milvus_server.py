@@ -1,6 +1,7 @@
 """A server with PERSONAE_BACKEND=milvus, the engine's address and no index folder at all: search, document
 and entity pages and /api/link come from Milvus (milvus-lite, exported from the web fixture's real build),
-answer as the embedded server does, and follow a re-export while running."""
+answer as the embedded server does, and follow a re-export while running (two apps in this process, and
+two `personae serve` processes on the socket of this process's milvus-lite server)."""
 
 from __future__ import annotations
 
@@ -99,12 +100,37 @@ def test_serve_cli_with_only_the_engine_address(milvus_app) -> None:
     assert "rare earth" in res.output.lower()
 
 
-def test_servers_follow_a_re_export(web_index: Settings, tmp_path: Path) -> None:
-    """Two servers on one Milvus (two apps, each with its own client; milvus-lite serves one process, a
-    cluster any number) answer from build A; a rebuild with a changed corpus is exported while they run:
-    both switch to it on their next refresh, the new document is found and the removed one is gone."""
+@pytest.fixture(scope="module")
+def changed_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A build of another corpus: the seed article and a new one (the web fixture's extra documents gone)."""
     from index.build import build_index
 
+    tmp = tmp_path_factory.mktemp("changed")
+    corpus = tmp / "corpus"
+    corpus.mkdir()
+    for doc in SEEDS.glob("*.txt"):
+        shutil.copy(doc, corpus / doc.name)
+    (corpus / "cup.txt").write_text(
+        "Riyadh cup final goes to extra time\n\nPublished: 2025-02-22\n\n"
+        "Ukraine and Poland needed extra time in the Riyadh cup final on Saturday.\n", encoding="utf-8")
+    settings = web_settings(tmp / "idx", corpus)
+    build_index(settings)
+    return layout.current_build(settings.index_path)
+
+
+def _answers_from(c: Any, build: Path) -> None:
+    """The server ``c`` (a Flask test client or an HTTP getter) serves ``build`` (the changed corpus)."""
+    assert c.get("/api/health").get_json()["index"]["build"] == build.name
+    hits = c.get("/api/search?q=extra+time+cup+final&mode=keyword").get_json()["hits"]
+    assert hits and hits[0]["doc_id"] == "cup.txt"
+    assert c.get(f"/api/documents/{XSS_DOC}").status_code == 404  # not in the new build
+    assert c.get(f"/api/documents/{SPORT_DOC}").status_code == 404
+    assert c.get("/api/documents/cup.txt").get_json()["title"].startswith("Riyadh cup final")
+
+
+def test_servers_follow_a_re_export(web_index: Settings, changed_build: Path, tmp_path: Path) -> None:
+    """Two servers on one Milvus (two apps, each with its own client) answer from build A; the changed
+    corpus's build is exported while they run: both switch to it on their next refresh."""
     uri = str(tmp_path / "milvus.db")
     first = layout.current_build(web_index.index_path)
     _export(first, uri)
@@ -115,27 +141,99 @@ def test_servers_follow_a_re_export(web_index: Settings, tmp_path: Path) -> None
     for c in clients:
         assert c.get("/api/health").get_json()["index"]["build"] == first.name
         assert c.get(f"/api/documents/{XSS_DOC}").status_code == 200
-
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for doc in SEEDS.glob("*.txt"):
-        shutil.copy(doc, corpus / doc.name)
-    (corpus / "cup.txt").write_text(
-        "Riyadh cup final goes to extra time\n\nPublished: 2025-02-22\n\n"
-        "Ukraine and Poland needed extra time in the Riyadh cup final on Saturday.\n", encoding="utf-8")
-    second_settings = web_settings(tmp_path / "idx", corpus)
-    build_index(second_settings)
-    second = layout.current_build(second_settings.index_path)
-    assert second.name != first.name
-    _export(second, uri)  # while both servers run
-
+    _export(changed_build, uri)  # while both servers run
     for c in clients:
-        assert c.get("/api/health").get_json()["index"]["build"] == second.name
-        hits = c.get("/api/search?q=extra+time+cup+final&mode=keyword").get_json()["hits"]
-        assert hits and hits[0]["doc_id"] == "cup.txt"
-        assert c.get(f"/api/documents/{XSS_DOC}").status_code == 404  # not in the new build
-        assert c.get(f"/api/documents/{SPORT_DOC}").status_code == 404
-        assert c.get("/api/documents/cup.txt").get_json()["title"].startswith("Riyadh cup final")
+        _answers_from(c, changed_build)
+
+
+class _Http:
+    """GET over real HTTP with the test client's shape (``status_code``, ``get_json``)."""
+
+    def __init__(self, port: int):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def get(self, path: str) -> Any:
+        import json
+        import urllib.error
+        import urllib.request
+
+        class Resp:
+            def __init__(self, status: int, body: bytes):
+                self.status_code, self.body = status, body
+
+            def get_json(self) -> Any:
+                return json.loads(self.body)
+
+        try:
+            with urllib.request.urlopen(self.base + path, timeout=30) as r:
+                return Resp(r.status, r.read())
+        except urllib.error.HTTPError as err:
+            return Resp(err.code, err.read())
+
+
+def test_two_server_processes_follow_a_re_export(web_index: Settings, changed_build: Path, tmp_path: Path
+                                                 ) -> None:
+    """Two `personae serve` processes, each given only the engine's address (the gRPC socket of the
+    milvus-lite server this test process runs: a Milvus server as far as they can tell) and an index
+    folder that does not exist, answer from build A; this process exports the changed corpus's build;
+    both follow within their refresh interval."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from milvus_lite.server_manager import server_manager_instance
+
+    from search.backends.milvus import connect, write
+    from tests.conftest import ROOT
+
+    path = str(tmp_path / "milvus.db")
+    client = connect(path)  # starts the milvus-lite server in this process
+    procs: list[subprocess.Popen] = []
+    try:
+        first = layout.current_build(web_index.index_path)
+        write(first, path, client=client)
+        address = server_manager_instance.start_and_get_uri(path)  # its socket: unix:/tmp/…sock
+        assert address and address.startswith("unix:")
+        servers = []
+        for i in range(2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("PERSONAE_")}
+            env.update(PERSONAE_BACKEND="milvus", PERSONAE_MILVUS_URI=address,
+                       PERSONAE_INDEX_DIR=str(tmp_path / f"none-{i}"))
+            cmd = [sys.executable, "-m", "personae", "serve", "--port", str(port)]
+            procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE))
+            servers.append(_Http(port))
+        deadline = time.time() + 240  # each loads its models and answers one query before it listens
+        for proc, server in zip(procs, servers, strict=True):
+            while True:
+                try:
+                    build = server.get("/api/health").get_json()["index"]["build"]
+                    break
+                except OSError:
+                    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                    assert time.time() < deadline, "server did not come up"
+                    time.sleep(0.5)
+            assert build == first.name
+            assert server.get(f"/api/documents/{XSS_DOC}").status_code == 200
+        write(changed_build, path, client=client)  # while both serve
+        for server in servers:
+            deadline = time.time() + 30
+            while server.get("/api/health").get_json()["index"]["build"] != changed_build.name:
+                assert time.time() < deadline, "server did not follow the re-export"
+                time.sleep(0.3)
+            _answers_from(server, changed_build)
+        for c in (tmp_path / "none-0", tmp_path / "none-1"):
+            assert not c.exists()
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        client.close()
 
 
 def test_nothing_exported_yet_is_503_then_picked_up(web_index: Settings, tmp_path: Path) -> None:
