@@ -138,6 +138,17 @@ def _entity_ranks(entities: dict[str, dict[str, Any]]) -> tuple[dict[str, int], 
     return {eid: i for i, eid in enumerate(order)}, in_type
 
 
+def _head(doc: dict[str, Any]) -> str:
+    """The document's ``HEAD`` fields as JSON for the ``head`` column: each string cut to 8,000 bytes, so
+    the four fit a VARCHAR (a longer title is shortened in results, never in the document page)."""
+    head = {k: _clip(v, 8000) if isinstance(v, str) else v for k, v in ((k, doc.get(k)) for k in HEAD)}
+    text = _dumps(head)
+    if len(text.encode("utf-8")) > 65_535:
+        raise PersonaeError(f"document {doc['id'][:80]!r}: its title, source and url do not fit a Milvus "
+                            "VARCHAR even cut to 8,000 bytes each")
+    return text
+
+
 def record_rows(folder: Path) -> Iterator[dict[str, Any]]:
     """Every records row of build ``folder``: documents, paragraphs, entities, then the files."""
     from index.store import open_store
@@ -147,10 +158,8 @@ def record_rows(folder: Path) -> Iterator[dict[str, Any]]:
         doc_ord: dict[str, int] = {}
         for i, d in enumerate(store.iter_documents()):
             doc_ord[d["id"]] = i
-            head = {k: d.get(k) for k in HEAD}
-            head["title"] = _clip(head.get("title") or "", 8192)
             yield from _row("document", d["id"], _dumps(d), ord=i, date=(d.get("date") or "")[:64],
-                            head=_clip(_dumps(head), 65_535))
+                            head=_head(d))
         spaced = False  # a linked id holding whitespace: ``entity_text`` cannot give the ids back
         for i, p in enumerate(store.iter_paragraphs()):
             spaced = spaced or any(_WS.search(x["entity_id"]) for x in p.get("links", ()))
