@@ -286,7 +286,10 @@ def _check_readable(settings: Settings) -> None:
     """Before serving: the live build's files can be opened (an OSError ends start-up with one line).
 
     No index yet is fine (the app answers 503 until a build appears); a damaged one is the app's to report.
+    With backend=milvus nothing local is read: the engine holds the build.
     """
+    if settings.backend == "milvus":
+        return
     from pathlib import Path
 
     from index import layout
@@ -623,10 +626,12 @@ def eval_links(gold: str, limit: int | None, entities_file: str | None, empty_re
 def export_milvus(
     index_dir: str | None, uri: str, collection: str, shards: int, replicas: int, keep: int
 ) -> None:
-    """Load the current build's paragraphs and vectors into Milvus (for backend=milvus).
+    """Load the current build into Milvus (for backend=milvus): paragraphs and vectors, then documents,
+    entities and the build files servers read, then make it the live build.
 
-    Each build gets its own collection (COLLECTION__build_…): a server keeps answering from the previous
-    one until this export is done, then switches with its build folder.
+    Each build gets its own collections (COLLECTION__build_… and its __records): a server with
+    backend=milvus needs no build folder; it keeps answering from the previous build until this export is
+    loaded and made live, then switches.
     """
     import time
     from pathlib import Path
@@ -639,9 +644,9 @@ def export_milvus(
     t = time.perf_counter()
     info = write(folder, uri, collection, shards=shards, replicas=replicas, keep=keep)
     click.echo(
-        f"exported {info['rows']} paragraphs ({info['dim']}-d) of {folder.name} to {uri} "
-        f"collection {info['collection']!r} in {time.perf_counter() - t:.1f}s; serve it with "
-        f"PERSONAE_BACKEND=milvus PERSONAE_MILVUS_URI={uri}"
+        f"exported {info['rows']} paragraphs ({info['dim']}-d) and {info['records']} record rows of "
+        f"{folder.name} to {uri} collection {info['collection']!r} in {time.perf_counter() - t:.1f}s; it is "
+        f"live: serve it (no index folder needed) with PERSONAE_BACKEND=milvus PERSONAE_MILVUS_URI={uri}"
     )
     for name in info["dropped"]:
         click.echo(f"dropped older collection {name!r}")

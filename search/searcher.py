@@ -12,6 +12,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,10 @@ class _State:
     clusters: what grouping and timelines index by ordinal) is held in memory.
     """
 
-    folder: Path
+    folder: Path  # backend=milvus: a path of the build's name only (nothing is read under it)
     manifest: layout.Manifest
     backend: Backend
-    store: StoreReader
+    store: StoreReader  # or the Milvus twin, search.backends.milvus_store.MilvusStore
     doc_ids: list[str] = field(default_factory=list)  # document ordinal -> id (build order)
     doc_dates: list[str | None] = field(default_factory=list)
     doc_index: dict[str, int] = field(default_factory=dict)
@@ -129,6 +130,8 @@ class Searcher:
     # ------------------------------------------------------------------------------------ lifecycle
     @classmethod
     def open(cls, settings: Settings) -> Searcher:
+        if settings.backend == "milvus":  # everything from the engine: no local build folder is read
+            return cls(settings, _load_milvus_state(settings))
         return cls(settings, _load_state(layout.current_build(settings.index_path), settings))
 
     @property
@@ -137,18 +140,33 @@ class Searcher:
 
     @property
     def build_folder(self) -> Path:
+        """The live build's folder; with ``backend=milvus``, a path of the build's name only."""
         return self._state.folder
 
     def refresh(self) -> bool:
-        """Switch to a newer build if CURRENT moved. Returns True when it switched."""
-        folder = layout.current_build(self.settings.index_path)
+        """Switch to a newer build if CURRENT moved (``backend=milvus``: if the engine's live pointer names
+        another build, after a re-export). Returns True when it switched."""
+        folder = self._live()
         if folder == self._state.folder:
             return False
         with self._lock:
             if folder == self._state.folder:
                 return False
-            self._state = _load_state(folder, self.settings)  # old state stays valid for queries in flight
+            # the old state stays valid for queries in flight
+            if self.settings.backend == "milvus":
+                client = self._state.backend.client  # type: ignore[attr-defined]
+                self._state = _load_milvus_state(self.settings, folder.name, client=client)
+            else:
+                self._state = _load_state(folder, self.settings)
         return True
+
+    def _live(self) -> Path:
+        if self.settings.backend == "milvus":
+            from search.backends import DEFAULT_COLLECTION
+            from search.backends.milvus_store import live_build
+
+            return Path(live_build(self._state.backend.client, DEFAULT_COLLECTION, self.settings.milvus_uri))
+        return layout.current_build(self.settings.index_path)
 
     def encoder(self) -> Any:
         if self._encoder is None:
@@ -165,8 +183,11 @@ class Searcher:
 
             with self._linker_lock:
                 if self._linker is None or self._linker[0] is not state:
-                    self._linker = (state, build_linker(state.folder, state.store.entity_table(),
-                                                        self.settings.ner_model, self.settings.ner_window))
+                    copy = getattr(state.store, "registry_copy", None)  # Milvus: the registry is a record
+                    with copy() if copy else nullcontext(state.folder) as folder:
+                        linker = build_linker(folder, state.store.entity_table(), self.settings.ner_model,
+                                              self.settings.ner_window)
+                    self._linker = (state, linker)
         return self._linker[1]
 
     def warm(self) -> None:
@@ -238,6 +259,9 @@ class Searcher:
         page = slice(req.offset, req.offset + req.limit)
         if req.group:
             result.total = len(docs)
+            # the page's window paragraphs and their documents' heads in one read each, not one per group
+            render.prefetch([pid for o in docs[page].tolist()
+                             for pid, _ in matched.window_paragraphs(int(o))[:GROUP_HITS]])
             result.groups = [self._group_at(state, int(o), r, matched, render) for o in docs[page]]
             if req.duplicates == "collapse":
                 for g in result.groups:
@@ -832,3 +856,23 @@ def _load_state(folder: Path, settings: Settings) -> _State:
         store.close()
         raise
     return _State(folder, manifest, backend, store, doc_ids, doc_dates, clusters=clusters)
+
+
+def _load_milvus_state(settings: Settings, build: str | None = None, client: Any = None) -> _State:
+    """The state of build ``build`` (default: the live one) from Milvus alone (``backend=milvus``):
+    manifest, records, legs and duplicate clusters are all read from the engine."""
+    from search.backends import DEFAULT_COLLECTION
+    from search.backends.milvus_store import open_live
+
+    live = open_live(settings.milvus_uri, DEFAULT_COLLECTION, build, client=client)
+    try:
+        doc_ids, doc_dates = live.store.document_list()
+        paragraphs = live.store.counts().get("paragraphs", -1)
+        layout.check_counts(Path(live.name), live.manifest, documents=len(doc_ids), paragraphs=paragraphs,
+                            vectors=live.backend.vector_count())
+    except BaseException:
+        if client is None:
+            live.backend.close()
+        raise
+    return _State(Path(live.name), live.manifest, live.backend, live.store, doc_ids, doc_dates,
+                  clusters=live.clusters)

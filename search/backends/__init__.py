@@ -2,7 +2,9 @@
 
 ``embedded`` (Whoosh + FAISS files inside the build folder) is the default and needs nothing running.
 ``milvus`` keeps the same legs in a Milvus collection: a local file through milvus-lite, or a sharded,
-replicated Milvus cluster at ``http://host:19530``; see docs/scale-out.md.
+replicated Milvus cluster at ``http://host:19530``; see docs/scale-out.md. A searcher on ``milvus`` reads
+the records and the live build from Milvus too (``milvus_store.py``); ``open_backend`` opens the legs of
+one build folder's export only (benchmarks compare that with the engine-only path).
 """
 
 from __future__ import annotations

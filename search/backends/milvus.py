@@ -12,6 +12,9 @@ replicated, the path for corpora past one machine). Schema, one row per paragrap
     entity, said  ARRAY<VARCHAR> (filters: ARRAY_CONTAINS_ALL)
     dense         FLOAT_VECTOR(dim from the manifest), inner product on unit vectors = cosine
 
+Each exported build also has a records collection and the collections share a live-build pointer
+(``search/backends/milvus_store.py``): a milvus-backed server reads everything from the engine.
+
 Keyword queries are plain words: Milvus has no Whoosh syntax, so ``parse`` keeps the words, and quoted
 phrases / excluded terms (``-x``, ``NOT x``) become a client-side check on the analysed text of an
 over-fetched candidate list (milvus-lite 2.5 has no TEXT_MATCH/PHRASE_MATCH). Known differences from the
@@ -21,6 +24,7 @@ embedded backend are listed in docs/scale-out.md.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -36,7 +40,7 @@ from index.keyword import Matches, Restrict
 from index.store import open_store
 from search.backends.base import Hits
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each build's records and the live pointer beside it (milvus_store.py)
 MAX_LIMIT = 16_384  # Milvus caps search top-k and query limit at 16384
 MAX_VARCHAR = 65_535  # bytes
 MAX_IDS = 1024  # entity / speaker ids per paragraph
@@ -58,8 +62,15 @@ def _milvus() -> Any:
 
 
 def is_local(uri: str) -> bool:
-    """A file path (milvus-lite) rather than a server address."""
-    return not re.match(r"^[a-z][a-z0-9+.-]*://", uri)
+    """A file path (milvus-lite) rather than a server address (``http://host:19530``, or a Milvus gRPC
+    socket ``unix:/path.sock``, such as the one a milvus-lite server in another process listens on)."""
+    return not re.match(r"^([a-z][a-z0-9+.-]*://|unix:)", uri)
+
+
+def _no_mvcc_warning(record: logging.LogRecord) -> bool:
+    """milvus-lite returns no session timestamp to ``query_iterator``, which then uses the client's clock
+    (the same snapshot for one process) and warns on every scan; that warning says nothing to act on."""
+    return "mvccTs" not in record.getMessage()
 
 
 def connect(uri: str, token: str | None = None) -> Any:
@@ -67,6 +78,7 @@ def connect(uri: str, token: str | None = None) -> Any:
     pymilvus = _milvus()
     if is_local(uri):
         os.environ.setdefault("RUST_LOG", "warn")
+        logging.getLogger("pymilvus.orm.iterator").addFilter(_no_mvcc_warning)
         Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
         uri = str(Path(uri).expanduser().resolve())
     token = token if token is not None else os.environ.get("PERSONAE_MILVUS_TOKEN", "")
@@ -261,7 +273,9 @@ def create_collection(client: Any, collection: str, dim: int, *, local: bool, de
                      params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION})
         for name in ("entity", "said"):
             ip.add_index(name, index_type="INVERTED")
-    client.create_collection(collection, schema=s, index_params=ip, num_shards=shards)
+    # Strong: a server that has just read the live pointer sees every row of the export it names
+    client.create_collection(collection, schema=s, index_params=ip, num_shards=shards,
+                             consistency_level="Strong")
 
 
 def rows_from_build(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, dict[str, Any]]:
@@ -317,16 +331,28 @@ def build_collection(collection: str, build: str) -> str:
 
 
 def exported(client: Any, collection: str) -> list[str]:
-    """The per-build collections of ``collection`` at this Milvus, oldest first (build names sort by time)."""
-    return sorted(c for c in client.list_collections() if c.startswith(f"{collection}__"))
+    """The per-build paragraph collections of ``collection`` at this Milvus, oldest first (build names sort
+    by time); each build's records collection (``milvus_store.records_collection``) goes with it."""
+    from search.backends.milvus_store import RECORDS
+
+    return sorted(c for c in client.list_collections()
+                  if c.startswith(f"{collection}__") and not c.endswith(RECORDS))
 
 
 def _prune(client: Any, collection: str, current: str, keep: int) -> list[str]:
-    """Drop per-build collections beyond the newest ``keep`` (``current`` always stays)."""
-    others = [c for c in exported(client, collection) if c != current]
-    drop = others[: max(0, len(others) - (keep - 1))]
+    """Drop per-build collections beyond the newest ``keep``, records included. ``current`` and the live
+    build's (the one servers follow) always stay."""
+    from search.backends.milvus_store import live_build, live_collection, records_collection
+
+    live = build_collection(collection, live_build(client, collection)) \
+        if client.has_collection(live_collection(collection)) else current
+    others = [c for c in exported(client, collection) if c not in (current, live)]
+    spare = keep - 1 - (live != current)  # newest other builds kept besides current and live
+    drop = others[: max(0, len(others) - max(0, spare))]
     for name in drop:
         client.drop_collection(name)
+        if client.has_collection(records_collection(name)):
+            client.drop_collection(records_collection(name))
     return drop
 
 
@@ -345,7 +371,12 @@ def write(
     """Load a build folder (or ``(rows, vectors)``: paragraph dicts with title/date, and their vectors) into
     the build's own collection (:func:`build_collection`) at ``uri``, replacing only that one; then drop
     older builds' collections beyond the newest ``keep`` (the previous one stays by default, for servers
-    that have not switched yet). ``shards``/``replicas`` only matter on a cluster."""
+    that have not switched yet). ``shards``/``replicas`` only matter on a cluster.
+
+    A build folder also gets its records collection (documents, paragraphs, entities and the build files a
+    server reads: ``milvus_store.py``), and once both are loaded the live pointer names the build: servers
+    with ``backend=milvus`` switch to it. ``(rows, vectors)`` loads the paragraph collection only (the legs,
+    for benchmarks) and leaves the live build as it was."""
     if keep < 1:
         raise PersonaeError(f"keep={keep}: at least the exported build's collection is kept (>= 1)")
     if isinstance(source, (str, Path)):
@@ -353,6 +384,7 @@ def write(
         rows, vectors, _ = rows_from_build(folder)
         build = build or folder.name
     else:
+        folder = None
         rows, vectors = source
         vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(vectors) != len(rows):
@@ -373,12 +405,18 @@ def write(
             client.load_collection(target)
         else:
             client.load_collection(target, replica_number=replicas)
+        records = 0
+        if folder is not None:
+            from search.backends.milvus_store import records_collection, set_live, write_records
+
+            records = write_records(client, records_collection(target), folder, local=local, batch=batch)
+            set_live(client, collection, build)  # the commit: servers follow from here on
         dropped = _prune(client, collection, target, keep) if build else []
     finally:
         if own:
             client.close()
     return {"collection": target, "rows": len(rows), "dim": int(vectors.shape[1]), "build": build,
-            "dropped": dropped}
+            "records": records, "live": folder is not None, "dropped": dropped}
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -395,8 +433,8 @@ class MilvusBackend:
     @classmethod
     def open(cls, uri: str, collection: str = "personae", *, expect_build: str | None = None,
              client: Any = None) -> MilvusBackend:
-        """Connect to the collection of build ``expect_build`` (default: the newest exported one) and check
-        it is a Personae one of that build."""
+        """Connect to the collection of build ``expect_build`` (default: the live one, else the newest
+        exported) and check it is a Personae one of that build."""
         own = client is None
         client = client or connect(uri)
         try:
@@ -408,6 +446,10 @@ class MilvusBackend:
 
     @classmethod
     def _open(cls, client: Any, uri: str, collection: str, expect_build: str | None) -> MilvusBackend:
+        from search.backends.milvus_store import live_build, live_collection
+
+        if not expect_build and client.has_collection(live_collection(collection)):
+            expect_build = live_build(client, collection, uri)
         if expect_build:
             name = build_collection(collection, expect_build)
         else:
