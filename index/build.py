@@ -219,7 +219,8 @@ def _build_locked(
     def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, float]]:
         spent: dict[str, float] = {}
         t = time.perf_counter()
-        corpus.documents = _with_languages(corpus.documents)  # the main thread reads them after result()
+        # the main thread reads them after result(); unchanged documents keep the language found before
+        corpus.documents = _with_languages(corpus.documents, state)
         corpus.languages = Counter(d.language for d in corpus.documents)
         cache.gazetteer_only = {_text_key(d.text) for d in corpus.documents if not _english(d)}
         langs = {d.id: d.language for d in corpus.documents}
@@ -332,12 +333,17 @@ def _build_locked(
     )
 
 
-def _with_languages(docs: Sequence[Document]) -> list[Document]:
+def _with_languages(docs: Sequence[Document], state: LinkingState | None = None) -> list[Document]:
     """``docs`` with the language of each one the reader left unknown detected (ingestion's detection, which
-    the build turns off while reading so that it runs in the linking worker, beside the encode)."""
+    the build turns off while reading so that it runs in the linking worker, beside the encode), or taken
+    from the previous build's ``state`` for a document it holds unchanged."""
     from index.readers.language import detect_language
 
-    return [d if d.language else replace(d, language=detect_language(d.text)) for d in docs]
+    def language(d: Document) -> str:
+        known = state.language_of(d) if state is not None else None
+        return known if known is not None else detect_language(d.text)
+
+    return [d if d.language else replace(d, language=language(d)) for d in docs]
 
 
 def _english(doc: Document) -> bool:

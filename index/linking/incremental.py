@@ -28,7 +28,7 @@ from index.linking.corpus import CorpusOutcome, PreviousPass
 from index.linking.resolve import DocResult
 from index.records import Document, Link, Quote
 
-STATE_VERSION = 2  # bump when what is pickled changes shape
+STATE_VERSION = 3  # bump when what is pickled changes shape
 
 
 def doc_fingerprint(doc: Document) -> str:
@@ -57,6 +57,7 @@ class LinkingState:
     results: dict[str, DocResult] = field(default_factory=dict)
     quotes: dict[str, tuple[str, list[Quote]]] = field(default_factory=dict)
     outcome: CorpusOutcome = field(default_factory=CorpusOutcome)
+    languages: dict[str, str] = field(default_factory=dict)  # detected language (the build reuses it too)
     # the text of a document of this state that the next build no longer has (changed or deleted): the
     # lower-case vocabulary of the corpus pass subtracts it. Not saved: set by whoever loads the state.
     old_text: Callable[[Sequence[str]], dict[str, str]] | None = None
@@ -83,18 +84,25 @@ class LinkingState:
     def save(self, path: Path) -> None:
         kept = {d: replace(r, text="") for d, r in self.results.items()}  # the store has the texts
         with open(path, "wb") as fh:
-            pickle.dump((STATE_VERSION, self.fingerprints, kept, self.quotes, self.outcome), fh,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((STATE_VERSION, self.fingerprints, kept, self.quotes, self.outcome, self.languages),
+                        fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def load(cls, path: Path) -> LinkingState | None:
         """The state a build saved, or None when there is none or it has another shape."""
         try:
             with open(path, "rb") as fh:
-                version, fingerprints, results, quotes, outcome = pickle.load(fh)  # noqa: S301 (own build)
+                version, *rest = pickle.load(fh)  # noqa: S301 (own build)
         except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError, AttributeError,
                 ModuleNotFoundError):
             return None
         if version != STATE_VERSION:
             return None
-        return cls(fingerprints, results, quotes, outcome)
+        fingerprints, results, quotes, outcome, languages = rest
+        return cls(fingerprints, results, quotes, outcome, languages=languages)
+
+    def language_of(self, doc: Document) -> str | None:
+        """The language detected in ``doc`` by the build that kept this state, if it is unchanged."""
+        if self.fingerprints.get(doc.id) != doc_fingerprint(doc):
+            return None
+        return self.languages.get(doc.id)

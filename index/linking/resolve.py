@@ -221,6 +221,7 @@ class Linker:
             results={d.id: r for d, r in zip(docs, results, strict=True)},
             quotes={d.id: (digests[i], quotes[i]) for i, d in enumerate(docs)},
             outcome=outcome,
+            languages={d.id: d.language for d in docs},
         )
         return list(zip(linked, quotes, strict=True))
 

@@ -182,3 +182,32 @@ def test_cli_full_flag_forces_full_rebuild(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "reused     1 documents, processed 0" in res.output, res.output
     res = runner.invoke(cli, [*args, "--full"])
     assert res.exit_code == 0 and "full build (1 documents processed)" in res.output, res.output
+
+
+def test_unchanged_documents_are_not_linked_or_language_detected_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An added document costs its own NER, resolution and language detection; the others are reused
+    (the linking state of the build before), and the result still equals a full build's."""
+    import index.readers.language as language
+    from index.linking.resolve import Linker
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt", "c.txt")})
+    inc = _settings(corpus, tmp_path / "inc")
+    build_index(inc)
+    assert (layout.current_build(inc.index_path) / layout.LINKING_STATE).is_file()
+    detected: list[str] = []
+    resolved: list[str] = []
+    detect, resolve = language.detect_language, Linker.resolve_document
+    monkeypatch.setattr(language, "detect_language", lambda text: detected.append(text) or detect(text))
+    monkeypatch.setattr(Linker, "resolve_document",
+                        lambda self, d, ms, n=0: resolved.append(d.id) or resolve(self, d, ms, n))
+    _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt", "c.txt", "d.txt")})
+    report = build_index(inc)
+    assert (report.reused, report.processed) == (3, 1)
+    assert resolved == ["d.txt"] and len(detected) == 1 and "Galloway Ferries" in detected[0]
+    monkeypatch.undo()
+    full = _settings(corpus, tmp_path / "full")
+    build_index(full, incremental=False)
+    _assert_same_index(inc, full)
