@@ -196,7 +196,9 @@ def _build_locked(
 
     reuse_mentions = previous is not None and previous.same("builder", "ner", "registry")
     cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {})
-    state = previous.linking_state() if reuse_mentions and hasattr(linker, "state") else None
+    # the detector's output outlives a change of the resolver; the linking state does not
+    reuse_linking = previous is not None and previous.same("builder", "ner", "resolver", "registry")
+    state = previous.linking_state() if reuse_linking and hasattr(linker, "state") else None
     titles = {d.id: d.title for d in corpus.documents}
     dates = {d.id: d.date or "" for d in corpus.documents}
     # The embedded texts depend only on titles and paragraph texts, not on links: encoding (the main cost)
@@ -411,12 +413,13 @@ def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
     detector = getattr(linker, "detector", None)
     registry = getattr(linker, "registry", None)
     if detector is None or registry is None:
-        ner = registry_key = f"custom-{id(linker)}"  # unknown linker: never reuse mentions
+        ner = registry_key = resolver = f"custom-{id(linker)}"  # unknown linker: never reuse mentions
     else:
         from index.linking.detect import DETECTOR_VERSION
         from index.linking.resolve import RESOLVER_VERSION
 
-        ner = json.dumps({"code": [DETECTOR_VERSION, RESOLVER_VERSION],
+        resolver = RESOLVER_VERSION
+        ner = json.dumps({"code": DETECTOR_VERSION,
                           "model": getattr(detector, "model", None),
                           "non_english": "gazetteer",  # documents not in English get no (English) NER
                           "use_ner": getattr(detector, "use_ner", None),
@@ -428,6 +431,7 @@ def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
     return {
         "builder": VERSION,
         "ner": ner,
+        "resolver": resolver,
         "registry": registry_key,
         "encoder": f"model:{encoder.model_id}" if encoder is not None else f"setting:{settings.model}",
         "embed": EMBED_RECIPE,

@@ -211,3 +211,22 @@ def test_unchanged_documents_are_not_linked_or_language_detected_again(
     full = _settings(corpus, tmp_path / "full")
     build_index(full, incremental=False)
     _assert_same_index(inc, full)
+
+
+def test_a_new_resolver_reuses_detector_output_but_resolves_everything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.linking.resolve as resolve_module
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt")})
+    settings = _settings(corpus, tmp_path / "idx")
+    build_index(settings)
+    resolved: list[str] = []
+    resolve = resolve_module.Linker.resolve_document
+    monkeypatch.setattr(resolve_module, "RESOLVER_VERSION", "resolve:test")
+    monkeypatch.setattr(resolve_module.Linker, "resolve_document",
+                        lambda self, d, ms, n=0: resolved.append(d.id) or resolve(self, d, ms, n))
+    report = build_index(settings)
+    assert report.processed == 0  # no NER ran ...
+    assert sorted(resolved) == ["a.txt", "b.txt"]  # ... but both documents were resolved again
