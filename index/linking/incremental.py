@@ -28,7 +28,7 @@ from index.linking.corpus import CorpusOutcome, PreviousPass
 from index.linking.resolve import DocResult
 from index.records import Document, Link, Quote
 
-STATE_VERSION = 3  # bump when what is pickled changes shape
+STATE_VERSION = 4  # bump when what is pickled changes shape
 
 
 def doc_fingerprint(doc: Document) -> str:
@@ -40,22 +40,45 @@ def doc_fingerprint(doc: Document) -> str:
     return h.hexdigest()[:32]
 
 
-def links_digest(links: Sequence[Link]) -> str:
-    """The final links a document's quotes were attributed over."""
+def links_shape(links: Sequence[Link]) -> str:
+    """What quote attribution reads of a document's final links besides their ids: where they are and
+    what type."""
     h = hashlib.sha256()
     for lk in links:
-        h.update(f"{lk.start}\0{lk.end}\0{lk.entity_id}\0{lk.type}\n".encode("utf-8", "surrogatepass"))
+        h.update(f"{lk.start}\0{lk.end}\0{lk.type}\n".encode())
     return h.hexdigest()[:32]
+
+
+KeptQuotes = tuple[str, tuple[str, ...], list[Quote]]  # links' shape, their ids, the quotes
+
+
+def kept_quotes(kept: KeptQuotes | None, links: Sequence[Link]) -> list[Quote] | None:
+    """The quotes kept for a document, valid for its new final ``links``, or None if they must be attributed
+    again. Attribution reads the links' spans and types and compares their ids only for equality, so when
+    the spans and types are unchanged and the ids were renamed one to one (an entity renamed, a cluster
+    joined to another name), the speakers are renamed the same way."""
+    if kept is None or kept[0] != links_shape(links):
+        return None
+    old_ids, quotes = kept[1], kept[2]
+    new_ids = tuple(lk.entity_id for lk in links)
+    if new_ids == old_ids:
+        return quotes
+    forward: dict[str, str] = {}
+    backward: dict[str, str] = {}
+    for old, new in zip(old_ids, new_ids, strict=True):
+        if forward.setdefault(old, new) != new or backward.setdefault(new, old) != old:
+            return None  # two entities became one, or one became two: attribution may differ
+    return [replace(q, speaker=forward.get(q.speaker, q.speaker)) if q.speaker else q for q in quotes]
 
 
 @dataclass
 class LinkingState:
-    """Per document: its fingerprint, resolved result and quotes (with the digest of the links they were
-    attributed over); and the corpus pass's outcome."""
+    """Per document: its fingerprint, resolved result and quotes (with the shape and ids of the links they
+    were attributed over); and the corpus pass's outcome."""
 
     fingerprints: dict[str, str] = field(default_factory=dict)
     results: dict[str, DocResult] = field(default_factory=dict)
-    quotes: dict[str, tuple[str, list[Quote]]] = field(default_factory=dict)
+    quotes: dict[str, KeptQuotes] = field(default_factory=dict)
     outcome: CorpusOutcome = field(default_factory=CorpusOutcome)
     languages: dict[str, str] = field(default_factory=dict)  # detected language (the build reuses it too)
     # the text of a document of this state that the next build no longer has (changed or deleted): the

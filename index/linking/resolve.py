@@ -193,7 +193,7 @@ class Linker:
         With ``previous`` (the state of the build before), unchanged documents keep their resolution (their
         ``mentions`` may be None) and quotes, and the corpus pass resolves only the blocks the changed
         documents touch: the result is the same as without it."""
-        from index.linking.incremental import LinkingState, doc_fingerprint, links_digest
+        from index.linking.incremental import LinkingState, doc_fingerprint, kept_quotes, links_shape
 
         results: list[DocResult] = []
         changed: set[str] = set()
@@ -208,22 +208,22 @@ class Linker:
         self._locals = outcome.entities
         self._local_names = outcome.names
         linked = [self._final_links(r, outcome) for r in results]
-        digests = [links_digest(links) for links in linked]
         kept = previous.quotes if previous is not None else {}
-        todo = [i for i, d in enumerate(docs) if kept.get(d.id, ("",))[0] != digests[i]]
+        quotes = [kept_quotes(kept.get(d.id) if d.id not in changed else None, linked[i])
+                  for i, d in enumerate(docs)]
+        todo = [i for i, qs in enumerate(quotes) if qs is None]
         fresh = extract_quotes_many([(results[i].text, linked[i]) for i in todo], model=self.detector.model)
-        quotes = [kept[d.id][1] if d.id in kept and kept[d.id][0] == digests[i] else [] for i, d in
-                  enumerate(docs)]
         for i, qs in zip(todo, fresh, strict=True):
             quotes[i] = qs
         self.state = LinkingState(
             fingerprints={d.id: doc_fingerprint(d) for d in docs},
             results={d.id: r for d, r in zip(docs, results, strict=True)},
-            quotes={d.id: (digests[i], quotes[i]) for i, d in enumerate(docs)},
+            quotes={d.id: (links_shape(linked[i]), tuple(lk.entity_id for lk in linked[i]), quotes[i] or [])
+                    for i, d in enumerate(docs)},
             outcome=outcome,
             languages={d.id: d.language for d in docs},
         )
-        return list(zip(linked, quotes, strict=True))
+        return [(links, qs or []) for links, qs in zip(linked, quotes, strict=True)]
 
     def link_text(self, doc: Document) -> tuple[list[Link], list[Quote]]:
         """Link one text on its own (the ``/api/link`` call): the linker's state is left as it was, so this is

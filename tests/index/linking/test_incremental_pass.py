@@ -141,3 +141,21 @@ def test_a_name_two_components_share_is_told_apart_in_both() -> None:
     back = corpus_pass.resolve([team], registry, index,
                                previous=corpus_pass.PreviousPass(inc, [replace(org, text=texts["b"])], set()))
     assert back.ids == one.ids and back.entities == one.entities
+
+
+def test_kept_quotes_follow_a_one_to_one_rename_only() -> None:
+    from index.linking.incremental import kept_quotes, links_shape
+    from index.records import Link, Quote
+
+    def links(*ids: str) -> list[Link]:
+        return [Link(10 * i, 10 * i + 5, "Name", eid, "person", 1.0, "local") for i, eid in enumerate(ids)]
+
+    old = links("local:a", "local:b")
+    quotes = [Quote(60, 80, "We will.", "local:a"), Quote(90, 99, "No.", None, how="unnamed")]
+    kept = (links_shape(old), tuple(lk.entity_id for lk in old), quotes)
+    assert kept_quotes(kept, old) == quotes
+    renamed = kept_quotes(kept, links("local:a-1", "local:b"))
+    assert renamed is not None and [q.speaker for q in renamed] == ["local:a-1", None]
+    assert kept_quotes(kept, links("local:a", "local:a")) is None  # two became one: attribute again
+    assert kept_quotes(kept, links("local:a")) is None  # a link more or less: attribute again
+    assert kept_quotes(None, old) is None
