@@ -97,7 +97,7 @@ class _Union:
 
 
 def _key(cl: DocCluster) -> str:
-    return ascii_key(" ".join(cl.words))
+    return cl.key
 
 
 def _day(iso: str | None) -> int | None:

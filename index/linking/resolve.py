@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from index.linking import corpus as corpus_pass
 from index.linking.candidates import (
@@ -46,6 +46,7 @@ from index.linking.context import ContextVectors
 from index.linking.detect import Detector, Gazetteer
 from index.linking.names import (
     PARTICLES,
+    ascii_key,
     normalize_name,
     residue_stems,
     surname_words,
@@ -110,6 +111,20 @@ class _Pending:
     candidates: tuple[tuple[str, float], ...] = ()
 
 
+class _once:  # noqa: N801 (a decorator)
+    """``functools.cached_property`` without its lock (Python 3.11 takes one on every first read)."""
+
+    def __init__(self, fn: Any):
+        self.fn = fn
+        self.name = fn.__name__
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 @dataclass
 class DocCluster:
     """A name outside the registry as one document uses it: what the corpus pass resolves further."""
@@ -123,13 +138,20 @@ class DocCluster:
     acronym_of: str | None = None  # pid of the cluster this acronym is defined for ("WHO" → the WHO's)
     sense: str = ""  # "team": a place named for its team ("Australia won by five wickets"), not the place
 
-    @property
+    # Read only by the corpus pass, once resolution has stopped voting: computed once (the pass reads them
+    # hundreds of thousands of times), and kept with the cluster in the build's linking state.
+    @_once
     def single(self) -> bool:
         return len(self.words) == 1
 
-    @property
+    @_once
     def type(self) -> str:
         return majority(self.types) if self.types else OTHER
+
+    @_once
+    def key(self) -> str:
+        """The ASCII key of its fullest name (the corpus pass's same-name block)."""
+        return ascii_key(" ".join(self.words))
 
 
 def majority(types: Counter[str]) -> str:
