@@ -29,7 +29,7 @@ import shutil
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +44,6 @@ from index.documents import read_corpus, split_paragraphs
 from index.duplicates import write_duplicates
 from index.encoder import compose_text
 from index.errors import PersonaeError, StorageError
-from index.jsonl import read_jsonl, write_jsonl
 from index.linking.context import ParagraphVectors
 from index.linking.quotes import QuoteCounts, count_quotes
 from index.readers import ReadOptions
@@ -195,7 +194,8 @@ def _build_locked(
     warnings = list(corpus.warnings)
 
     reuse_mentions = previous is not None and previous.same("builder", "ner", "registry")
-    cache = _MentionCache(getattr(linker, "detector", None), previous.mentions() if reuse_mentions else {})
+    cache = _MentionCache(getattr(linker, "detector", None),
+                          previous.mentions() if reuse_mentions else _StoredMentions())
     # the detector's output outlives a change of the resolver; the linking state does not
     reuse_linking = previous is not None and previous.same("builder", "ner", "resolver", "registry")
     state = previous.linking_state() if reuse_linking and hasattr(linker, "state") else None
@@ -240,7 +240,7 @@ def _build_locked(
         if registry is not None:  # the registry this build linked with: queries link the same way
             registry.save(tmp / layout.REGISTRY)
         if cache.enabled:
-            write_jsonl(tmp / layout.MENTIONS, cache.rows([d.text for d in corpus.documents]))
+            cache.write(tmp / layout.MENTIONS, (d.text for d in corpus.documents))
         if stop.is_set():
             raise _Cancelled
         t = time.perf_counter()
@@ -452,11 +452,8 @@ class _Previous:
         old = self.manifest.snapshot
         return all(k in old and old[k] == self.snapshot[k] for k in keys)
 
-    def mentions(self) -> dict[str, list[Mention]]:
-        path = self.folder / layout.MENTIONS
-        if not path.is_file():
-            return {}
-        return {row["key"]: [Mention(*m) for m in row["mentions"]] for row in read_jsonl(path)}
+    def mentions(self) -> _StoredMentions:
+        return _StoredMentions(self.folder / layout.MENTIONS)
 
     def linking_state(self) -> LinkingState | None:
         """The previous build's linking, per document and for the corpus pass (None if it kept none); the
@@ -514,6 +511,28 @@ def _previous_build(index_dir: Path, snapshot: dict[str, Any], say: Log) -> _Pre
     return _Previous(folder, manifest, snapshot)
 
 
+class _StoredMentions:
+    """The previous build's ``mentions.jsonl``, by text key: a line is parsed only when its mentions are
+    asked for, and copied as it is into the next build's file otherwise (most documents of an incremental
+    build are reused whole, and their detector output need not be decoded)."""
+
+    _PREFIX = '{"key": "'
+
+    def __init__(self, path: Path | None = None):
+        self.lines: dict[str, str] = {}
+        if path is not None and path.is_file():
+            with path.open(encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith(self._PREFIX):
+                        self.lines[line[len(self._PREFIX) : line.index('"', len(self._PREFIX))]] = line
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.lines
+
+    def __getitem__(self, key: str) -> list[Mention]:
+        return [Mention(*m) for m in json.loads(self.lines[key])["mentions"]]
+
+
 class _MentionCache:
     """Wraps the linker's detector: cached mentions for texts seen by the previous build, NER for the rest.
 
@@ -521,7 +540,7 @@ class _MentionCache:
     is in ``gazetteer_only`` (documents not in English) get the registry gazetteer only, no English NER.
     """
 
-    def __init__(self, detector: Any, cached: dict[str, list[Mention]], gazetteer_only: Collection[str] = ()):
+    def __init__(self, detector: Any, cached: _StoredMentions, gazetteer_only: Collection[str] = ()):
         self.detector = detector
         self.gazetteer_only = gazetteer_only
         self.enabled = detector is not None and hasattr(detector, "detect_many")
@@ -557,15 +576,22 @@ class _MentionCache:
     def missed(self, text: str) -> bool:
         return not self.enabled or _text_key(text) in self._missed
 
-    def rows(self, texts: Iterable[str]) -> Iterator[dict[str, Any]]:
+    def write(self, path: Path, texts: Iterable[str]) -> None:
+        """``mentions.jsonl``: every text's mentions, once per text (a document reused whole was not
+        detected again: its line is copied from the previous build's file)."""
         done: set[str] = set()
-        for text in texts:
-            k = _text_key(text)
-            ms = self.seen.get(k, self.cached.get(k))  # a document reused whole was not detected again
-            if k in done or ms is None:
-                continue
-            done.add(k)
-            yield {"key": k, "mentions": [[m.start, m.end, m.text, m.type, m.source] for m in ms]}
+        with path.open("w", encoding="utf-8") as f:
+            for text in texts:
+                k = _text_key(text)
+                if k in done:
+                    continue
+                done.add(k)
+                ms = self.seen.get(k)
+                if ms is not None:
+                    row = {"key": k, "mentions": [[m.start, m.end, m.text, m.type, m.source] for m in ms]}
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                elif k in self.cached:
+                    f.write(self.cached.lines[k])
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.detector, name)
