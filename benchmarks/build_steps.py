@@ -33,7 +33,6 @@ from index.duplicates import write_duplicates  # noqa: E402
 from index.keyword import write_keyword_index  # noqa: E402
 from index.linking import detect, resolve  # noqa: E402
 from index.linking.quotes import load_parser  # noqa: E402
-from index.postings import write_postings  # noqa: E402
 from index.readers import ReadOptions  # noqa: E402
 
 
@@ -73,8 +72,8 @@ def run_steps(docs: list, settings: Any, out: Path) -> tuple[dict[str, float], l
     langs = {d.id: d.language for d in docs}
     rows = _keyword_rows(linked, titles, dates, langs)
     languages = set(langs.values())
-    spent["whoosh"], _ = _cpu(lambda: write_keyword_index(out / "whoosh", rows, languages=languages))
-    spent["postings"], _ = _cpu(lambda: write_postings(out / "whoosh", out / "postings"))
+    spent["whoosh + postings"], _ = _cpu(
+        lambda: write_keyword_index(out / "whoosh", rows, languages=languages, postings=out / "postings"))
     spent["near-duplicates"], _ = _cpu(lambda: write_duplicates(out, docs))
     return spent, mentions
 

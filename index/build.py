@@ -247,10 +247,7 @@ def _build_locked(
         from index.keyword import write_keyword_index
 
         write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates, langs),
-                            languages=set(langs.values()))
-        from index.postings import write_postings
-
-        write_postings(tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR)
+                            languages=set(langs.values()), postings=tmp / layout.POSTINGS_DIR)
         spent["keyword"] = time.perf_counter() - t
         t = time.perf_counter()
         write_duplicates(tmp, corpus.documents)

@@ -134,17 +134,26 @@ def schema(languages: Iterable[str] = ()) -> Schema:
 
 
 def write_keyword_index(
-    folder: Path, rows: Iterable[dict[str, str]], *, procs: int = 1, languages: Iterable[str] = ()
+    folder: Path, rows: Iterable[dict[str, str]], *, procs: int = 1, languages: Iterable[str] = (),
+    postings: Path | None = None,
 ) -> int:
     """Write the index into ``folder`` (created). Each row: id, doc_id, date, title, text, entity, said, and
     optionally lang (ISO 639-1), whose field must be in ``languages``.
 
-    ``title`` is indexed as the start of ``text`` (see ``TITLE_SEPARATOR``).
+    ``title`` is indexed as the start of ``text`` (see ``TITLE_SEPARATOR``). With ``postings``, the index's
+    posting arrays (``index/postings.py``) are written there too, gathered while Whoosh writes its segment.
     """
+    from index.postings import PostingsCollector, write_postings
+
     folder.mkdir(parents=True, exist_ok=True)
     sch = schema(languages)
     ix = whoosh_index.create_in(str(folder), sch)
     writer = ix.writer(limitmb=256, procs=procs)
+    collector = PostingsCollector(sch) if postings is not None and procs == 1 else None
+    if procs == 1:
+        _lengths_per_field(writer)
+        if collector is not None:
+            collector.attach(writer)
     names = set(sch.names())
     count = 0
     for row in rows:
@@ -158,7 +167,41 @@ def write_keyword_index(
         writer.add_document(**fields)
         count += 1
     writer.commit()
+    if collector is not None:
+        collector.write(postings)  # type: ignore[arg-type]
+    elif postings is not None:  # a multi-process writer: read the arrays back
+        write_postings(folder, postings)
     return count
+
+
+def _lengths_per_field(writer: Any) -> None:
+    """Whoosh's field writer asks the segment for a document's field length once per posting (for each
+    block's shortest and longest document), each time through a column reader; hand it the field's lengths
+    read once per field instead (same values, a list lookup per posting)."""
+    fieldwriter = writer.fieldwriter
+    add_postings = fieldwriter.add_postings
+
+    def with_lengths(schema: Schema, lengths: Any, items: Iterable[tuple]) -> Any:
+        return add_postings(schema, _FieldLengths(lengths) if lengths is not None else None, items)
+
+    fieldwriter.add_postings = with_lengths
+
+
+class _FieldLengths:
+    """``doc_field_length`` of a segment's per-document reader, one field's lengths at a time (the postings
+    come field by field)."""
+
+    def __init__(self, lengths: Any):
+        self._lengths = lengths
+        self._field: str | None = None
+        self._values: list[int] = []
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
+        if fieldname != self._field:
+            get = self._lengths.doc_field_length
+            self._values = [get(d, fieldname, default) for d in range(self._lengths.doc_count_all())]
+            self._field = fieldname
+        return self._values[docnum]
 
 
 class KeywordIndex:

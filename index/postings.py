@@ -22,6 +22,8 @@ segment changed) is read through Whoosh as before.
 from __future__ import annotations
 
 import json
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,8 +129,9 @@ class PostingArrays:
 
 
 def write_postings(whoosh_dir: Path, out: Path) -> bool:
-    """Write the arrays of the Whoosh index in ``whoosh_dir`` into ``out``. False (nothing written) when the
-    index has more than one segment or deletions: the reader then stays on Whoosh's own postings."""
+    """Write the arrays of the Whoosh index in ``whoosh_dir`` into ``out``, reading every posting list back.
+    False (nothing written) when the index has more than one segment or deletions: the reader then stays on
+    Whoosh's own postings. A build gathers them while writing instead (:class:`PostingsCollector`)."""
     from whoosh import index as whoosh_index
 
     ix = whoosh_index.open_dir(str(whoosh_dir))
@@ -138,51 +141,157 @@ def write_postings(whoosh_dir: Path, out: Path) -> bool:
             if not callable(segment) or reader.has_deletions():
                 return False
             out.mkdir(parents=True, exist_ok=True)
-            fields: dict[str, bool] = {}
-            for name in reader.schema.names():
-                field = reader.schema[name]
-                if name in SKIP_FIELDS or not field.indexed:
-                    continue
-                fields[name] = bool(field.format and field.format.supports("positions"))
-                _write_field(reader, name, out, positions=fields[name])
-            (out / META).write_text(json.dumps({"segment": segment().segment_id(), "fields": fields}),
-                                    encoding="utf-8")
+            fields = _array_fields(reader.schema)
+            for name, positions in fields.items():
+                _save_field(out, name, _read_field(reader, name, positions=positions))
+            _write_meta(out, segment().segment_id(), fields)
             return True
     finally:
         ix.close()
 
 
-def _write_field(reader: Any, name: str, out: Path, *, positions: bool) -> None:
+def _array_fields(schema: Any) -> dict[str, bool]:
+    """The fields that get arrays, each with whether it has positions (schema order)."""
+    fields: dict[str, bool] = {}
+    for name in schema.names():
+        field = schema[name]
+        if name not in SKIP_FIELDS and field.indexed:
+            fields[name] = bool(field.format and field.format.supports("positions"))
+    return fields
+
+
+def _write_meta(out: Path, segment_id: str, fields: dict[str, bool]) -> None:
+    (out / META).write_text(json.dumps({"segment": segment_id, "fields": fields}), encoding="utf-8")
+
+
+@dataclass
+class _Lists:
+    """One field's posting lists as flat arrays, terms in bytes order (what ``_save_field`` writes)."""
+
+    terms: list[bytes]
+    sizes: np.ndarray  # postings per term
+    docs: np.ndarray
+    weights: np.ndarray  # float64
+    counts: np.ndarray | None  # positions per posting (fields with positions)
+    positions: np.ndarray | None
+
+
+def _read_field(reader: Any, name: str, *, positions: bool) -> _Lists:
     from index.keyword import _term_postings
 
-    rows: list[tuple[bytes, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    no_pos = np.zeros(0, dtype=np.int32)
+    rows: list[tuple[bytes, np.ndarray, np.ndarray, list[list[int]]]] = []
     for text in reader.field_terms(name):
         ids, w = _term_postings(reader, name, text)
-        counts, pos = np.zeros(0, dtype=np.int64), no_pos
-        if positions:
-            runs = [ps for _, ps in reader.postings(name, text).items_as("positions")]
-            counts = np.array([len(r) for r in runs], dtype=np.int64)
-            pos = np.array([p for r in runs for p in r], dtype=np.int32)
-        rows.append((text.encode("utf-8") if isinstance(text, str) else bytes(text), ids, w, counts, pos))
+        runs = [list(ps) for _, ps in reader.postings(name, text).items_as("positions")] if positions else []
+        rows.append((text.encode("utf-8") if isinstance(text, str) else bytes(text), ids, w, runs))
     rows.sort(key=lambda r: r[0])  # bytes order, for the bisect in ``_Field.find``
+    runs = [run for r in rows for run in r[3]]
+    return _Lists(
+        terms=[r[0] for r in rows], sizes=np.array([len(r[1]) for r in rows], dtype=np.int64),
+        docs=_cat([r[1] for r in rows], np.int64), weights=_cat([r[2] for r in rows], np.float64),
+        counts=np.array([len(run) for run in runs], dtype=np.int64) if positions else None,
+        positions=np.array([p for run in runs for p in run], dtype=np.int32) if positions else None,
+    )
 
-    def cat(i: int, dtype: Any) -> np.ndarray:
-        return np.concatenate([r[i] for r in rows]).astype(dtype) if rows else np.zeros(0, dtype=dtype)
 
-    def starts(lengths: list[int] | np.ndarray) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
-    weights = cat(2, np.float64)
+
+def _save_field(out: Path, name: str, lists: _Lists) -> None:
+    def starts(lengths: Any) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+
+    weights = lists.weights
     w32 = weights.astype(np.float32)
-    (out / f"{name}.terms.bin").write_bytes(b"".join(r[0] for r in rows))
-    np.save(out / f"{name}.terms.npy", starts([len(r[0]) for r in rows]))
-    np.save(out / f"{name}.offsets.npy", starts([len(r[1]) for r in rows]))
-    np.save(out / f"{name}.docs.npy", cat(1, np.int32))
+    (out / f"{name}.terms.bin").write_bytes(b"".join(lists.terms))
+    np.save(out / f"{name}.terms.npy", starts([len(t) for t in lists.terms]))
+    np.save(out / f"{name}.offsets.npy", starts(lists.sizes))
+    np.save(out / f"{name}.docs.npy", lists.docs.astype(np.int32))
     np.save(out / f"{name}.weights.npy", w32 if np.array_equal(w32.astype(np.float64), weights) else weights)
-    if positions:
-        np.save(out / f"{name}.poffsets.npy", starts(cat(3, np.int64)))
-        np.save(out / f"{name}.positions.npy", cat(4, np.int32))
+    if lists.counts is not None and lists.positions is not None:
+        np.save(out / f"{name}.poffsets.npy", starts(lists.counts))
+        np.save(out / f"{name}.positions.npy", lists.positions.astype(np.int32))
+
+
+class PostingsCollector:
+    """The arrays of a Whoosh index gathered while its writer writes it, instead of read back afterwards.
+
+    ``attach`` wraps the writer's field writer (``FieldWriter.add_postings``, which receives every posting of
+    the new segment as sorted ``(field, term bytes, docnum, weight, value)`` tuples): each posting is noted
+    as it goes by, positions decoded with the field's own format. What a segment holds is exactly what its
+    writer was handed, so ``write`` saves the same arrays ``write_postings`` reads back (weights as Whoosh
+    stores them, float32). Only for a single-process writer (``procs=1``) into a new index.
+    """
+
+    def __init__(self, schema: Any):
+        self._fields = {name: _Gathering(schema[name].format if positions else None)
+                        for name, positions in _array_fields(schema).items()}
+        self._segment: str | None = None
+
+    def attach(self, writer: Any) -> None:
+        fieldwriter = writer.fieldwriter
+        add_postings = fieldwriter.add_postings
+
+        def noting(schema: Any, lengths: Any, items: Iterable[tuple]) -> Any:
+            return add_postings(schema, lengths, self._note(items))
+
+        fieldwriter.add_postings = noting
+        self._segment = writer.newsegment.segment_id()
+
+    def _note(self, items: Iterable[tuple]) -> Iterator[tuple]:
+        name, field = None, None
+        for item in items:
+            if item[0] != name:
+                name = item[0]
+                field = self._fields.get(name)
+            if field is not None and item[2] >= 0:  # docnum -1: a spelling word, not a posting
+                field.add(item[1], item[2], item[3], item[4])
+            yield item
+
+    def write(self, out: Path) -> None:
+        """Save the gathered arrays into ``out`` (after the writer committed)."""
+        if self._segment is None:
+            raise RuntimeError("PostingsCollector.write before attach")
+        out.mkdir(parents=True, exist_ok=True)
+        for name, field in self._fields.items():
+            _save_field(out, name, field.lists())
+        _write_meta(out, self._segment, {name: f.format is not None for name, f in self._fields.items()})
+
+
+class _Gathering:
+    """One field's postings as the writer hands them over (terms ascending, docnums ascending per term)."""
+
+    def __init__(self, fmt: Any):
+        self.format = fmt  # the positions format, or None for a field without positions
+        self.terms: list[bytes] = []
+        self.starts: list[int] = []
+        self.docs = array("q")
+        self.weights = array("d")
+        self.counts = array("q")
+        self.positions = array("i")
+
+    def add(self, term: bytes, docnum: int, weight: float, value: bytes) -> None:
+        if not self.terms or term != self.terms[-1]:
+            self.terms.append(term)
+            self.starts.append(len(self.docs))
+        self.docs.append(docnum)
+        self.weights.append(weight)
+        if self.format is not None:
+            run = self.format.decode_positions(value)
+            self.counts.append(len(run))
+            self.positions.extend(run)
+
+    def lists(self) -> _Lists:
+        bounds = np.array([*self.starts, len(self.docs)], dtype=np.int64)
+        has_positions = self.format is not None
+        return _Lists(
+            terms=list(self.terms), sizes=np.diff(bounds), docs=np.frombuffer(self.docs, dtype=np.int64),
+            # Whoosh keeps weights as float32 (its blocks are ``array("f")``): the same rounding here
+            weights=np.frombuffer(self.weights, dtype=np.float64).astype(np.float32).astype(np.float64),
+            counts=np.frombuffer(self.counts, dtype=np.int64) if has_positions else None,
+            positions=np.frombuffer(self.positions, dtype=np.int32) if has_positions else None,
+        )
 
 
 def read_postings(folder: Path) -> PostingArrays | None:

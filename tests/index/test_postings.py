@@ -110,3 +110,57 @@ def test_a_stale_array_folder_is_ignored(tmp_path: Path) -> None:
     assert mixed._segment_arrays(mixed._searcher().reader()) is None
     q = plain.parse("peace talks storm")
     assert mixed.search(q, 100) == plain.search(q, 100)
+
+
+def _array_files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("languages", [(), ("de",)])
+def test_arrays_gathered_while_writing_equal_the_arrays_read_back(tmp_path: Path, languages) -> None:
+    """A build gathers the arrays as Whoosh writes its segment; they are byte for byte what reading the
+    finished index back gives (same segment id, terms, docnums, float32 weights, positions)."""
+    rows = _rows(400, seed=5)
+    for i, row in enumerate(rows):
+        row["lang"] = "de" if languages and i % 4 == 0 else "en"
+    write_keyword_index(tmp_path / "whoosh", rows, languages=languages, postings=tmp_path / "gathered")
+    assert write_postings(tmp_path / "whoosh", tmp_path / "read")
+    gathered, read = _array_files(tmp_path / "gathered"), _array_files(tmp_path / "read")
+    assert sorted(gathered) == sorted(read)
+    assert any(name.startswith("text_de.") for name in read) == bool(languages)
+    for name in read:
+        assert gathered[name] == read[name], name
+    fast = KeywordIndex(tmp_path / "whoosh", postings=tmp_path / "gathered")
+    assert fast._segment_arrays(fast._searcher().reader()) is not None
+
+
+def _block_stats(folder: Path) -> list[tuple]:
+    """Per term and posting block: Whoosh's length and weight bounds, docnums, weights and values."""
+    from whoosh import index as whoosh_index
+
+    out: list[tuple] = []
+    with whoosh_index.open_dir(str(folder)).reader() as reader:
+        for field in ("text", "entity", "said", "doc_id", "date"):
+            for term in reader.field_terms(field):
+                info = reader.term_info(field, term)
+                out.append((field, term, info.weight(), info.doc_frequency(), info.min_length(),
+                            info.max_length(), info.max_weight()))
+                m = reader.postings(field, term)
+                while m.is_active():
+                    out.append((m.block_min_length(), m.block_max_length(), m.block_max_weight(), m.id(),
+                                m.weight(), m.value()))
+                    m.next()
+    return out
+
+
+def test_lengths_read_per_field_keep_the_segment_whooshs(tmp_path: Path, monkeypatch) -> None:
+    """The writer's document lengths, read once per field, give the same block and term statistics as
+    Whoosh asking its column reader for each posting."""
+    rows = _rows(700, seed=9)  # > 128 postings for common words: several blocks per term
+    write_keyword_index(tmp_path / "fast", rows)
+    import index.keyword
+
+    monkeypatch.setattr(index.keyword, "_lengths_per_field", lambda _writer: None)
+    write_keyword_index(tmp_path / "plain", rows)
+    fast, plain = _block_stats(tmp_path / "fast"), _block_stats(tmp_path / "plain")
+    assert len(plain) > 1000 and fast == plain
