@@ -300,14 +300,11 @@ class _Attributor:
         self.persons = [lk for lk in self.links if lk.type == PERSON]
         self.sents, self.where = _sentences(text, spans)
 
-    def parse_all(self, idx: Sequence[int]) -> None:
-        todo = [i for i in idx if self.sents[i].doc is None]
-        for i, doc in zip(todo, self.nlp.pipe([self.sents[i].text for i in todo]), strict=True):
-            self.sents[i].doc = doc
-
     def parsed(self, i: int) -> Any:
+        """Sentence ``i``'s parse; ``_Unparsed`` when it has none yet (``extract_quotes_many`` parses it in a
+        batch with the others found missing, then attributes the document again)."""
         if self.sents[i].doc is None:
-            self.parse_all([i])
+            raise _Unparsed(i)
         return self.sents[i].doc
 
     # -------------------------------------------------- one quote
@@ -617,12 +614,37 @@ def extract_quotes_many(
             nlp = load_parser(model)
         atts.append(_Attributor(text, sorted(links, key=lambda lk: (lk.start, lk.end)), spans, nlp)
                     if spans else None)
-    todo = [(att, si) for att in atts if att is not None
-            for si in sorted({si for idx in att.where.values() for si in idx}) if att.sents[si].doc is None]
+    _parse(nlp, [(att, si) for att in atts if att is not None
+                 for si in sorted({si for idx in att.where.values() for si in idx})])
+    # Attribution also reads some sentences next to a quote (a lead-in, a subject before): rather than parse
+    # each alone as it is reached, the documents that reach one are attributed again once every such sentence
+    # is parsed in one batch. Attribution depends only on the parses, so the quotes are the same.
+    out: dict[int, list[Quote]] = {}
+    pending = [k for k, att in enumerate(atts) if att is not None]
+    while pending:
+        missing: list[tuple[_Attributor, int]] = []
+        for k in pending:
+            try:
+                out[k] = _attribute_all(atts[k])  # type: ignore[arg-type]
+            except _Unparsed as err:
+                missing.append((atts[k], err.sentence))  # type: ignore[arg-type]
+        _parse(nlp, missing)
+        pending = [k for k in pending if k not in out]
+    return [out.get(k, []) for k in range(len(atts))]
+
+
+class _Unparsed(Exception):
+    def __init__(self, sentence: int):
+        super().__init__(sentence)
+        self.sentence = sentence
+
+
+def _parse(nlp: Any, todo: Sequence[tuple[_Attributor, int]]) -> None:
+    """Parse the sentences ``todo`` (attributor, sentence index) not parsed yet, in one ``nlp.pipe``."""
+    todo = [(att, si) for att, si in todo if att.sents[si].doc is None]
     if todo:
         for (att, si), doc in zip(todo, nlp.pipe([att.sents[si].text for att, si in todo]), strict=True):
             att.sents[si].doc = doc
-    return [_attribute_all(att) if att is not None else [] for att in atts]
 
 
 def _attribute_all(att: _Attributor) -> list[Quote]:
