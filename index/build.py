@@ -218,7 +218,8 @@ def _build_locked(
     context = ParagraphVectors(_paragraph_rows(corpus.documents, paragraphs_by_doc), encoded.vectors,
                                encoded.encode)
 
-    def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, float]]:
+    def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, Any],
+                             dict[str, float]]:
         spent: dict[str, float] = {}
         t = time.perf_counter()
         # the main thread reads them after result(); unchanged documents keep the language found before
@@ -252,7 +253,12 @@ def _build_locked(
         t = time.perf_counter()
         write_duplicates(tmp, corpus.documents)
         spent["duplicates"] = time.perf_counter() - t
-        return linked, entities, spent
+        from index.linking.evaluate import link_health
+
+        # here rather than after the encode, where it would keep the other core idle
+        health = link_health({d: [lk for row in rows for lk in row["links"]] for d, rows in linked.items()},
+                             entities)
+        return linked, entities, health, spent
 
     worker = _Worker(text_side)
     try:
@@ -270,7 +276,7 @@ def _build_locked(
         encoded.done(vectors, encoder, settings.batch_size)
         vinfo = write_vector_index(tmp, vectors, [p.id for p in plan], hnsw_threshold=settings.hnsw_threshold)
         vectors_s = time.perf_counter() - t
-        linked, entities, spent = worker.result()
+        linked, entities, health, spent = worker.result()
         timings.update(spent)
         timings["vectors"] = vectors_s
         order = [row for rows in linked.values() for row in rows]
@@ -280,10 +286,6 @@ def _build_locked(
         if previous:
             say(f"incremental from {previous.folder.name}: reused {len(corpus.documents) - processed} "
                 f"documents, processed {processed}; encoded {len(todo)} of {len(texts)} paragraphs")
-        from index.linking.evaluate import link_health
-
-        health = link_health({d: [lk for row in rows for lk in row["links"]] for d, rows in linked.items()},
-                             entities)
         n_links = sum(len(r["links"]) for r in order)
         qc = sum((count_quotes([q for r in rows for q in r["quotes"]]) for rows in linked.values()),
                  QuoteCounts())
