@@ -150,6 +150,7 @@ class SentenceTransformerEncoder:
         # (threaded web server); encoding is CPU-bound anyway, so serialising costs nothing on 2 cores.
         self._lock = threading.Lock()
         self._single = _SingleText.for_model(self._model)
+        self._batches = _TracedBatches(self._model) if self._single is not None else None
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
@@ -165,6 +166,11 @@ class SentenceTransformerEncoder:
                     return vector[None, :]
             vectors = self._run(texts, batch_size, show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _run_beside(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """One batch of ``encode_beside``: through the traced transformer when it serves, else ``_run``."""
+        vectors = self._batches(texts) if self._batches is not None and len(texts) <= batch_size else None
+        return vectors if vectors is not None else self._run(texts, batch_size, False)
 
     def _run(self, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
         """One sentence-transformers call: unit-length float32 rows. Callers hold ``self._lock``."""
@@ -195,7 +201,8 @@ class SentenceTransformerEncoder:
 
         The GIL switch interval is cut to 0.5 ms meanwhile: torch needs the GIL between kernels, and with
         Python's 5 ms default a short batch waited on the linker's pure-Python code ~2.5x longer than it
-        ran (convoy effect).
+        ran (convoy effect). Batches go through the transformer traced with TorchScript (``_TracedBatches``),
+        whose forward holds no GIL at all.
         """
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -218,7 +225,7 @@ class SentenceTransformerEncoder:
                     step = max(1, batch_size // 4) if want < full else batch_size
                     rows = order[k : k + step]
                     k += step
-                    out[rows] = self._run([texts[i] for i in rows], batch_size, False)
+                    out[rows] = self._run_beside([texts[i] for i in rows], batch_size)
                     bar.update(len(rows))
         finally:
             torch.set_num_threads(full)
@@ -278,6 +285,54 @@ class _SingleText:
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
             vector = torch.nn.functional.normalize(pooled, dim=1)[0]
         return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+
+
+class _TracedBatches:
+    """A batch straight through the transformer traced with TorchScript, for ``encode_beside``.
+
+    The build encodes while its linking thread runs Python (language detection, resolution, Whoosh). The
+    eager forward needs the GIL between each of its ~100 layer calls, and waited for that thread at every
+    one; a traced forward runs as one call that holds no GIL, and sheds torch's per-call Python too. Same
+    tokenisation (the model's own ``tokenize``), mean pooling over the mask and unit length as
+    sentence-transformers (tests compare the vectors). The trace is made on a padded pair of texts, so the
+    attention mask is in the graph whatever the first batch looks like. A model that does not trace keeps
+    the general path (``__call__`` returns None).
+    """
+
+    _EXAMPLE = ("a padded example for the trace", "a")
+
+    def __init__(self, model: Any):
+        self._module = model[0]
+        # sentence-transformers 6 renamed the module's ``tokenize`` (now a deprecated alias) ``preprocess``
+        self._features = getattr(self._module, "preprocess", None) or self._module.tokenize
+        self._traced: Any = None
+        self._failed = False
+
+    def __call__(self, texts: list[str]) -> np.ndarray | None:
+        import torch
+
+        if self._failed:
+            return None
+        with torch.inference_mode():
+            if self._traced is None:
+                example = self._features(list(self._EXAMPLE))
+                try:
+                    with _quiet_transformers(), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        self._traced = torch.jit.trace(
+                            self._module.auto_model, (example["input_ids"], example["attention_mask"]),
+                            strict=False)
+                except Exception:  # a model TorchScript cannot follow: the general path serves
+                    self._failed = True
+                    return None
+            features = self._features(texts)
+            mask = features["attention_mask"]
+            out = self._traced(features["input_ids"], mask)
+            hidden = out["last_hidden_state"] if isinstance(out, dict) else out[0]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            vectors = torch.nn.functional.normalize(pooled, dim=1)
+        return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
 
 
 class _torch_threads:

@@ -86,12 +86,23 @@ def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encode
 
     got = minilm.encode_beside(texts, busy, batch_size=4)  # type: ignore[attr-defined]
     np.testing.assert_allclose(got, minilm.encode(texts, batch_size=4), atol=1e-5)
+    assert minilm._batches is not None and minilm._batches._traced is not None  # type: ignore[attr-defined]
     if full > 1:  # two 1-text batches on full-1 threads, then 18 texts in batches of 4 on all threads
         assert seen == [full, full - 1, full - 1, full, full, full, full]
     else:  # nothing to give away: plain batches of 4
         assert seen == [1] * 5
     assert torch.get_num_threads() == full
     assert minilm.encode_beside([], busy).shape == (0, 384)  # type: ignore[attr-defined]
+
+
+def test_traced_batches_equal_sentence_transformers(minilm: Encoder) -> None:
+    """The build's batches go through the traced transformer (index.encoder._TracedBatches): same vectors
+    as sentence-transformers for padded and unpadded batches, one text, "" and a text over the window."""
+    texts = ["x", "", "Lavrov said the sanctions would fail", "word " * 400, "Two words.", "Two words!"]
+    batches = minilm._batches  # type: ignore[attr-defined]
+    for batch in ([texts[2]], texts[4:], texts, texts[::-1], [texts[3]]):
+        np.testing.assert_allclose(batches(list(batch)), minilm._run(batch, 64, False),  # type: ignore[attr-defined]
+                                   atol=1e-5)
 
 
 def test_encode_beside_restores_threads_after_an_error(minilm: Encoder) -> None:
