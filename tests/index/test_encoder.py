@@ -72,9 +72,13 @@ def test_single_text_path_is_traced_and_equals_the_general_path(minilm: Encoder)
     assert single.dtype == np.float32 and single.flags.c_contiguous
 
 
-def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder) -> None:
+def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder, monkeypatch) -> None:
     """The build's encode: same vectors as ``encode``, one thread fewer while the NER thread runs."""
     import torch
+
+    import index.encoder
+
+    monkeypatch.setattr(index.encoder, "TRACE_MIN_TEXTS", 1)  # the traced batches, as in a real build
 
     full = torch.get_num_threads()
     texts = [f"Paragraph {i}: " + "the council voted on the budget " * (i % 7 + 1) for i in range(20)]
