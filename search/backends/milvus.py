@@ -463,10 +463,7 @@ class MilvusBackend:
                     f"{', '.join(builds) or collection}); run `personae export-milvus`")
             raise IndexMissing(f"no Milvus collection {name!r} at {uri}; run `personae export-milvus`")
         collection = name
-        try:
-            info = json.loads(client.describe_collection(collection).get("description") or "{}")
-        except ValueError:
-            info = {}
+        info = collection_info(client, collection)
         if info.get("personae") != SCHEMA_VERSION:
             raise IndexFormatMismatch(f"Milvus collection {collection!r} was not written by this Personae "
                                       "(schema differs); run `personae export-milvus`")
@@ -592,3 +589,11 @@ class MilvusBackend:
     def close(self) -> None:
         self.client.close()
 
+
+def collection_info(client: Any, collection: str) -> dict[str, Any]:
+    """What Personae wrote into a collection's description (JSON), or {} when it is not ours."""
+    try:
+        info = json.loads(client.describe_collection(collection).get("description") or "{}")
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}

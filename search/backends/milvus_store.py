@@ -283,10 +283,9 @@ class MilvusStore:
         if not client.has_collection(records):
             raise IndexFormatMismatch(f"Milvus has no records collection {records!r} (an export by an older "
                                       "Personae?); run `personae export-milvus`")
-        try:
-            info = json.loads(client.describe_collection(records).get("description") or "{}")
-        except ValueError:
-            info = {}
+        from search.backends.milvus import collection_info
+
+        info = collection_info(client, records)
         if info.get("personae-records") != STORE_FORMAT:
             raise IndexFormatMismatch(f"Milvus collection {records!r} has another record format; run "
                                       "`personae export-milvus`")
