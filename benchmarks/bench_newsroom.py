@@ -73,7 +73,8 @@ COMPONENTS = {  # (owner, method) -> label; see --components
     ("search.searcher:Searcher", "_protect_exact"): "phrase guard",
     ("search.searcher:Searcher", "_matched"): "all matches",
     ("search.searcher:_Matched", "documents"): "page order",
-    ("search.searcher:Searcher", "_group_at"): "groups",
+    ("search.searcher:Searcher", "_doc_group"): "groups",
+    ("search.searcher:_HitRenderer", "group"): "groups",
     ("search.searcher:Searcher", "_facets"): "facets",
 }
 

@@ -280,16 +280,40 @@ class _SingleText:
                 try:
                     with _quiet_transformers(), warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        self._traced = torch.jit.trace(self._transformer, (ids, mask), strict=False)
+                        self._traced = torch.jit.trace(_MeanPooled(self._transformer), (ids, mask),
+                                                       strict=False)
                 except Exception:  # a model TorchScript cannot follow: the general path serves
                     self._failed = True
                     return None
-            out = self._traced(ids, mask)
-            hidden = out["last_hidden_state"] if isinstance(out, dict) else out[0]
+            vector = self._traced(ids, mask)
+        return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+
+
+def _mean_pooled_module() -> Any:
+    import torch
+
+    class MeanPooled(torch.nn.Module):
+        """The transformer, mean pooling over the attention mask and unit length, as one module: traced
+        together, a query's forward pass is one TorchScript call. Each eager torch op releases and retakes
+        the GIL, and while another thread runs Python (the keyword leg beside the encode) every retake can
+        wait out the interpreter's switch interval; pooling in eager ops made a query's encode several times
+        slower beside a busy thread."""
+
+        def __init__(self, transformer: Any):
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, ids: Any, mask: Any) -> Any:
+            hidden = self.transformer(ids, mask)[0]
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            vector = torch.nn.functional.normalize(pooled, dim=1)[0]
-        return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+            return torch.nn.functional.normalize(pooled, dim=1)[0]
+
+    return MeanPooled
+
+
+def _MeanPooled(transformer: Any) -> Any:  # noqa: N802 - builds the module class on first use (torch import)
+    return _mean_pooled_module()(transformer)
 
 
 class _TracedBatches:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -223,15 +223,17 @@ class Searcher:
         # Grouped pages come from one fixed window plus the full match lists, so every page sees the same
         # order; ungrouped paging widens the window to reach the page, as each leg ranks its own list.
         window = s.candidates if req.group else max(s.candidates, req.offset + req.limit)
+        early: list[tuple[Matches | None, Matches | None]] = []  # the legs' match lists, while encoding
         r = self.retrieve(query, mode=mode, fusion=fusion, window=window, link_query=req.link_query,
-                          state=state, restrict=restrict)
+                          state=state, restrict=restrict,
+                          meanwhile=lambda legs: early.append(self._leg_matches(state, query, legs, mode)))
         names = list(r.legs)
         render = _HitRenderer(
             state, names, leg_ranks([r.legs[n] for n in names]),
             stems=query_stems(query.plain) if query.plain else set(),
             linked=set(r.linked_ids), snippet_chars=s.snippet_chars,
         )
-        matched = self._matched(state, query, r, mode)
+        matched = self._matched(state, query, r, mode, early[0] if early else None)
         named = [*query.entities, *query.said]
         known = state.store.known(named)
         result = SearchResult(
@@ -259,10 +261,10 @@ class Searcher:
         page = slice(req.offset, req.offset + req.limit)
         if req.group:
             result.total = len(docs)
-            # the page's window paragraphs and their documents' heads in one read each, not one per group
-            render.prefetch([pid for o in docs[page].tolist()
-                             for pid, _ in matched.window_paragraphs(int(o))[:GROUP_HITS]])
-            result.groups = [self._group_at(state, int(o), r, matched, render) for o in docs[page]]
+            groups = [self._doc_group(state, int(o), matched) for o in docs[page]]
+            # the page's shown paragraphs and their documents' heads in one read each, not one per group
+            render.prefetch([pid for g, _ in groups for pid, _ in g.paragraphs[:GROUP_HITS]])
+            result.groups = [render.group(g, explain) for g, explain in groups]
             if req.duplicates == "collapse":
                 for g in result.groups:
                     g.similar = [self._similar_ref(state, d) for d in state.copies(g.doc_id, copies)]
@@ -295,31 +297,40 @@ class Searcher:
         brief = self._state.store.entity_briefs([entity_id]).get(entity_id)
         return brief[0] if brief else entity_id
 
-    def _matched(self, state: _State, query: Query, r: Retrieval, mode: str) -> _Matched:
-        """The fused window plus, where the backend can list them, every keyword and entity leg match."""
+    def _matched(self, state: _State, query: Query, r: Retrieval, mode: str,
+                 leg_matches: tuple[Matches | None, Matches | None] | None = None) -> _Matched:
+        """The fused window plus, where the backend can list them, every keyword and entity leg match.
+        ``leg_matches``: ``_leg_matches`` of these legs, when it ran while the vector leg did."""
         backend = state.backend
-        kw = ent = None
-        filters = {"entities": query.entities, "said": query.said, "restrict": r.restrict}
-        if mode in ("hybrid", "keyword") and "keyword" in r.legs:
-            kw = backend.matches(r.kw_query, **filters)
-        if mode == "hybrid" and "entity" in r.legs:
-            ent = backend.matches(None, entity_ids=r.linked_ids, **filters)
+        kw, ent = leg_matches if leg_matches is not None else self._leg_matches(state, query, r, mode)
         complete = (kw is not None or "keyword" not in r.legs) and (ent is not None or "entity" not in r.legs)
         complete = complete and mode != "vector" and (kw is not None or ent is not None)
         window = backend.locate([pid for pid, _ in r.fused]) if complete else None
         return _Matched(state, r, window, kw if complete else None, ent if complete else None, complete)
 
-    def _group_at(self, state: _State, ordinal: int, r: Retrieval, matched: _Matched,
-                  render: _HitRenderer) -> Group:
+    @staticmethod
+    def _leg_matches(state: _State, query: Query, r: Retrieval, mode: str
+                     ) -> tuple[Matches | None, Matches | None]:
+        """Every match of the keyword and of the entity leg (None: no such leg, or the backend cannot
+        list them). Needs only those legs of ``r``: the vector leg may still be running."""
+        kw = ent = None
+        filters = {"entities": query.entities, "said": query.said, "restrict": r.restrict}
+        if mode in ("hybrid", "keyword") and "keyword" in r.legs:
+            kw = state.backend.matches(r.kw_query, **filters)
+        if mode == "hybrid" and "entity" in r.legs:
+            ent = state.backend.matches(None, entity_ids=r.linked_ids, **filters)
+        return kw, ent
+
+    def _doc_group(self, state: _State, ordinal: int, matched: _Matched
+                   ) -> tuple[_DocGroup, dict[str, dict[str, Any]]]:
         """The group of one document on the page: its window paragraphs (fused order), then the ones only
-        the full keyword / entity match lists hold."""
+        the full keyword / entity match lists hold; and the leg ranks of the latter."""
         doc_id = state.doc_ids[ordinal]
         in_window = matched.window_paragraphs(ordinal)
         extra = matched.doc_paragraphs(ordinal, exclude={pid for pid, _ in in_window})
         paragraphs = in_window + [(p, sc) for p, sc, _ in extra]
         g = _DocGroup(doc_id, in_window[0][1] if in_window else 0.0, paragraphs)
-        explain = {pid: ex for pid, _, ex in extra}
-        return render.group(g, explain)
+        return g, {pid: ex for pid, _, ex in extra}
 
     def retrieve(
         self,
@@ -331,37 +342,56 @@ class Searcher:
         link_query: bool = True,
         state: _State | None = None,
         restrict: Restrict | None = None,
+        meanwhile: Callable[[Retrieval], None] | None = None,
     ) -> Retrieval:
         """Run the legs for a parsed query and fuse them: paragraph ids, best first (no rendering).
 
         Every leg applies the query's filters and ``restrict`` (exclusions, dates) itself; nothing is
-        filtered after fusion. Default ``restrict``: the query's exclusions, paragraph by paragraph."""
+        filtered after fusion. Default ``restrict``: the query's exclusions, paragraph by paragraph.
+        ``meanwhile(partial)`` is called once the other legs are in, while the vector leg may still run
+        (``partial``: those legs, nothing fused): work that needs only them can use that time."""
         if restrict is None:
             restrict = _restrict(query)
         s = self.settings
         state = state or self._state
-        linked = self._link_query(query) if link_query and query.plain else []
-        legs: dict[str, list[tuple[str, float]]] = {}
-        kw_query = state.backend.parse(query.text) if query.text else None
-        # The vector leg (encode + ANN) runs beside the keyword leg: torch and FAISS release the GIL.
-        # Measured at 100k paragraphs: retrieve p50 28 -> 21 ms (benchmarks/README.md).
+        # The vector leg (encode + ANN) starts first and runs beside the query linking and the keyword and
+        # entity legs: torch and FAISS release the GIL, and the encode is the longest part of a query.
         vector_future = (
             _LEG_POOL.submit(self._vector_leg, state, query, window, restrict)
             if mode in ("hybrid", "vector") and query.plain
             else None
         )
-        if mode in ("hybrid", "keyword"):
-            legs["keyword"] = state.backend.keyword(
-                kw_query, window, entities=query.entities, said=query.said, restrict=restrict
+        try:
+            linked = self._link_query(query) if link_query and query.plain else []
+            kw_query = state.backend.parse(query.text) if query.text else None
+            keyword = (
+                state.backend.keyword(kw_query, window, entities=query.entities, said=query.said,
+                                      restrict=restrict)
+                if mode in ("hybrid", "keyword") else None
             )
+            known = state.store.known(x["entity_id"] for x in linked) if linked else set()
+            linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in known]
+            entity = (
+                state.backend.entity(linked_ids, window, entities=query.entities, said=query.said,
+                                     restrict=restrict)
+                if mode == "hybrid" and linked_ids else None
+            )
+            if meanwhile is not None and vector_future is not None:
+                partial = {"keyword": keyword, "entity": entity}
+                meanwhile(Retrieval(fused=[], legs={n: v for n, v in partial.items() if v is not None},
+                                    linked=linked, kw_query=kw_query, fusion=fusion, window=window,
+                                    restrict=restrict, linked_ids=linked_ids))
+        except BaseException:
+            if vector_future is not None:
+                vector_future.cancel()  # no-op once started; its result is dropped either way
+            raise
+        legs: dict[str, list[tuple[str, float]]] = {}
+        if mode in ("hybrid", "keyword"):
+            legs["keyword"] = keyword
         if vector_future is not None:
             legs["vector"] = vector_future.result()
-        known = state.store.known(x["entity_id"] for x in linked) if linked else set()
-        linked_ids = [x["entity_id"] for x in linked if x["entity_id"] in known]
         if mode == "hybrid" and linked_ids:
-            legs["entity"] = state.backend.entity(
-                linked_ids, window, entities=query.entities, said=query.said, restrict=restrict
-            )
+            legs["entity"] = entity
         if mode == "vector" and not query.plain:
             legs["vector"] = []
         names = list(legs)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
+from re import Pattern
 from typing import Any
 from urllib.parse import quote
+
+from whoosh.analysis import LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 
 from index.keyword import analyzer
 
@@ -18,9 +22,49 @@ def query_stems(text: str) -> set[str]:
     return {t.text for t in _ANALYZER(text)}
 
 
+class _Chain:
+    """The index analyzer's steps (regex tokens, lower case, stop words, stems) as plain values, so that a
+    paragraph's term spans come from one regex scan and one cached lookup per token instead of Whoosh's
+    token generators (most of a snippet's cost). ``of`` returns None for an analyzer of another shape, and
+    ``term_spans`` then runs Whoosh's chain itself."""
+
+    def __init__(self, tokens: Pattern[str], stops: frozenset[str], min_size: int, max_size: int | None,
+                 ignore: frozenset[str], stem: Callable[[str], str]):
+        self.tokens, self.stops, self.min, self.max, self.ignore, self.stem = (
+            tokens, stops, min_size, max_size, ignore, stem)
+        self.term: Callable[[str], str | None] = lru_cache(maxsize=100_000)(self._term)
+
+    @classmethod
+    def of(cls, ana: Any) -> _Chain | None:
+        steps = list(getattr(ana, "items", ()))
+        kinds = [RegexTokenizer, LowercaseFilter, StopFilter, StemFilter]
+        if len(steps) != len(kinds) or any(type(st) is not k for st, k in zip(steps, kinds, strict=True)):
+            return None
+        tok, _, stop, stem = steps
+        if tok.gaps or stem.lang:
+            return None
+        return cls(tok.expression, stop.stops, stop.min, stop.max, stem.ignore, stem.stemfn)
+
+    def spans(self, text: str, stems: set[str]) -> list[tuple[int, int]]:
+        term = self.term
+        return [m.span() for m in self.tokens.finditer(text) if term(m.group().lower()) in stems]
+
+    def _term(self, word: str) -> str | None:
+        """The indexed term for a lower-cased token; None for a stop word or a token out of size."""
+        if len(word) < self.min or (self.max is not None and len(word) > self.max) or word in self.stops:
+            return None
+        return word if word in self.ignore else self.stem(word)
+
+
+_CHAIN = _Chain.of(_ANALYZER)
+
+
 def term_spans(text: str, stems: set[str]) -> list[tuple[int, int]]:
+    """Character spans of the words in ``text`` whose stem is in ``stems`` (the analyzer's tokens)."""
     if not stems:
         return []
+    if _CHAIN is not None:
+        return _CHAIN.spans(text, stems)
     return [(t.startchar, t.endchar) for t in _ANALYZER(text, chars=True) if t.text in stems]
 
 

@@ -1,6 +1,8 @@
 """The latency paths give the results of the straightforward ones, call for call, on the generated news
 archive: posting arrays vs Whoosh's own postings, the exact-phrase guard's window test vs a full phrase
-search, the filtered vector leg's faiss-picked candidates vs scoring every allowed paragraph."""
+search, the filtered vector leg's faiss-picked candidates vs scoring every allowed paragraph, the match
+lists read while the vector leg runs vs after fusion, snippet terms from one regex scan vs Whoosh's
+analyzer."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 import pytest
 
 import index.vectors
+import search.snippets
 from search.searcher import Searcher
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
@@ -44,6 +47,8 @@ def _plain(settings) -> Searcher:  # type: ignore[no-untyped-def]
         return {hit["id"] for hit in keyword._searcher().search(query, limit=None)} & set(pids)
 
     backend.matching = matching
+    retrieve = searcher.retrieve
+    searcher.retrieve = lambda *a, meanwhile=None, **kw: retrieve(*a, **kw)  # type: ignore[method-assign]
     return searcher
 
 
@@ -58,7 +63,9 @@ def test_each_call_is_what_the_straightforward_paths_return(news_index, monkeypa
     settings, _ = news_index
     fast, plain = Searcher.open(settings), _plain(settings)
     assert fast._state.backend.keyword_index._arrays is not None  # the build wrote the posting arrays
-    want = _result(plain, q, params)
+    with monkeypatch.context() as m:
+        m.setattr(search.snippets, "_CHAIN", None)  # snippet terms through Whoosh's analyzer
+        want = _result(plain, q, params)
     assert want["total"] > 0
     monkeypatch.setattr(index.vectors, "_SELECT_FROM", 1)  # every filtered vector search: faiss picks
     assert _result(fast, q, params) == want

@@ -199,3 +199,25 @@ def test_seed_snippets_are_escaped(seed_searcher) -> None:
     for q in ("Lavrov", "rare earth metals", "Ukraine territory"):
         for h in seed_searcher.search(q, mode="keyword", limit=5)["hits"]:
             _check_snippet(h["text"], h["snippet"], 300)
+
+
+TOKEN_TEXT = st.lists(  # words, dotted abbreviations, numbers, stop words, odd case and scripts
+    st.one_of(st.sampled_from(["The", "talks", "TALKING", "U.S.", "e.g.", "3.14", "a", "an", "Running",
+                               "runs", "naïve", "İstanbul", "ﬁnance", "x.y.z", "..", "_", "'s", "don't"]),
+              HOSTILE_TOKENS),
+    max_size=200,
+).map(lambda parts: " ".join(parts) if len(parts) % 2 else "".join(parts))
+
+
+@settings(max_examples=400, deadline=None)
+@given(TOKEN_TEXT, st.lists(st.sampled_from(["talks", "talking", "u.s", "run", "the", "a", "finance",
+                                             "naïv", "3.14", "x.y.z", "don't", "istanbul"]), max_size=5))
+def test_term_spans_are_the_analyzers_tokens(text: str, stems: list[str]) -> None:
+    """Snippets find query terms with one regex scan (``search.snippets._Chain``); the spans are exactly
+    those of the index's Whoosh analyzer, token by token."""
+    from search import snippets
+
+    assert snippets._CHAIN is not None  # the index analyzer has the shape the fast path knows
+    want_stems = set(stems) | query_stems(text[:40])
+    want = [(t.startchar, t.endchar) for t in snippets._ANALYZER(text, chars=True) if t.text in want_stems]
+    assert snippets.term_spans(text, want_stems) == want

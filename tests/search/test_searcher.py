@@ -126,3 +126,35 @@ def test_query_vectors_are_cached_and_equal(seed_searcher) -> None:
     assert again is first
     fresh = seed_searcher.encoder().encode(["peace talks in Riyadh"])[0]
     assert abs(float(fresh @ first) - 1.0) < 1e-5
+
+
+def test_a_failing_leg_is_a_clean_error_and_the_next_query_works(seed_index, monkeypatch) -> None:
+    """The vector leg runs beside the linking and the keyword and entity legs: an error in either side
+    reaches the caller as itself, and the searcher answers the next query."""
+    from search.searcher import Searcher
+
+    settings, _ = seed_index
+    searcher = Searcher.open(settings)
+    want = searcher.search("Lavrov sanctions", limit=5)
+    searcher._qcache.clear()
+
+    class Broken:
+        def encode(self, *a, **kw):  # noqa: ANN002, ANN003
+            raise RuntimeError("encoder failed")
+
+    encoder = searcher.encoder()
+    monkeypatch.setattr(searcher, "_encoder", Broken())
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        searcher.search("Lavrov sanctions", limit=5)
+    monkeypatch.setattr(searcher, "_encoder", encoder)
+
+    def broken_link(query):  # noqa: ANN001, ANN202
+        raise RuntimeError("linker failed")
+
+    monkeypatch.setattr(searcher, "_link_query", broken_link)
+    with pytest.raises(RuntimeError, match="linker failed"):
+        searcher.search("Lavrov sanctions", limit=5)
+    monkeypatch.undo()
+    got = searcher.search("Lavrov sanctions", limit=5)
+    got.pop("took_ms"), want.pop("took_ms")
+    assert got == want
