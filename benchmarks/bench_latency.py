@@ -378,6 +378,7 @@ def measure_scale(index_dir: Path, queries: Sequence[dict[str, Any]]) -> dict[st
             times.setdefault(row, []).append(ms)
         return out
 
+    searcher.warm()  # what a server does before it takes traffic
     for q in queries[:10]:  # warm-up: model, spaCy, Whoosh caches
         searcher.search(q["text"], limit=10, group=True)
     for q in queries:

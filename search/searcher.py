@@ -192,11 +192,17 @@ class Searcher:
 
     def warm(self) -> None:
         """Load what a first query would otherwise load while a user waits (the query encoder, the query
-        linker, the keyword index's per-build caches), by answering one grouped hybrid query the way the
-        search page asks it. Servers call this before they accept traffic."""
+        linker and its NER model, the keyword index's per-build caches), by answering one grouped hybrid
+        query the way the search page asks it. Servers call this before they accept traffic."""
         self.run(SearchRequest(q=WARM_QUERY, group=True))
         with self._qcache_lock:
             self._qcache.pop(WARM_QUERY, None)
+        try:  # a capitalised query that names no known entity runs NER: its model loads now, not then
+            detector = getattr(self.linker(), "detector", None)
+        except ImportError:
+            return
+        if detector is not None:
+            detector.detect(WARM_QUERY.title())
 
     # ------------------------------------------------------------------------------------- search
     def search(self, q: str, **kwargs: Any) -> dict[str, Any]:
