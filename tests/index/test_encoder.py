@@ -209,3 +209,33 @@ def test_model_load_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -
     fresh = SentenceTransformerEncoder(resolve_model_path(DEFAULT_MODEL), DEFAULT_MODEL)  # bypasses the cache
     assert fresh.encode(["offline"]).shape == (1, 384)
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+
+
+def test_single_text_module_equals_traced_transformer_plus_eager_pooling_bit_for_bit(minilm: Encoder) -> None:
+    """The query path traces the transformer with mean pooling and normalisation inside, and freezes it
+    (one TorchScript call per query, no eager ops that hand the GIL back and forth). Its vectors are bit
+    for bit those of the path before: the transformer alone traced, pooling in eager torch (one thread,
+    as queries are encoded)."""
+    import warnings
+
+    import torch
+
+    from index.encoder import _torch_threads
+
+    single = minilm._single  # type: ignore[attr-defined]
+    texts = ["x", "", "Lavrov said the sanctions would fail", "word " * 400, "Москва и 北京, naïve café"]
+    with _torch_threads(1), torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        first = single._tokenizer(texts[:1], return_tensors="pt")
+        alone = torch.jit.trace(single._transformer, (first["input_ids"], first["attention_mask"]),
+                                strict=False)
+        for text in texts:
+            batch = single._tokenizer([text], return_tensors="pt", truncation=True,
+                                      max_length=single._max_len)
+            ids, mask = batch["input_ids"], batch["attention_mask"]
+            out = alone(ids, mask)
+            hidden = out["last_hidden_state"] if isinstance(out, dict) else out[0]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            want = torch.nn.functional.normalize(pooled, dim=1)[0].numpy()
+            assert np.array_equal(minilm.encode([text])[0], want), text
