@@ -36,6 +36,7 @@ from search.snippets import highlight, query_stems
 MODES = ("hybrid", "keyword", "vector")
 _LEG_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="personae-leg")
 QUERY_CACHE = 2048  # query vectors kept (1.5 KB each)
+LEG_START_WAIT = 0.005  # seconds a query waits for its vector leg's thread to start (a busy pool: less)
 FUSIONS = ("rrf", "weighted")
 FACET_TYPES = ("person", "org", "place", "other")
 SORTS = ("relevance", "date")
@@ -362,11 +363,13 @@ class Searcher:
         state = state or self._state
         # The vector leg (encode + ANN) starts first and runs beside the query linking and the keyword and
         # entity legs: torch and FAISS release the GIL, and the encode is the longest part of a query.
-        vector_future = (
-            _LEG_POOL.submit(self._vector_leg, state, query, window, restrict)
-            if mode in ("hybrid", "vector") and query.plain
-            else None
-        )
+        vector_future = None
+        if mode in ("hybrid", "vector") and query.plain:
+            started = threading.Event()
+            vector_future = _LEG_POOL.submit(self._vector_leg, state, query, window, restrict, started)
+            # Let it take the GIL first: a thread asking for the GIL while this one runs Python waits out
+            # the switch interval (5 ms), and the encode would start only after the keyword leg.
+            started.wait(LEG_START_WAIT)
         try:
             linked = self._link_query(query) if link_query and query.plain else []
             kw_query = state.backend.parse(query.text) if query.text else None
@@ -438,8 +441,10 @@ class Searcher:
         return vec
 
     def _vector_leg(
-        self, state: _State, query: Query, k: int, restrict: Restrict
+        self, state: _State, query: Query, k: int, restrict: Restrict, started: threading.Event | None = None
     ) -> list[tuple[str, float]]:
+        if started is not None:
+            started.set()
         if not state.backend.vector_count():
             return []
         qvec = self.embed_query(query.plain)
