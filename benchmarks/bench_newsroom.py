@@ -15,10 +15,12 @@ Rows: hybrid ungrouped (the API default), the page's call (grouped, 10 documents
 excluded word, grouped + sort=date. Every call pays for its query embedding and its keyword scoring (the
 per-thread scoring memo, which a next page of the same query reuses, is cleared before each call).
 
-``--components`` adds the median time per component of each row (vector leg = encode + ANN, run beside
-the keyword leg). ``--compare`` runs every call a second time, alternating which goes first, with the
-posting arrays off and the exact-phrase guard asking the keyword leg for the phrase's best matches (the
-code paths before them), and prints both; the two columns share one process and the machine's load.
+``--components`` adds the median wall time per component of each row. The query encode and the vector
+leg (the ANN search) run in a second thread beside linking and the keyword and entity legs, so the
+components do not add up to the call. ``--compare`` runs every call a second time, alternating which
+goes first, with the posting arrays off and the exact-phrase guard asking the keyword leg for the
+phrase's best matches (the code paths before them), and prints both; the two columns share one process
+and the machine's load.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ COMPONENTS = {  # (owner, method) -> label; see --components
     ("search.searcher:_Matched", "documents"): "page order",
     ("search.searcher:Searcher", "_doc_group"): "groups",
     ("search.searcher:_HitRenderer", "group"): "groups",
+    ("search.searcher:_HitRenderer", "prefetch"): "store reads",
     ("search.searcher:Searcher", "_facets"): "facets",
 }
 
@@ -193,7 +196,7 @@ def main() -> int:
             line += f"{np.percentile(before[label], 50):12.1f}{np.percentile(before[label], 95):8.1f}"
         print(line)
     if args.components:
-        print("\nmedian ms per component (vector leg = encode + ANN, beside the keyword leg)")
+        print("\nmedian ms per component (encode + vector leg run beside link, keyword leg and all matches)")
         for label, comp in parts.items():
             print(f"  {label:40s}" + "  ".join(f"{n} {np.median(v + [0.0] * (len(queries) - len(v))):.1f}"
                                                for n, v in comp.items()))
