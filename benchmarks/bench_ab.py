@@ -10,6 +10,11 @@ every call runs on both sides back to back, alternating which goes first. It pri
 the median of the per-call differences, and counts the calls whose JSON differs (``took_ms`` aside):
 both sides should answer alike.
 
+``--cpu`` also splits each call's CPU time (``time.thread_time``, which other processes' load moves far
+less than wall time): the query's thread before it waits for the vector leg, the vector leg's thread
+(encode + ANN), and the query's thread after. ``max(before, vector leg) + after`` is what a call would take
+on two idle cores if threads never waited for each other (the GIL): a floor, not a forecast.
+
 ``--corpus scale``: the scale corpus of ``bench_latency.py --corpus scale`` (its cached 100k build, under
 ``PERSONAE_SCALE_CACHE``); the page's call per query, then its entity facet clicked or its date range.
 ``--corpus news``: the generated archive of ``bench_newsroom.py`` (its cached build, under
@@ -92,6 +97,7 @@ def main() -> int:
     ap.add_argument("--base", required=True, help="git revision of the other side (e.g. main, HEAD~3)")
     ap.add_argument("--corpus", choices=["scale", "news"], default="scale")
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--cpu", action="store_true", help="per-thread CPU split of each call (see above)")
     args = ap.parse_args()
     from index.encoder import load_encoder
     from search.searcher import Searcher
@@ -113,6 +119,8 @@ def main() -> int:
         sides[base_name]._encoder = base["encoder"].load_encoder(model)
         for searcher in sides.values():
             searcher.warm()
+        cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name in sides}
+        split = _CpuSplit(sides) if args.cpu else None
         times: dict[str, dict[str, list[float]]] = {name: {} for name in sides}
         differ = calls = 0
         load = [os.getloadavg()[0]]
@@ -126,9 +134,13 @@ def main() -> int:
                 searcher = sides[name]
                 searcher._qcache.clear()  # every call pays its query encode ...
                 searcher._state.backend.keyword_index._local.__dict__.pop("scored", None)  # ... and scoring
+                if split is not None:
+                    split.start()
                 t0 = time.perf_counter()
                 out[name] = searcher.search(text, limit=10, group=True, **params)
                 ms = (time.perf_counter() - t0) * 1000
+                if split is not None:
+                    cpu[name].append(split.stop())
                 out[name].pop("took_ms", None)
                 for r in ("all calls", row):
                     times[name].setdefault(r, []).append(ms)
@@ -155,7 +167,60 @@ def main() -> int:
                 both(row, text, params, i)
                 load.append(os.getloadavg()[0])
         _report(times, differ, calls, load)
+        if split is not None:
+            _report_cpu(cpu)
     return 0
+
+
+class _CpuSplit:
+    """Per call: CPU ms of the query's thread before it waits for the vector leg, of the vector leg's
+    thread, and of the query's thread after (wraps each side's ``_vector_leg`` and ``Future.result``)."""
+
+    def __init__(self, sides: dict[str, Any]):
+        from concurrent.futures import Future
+
+        self.marks: dict[str, float] = {}
+        for searcher in sides.values():
+            searcher._vector_leg = self._leg(searcher._vector_leg)
+        result = Future.result
+
+        def timed_result(future: Any, timeout: float | None = None) -> Any:
+            self.marks["wait"] = time.thread_time()
+            try:
+                return result(future, timeout)
+            finally:
+                self.marks["resume"] = time.thread_time()
+
+        Future.result = timed_result  # type: ignore[method-assign]
+
+    def _leg(self, inner: Any) -> Any:
+        def leg(*a: Any, **kw: Any) -> Any:
+            t0 = time.thread_time()
+            try:
+                return inner(*a, **kw)
+            finally:
+                self.marks["vector"] = time.thread_time() - t0
+
+        return leg
+
+    def start(self) -> None:
+        self.marks = {"start": time.thread_time()}
+
+    def stop(self) -> tuple[float, float, float]:
+        end, m = time.thread_time(), self.marks
+        wait, resume = m.get("wait", end), m.get("resume", end)
+        return ((wait - m["start"]) * 1000, m.get("vector", 0.0) * 1000, (end - resume) * 1000)
+
+
+def _report_cpu(cpu: dict[str, list[tuple[float, float, float]]]) -> None:
+    print("\nCPU ms per call, medians: query thread before the vector leg / vector leg / query thread after;"
+          " floor = max(before, vector) + after, p50 / p95")
+    for name, rows in cpu.items():
+        a = np.array(rows)
+        floor = np.maximum(a[:, 0], a[:, 1]) + a[:, 2]
+        before, vector, after = np.median(a, axis=0)
+        print(f"  {name:18s} {before:5.1f} / {vector:5.1f} / {after:5.1f}"
+              f"   floor {np.percentile(floor, 50):5.1f} / {np.percentile(floor, 95):5.1f}")
 
 
 def _report(times: dict[str, dict[str, list[float]]], differ: int, calls: int, load: list[float]) -> None:
