@@ -5,7 +5,8 @@ A thin wrapper, so the query side behaves exactly as it did before backends exis
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,22 @@ from index.keyword import KeywordIndex, Matches, Restrict
 from search.backends.base import Hits
 
 EXACT_SUBSET = 20_000  # allowed paragraphs up to which a restricted vector search scores them all exactly
+
+
+@contextmanager
+def _one_faiss_thread() -> Iterator[None]:
+    """FAISS with one OpenMP thread in the calling thread (OpenMP's thread count is per thread), restored
+    after. One query vector gives FAISS nothing to split, yet each parallel region waits at a barrier for a
+    thread the other core may not have free: a filtered search measured 12–13 ms median with two threads
+    and 3.4–4.2 ms with one on the shared 2-core box, the same hits (benchmarks/README.md)."""
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def _entity_query(entity_ids: Sequence[str]) -> Any:
@@ -59,6 +76,11 @@ class EmbeddedBackend:
     ) -> Hits:
         if self.vectors is None or not len(self.vectors):
             return []
+        with _one_faiss_thread():
+            return self._vector(qvec, k, entities=entities, said=said, restrict=restrict)
+
+    def _vector(self, qvec: np.ndarray, k: int, *, entities: Sequence[str], said: Sequence[str],
+                restrict: Restrict | None) -> Hits:
         if not (entities or said or restrict):
             return self.vectors.search(qvec, k)
         ki = self.keyword_index

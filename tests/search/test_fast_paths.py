@@ -94,3 +94,38 @@ def test_facets_are_each_types_most_counted_entities(news_index) -> None:
             bucket.append({"id": eid, "name": name, "type": typ, "count": n})
     assert sum(len(v) for v in want.values()) >= 4 and len(counts) > 4  # the cut at 2 per type bites
     assert searcher._facets(state, r, matched, top=2) == want
+
+
+def test_vector_leg_runs_faiss_on_one_thread_and_restores_the_callers(news_index, monkeypatch) -> None:
+    """A query's vector search gives FAISS one OpenMP thread (per calling thread, restored after): the same
+    hits as with the caller's thread count."""
+    import faiss
+
+    from index.dates import date_bounds
+    from index.keyword import Restrict
+
+    settings, _ = news_index
+    searcher = Searcher.open(settings)
+    backend = searcher._state.backend
+    qvec = searcher.encoder().encode(["ceasefire negotiators"])[0]
+    date_from, date_to = date_bounds("2024-02", "2024-06")
+    restrict = Restrict(date_from=date_from, date_to=date_to)
+    seen: list[int] = []
+
+    def recording(inner):  # noqa: ANN001, ANN202
+        def call(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+            seen.append(faiss.omp_get_max_threads())
+            return inner(*a, **kw)
+
+        return call
+
+    faiss.omp_set_num_threads(2)
+    for flt in ({"restrict": restrict}, {"entities": ["ukraine"]}, {}):
+        want = backend._vector(qvec, 50, entities=flt.get("entities", ()), said=(),
+                               restrict=flt.get("restrict"))  # the caller's two threads
+        with monkeypatch.context() as m:
+            m.setattr(backend.vectors, "search_rows", recording(backend.vectors.search_rows))
+            m.setattr(backend.vectors, "search", recording(backend.vectors.search))
+            assert backend.vector(qvec, 50, **flt) == want
+        assert seen and set(seen) == {1} and faiss.omp_get_max_threads() == 2
+        seen.clear()
