@@ -48,7 +48,7 @@ def main() -> None:
     t_detect = time.perf_counter() - t
     t = time.perf_counter()
     results = [
-        linker.resolve_document(d, ms, i) for i, (d, ms) in enumerate(zip(docs, mentions, strict=True))
+        linker.resolve_document(d, ms) for d, ms in zip(docs, mentions, strict=True)
     ]
     t_doc = time.perf_counter() - t
     t = time.perf_counter()
@@ -70,7 +70,7 @@ def main() -> None:
     if args.show:
         _show(links, entities)
     if args.replicate:
-        _time_replicated(results, linker, args.replicate, sum(1 for _ in docs))
+        _time_replicated(results, linker, args.replicate)
 
 
 def _show(links: dict, entities: dict) -> None:
@@ -99,7 +99,7 @@ def _show(links: dict, entities: dict) -> None:
                 print("  numbered:", doc_id, lk["text"], "->", lk["entity_id"], lk["rule"])
 
 
-def _time_replicated(results: list, linker, copies: int, n_docs: int) -> None:
+def _time_replicated(results: list, linker, copies: int) -> None:
     from dataclasses import replace as dc_replace
 
     many = []
@@ -107,7 +107,7 @@ def _time_replicated(results: list, linker, copies: int, n_docs: int) -> None:
         for r in results:
             shift = f"{int(r.date[:4]) + k:04d}{r.date[4:]}" if r.date else None
             clusters = {
-                f"{pid}c{k}": dc_replace(cl, pid=f"{pid}c{k}", doc=cl.doc + k * n_docs, date=shift)
+                f"{pid}c{k}": dc_replace(cl, pid=f"{pid}c{k}", date=shift)
                 for pid, cl in r.clusters.items()
             }
             ren = {pid: f"{pid}c{k}" for pid in r.clusters}
@@ -115,7 +115,8 @@ def _time_replicated(results: list, linker, copies: int, n_docs: int) -> None:
             acr = [(a, ren.get(t, t)) for a, t in r.acronyms]
             many.append(
                 dc_replace(
-                    r, doc_id=f"{r.doc_id}#{k}", date=shift, links=links, clusters=clusters, acronyms=acr
+                    r, doc_id=f"{r.doc_id}#{k}", date=shift, links=links, clusters=clusters, acronyms=acr,
+                    blocks=None,  # the copy's clusters have other ids
                 )
             )
     t = time.perf_counter()

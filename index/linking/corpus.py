@@ -547,7 +547,7 @@ def _rescan_surnames(
             if any(a < e and s < b for a, b in spans):
                 continue
             pid = f"~{doc_key(r.doc_id)}.r{s}"
-            clusters[pid] = DocCluster(pid, (word,), Counter({PERSON: 1}), Counter({word: 1}), n, r.date)
+            clusters[pid] = DocCluster(pid, (word,), Counter({PERSON: 1}), Counter({word: 1}), date=r.date)
             doc_of[pid] = n
             uf.find(pid)
             out.added.setdefault(r.doc_id, []).append(Link(s, e, word, pid, PERSON, 0.6, "corpus-surname"))

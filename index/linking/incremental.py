@@ -28,7 +28,7 @@ from index.linking.corpus import CorpusOutcome, PreviousPass
 from index.linking.resolve import DocResult
 from index.records import Document, Link, Quote
 
-STATE_VERSION = 4  # bump when what is pickled changes shape
+STATE_VERSION = 5  # bump when what is pickled changes shape
 
 
 def doc_fingerprint(doc: Document) -> str:

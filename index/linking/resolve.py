@@ -133,7 +133,6 @@ class DocCluster:
     words: tuple[str, ...]  # core words of the fullest name the document gives it
     types: Counter[str] = field(default_factory=Counter)  # votes of its mentions' NER types
     surfaces: Counter[str] = field(default_factory=Counter)
-    doc: int = 0
     date: str | None = None
     acronym_of: str | None = None  # pid of the cluster this acronym is defined for ("WHO" → the WHO's)
     sense: str = ""  # "team": a place named for its team ("Australia won by five wickets"), not the place
@@ -219,10 +218,10 @@ class Linker:
 
         results: list[DocResult] = []
         changed: set[str] = set()
-        for i, (d, ms) in enumerate(zip(docs, mentions, strict=True)):
+        for d, ms in zip(docs, mentions, strict=True):
             r = previous.result_for(d) if previous is not None else None
             if r is None:
-                r = self.resolve_document(d, ms if ms is not None else self.detector.detect(d.text), i)
+                r = self.resolve_document(d, ms if ms is not None else self.detector.detect(d.text))
                 changed.add(d.id)
             results.append(r)
         start = previous.previous_pass((d.id for d in docs), changed) if previous is not None else None
@@ -251,7 +250,7 @@ class Linker:
         """Link one text on its own (the ``/api/link`` call): the linker's state is left as it was, so this is
         safe from many threads; names outside the registry get the build's local ids where it knows them."""
         mentions = self.detector.detect_many([doc.text])[0]
-        result = self.resolve_document(doc, mentions, 0)
+        result = self.resolve_document(doc, mentions)
         outcome = corpus_pass.resolve([result], self.registry, self.index)
         for pid, lid in list(outcome.ids.items()):
             ent = outcome.entities.get(lid)
@@ -300,10 +299,10 @@ class Linker:
                 self._local_names.setdefault(normalize_name(name), eid)
 
     # ------------------------------------------------------------ one document
-    def resolve_document(self, doc: Document, mentions: list[Mention], n: int = 0) -> DocResult:
+    def resolve_document(self, doc: Document, mentions: list[Mention]) -> DocResult:
         pend = [_Pending(m, type=m.type) for m in mentions]
         clusters: dict[str, DocCluster] = {}
-        ctx = _DocContext(doc, n, clusters)
+        ctx = _DocContext(doc, clusters)
         names = [p for p in pend if p.m.source not in ("title", "acronym")]
         surfaces = {normalize_name(p.m.text) for p in names}
         # a name under extraction residue waits for the name it stands for: "Texacos" after "Texaco Inc"
@@ -629,7 +628,7 @@ class Linker:
         if pid is None:
             pid = f"~{corpus_pass.doc_key(ctx.doc.id)}.{len(ctx.clusters)}"  # stable: not the corpus order
             ctx.keys[key] = pid
-            ctx.clusters[pid] = DocCluster(pid, tuple(words), doc=ctx.n, date=ctx.doc.date, sense=sense)
+            ctx.clusters[pid] = DocCluster(pid, tuple(words), date=ctx.doc.date, sense=sense)
         cl = ctx.clusters[pid]
         cl.surfaces[p.m.text] += 1
         typ = ORG if sense == "team" else p.m.type
@@ -760,9 +759,8 @@ class Linker:
 class _DocContext:
     """What resolving one document accumulates: its clusters, their keys, acronyms it defines."""
 
-    def __init__(self, doc: Document, n: int, clusters: dict[str, DocCluster]):
+    def __init__(self, doc: Document, clusters: dict[str, DocCluster]):
         self.doc = doc
-        self.n = n
         self.clusters = clusters
         self.keys: dict[tuple[object, str, str], str] = {}
         self.defined: list[tuple[str, str]] = []

@@ -202,7 +202,7 @@ def test_unchanged_documents_are_not_linked_or_language_detected_again(
     detect, resolve = language.detect_language, Linker.resolve_document
     monkeypatch.setattr(language, "detect_language", lambda text: detected.append(text) or detect(text))
     monkeypatch.setattr(Linker, "resolve_document",
-                        lambda self, d, ms, n=0: resolved.append(d.id) or resolve(self, d, ms, n))
+                        lambda self, d, ms: resolved.append(d.id) or resolve(self, d, ms))
     _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt", "c.txt", "d.txt")})
     report = build_index(inc)
     assert (report.reused, report.processed) == (3, 1)
@@ -226,7 +226,7 @@ def test_a_new_resolver_reuses_detector_output_but_resolves_everything(
     resolve = resolve_module.Linker.resolve_document
     monkeypatch.setattr(resolve_module, "RESOLVER_VERSION", "resolve:test")
     monkeypatch.setattr(resolve_module.Linker, "resolve_document",
-                        lambda self, d, ms, n=0: resolved.append(d.id) or resolve(self, d, ms, n))
+                        lambda self, d, ms: resolved.append(d.id) or resolve(self, d, ms))
     report = build_index(settings)
     assert report.processed == 0  # no NER ran ...
     assert sorted(resolved) == ["a.txt", "b.txt"]  # ... but both documents were resolved again

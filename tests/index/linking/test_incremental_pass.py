@@ -101,7 +101,7 @@ def test_unchanged_documents_are_not_resolved_again(corpus) -> None:
     *_, state = _link(linker, docs[:40], mentions, None)
     calls = []
     resolve = linker.resolve_document
-    linker.resolve_document = lambda d, ms, n=0: calls.append(d.id) or resolve(d, ms, n)  # type: ignore[method-assign]
+    linker.resolve_document = lambda d, ms: calls.append(d.id) or resolve(d, ms)  # type: ignore[method-assign]
     try:
         linker.link_corpus(docs[:41], [None] * 40 + [mentions[_key(docs[40])]],
                            previous=_state_for_next(state, docs[:40]))
