@@ -486,15 +486,7 @@ class MilvusBackend:
 
     def _query_all(self, filt: str, fields: Sequence[str] = ("id", "ord")) -> list[dict[str, Any]]:
         """Every row matching ``filt`` (iterates past the 16384-row query limit)."""
-        it = self.client.query_iterator(self.collection, batch_size=4096, filter=filt,
-                                        output_fields=list(fields))
-        out: list[dict[str, Any]] = []
-        try:
-            while batch := it.next():
-                out.extend(batch)
-        finally:
-            it.close()
-        return out
+        return query_all(self.client, self.collection, filt, fields)
 
     def _query(self, query: Any) -> MilvusQuery | None:
         return parse_text(query) if isinstance(query, str) else query
@@ -597,3 +589,17 @@ def collection_info(client: Any, collection: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return info if isinstance(info, dict) else {}
+
+
+def query_all(client: Any, collection: str, filt: str, fields: Sequence[str],
+              batch_size: int = 4096) -> list[dict[str, Any]]:
+    """Every row of ``collection`` matching ``filt``, through ``query_iterator`` (past Milvus' 16384-row
+    query limit)."""
+    it = client.query_iterator(collection, batch_size=batch_size, filter=filt, output_fields=list(fields))
+    out: list[dict[str, Any]] = []
+    try:
+        while batch := it.next():
+            out.extend(batch)
+    finally:
+        it.close()
+    return out

@@ -303,14 +303,9 @@ class MilvusStore:
         rows = list(self.client.query(collection, filter=filt, output_fields=list(fields), limit=_SCAN))
         if len(rows) < _SCAN:
             return rows
-        it = self.client.query_iterator(collection, batch_size=_SCAN, filter=filt, output_fields=list(fields))
-        out: list[dict[str, Any]] = []
-        try:
-            while batch := it.next():
-                out.extend(batch)
-        finally:
-            it.close()
-        return out
+        from search.backends.milvus import query_all
+
+        return query_all(self.client, collection, filt, fields, batch_size=_SCAN)
 
     def _bodies(self, kind: str, ids: Iterable[str], extra: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
         """Records of ``kind`` among ``ids`` by id: ``body`` joined from its parts, plus ``extra`` columns."""
