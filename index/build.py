@@ -662,7 +662,7 @@ def _link(
     the linker resolves only what the changes touch. With ``stop``, detection gives up (``_Cancelled``)
     before the next chunk once the event is set.
     """
-    todo = [d for d in docs if state is None or state.result_for(d) is None]
+    todo = [d for d in docs if state is None or not state.holds(d)]
     found: dict[str, list[Mention]] = {}
     bar = tqdm(total=len(todo), desc="linking", unit="doc", disable=not progress)
     detector = cache if cache is not None and cache.enabled else linker.detector

@@ -84,13 +84,23 @@ class LinkingState:
     # the text of a document of this state that the next build no longer has (changed or deleted): the
     # lower-case vocabulary of the corpus pass subtracts it. Not saved: set by whoever loads the state.
     old_text: Callable[[Sequence[str]], dict[str, str]] | None = None
+    # doc id → (its text, title and date when checked, whether unchanged): a build asks about each document
+    # several times (language, detection, resolution), and a fingerprint hashes the whole text
+    _checked: dict[str, tuple[str, tuple[str, str | None], bool]] = field(
+        default_factory=dict, repr=False, compare=False)
+
+    def holds(self, doc: Document) -> bool:
+        """Whether this state keeps ``doc``'s resolution and it is unchanged (id, title, date, text)."""
+        seen = self._checked.get(doc.id)
+        if seen is not None and seen[0] is doc.text and seen[1] == (doc.title, doc.date):
+            return seen[2]
+        same = doc.id in self.results and self.fingerprints.get(doc.id) == doc_fingerprint(doc)
+        self._checked[doc.id] = (doc.text, (doc.title, doc.date), same)
+        return same
 
     def result_for(self, doc: Document) -> DocResult | None:
         """The kept result of ``doc`` if it is unchanged, with its text put back."""
-        r = self.results.get(doc.id)
-        if r is None or self.fingerprints.get(doc.id) != doc_fingerprint(doc):
-            return None
-        return replace(r, text=doc.text)
+        return replace(self.results[doc.id], text=doc.text) if self.holds(doc) else None
 
     def previous_pass(self, current: Iterable[str], changed: set[str]) -> PreviousPass:
         """The corpus pass's starting point when the documents are ``current`` and those in ``changed``
@@ -126,6 +136,4 @@ class LinkingState:
 
     def language_of(self, doc: Document) -> str | None:
         """The language detected in ``doc`` by the build that kept this state, if it is unchanged."""
-        if self.fingerprints.get(doc.id) != doc_fingerprint(doc):
-            return None
-        return self.languages.get(doc.id)
+        return self.languages.get(doc.id) if self.holds(doc) else None

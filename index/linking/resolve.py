@@ -237,7 +237,8 @@ class Linker:
         for i, qs in zip(todo, fresh, strict=True):
             quotes[i] = qs
         self.state = LinkingState(
-            fingerprints={d.id: doc_fingerprint(d) for d in docs},
+            fingerprints={d.id: previous.fingerprints[d.id] if d.id not in changed and previous is not None
+                          else doc_fingerprint(d) for d in docs},
             results={d.id: r for d, r in zip(docs, results, strict=True)},
             quotes={d.id: (links_shape(linked[i]), tuple(lk.entity_id for lk in linked[i]), quotes[i] or [])
                     for i, d in enumerate(docs)},
