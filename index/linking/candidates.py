@@ -172,12 +172,15 @@ class RegistryIndex:
         self.acro: dict[str, list[str]] = {}
         self.titles: dict[str, list[TitleHolder]] = {}
         self.generic: dict[str, list[TitleHolder]] = {}
+        self.places: set[str] = set()  # normalised names of the registry's places
         nat = nationality_keys(registry)
         for eid in sorted(registry.entities):
             ent = registry.entities[eid]
             for s in (ent.name, *ent.aliases):
                 _add(self.exact, s, eid)
                 _add(self.norm, normalize_name(s), eid)
+                if ent.type == PLACE:
+                    self.places.add(normalize_name(s))
                 _add(self.variant, variant_key(s), eid)
                 w = core_words(s)
                 if ent.type == PERSON and len(w) >= 2:

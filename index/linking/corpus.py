@@ -460,8 +460,7 @@ def _join_acronyms(
 
 def _place_names(clusters: Iterable[DocCluster], index: RegistryIndex) -> set[str]:
     """Keys of the one-word names the corpus calls places, and of the registry's places."""
-    places = {_key(cl) for cl in clusters if cl.single and cl.type == PLACE}
-    return places | {k for k, ids in index.norm.items() if any(index.type_of(e) == PLACE for e in ids)}
+    return {_key(cl) for cl in clusters if cl.single and cl.type == PLACE} | index.places
 
 
 def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, places: set[str]) -> None:
