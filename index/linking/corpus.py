@@ -203,9 +203,9 @@ def _blocks(r: DocResult) -> dict[str, tuple[str, ...]]:
             keys.update(f"a:{_acro(x)}" for x in cl.surfaces if x.isupper() and " " not in x)
             if cl.type in (ORG, OTHER):
                 keys.add(f"o:{key}")
-                keys.update(f"o:{' '.join(words[n:])}" for n in (1, 2) if len(words) - n >= 2)
+                keys.update(f"o:{rest}" for _, rest in _place_splits(cl))
             if cl.type == PERSON:
-                keys.add(f"s:{ascii_key(' '.join(surname_words(list(cl.words))))}")
+                keys.add(f"s:{_surname_key(cl)}")
         code = territory_of(" ".join(cl.words))
         keys.add(f"t:{code}" if code else "")
         blocks[pid] = tuple(sorted(k for k in keys if k))
@@ -285,8 +285,7 @@ def _changed_blocks(
     flipped = prev.places ^ out.places  # organisations named after a place that is one now, or no longer
     if flipped:
         for pid, cl in clusters.items():
-            words = _key(cl).split() if not cl.single and cl.type in (ORG, OTHER) else []
-            if any(len(words) - n >= 2 and " ".join(words[:n]) in flipped for n in (1, 2)):
+            if any(prefix in flipped for prefix, _ in _place_splits(cl)):
                 seeds.update(blocks[pid])
     return seeds
 
@@ -476,12 +475,19 @@ def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, places: 
         cl = clusters[pid]
         if cl.single or cl.type not in (ORG, OTHER):
             continue
-        words = _key(cl).split()
-        for n in (1, 2):
-            rest = " ".join(words[n:])
-            if len(words) > n and " ".join(words[:n]) in places and rest in orgs and len(words) - n >= 2:
+        for prefix, rest in _place_splits(cl):
+            if prefix in places and rest in orgs:
                 uf.join(orgs[rest], pid)
                 break
+
+
+def _place_splits(cl: DocCluster) -> list[tuple[str, str]]:
+    """An organisation's name read as a place's name of one or two words and a name of two words or more:
+    ("u s", "securities and exchange commission"), ...; none for other clusters."""
+    if cl.single or cl.type not in (ORG, OTHER):
+        return []
+    words = _key(cl).split()
+    return [(" ".join(words[:n]), " ".join(words[n:])) for n in (1, 2) if len(words) - n >= 2]
 
 
 def _join_territories(clusters: dict[str, DocCluster], uf: _Union) -> None:
@@ -512,8 +518,12 @@ def _person_surnames(clusters: dict[str, DocCluster], uf: _Union) -> dict[str, s
     for pid, cl in clusters.items():
         if cl.single or cl.types[PERSON] == 0 or cl.type != PERSON:
             continue
-        out[ascii_key(" ".join(surname_words(list(cl.words))))].add(uf.find(pid))
+        out[_surname_key(cl)].add(uf.find(pid))
     return out
+
+
+def _surname_key(cl: DocCluster) -> str:
+    return ascii_key(" ".join(surname_words(list(cl.words))))
 
 
 def _rescan_surnames(
