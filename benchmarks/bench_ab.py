@@ -122,11 +122,11 @@ def main() -> int:
         cpu: dict[str, list[tuple[float, float, float]]] = {name: [] for name in sides}
         split = _CpuSplit(sides) if args.cpu else None
         times: dict[str, dict[str, list[float]]] = {name: {} for name in sides}
-        differ = calls = 0
+        differ = beyond = calls = 0
         load = [os.getloadavg()[0]]
 
         def both(row: str, text: str, params: dict[str, Any], first: int) -> dict[str, Any]:
-            nonlocal differ, calls
+            nonlocal differ, beyond, calls
             names = list(sides)
             order = names if first % 2 == 0 else names[::-1]
             out: dict[str, dict[str, Any]] = {}
@@ -146,6 +146,7 @@ def main() -> int:
                     times[name].setdefault(r, []).append(ms)
             calls += 1
             differ += out[names[0]] != out[names[1]]
+            beyond += _rounded(out[names[0]]) != _rounded(out[names[1]])
             return out[names[0]]
 
         print(f"{where}; warming up", flush=True)
@@ -166,7 +167,7 @@ def main() -> int:
             for i, (row, text, params) in enumerate(news_calls(args.queries)):
                 both(row, text, params, i)
                 load.append(os.getloadavg()[0])
-        _report(times, differ, calls, load)
+        _report(times, differ, calls, load, beyond)
         if split is not None:
             _report_cpu(cpu)
     return 0
@@ -223,12 +224,25 @@ def _report_cpu(cpu: dict[str, list[tuple[float, float, float]]]) -> None:
               f"   floor {np.percentile(floor, 50):5.1f} / {np.percentile(floor, 95):5.1f}")
 
 
-def _report(times: dict[str, dict[str, list[float]]], differ: int, calls: int, load: list[float]) -> None:
+def _rounded(value: Any, places: int = 4) -> Any:
+    """A result with every float rounded: what differs beyond that is more than float rounding."""
+    if isinstance(value, float):
+        return round(value, places)
+    if isinstance(value, dict):
+        return {k: _rounded(v, places) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v, places) for v in value]
+    return value
+
+
+def _report(times: dict[str, dict[str, list[float]]], differ: int, calls: int, load: list[float],
+            beyond: int) -> None:
     def pct(values: list[float], q: int) -> float:
         return float(np.percentile(values, q))
 
     (a_name, a), (b_name, b) = times.items()
-    print(f"\n{calls} calls on each side, {differ} with different results; load average (1 min) "
+    print(f"\n{calls} calls on each side, {differ} with different results ({beyond} beyond float rounding: "
+          f"floats to 4 places); load average (1 min) "
           f"{min(load):.1f}-{max(load):.1f} on {os.cpu_count()} cores")
     print(f"{'grouped search() (ms)':24s}{'n':>5s}  {a_name[:18]:>18s} p50/p95  {b_name[:18]:>18s} p50/p95"
           f"  median difference")

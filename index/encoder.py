@@ -239,24 +239,37 @@ class SentenceTransformerEncoder:
         return out
 
 
+_Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (token ids, attention mask) → unit vector
+
+
 class _SingleText:
-    """One text straight through the model — tokenizer, the transformer traced with TorchScript, mean
-    pooling, unit length — for the query of a search. For one short text sentence-transformers' ``encode``
-    spends about as long around the forward pass as in it, and the eager forward pays Python dispatch per
-    layer; this path gives the same vector (tests compare it with ``encode``) in a fraction of the time.
-    Only for the layout it knows (a transformer, mean pooling, normalisation); a model built otherwise, or
-    one that does not trace, keeps the general path (``__call__`` returns None).
+    """One text straight through the model — tokenizer, the transformer with mean pooling and unit length
+    compiled as one graph — for the query of a search. For one short text sentence-transformers'
+    ``encode`` spends about as long around the forward pass as in it, and the eager forward pays Python
+    dispatch per layer; this path gives the same vector (tests compare it with ``encode``) in a fraction of
+    the time.
+
+    The graph runs on ONNX Runtime when it is installed (the module exported in memory on first use, run on
+    one thread): for a query-sized input its CPU kernels take about half the time of TorchScript's, and the
+    vector equals TorchScript's to float rounding. Otherwise, or when the export fails, the module traced and
+    frozen with TorchScript serves (vectors bit for bit ``encode``'s). Only for the layout it knows (a
+    transformer, mean pooling, normalisation); a model built otherwise, or one that neither exports nor
+    traces, keeps the general path (``__call__`` returns None).
     """
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, *, runtime: str = "auto"):
+        if runtime not in ("auto", "onnx", "torchscript"):
+            raise ValueError(f"unknown query runtime {runtime!r}")
         self._tokenizer = model[0].tokenizer
         self._transformer = model[0].auto_model
         self._max_len = int(getattr(model[0], "max_seq_length", 0) or 512)
-        self._traced: Any = None
+        self._runtime = runtime
+        self._run: _Runner | None = None
+        self.runtime = ""  # which one serves, once the first call has compiled it
         self._failed = False
 
     @classmethod
-    def for_model(cls, model: Any) -> _SingleText | None:
+    def for_model(cls, model: Any, *, runtime: str = "auto") -> _SingleText | None:
         try:
             names = [type(m).__name__ for m in model]
             pooling = model[1]
@@ -266,31 +279,93 @@ class _SingleText:
         mean = mode == "mean" or bool(getattr(pooling, "pooling_mode_mean_tokens", False))
         if names != ["Transformer", "Pooling", "Normalize"] or not mean:
             return None
-        return cls(model)
+        return cls(model, runtime=runtime)
 
     def __call__(self, text: str) -> np.ndarray | None:
-        import torch
-
         if self._failed:
             return None
+        batch = self._tokenizer([text], return_tensors="np", truncation=True, max_length=self._max_len)
+        ids = np.ascontiguousarray(batch["input_ids"], dtype=np.int64)
+        mask = np.ascontiguousarray(batch["attention_mask"], dtype=np.int64)
+        if self._run is None:
+            self._run = self._compile(ids, mask)
+            if self._run is None:
+                self._failed = True
+                return None
+        return np.ascontiguousarray(self._run(ids, mask), dtype=np.float32)
+
+    def _compile(self, ids: np.ndarray, mask: np.ndarray) -> _Runner | None:
+        import torch
+
+        module = _MeanPooled(self._transformer).eval()
+        example = (torch.from_numpy(ids), torch.from_numpy(mask))
+        if self._runtime in ("auto", "onnx"):
+            run = _onnx_runner(module, example)
+            if run is not None:
+                self.runtime = "onnx"
+                return run
+            if self._runtime == "onnx":
+                return None
+        run = _torchscript_runner(module, example)
+        if run is not None:
+            self.runtime = "torchscript"
+        return run
+
+
+def _onnx_runner(module: Any, example: tuple[Any, Any]) -> _Runner | None:
+    """``module`` exported to ONNX in memory and loaded into an ONNX Runtime session on one thread (a search
+    runs its legs on threads of its own; the session releases the GIL while it runs). None when
+    onnxruntime or onnx is missing or the model does not export."""
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+        return None
+    import io
+
+    import onnxruntime as ort
+    import torch
+
+    buf = io.BytesIO()
+    try:
+        with _quiet_transformers(), warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, example, buf, input_names=["ids", "mask"], output_names=["vector"],
+                              dynamic_axes={"ids": {1: "tokens"}, "mask": {1: "tokens"}}, opset_version=17,
+                              dynamo=False)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - an optimisation: TorchScript or the general path serves instead
+        return None
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return session.run(None, {"ids": ids, "mask": mask})[0]
+
+    return run
+
+
+def _torchscript_runner(module: Any, example: tuple[Any, Any]) -> _Runner | None:
+    """``module`` traced with TorchScript and frozen (weights inlined as constants: ~5% less time per call,
+    the same vector bit for bit). None when the model does not trace."""
+    import torch
+
+    try:
+        with _quiet_transformers(), warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(module, example, strict=False)
+    except Exception:  # noqa: BLE001 - a model TorchScript cannot follow: the general path serves
+        return None
+    try:
+        traced = torch.jit.freeze(traced)
+    except Exception:  # noqa: BLE001 - freezing is an optimisation; the traced module serves
+        pass
+
+    def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            batch = self._tokenizer([text], return_tensors="pt", truncation=True, max_length=self._max_len)
-            ids, mask = batch["input_ids"], batch["attention_mask"]
-            if self._traced is None:
-                try:
-                    with _quiet_transformers(), warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        traced = torch.jit.trace(_MeanPooled(self._transformer).eval(), (ids, mask),
-                                                 strict=False)
-                except Exception:  # a model TorchScript cannot follow: the general path serves
-                    self._failed = True
-                    return None
-                try:  # weights inlined as constants: ~5% less time per call, the same vector bit for bit
-                    self._traced = torch.jit.freeze(traced)
-                except Exception:  # noqa: BLE001 - freezing is an optimisation; the traced module serves
-                    self._traced = traced
-            vector = self._traced(ids, mask)
-        return np.ascontiguousarray(vector.numpy(), dtype=np.float32)
+            return traced(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+
+    return run
 
 
 def _mean_pooled_module() -> Any:

@@ -226,7 +226,7 @@ class KeywordIndex:
         self._doc_names: list[str] = []
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._pid_docnum: tuple[tuple, dict[str, int]] | None = None
-        self._pairs: tuple[tuple, tuple[np.ndarray, np.ndarray, list[str]]] | None = None
+        self._pairs: tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] | None = None
         from index.postings import read_postings
 
         self._arrays = read_postings(postings) if postings is not None else None
@@ -368,16 +368,28 @@ class KeywordIndex:
 
     def entity_count_array(self, docnums: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """``entity_counts`` as an array over entity ordinals, and the ids of the ordinals (the same list
-        object for as long as the index is open)."""
-        pair_docs, pair_ents, names = self._entity_pairs(self._searcher())
-        if not len(docnums) or not len(pair_docs):
+        object for as long as the index is open). Reads only the matched paragraphs' rows of the cached
+        (paragraph → entities) table: the cost follows the match count, not the corpus's link count."""
+        indptr, docs, ents, names = self._entity_pairs(self._searcher())
+        n = len(indptr) - 1
+        docnums = docnums[(docnums >= 0) & (docnums < n)]
+        if not len(docnums) or not len(ents):
             return np.zeros(len(names), dtype=np.int64), names
-        mask = np.zeros(int(pair_docs.max()) + 1, dtype=bool)
-        docnums = docnums[docnums < len(mask)]
-        mask[docnums] = True
-        return np.bincount(pair_ents[mask[pair_docs]], minlength=len(names)), names
+        if len(docnums) * 4 > n or not bool(np.all(docnums[1:] > docnums[:-1])):
+            # a broad match (or an unsorted one): one pass over every pair, masked by paragraph
+            mask = np.zeros(n, dtype=bool)
+            mask[docnums] = True
+            return np.bincount(ents[mask[docs]], minlength=len(names)), names
+        starts = indptr[docnums]
+        lens = indptr[docnums + 1] - starts
+        # every pair of those paragraphs: each row's start, repeated over its length, plus 0, 1, ...
+        rows = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(int(lens.sum()))
+        return np.bincount(ents[rows], minlength=len(names)), names
 
-    def _entity_pairs(self, s) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def _entity_pairs(self, s) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+        """The (paragraph, entity) links sorted by global docnum, as a compressed row table: paragraph
+        ``d``'s entity ordinals are ``ents[indptr[d]:indptr[d + 1]]``; ``docs`` is each pair's docnum (for
+        a pass over all pairs); and the ids of the ordinals."""
         key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))
         cached = self._pairs
         if cached is not None and cached[0] == key:
@@ -397,8 +409,12 @@ class KeywordIndex:
                 ids = self._term_ids(reader, "entity", eid)
                 docs.append(ids + offset)
                 ents.append(np.full(len(ids), ordinal, dtype=np.int64))
-        empty = np.zeros(0, dtype=np.int64)
-        value = (np.concatenate(docs) if docs else empty, np.concatenate(ents) if ents else empty, names)
+        pair_docs = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+        pair_ents = np.concatenate(ents) if ents else np.zeros(0, dtype=np.int64)
+        order = np.argsort(pair_docs, kind="stable")
+        indptr = np.zeros(int(pair_docs.max()) + 2 if len(pair_docs) else 1, dtype=np.int64)
+        np.cumsum(np.bincount(pair_docs, minlength=len(indptr) - 1), out=indptr[1:])
+        value = (indptr, pair_docs[order].astype(np.int32), pair_ents[order], names)
         self._pairs = (key, value)
         return value
 

@@ -61,15 +61,40 @@ def test_minilm_batch_and_single_agree(minilm: Encoder) -> None:
     assert torch.get_num_threads() == threads
 
 
-def test_single_text_path_is_traced_and_equals_the_general_path(minilm: Encoder) -> None:
-    """A query goes through the traced transformer (index.encoder._SingleText); its vector is the one
-    sentence-transformers gives, for texts shorter and longer than the model's window and for ""."""
+def test_single_text_path_runs_on_onnx_runtime_and_equals_the_general_path(minilm: Encoder) -> None:
+    """A query goes through the model compiled as one graph (index.encoder._SingleText), on ONNX Runtime
+    (a pinned dependency); its vector is the one sentence-transformers gives, for texts shorter and longer
+    than the model's window and for ""."""
     texts = ["x", "", "Lavrov said the sanctions would fail", "word " * 400]
     general = minilm._run(texts, 64, False)  # type: ignore[attr-defined]
     single = np.vstack([minilm.encode([t]) for t in texts])
-    assert minilm._single is not None and minilm._single._traced is not None  # type: ignore[attr-defined]
+    assert minilm._single is not None and minilm._single.runtime == "onnx"  # type: ignore[attr-defined]
     np.testing.assert_allclose(single, general, atol=1e-5)
     assert single.dtype == np.float32 and single.flags.c_contiguous
+
+
+def test_single_text_onnx_and_torchscript_agree_and_each_falls_back(minilm: Encoder, monkeypatch) -> None:
+    """Both query runtimes give the same vector to float rounding; without onnxruntime "auto" falls back to
+    TorchScript, and a runtime that cannot serve hands the text to the general path (None)."""
+    import index.encoder as enc
+
+    model = minilm._model  # type: ignore[attr-defined]
+    texts = ["Lavrov said the sanctions would fail", "Москва и 北京, naïve café", "word " * 400]
+    onnx, script = enc._SingleText(model, runtime="onnx"), enc._SingleText(model, runtime="torchscript")
+    for text in texts:
+        a, b = onnx(text), script(text)
+        assert a is not None and b is not None
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert (onnx.runtime, script.runtime) == ("onnx", "torchscript")
+
+    real = enc.importlib.util.find_spec
+    monkeypatch.setattr(enc.importlib.util, "find_spec",
+                        lambda name: None if name == "onnxruntime" else real(name))
+    auto, only = enc._SingleText(model), enc._SingleText(model, runtime="onnx")
+    assert auto(texts[0]) is not None and auto.runtime == "torchscript"
+    assert only(texts[0]) is None and only(texts[1]) is None
+    with pytest.raises(ValueError):
+        enc._SingleText(model, runtime="tensorflow")
 
 
 def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder, monkeypatch) -> None:
@@ -220,9 +245,9 @@ def test_single_text_module_equals_traced_transformer_plus_eager_pooling_bit_for
 
     import torch
 
-    from index.encoder import _torch_threads
+    from index.encoder import _SingleText, _torch_threads
 
-    single = minilm._single  # type: ignore[attr-defined]
+    single = _SingleText(minilm._model, runtime="torchscript")  # type: ignore[attr-defined]
     texts = ["x", "", "Lavrov said the sanctions would fail", "word " * 400, "Москва и 北京, naïve café"]
     with _torch_threads(1), torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -238,4 +263,4 @@ def test_single_text_module_equals_traced_transformer_plus_eager_pooling_bit_for
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
             want = torch.nn.functional.normalize(pooled, dim=1)[0].numpy()
-            assert np.array_equal(minilm.encode([text])[0], want), text
+            assert np.array_equal(single(text), want), text

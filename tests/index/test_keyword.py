@@ -137,6 +137,41 @@ def test_fast_count_across_segments_and_deletions(tmp_path: Path) -> None:
         kw.close()
 
 
+def test_entity_count_array_equals_counting_each_paragraphs_links(tmp_path: Path) -> None:
+    """Facet counts read the matched paragraphs' rows of the (paragraph → entities) table: for any set of
+    global docnums (repeats, out-of-range and negative ones ignored) they equal counting each paragraph's
+    entity field, across two segments."""
+    import numpy as np
+    from whoosh import index as whoosh_index
+
+    rng = np.random.default_rng(7)
+    ents = [",".join(sorted({f"E{int(x)}" for x in rng.integers(0, 9, size=int(rng.integers(0, 4)))}))
+            for _ in range(300)]
+    rows = [{"id": f"p{i}", "doc_id": f"d{i // 3}", "title": "t", "text": "word", "entity": e}
+            for i, e in enumerate(ents)]
+    folder = tmp_path / "whoosh"
+    write_keyword_index(folder, rows[:180])
+    w = whoosh_index.open_dir(str(folder)).writer()
+    for row in rows[180:]:
+        w.add_document(**{k: v for k, v in row.items() if v and k != "title"})
+    w.commit(merge=False)
+    kw = KeywordIndex(folder)
+    try:
+        assert len(kw.ix.reader().leaf_readers()) == 2
+        pids = kw.allowed_ids(np.ones(300, dtype=bool))
+        by_docnum = {d: ents[int(pid[1:])] for d, pid in enumerate(pids)}
+        for _ in range(40):  # few sorted docnums: their rows; many, or unsorted: a pass over every pair
+            drawn = rng.integers(-5, 320, size=int(rng.integers(0, 120)))
+            for docnums in (drawn, np.unique(drawn), np.unique(drawn)[: int(rng.integers(0, 40))]):
+                want: dict[str, int] = {}
+                for d in set(docnums.tolist()):
+                    for e in filter(None, by_docnum.get(d, "").split(",")):
+                        want[e] = want.get(e, 0) + 1
+                assert kw.entity_counts(docnums) == want
+    finally:
+        kw.close()
+
+
 def test_title_is_searched_with_the_text(tmp_path: Path) -> None:
     """One combined field: a title word finds every paragraph of the document, counted once."""
     folder = tmp_path / "whoosh"
