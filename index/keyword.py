@@ -375,11 +375,13 @@ class KeywordIndex:
         docnums = docnums[(docnums >= 0) & (docnums < n)]
         if not len(docnums) or not len(ents):
             return np.zeros(len(names), dtype=np.int64), names
-        if len(docnums) * 4 > n or not bool(np.all(docnums[1:] > docnums[:-1])):
-            # a broad match (or an unsorted one): one pass over every pair, masked by paragraph
+        if len(docnums) * 4 > n:  # a broad match: one pass over every pair, masked by paragraph
             mask = np.zeros(n, dtype=bool)
             mask[docnums] = True
             return np.bincount(ents[mask[docs]], minlength=len(names)), names
+        docnums = np.sort(docnums)
+        if len(docnums) > 1 and not bool(np.all(docnums[1:] != docnums[:-1])):
+            docnums = np.unique(docnums)
         starts = indptr[docnums]
         lens = indptr[docnums + 1] - starts
         # every pair of those paragraphs: each row's start, repeated over its length, plus 0, 1, ...
