@@ -12,6 +12,7 @@ the web server ask for the same model many times, and a load costs seconds.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -46,6 +47,9 @@ TRACE_MIN_TEXTS = 500
 
 # Query-sized inputs are encoded single-threaded (see ``_torch_threads`` for the measurement).
 SINGLE_THREAD_MAX_TEXTS = 4
+
+# Bump when the exported query graph changes (``_MeanPooled``, export options): cached graphs are keyed on it.
+QUERY_GRAPH_VERSION = 1
 
 HASH_PREFIX = "hash"
 HASH_DIM = 384  # same width as MiniLM so a hash-built index has the usual shape
@@ -153,7 +157,7 @@ class SentenceTransformerEncoder:
         # Fast tokenizers raise "Already borrowed" when one instance is used from two threads at once
         # (threaded web server); encoding is CPU-bound anyway, so serialising costs nothing on 2 cores.
         self._lock = threading.Lock()
-        self._single = _SingleText.for_model(self._model)
+        self._single = _SingleText.for_model(self._model, cache=_graph_cache_path(path))
         self._batches = _TracedBatches(self._model) if self._single is not None else None
 
     def encode(
@@ -257,19 +261,20 @@ class _SingleText:
     traces, keeps the general path (``__call__`` returns None).
     """
 
-    def __init__(self, model: Any, *, runtime: str = "auto"):
+    def __init__(self, model: Any, *, runtime: str = "auto", cache: Path | None = None):
         if runtime not in ("auto", "onnx", "torchscript"):
             raise ValueError(f"unknown query runtime {runtime!r}")
         self._tokenizer = model[0].tokenizer
         self._transformer = model[0].auto_model
         self._max_len = int(getattr(model[0], "max_seq_length", 0) or 512)
         self._runtime = runtime
+        self._cache = cache
         self._run: _Runner | None = None
         self.runtime = ""  # which one serves, once the first call has compiled it
         self._failed = False
 
     @classmethod
-    def for_model(cls, model: Any, *, runtime: str = "auto") -> _SingleText | None:
+    def for_model(cls, model: Any, *, runtime: str = "auto", cache: Path | None = None) -> _SingleText | None:
         try:
             names = [type(m).__name__ for m in model]
             pooling = model[1]
@@ -279,7 +284,7 @@ class _SingleText:
         mean = mode == "mean" or bool(getattr(pooling, "pooling_mode_mean_tokens", False))
         if names != ["Transformer", "Pooling", "Normalize"] or not mean:
             return None
-        return cls(model, runtime=runtime)
+        return cls(model, runtime=runtime, cache=cache)
 
     def __call__(self, text: str) -> np.ndarray | None:
         if self._failed:
@@ -300,7 +305,7 @@ class _SingleText:
         module = _MeanPooled(self._transformer).eval()
         example = (torch.from_numpy(ids), torch.from_numpy(mask))
         if self._runtime in ("auto", "onnx"):
-            run = _onnx_runner(module, example)
+            run = _onnx_runner(module, example, self._cache)
             if run is not None:
                 self.runtime = "onnx"
                 return run
@@ -312,37 +317,88 @@ class _SingleText:
         return run
 
 
-def _onnx_runner(module: Any, example: tuple[Any, Any]) -> _Runner | None:
-    """``module`` exported to ONNX in memory and loaded into an ONNX Runtime session on one thread (a search
-    runs its legs on threads of its own; the session releases the GIL while it runs). None when
-    onnxruntime or onnx is missing or the model does not export."""
+def _onnx_runner(module: Any, example: tuple[Any, Any], cache: Path | None = None) -> _Runner | None:
+    """``module`` as an ONNX graph in an ONNX Runtime session on one thread (a search runs its legs on
+    threads of its own; the session releases the GIL while it runs). None when onnxruntime or onnx is
+    missing or the model does not export.
+
+    The graph is exported once and kept in ``cache`` (a file per model and library versions,
+    ``_graph_cache_path``): the export holds ~100 MB of a process's memory after it is done, which a server
+    worker should not carry, and takes seconds of its start-up. Where the cache cannot be written the
+    export is made in memory."""
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         return None
-    import io
-
     import onnxruntime as ort
-    import torch
 
-    buf = io.BytesIO()
-    try:
-        with _quiet_transformers(), warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, example, buf, input_names=["ids", "mask"], output_names=["vector"],
-                              dynamic_axes={"ids": {1: "tokens"}, "mask": {1: "tokens"}}, opset_version=17,
-                              dynamo=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
-    except Exception:  # noqa: BLE001 - an optimisation: TorchScript or the general path serves instead
-        return None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    session = None
+    if cache is not None and cache.is_file():
+        try:
+            session = ort.InferenceSession(str(cache), options, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - a damaged cache file: export again
+            cache.unlink(missing_ok=True)
+    if session is None:
+        try:
+            graph = _export_graph(module, example)
+            session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - an optimisation: TorchScript or the general path serves instead
+            return None
+        if cache is not None:
+            _write_cached(cache, graph)
 
     def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return session.run(None, {"ids": ids, "mask": mask})[0]
 
     return run
+
+
+def _export_graph(module: Any, example: tuple[Any, Any]) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    with _quiet_transformers(), warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, buf, input_names=["ids", "mask"], output_names=["vector"],
+                          dynamic_axes={"ids": {1: "tokens"}, "mask": {1: "tokens"}}, opset_version=17,
+                          dynamo=False)
+    return buf.getvalue()
+
+
+def _write_cached(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (another process may be writing the same file); a cache that
+    cannot be written is skipped."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _graph_cache_path(model_dir: Path) -> Path | None:
+    """Where the query graph of the model in ``model_dir`` is cached: ``$XDG_CACHE_HOME/personae`` (default
+    ``~/.cache/personae``), one file per model files (names, sizes, times) and torch/onnx versions, so a
+    changed model or library never reads a stale graph. None when there is no home to cache in."""
+    try:
+        import onnx
+        import torch
+
+        files = sorted((p.relative_to(model_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                       for p in model_dir.rglob("*") if p.is_file())
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "personae"
+    except (ImportError, OSError, RuntimeError):
+        return None
+    key = hashlib.sha256(repr((QUERY_GRAPH_VERSION, str(model_dir.resolve()), files, torch.__version__,
+                               onnx.__version__)).encode()).hexdigest()[:24]
+    return base / f"query-graph-{key}.onnx"
 
 
 def _torchscript_runner(module: Any, example: tuple[Any, Any]) -> _Runner | None:

@@ -97,6 +97,39 @@ def test_single_text_onnx_and_torchscript_agree_and_each_falls_back(minilm: Enco
         enc._SingleText(model, runtime="tensorflow")
 
 
+def test_query_graph_is_exported_once_into_its_cache(minilm: Encoder, tmp_path: Path, monkeypatch) -> None:
+    """The ONNX query graph is written to the cache once and read from it after; a damaged cache file is
+    exported again; a cache that cannot be written still serves (in memory). The cache file is keyed on the
+    model's files (and library versions) under $XDG_CACHE_HOME."""
+    import index.encoder as enc
+
+    model = minilm._model  # type: ignore[attr-defined]
+    cache = tmp_path / "cache" / "graph.onnx"
+    want = enc._SingleText(model, runtime="onnx", cache=cache)("Lavrov said the sanctions would fail")
+    assert want is not None and cache.is_file()
+    stamp = cache.stat().st_mtime_ns
+    again = enc._SingleText(model, runtime="onnx", cache=cache)
+    assert np.array_equal(again("Lavrov said the sanctions would fail"), want)
+    assert cache.stat().st_mtime_ns == stamp and again.runtime == "onnx"  # read, not written again
+    cache.write_bytes(b"not a graph")
+    assert np.array_equal(enc._SingleText(model, runtime="onnx", cache=cache)("Lavrov said the sanctions "
+                                                                               "would fail"), want)
+    assert cache.stat().st_size > 1_000_000
+    blocked = tmp_path / "a-file"
+    blocked.write_text("x")  # the cache folder is a file: nothing can be written under it
+    alone = enc._SingleText(model, runtime="onnx", cache=blocked / "graph.onnx")
+    assert np.array_equal(alone("Lavrov said the sanctions would fail"), want) and alone.runtime == "onnx"
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    key = enc._graph_cache_path(model_dir)
+    assert key is not None and key.parent == tmp_path / "xdg" / "personae"
+    (model_dir / "config.json").write_text('{"changed": true}')
+    assert enc._graph_cache_path(model_dir) != key
+
+
 def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder, monkeypatch) -> None:
     """The build's encode: same vectors as ``encode``, one thread fewer while the NER thread runs."""
     import torch
