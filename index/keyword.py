@@ -148,7 +148,10 @@ def write_keyword_index(
     folder.mkdir(parents=True, exist_ok=True)
     sch = schema(languages)
     ix = whoosh_index.create_in(str(folder), sch)
-    writer = ix.writer(limitmb=256, procs=procs)
+    # One file per part of the segment, not Whoosh's compound file: a reader opens a compound file's parts as
+    # in-memory copies (BytesIO over the map), each server worker a copy of the whole postings and term
+    # table; separate files are read through the OS page cache, shared by every process.
+    writer = ix.writer(limitmb=256, procs=procs, compound=False)
     collector = PostingsCollector(sch) if postings is not None and procs == 1 else None
     if procs == 1:
         _lengths_per_field(writer)

@@ -172,6 +172,33 @@ def test_entity_count_array_equals_counting_each_paragraphs_links(tmp_path: Path
         kw.close()
 
 
+def test_segment_parts_are_separate_files_read_through_the_page_cache(tmp_path: Path) -> None:
+    """No compound segment file: Whoosh opens a compound file's parts as in-memory copies, one per server
+    worker; the parts as files of their own are read from the OS page cache. Searches are the same."""
+    from whoosh.filedb.structfile import BufferFile
+
+    folder = tmp_path / "whoosh"
+    write_keyword_index(folder, ROWS)
+    assert not list(folder.glob("*.seg")) and list(folder.glob("*.pst"))
+    kw = KeywordIndex(folder)
+    try:
+        copies = []
+        real = BufferFile.__init__
+
+        def spy(self, *args, **kwargs):
+            copies.append(kwargs.get("name") or (args[1] if len(args) > 1 else None))
+            real(self, *args, **kwargs)
+
+        BufferFile.__init__ = spy
+        try:
+            assert [h for h, _ in kw.search(kw.parse("lavrov"), 5)] == ["a#0", "a#1"]  # a#1 by its title
+        finally:
+            BufferFile.__init__ = real
+        assert copies == []
+    finally:
+        kw.close()
+
+
 def test_title_is_searched_with_the_text(tmp_path: Path) -> None:
     """One combined field: a title word finds every paragraph of the document, counted once."""
     folder = tmp_path / "whoosh"
