@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -135,30 +136,64 @@ class SentenceTransformerEncoder:
     def __init__(self, path: Path, model_id: str):
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        self.model_id = model_id
+        self.path = path
+        # Fast tokenizers raise "Already borrowed" when one instance is used from two threads at once
+        # (threaded web server); encoding is CPU-bound anyway, so serialising costs nothing on 2 cores.
+        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._st: Any = None
+        self._traced_batches: _TracedBatches | None = None
+        plain = _plain_layout(path)
+        if plain is None:  # a layout the query path does not know: everything goes through the model
+            self._load()
+            self.dim = self._model_dim()
+            self.max_seq_length = int(getattr(self._st, "max_seq_length", 0) or 0)
+            self._single = _SingleText.for_model(self._st, cache=_graph_cache_path(path))
+        else:
+            # The model itself (~200 MB of a process's memory, seconds to load) is loaded on first need: a
+            # server whose query graph is cached never needs it (``_SingleText``).
+            self.dim, self.max_seq_length = plain
+            self._single = _SingleText(lambda: self._model, cache=_graph_cache_path(path),
+                                       tokenizer_dir=path, max_len=self.max_seq_length)
+
+    @property
+    def _model(self) -> Any:
+        """The sentence-transformers model, loaded on first use."""
+        if self._st is None:
+            with self._load_lock:
+                if self._st is None:
+                    self._load()
+        return self._st
+
+    def _load(self) -> None:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as err:  # pragma: no cover - the venv has it
             raise PersonaeError(f"sentence-transformers is not installed ({err}); pip install it") from None
         try:
             with _quiet_transformers():
-                self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+                model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         except Exception as err:  # a broken folder surfaces as many exception types
             raise PersonaeError(
-                f"cannot load model {model_id!r} from {path}: {type(err).__name__}: {_one_line(err)}"
+                f"cannot load model {self.model_id!r} from {self.path}: {type(err).__name__}: "
+                f"{_one_line(err)}"
             ) from None
-        self._model.eval()
-        getdim = getattr(self._model, "get_embedding_dimension", None)  # renamed in sentence-transformers 5
+        model.eval()
+        self._st = model
+
+    def _model_dim(self) -> int:
+        getdim = getattr(self._st, "get_embedding_dimension", None)  # renamed in sentence-transformers 5
         if getdim is None:
-            getdim = self._model.get_sentence_embedding_dimension
-        self.dim = int(getdim())
-        self.model_id = model_id
-        self.path = path
-        self.max_seq_length = int(getattr(self._model, "max_seq_length", 0) or 0)
-        # Fast tokenizers raise "Already borrowed" when one instance is used from two threads at once
-        # (threaded web server); encoding is CPU-bound anyway, so serialising costs nothing on 2 cores.
-        self._lock = threading.Lock()
-        self._single = _SingleText.for_model(self._model, cache=_graph_cache_path(path))
-        self._batches = _TracedBatches(self._model) if self._single is not None else None
+            getdim = self._st.get_sentence_embedding_dimension
+        return int(getdim())
+
+    @property
+    def _batches(self) -> _TracedBatches | None:
+        """The build's traced batch path (``encode_beside``), for the layout ``_SingleText`` knows."""
+        if self._traced_batches is None and self._single is not None:
+            self._traced_batches = _TracedBatches(self._model)
+        return self._traced_batches
 
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
@@ -261,12 +296,20 @@ class _SingleText:
     traces, keeps the general path (``__call__`` returns None).
     """
 
-    def __init__(self, model: Any, *, runtime: str = "auto", cache: Path | None = None):
+    def __init__(self, model: Any, *, runtime: str = "auto", cache: Path | None = None,
+                 tokenizer_dir: Path | None = None, max_len: int | None = None):
+        """``model``: a sentence-transformers model; or, with ``tokenizer_dir`` (the model's folder, whose
+        tokenizer is read) and ``max_len`` (its window), a function that loads it, called only when the
+        graph must be exported or traced."""
         if runtime not in ("auto", "onnx", "torchscript"):
             raise ValueError(f"unknown query runtime {runtime!r}")
-        self._tokenizer = model[0].tokenizer
-        self._transformer = model[0].auto_model
-        self._max_len = int(getattr(model[0], "max_seq_length", 0) or 512)
+        if tokenizer_dir is None:
+            self._get_model: Callable[[], Any] = lambda: model
+            self._tokenizer: Any = model[0].tokenizer
+            self._max_len = int(max_len or getattr(model[0], "max_seq_length", 0) or 512)
+        else:
+            self._get_model, self._tokenizer, self._max_len = model, None, int(max_len or 512)
+        self._tokenizer_dir = tokenizer_dir
         self._runtime = runtime
         self._cache = cache
         self._run: _Runner | None = None
@@ -289,6 +332,8 @@ class _SingleText:
     def __call__(self, text: str) -> np.ndarray | None:
         if self._failed:
             return None
+        if self._tokenizer is None:
+            self._tokenizer = _load_tokenizer(self._tokenizer_dir)
         batch = self._tokenizer([text], return_tensors="np", truncation=True, max_length=self._max_len)
         ids = np.ascontiguousarray(batch["input_ids"], dtype=np.int64)
         mask = np.ascontiguousarray(batch["attention_mask"], dtype=np.int64)
@@ -302,7 +347,9 @@ class _SingleText:
     def _compile(self, ids: np.ndarray, mask: np.ndarray) -> _Runner | None:
         import torch
 
-        module = _MeanPooled(self._transformer).eval()
+        def module() -> Any:
+            return _MeanPooled(self._get_model()[0].auto_model).eval()
+
         example = (torch.from_numpy(ids), torch.from_numpy(mask))
         if self._runtime in ("auto", "onnx"):
             run = _onnx_runner(module, example, self._cache)
@@ -311,14 +358,15 @@ class _SingleText:
                 return run
             if self._runtime == "onnx":
                 return None
-        run = _torchscript_runner(module, example)
+        run = _torchscript_runner(module(), example)
         if run is not None:
             self.runtime = "torchscript"
         return run
 
 
-def _onnx_runner(module: Any, example: tuple[Any, Any], cache: Path | None = None) -> _Runner | None:
-    """``module`` as an ONNX graph in an ONNX Runtime session on one thread (a search runs its legs on
+def _onnx_runner(module: Callable[[], Any], example: tuple[Any, Any], cache: Path | None = None,
+                 ) -> _Runner | None:
+    """``module()`` as an ONNX graph in an ONNX Runtime session on one thread (a search runs its legs on
     threads of its own; the session releases the GIL while it runs). None when onnxruntime or onnx is
     missing or the model does not export.
 
@@ -343,7 +391,7 @@ def _onnx_runner(module: Any, example: tuple[Any, Any], cache: Path | None = Non
             cache.unlink(missing_ok=True)
     if session is None:
         try:
-            graph = _export_graph(module, example)
+            graph = _export_graph(module(), example)
             session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - an optimisation: TorchScript or the general path serves instead
             return None
@@ -422,6 +470,36 @@ def _torchscript_runner(module: Any, example: tuple[Any, Any]) -> _Runner | None
             return traced(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
 
     return run
+
+
+def _plain_layout(path: Path) -> tuple[int, int] | None:
+    """(dimension, window) of a model folder laid out as the query path knows — a transformer at the
+    folder's root, mean pooling, normalisation, no lower-casing — read from its configuration files; None
+    for any other layout (the model is then loaded to find out)."""
+    try:
+        modules = json.loads((path / "modules.json").read_text(encoding="utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        paths = {m["type"].rsplit(".", 1)[-1]: m.get("path", "") for m in modules}
+        pooling = json.loads((path / paths["Pooling"] / "config.json").read_text(encoding="utf-8"))
+        config = json.loads((path / "sentence_bert_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    flags = {k: v for k, v in pooling.items() if k.startswith("pooling_mode_")}
+    mean = pooling.get("pooling_mode") == "mean" or (
+        flags.get("pooling_mode_mean_tokens") is True
+        and not any(v for k, v in flags.items() if k != "pooling_mode_mean_tokens"))
+    dim, window = pooling.get("word_embedding_dimension"), config.get("max_seq_length")
+    if (kinds != ["Transformer", "Pooling", "Normalize"] or paths["Transformer"] not in ("", ".") or not mean
+            or config.get("do_lower_case") or not isinstance(dim, int) or not isinstance(window, int)):
+        return None
+    return dim, window
+
+
+def _load_tokenizer(path: Path | None) -> Any:
+    from transformers import AutoTokenizer
+
+    with _quiet_transformers():
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
 
 
 def _mean_pooled_module() -> Any:
@@ -608,6 +686,23 @@ def _package_model_dir(package: str) -> Path | None:
 
 _CACHE: dict[str, Encoder] = {}
 _LOCK = threading.Lock()
+
+
+def query_graph_missing(name: str) -> bool:
+    """Whether the model ``name`` would export its ONNX query graph on its first query (a model the query
+    graph serves, onnxruntime installed, no cached graph yet). A server with several workers exports it
+    once, in a child process, before they start (``personae serve``), instead of in each worker."""
+    key = name.strip()
+    if key == HASH_PREFIX or key.startswith(HASH_PREFIX + ":"):
+        return False
+    try:
+        path = resolve_model_path(key)
+    except PersonaeError:
+        return False
+    if importlib.util.find_spec("onnxruntime") is None or _plain_layout(path) is None:
+        return False
+    cache = _graph_cache_path(path)
+    return cache is not None and not cache.is_file()
 
 
 def load_encoder(name: str) -> Encoder:

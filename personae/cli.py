@@ -7,7 +7,9 @@ path that is a file): the line names the path and the cause.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -353,7 +355,22 @@ def _serve_gunicorn(settings: Settings, *, workers: int, threads: int, connectio
             return create_app(settings, warm=True)  # in each worker, before it accepts connections
 
     _import_libraries()
+    _prepare_query_graph(settings)
     _App().run()
+
+
+def _prepare_query_graph(settings: Settings) -> None:
+    """Export the query encoder's ONNX graph into its cache in a child process when no graph is cached yet
+    (the first start on a machine): otherwise every worker would export it itself and keep the model and
+    the export's memory for as long as it runs. A failure here only means the workers export it."""
+    from index.encoder import query_graph_missing
+
+    if not query_graph_missing(settings.model):
+        return
+    code = "import sys; from index.encoder import load_encoder; load_encoder(sys.argv[1]).encode(['warm'])"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run([sys.executable, "-c", code, settings.model], check=False, timeout=600,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _import_libraries() -> None:
@@ -362,7 +379,8 @@ def _import_libraries() -> None:
     are shared. Imports only: no model is loaded and nothing runs (see ``_serve_gunicorn``)."""
     import importlib
 
-    for name in ("sentence_transformers", "spacy", "faiss", "whoosh.index", "search.searcher", "web"):
+    for name in ("sentence_transformers", "onnxruntime", "spacy", "faiss", "whoosh.index", "search.searcher",
+                 "web"):
         try:
             importlib.import_module(name)
         except ImportError:  # the worker reports what is missing, as without this step

@@ -130,6 +130,36 @@ def test_query_graph_is_exported_once_into_its_cache(minilm: Encoder, tmp_path: 
     assert enc._graph_cache_path(model_dir) != key
 
 
+def test_a_query_with_a_cached_graph_never_loads_the_model(minilm: Encoder, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    """A server's encoder reads its dimension and window from the model folder and answers queries from
+    the cached ONNX graph and the tokenizer alone: the sentence-transformers model (~200 MB per process)
+    is loaded only when a graph must be exported, or for a batch of texts. Same vectors either way."""
+    from index.encoder import (
+        DEFAULT_MODEL,
+        SentenceTransformerEncoder,
+        query_graph_missing,
+        resolve_model_path,
+    )
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = resolve_model_path(DEFAULT_MODEL)
+    assert query_graph_missing(DEFAULT_MODEL) and not query_graph_missing("hash")
+    first = SentenceTransformerEncoder(path, DEFAULT_MODEL)  # no graph cached yet: exports it
+    assert first._st is None and (first.dim, first.max_seq_length) == (minilm.dim, 256)  # type: ignore[attr-defined]
+    texts = ["Lavrov said the sanctions would fail", "word " * 400]
+    want = minilm._run(texts, 64, False)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(first.encode(texts[:1])[0], want[0], atol=1e-5)
+    assert first._st is not None and list(tmp_path.glob("personae/query-graph-*.onnx"))
+    assert not query_graph_missing(DEFAULT_MODEL)
+    server = SentenceTransformerEncoder(path, DEFAULT_MODEL)
+    got = np.vstack([server.encode([t]) for t in texts])
+    assert server._st is None and server._single.runtime == "onnx"  # type: ignore[union-attr]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(server.encode(texts), want, atol=1e-5)  # a batch: the model, loaded now
+    assert server._st is not None
+
+
 def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder, monkeypatch) -> None:
     """The build's encode: same vectors as ``encode``, one thread fewer while the NER thread runs."""
     import torch
@@ -285,7 +315,8 @@ def test_single_text_module_equals_traced_transformer_plus_eager_pooling_bit_for
     with _torch_threads(1), torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         first = single._tokenizer(texts[:1], return_tensors="pt")
-        alone = torch.jit.trace(single._transformer, (first["input_ids"], first["attention_mask"]),
+        alone = torch.jit.trace(minilm._model[0].auto_model,  # type: ignore[attr-defined]
+                                (first["input_ids"], first["attention_mask"]),
                                 strict=False)
         for text in texts:
             batch = single._tokenizer([text], return_tensors="pt", truncation=True,
