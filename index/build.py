@@ -17,7 +17,14 @@ the previous build's work when it is still valid:
   store raw float32 rows, so this is lossless and needs no second copy on disk), keyed by a hash of the
   exact text that was embedded; reused when the encoder is unchanged.
 
-The store, Whoosh, the postings and FAISS are still written whole by every build.
+* **the vector and keyword indexes** are shared, not rewritten: the new build hard-links the previous
+  build's base files (``vectors.faiss``, the Whoosh base segment and its posting arrays; never modified)
+  and writes only a delta (``index/vectors.py``, ``index/keyword.py``: a small exact index and a mask of
+  the base rows that left; one new Whoosh segment and the base rows marked deleted). Once the delta would
+  exceed ``delta_fraction`` of the base, the build writes them whole again (a new base). A linked file
+  keeps its checksum from the previous manifest (same inode, size and mtime).
+
+The store is still written whole by every build.
 """
 
 from __future__ import annotations
@@ -245,10 +252,8 @@ def _build_locked(
         if stop.is_set():
             raise _Cancelled
         t = time.perf_counter()
-        from index.keyword import write_keyword_index
-
-        write_keyword_index(tmp / layout.WHOOSH_DIR, _keyword_rows(linked, titles, dates, langs),
-                            languages=set(langs.values()), postings=tmp / layout.POSTINGS_DIR)
+        _write_keyword(tmp, previous, list(_keyword_rows(linked, titles, dates, langs)), set(langs.values()),
+                       settings, say)
         spent["keyword"] = time.perf_counter() - t
         t = time.perf_counter()
         write_duplicates(tmp, corpus.documents)
@@ -263,8 +268,6 @@ def _build_locked(
     worker = _Worker(text_side)
     try:
         t = time.perf_counter()
-        from index.vectors import write_vector_index
-
         reuse_vectors = previous is not None and previous.same("builder", "encoder", "embed")
         old_vectors = previous.vectors(texts) if reuse_vectors else {}
         todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
@@ -274,7 +277,8 @@ def _build_locked(
                          busy=lambda: worker.alive() and not encoded.waiting) if todo else None)
         vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
         encoded.done(vectors, encoder, settings.batch_size)
-        vinfo = write_vector_index(tmp, vectors, [p.id for p in plan], hnsw_threshold=settings.hnsw_threshold)
+        vinfo = _write_vectors(tmp, previous if reuse_vectors else None, vectors, [p.id for p in plan],
+                               [_text_key(text) for text in texts], settings, say)
         vectors_s = time.perf_counter() - t
         linked, entities, health, spent = worker.result()
         timings.update(spent)
@@ -290,7 +294,7 @@ def _build_locked(
         qc = sum((count_quotes([q for r in rows for q in r["quotes"]]) for rows in linked.values()),
                  QuoteCounts())
         n_quotes = qc.found
-        checksums, sizes = _checksums(tmp)
+        checksums, sizes = _checksums(tmp, previous)
         manifest = layout.Manifest(
             format=layout.INDEX_FORMAT,
             version=VERSION,
@@ -472,9 +476,13 @@ class _Previous:
             store.close()
 
     def vectors(self, wanted_texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash."""
-        from index.vectors import VectorIndex
+        """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash (the
+        keys its vector files record, else read from its store)."""
+        from index.vectors import stored_keys
 
+        stored = stored_keys(self.folder)
+        if stored is not None:
+            return self._vectors_of(wanted_texts, {pid: key for pid, (_, key) in stored[2].items()})
         store = open_store(self.folder)
         try:
             titles = {d["id"]: d["title"] for d in store.iter_documents()}
@@ -486,6 +494,11 @@ class _Previous:
             }
         finally:
             store.close()
+        return self._vectors_of(wanted_texts, row_key)
+
+    def _vectors_of(self, wanted_texts: Sequence[str], row_key: dict[str, str]) -> dict[str, np.ndarray]:
+        from index.vectors import VectorIndex
+
         wanted = {_text_key(t) for t in wanted_texts}
         index = VectorIndex.open(self.folder)
         rows: dict[str, int] = {}
@@ -496,7 +509,7 @@ class _Previous:
         if not rows:
             return {}
         keys = list(rows)
-        mat = index._index.reconstruct_batch(np.asarray([rows[k] for k in keys], dtype=np.int64))
+        mat = index.vectors(np.asarray([rows[k] for k in keys], dtype=np.int64))
         return {k: mat[j] for j, k in enumerate(keys)}
 
 
@@ -812,12 +825,89 @@ def _keyword_rows(
             }
 
 
-def _checksums(folder: Path) -> tuple[dict[str, str], dict[str, int]]:
-    """sha256 and size in bytes of every file of the build but the manifest, by relative path."""
+def _checksums(folder: Path, previous: _Previous | None = None) -> tuple[dict[str, str], dict[str, int]]:
+    """sha256 and size in bytes of every file of the build but the manifest, by relative path. A file
+    hard-linked from the previous build (the same inode, size and mtime as the file its manifest lists
+    under the same path) keeps the checksum recorded there instead of being read again."""
     files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != layout.MANIFEST]
     rel = [p.relative_to(folder).as_posix() for p in files]
-    return ({r: layout.sha256_file(p) for r, p in zip(rel, files, strict=True)},
-            {r: p.stat().st_size for r, p in zip(rel, files, strict=True)})
+    checksums: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    for r, p in zip(rel, files, strict=True):
+        st = p.stat()
+        sizes[r] = st.st_size
+        known = previous.manifest.files.get(r) if previous is not None else None
+        if known is not None and st.st_nlink > 1 and _same_file(st, previous.folder / r):  # type: ignore[union-attr]
+            checksums[r] = known
+        else:
+            checksums[r] = layout.sha256_file(p)
+    return checksums, sizes
+
+
+def _same_file(st: os.stat_result, other: Path) -> bool:
+    try:
+        o = other.stat()
+    except OSError:
+        return False
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns) == (o.st_ino, o.st_dev, o.st_size,
+                                                                   o.st_mtime_ns)
+
+
+def _write_vectors(
+    tmp: Path, previous: _Previous | None, vectors: np.ndarray, ids: list[str], keys: list[str],
+    settings: Settings, say: Log,
+) -> dict:
+    """The vector index: a delta on the previous build's base (``previous``: its vectors are reusable) while
+    the delta stays within ``delta_fraction`` of the base and the base is of the kind this many rows want;
+    else written whole."""
+    from index.vectors import VECTOR_IDS, VECTORS, stored_keys, write_vector_delta, write_vector_index
+
+    stored = stored_keys(previous.folder) if previous is not None and settings.delta_fraction > 0 else None
+    if stored is not None and previous is not None:
+        base_ids, base_keys, _ = stored
+        base_kind = json.loads((previous.folder / VECTOR_IDS).read_text(encoding="utf-8")).get("kind")
+        at = {pid: row for row, pid in enumerate(base_ids)}
+        kept: set[int] = set()
+        fresh: list[int] = []
+        for i, (pid, key) in enumerate(zip(ids, keys, strict=True)):
+            row = at.get(pid, -1)
+            if row >= 0 and base_keys[row] == key:
+                kept.add(row)
+            else:
+                fresh.append(i)
+        removed = [row for row in range(len(base_ids)) if row not in kept]
+        wanted = "hnsw" if len(ids) > settings.hnsw_threshold else "flat"
+        if base_kind == wanted and len(fresh) + len(removed) <= settings.delta_fraction * len(base_ids):
+            from index.keyword import link_or_copy
+
+            for name in (VECTORS, VECTOR_IDS):
+                link_or_copy(previous.folder / name, tmp / name)
+            say(f"vectors: {len(kept)} rows shared with {previous.folder.name}, {len(fresh)} written, "
+                f"{len(removed)} removed")
+            return write_vector_delta(tmp, vectors[fresh], [ids[i] for i in fresh], [keys[i] for i in fresh],
+                                      removed=removed)
+    return write_vector_index(tmp, vectors, ids, hnsw_threshold=settings.hnsw_threshold, keys=keys)
+
+
+def _write_keyword(
+    tmp: Path, previous: _Previous | None, rows: list[dict[str, str]], languages: set[str],
+    settings: Settings, say: Log,
+) -> None:
+    """The keyword index and its posting arrays: a delta on the previous build's base segment while that
+    is allowed (see ``write_keyword_delta``), else written whole."""
+    from index.keyword import link_or_copy, write_keyword_delta, write_keyword_index
+
+    whoosh, postings = tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR
+    if previous is not None and previous.same("builder") and settings.delta_fraction > 0:
+        delta = write_keyword_delta(
+            whoosh, previous.folder / layout.WHOOSH_DIR, rows, postings=postings,
+            previous_postings=previous.folder / layout.POSTINGS_DIR, max_fraction=settings.delta_fraction,
+            link=link_or_copy)
+        if delta is not None:
+            say(f"keyword: {delta.kept} rows shared with {previous.folder.name}, {delta.written} written, "
+                f"{delta.deleted} deleted")
+            return
+    write_keyword_index(whoosh, rows, languages=languages, postings=postings)
 
 
 def corpus_fingerprint(docs: Sequence[Document]) -> str:

@@ -6,10 +6,22 @@ language that Whoosh has a stemmer for go to ``text_<code>`` instead (``text_de`
 words; one field per language the corpus has); queries search every ``text*`` field. Only ``id`` is
 stored; paragraph text lives in the build's store (``index/store.py``). Scoring: BM25F with the Robertson
 idf (``BM25F``).
+
+A base and a delta. A full build writes one segment (the *base*) and beside it ``rows-<segment>.json``,
+each docnum's paragraph id and a key of everything indexed for it. An incremental build
+(``write_keyword_delta``) hard-links the previous build's base segment file instead of rewriting it, marks
+the base rows that changed or left as deleted (Whoosh keeps deletions in its TOC, not in the segment file),
+and writes every other row into one new segment. The only statistic that differs from a full build's is
+Whoosh's: deleted rows still count in document frequencies and average lengths until the next full write.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
+import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -36,6 +48,10 @@ from index.errors import BadQuery, IndexMissing
 # The OR query also has half the terms (one field, not two), which halves the keyword leg's work.
 # Indexes written before this change (with a ``title`` field) are still searched over title + text.
 TITLE_SEPARATOR = "\n"
+# One file per part of a segment, not Whoosh's compound file: a reader opens a compound file's parts as
+# in-memory copies (BytesIO over the map), each server worker a copy of the whole postings and term table;
+# separate files are read through the OS page cache, shared by every process.
+SEGMENT_COMPOUND = False
 UNDATED = -1  # day number of a paragraph whose document has no (ISO) date
 _MASKS = 64  # restriction masks kept (one bool per paragraph each)
 _SCORED = 4  # full scorings kept per thread (the keyword and entity legs of the last query or two)
@@ -143,38 +159,179 @@ def write_keyword_index(
     ``title`` is indexed as the start of ``text`` (see ``TITLE_SEPARATOR``). With ``postings``, the index's
     posting arrays (``index/postings.py``) are written there too, gathered while Whoosh writes its segment.
     """
-    from index.postings import PostingsCollector, write_postings
+    from index.postings import write_postings
 
     folder.mkdir(parents=True, exist_ok=True)
     sch = schema(languages)
     ix = whoosh_index.create_in(str(folder), sch)
-    # One file per part of the segment, not Whoosh's compound file: a reader opens a compound file's parts as
-    # in-memory copies (BytesIO over the map), each server worker a copy of the whole postings and term
-    # table; separate files are read through the OS page cache, shared by every process.
-    writer = ix.writer(limitmb=256, procs=procs, compound=False)
-    collector = PostingsCollector(sch) if postings is not None and procs == 1 else None
-    if procs == 1:
-        _lengths_per_field(writer)
-        if collector is not None:
-            collector.attach(writer)
-    names = set(sch.names())
-    count = 0
-    for row in rows:
-        fields = {k: v for k, v in row.items() if v and k not in ("title", "lang")}
-        title = row.get("title") or ""
-        if title:
-            fields["text"] = f"{title}{TITLE_SEPARATOR}{row.get('text') or ''}"
-        target = language_field(row.get("lang") or "") or "text"
-        if target != "text" and target in names and "text" in fields:
-            fields[target] = fields.pop("text")
-        writer.add_document(**fields)
-        count += 1
+    writer = ix.writer(limitmb=256, procs=procs, compound=SEGMENT_COMPOUND)
+    ids: list[str] = []
+    keys: list[str] = []
+    count = _add_rows(writer, rows, postings if procs == 1 else None, ids, keys, single=procs == 1)
+    if procs == 1:  # docnums are the order rows were added in: the next incremental build's map
+        _write_row_keys(folder, writer.newsegment.segment_id(), ids, keys)
     writer.commit()
-    if collector is not None:
-        collector.write(postings)  # type: ignore[arg-type]
-    elif postings is not None:  # a multi-process writer: read the arrays back
+    if postings is not None and procs != 1:  # a multi-process writer: read the arrays back
         write_postings(folder, postings)
     return count
+
+
+def _add_rows(writer: Any, rows: Iterable[dict[str, str]], postings: Path | None, ids: list[str],
+              keys: list[str], *, single: bool = True) -> int:
+    """Add ``rows`` to ``writer``'s new segment, noting each row's id and key. A ``single``-process writer
+    reads field lengths once per field and, with ``postings``, gathers its posting arrays into that folder
+    (written when the writer commits)."""
+    from index.postings import PostingsCollector
+
+    if single:
+        _lengths_per_field(writer)
+        if postings is not None:
+            collector = PostingsCollector(writer.schema)
+            collector.attach(writer)
+            _write_after_commit(writer, collector, postings)
+    names = set(writer.schema.names())
+    count = 0
+    for row in rows:
+        writer.add_document(**_fields(row, names))
+        ids.append(row["id"])
+        keys.append(row_key(row))
+        count += 1
+    return count
+
+
+def _write_after_commit(writer: Any, collector: Any, postings: Path) -> None:
+    commit = writer.commit
+
+    def committing(*args: Any, **kwargs: Any) -> Any:
+        out = commit(*args, **kwargs)
+        collector.write(postings)
+        return out
+
+    writer.commit = committing
+
+
+def _fields(row: dict[str, str], names: set[str]) -> dict[str, str]:
+    fields = {k: v for k, v in row.items() if v and k not in ("title", "lang")}
+    title = row.get("title") or ""
+    if title:
+        fields["text"] = f"{title}{TITLE_SEPARATOR}{row.get('text') or ''}"
+    target = language_field(row.get("lang") or "") or "text"
+    if target != "text" and target in names and "text" in fields:
+        fields[target] = fields.pop("text")
+    return fields
+
+
+def row_key(row: dict[str, str]) -> str:
+    """A key of everything a row puts into the index: equal keys, equal postings."""
+    text = json.dumps([row.get(k) or "" for k in ("id", "doc_id", "lang", "date", "title", "text", "entity",
+                                                   "said")], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+
+
+ROWS_PREFIX = "rows-"  # rows-<segment id>.json: a base segment's paragraph id and row key per docnum
+
+
+def _write_row_keys(folder: Path, segment: str, ids: list[str], keys: list[str]) -> None:
+    path = folder / f"{ROWS_PREFIX}{segment}.json"
+    path.write_text(json.dumps({"segment": segment, "ids": ids, "keys": keys}, ensure_ascii=False),
+                    encoding="utf-8")
+
+
+@dataclass
+class DeltaReport:
+    """What ``write_keyword_delta`` wrote: rows kept in the shared base, deleted from it, written anew."""
+
+    kept: int
+    deleted: int
+    written: int
+
+
+def write_keyword_delta(
+    folder: Path, previous: Path, rows: Sequence[dict[str, str]], *, postings: Path, previous_postings: Path,
+    max_fraction: float, link: Any,
+) -> DeltaReport | None:
+    """Write the keyword index of ``rows`` into ``folder`` as the base segment of the index in ``previous``
+    (shared through ``link(src, dst)``, a hard link) minus the rows that changed or left, plus one new
+    segment holding every row the base does not hold as it is now; its posting arrays go into
+    ``postings/<segment>/`` and the base's are linked from ``previous_postings``.
+
+    None (nothing written) when a full write is due: the previous index has no base this can share, a
+    row needs a field its schema lacks (a new language), or the delta (rows written plus rows deleted)
+    would exceed ``max_fraction`` of the base. ``previous`` and its files are never modified."""
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC
+
+    base = _shared_base(previous, previous_postings)
+    if base is None:
+        return None
+    toc, segment, ids, keys = base
+    at = {pid: docnum for docnum, pid in enumerate(ids)}
+    names = set(toc.schema.names())
+    kept: set[int] = set()
+    fresh: list[dict[str, str]] = []
+    for row in rows:
+        docnum = at.get(row["id"], -1)
+        if docnum >= 0 and docnum not in kept and keys[docnum] == row_key(row):
+            kept.add(docnum)
+            continue
+        field = language_field(row.get("lang") or "") or "text"
+        if field not in names:
+            return None
+        fresh.append(row)
+    deleted = len(ids) - len(kept)
+    if len(fresh) + deleted > max_fraction * len(ids):
+        return None
+    folder.mkdir(parents=True)
+    old_storage = FileStorage(str(previous))
+    for name in [*segment.list_files(old_storage), f"{ROWS_PREFIX}{segment.segment_id()}.json"]:
+        link(previous / name, folder / name)
+    postings.mkdir(parents=True)
+    for path in previous_postings.iterdir():
+        if path.is_file():
+            link(path, postings / path.name)
+    shared = copy.copy(segment)
+    shared._deleted = set(range(len(ids))) - kept or None
+    storage = FileStorage(str(folder))
+    TOC(toc.schema, [shared], 0).write(storage, whoosh_index._DEF_INDEX_NAME)
+    if fresh:
+        writer = whoosh_index.open_dir(str(folder)).writer(limitmb=256, procs=1, compound=SEGMENT_COMPOUND)
+        _add_rows(writer, fresh, postings / writer.newsegment.segment_id(), [], [], single=True)
+        writer.commit(merge=False)
+    return DeltaReport(kept=len(kept), deleted=deleted, written=len(fresh))
+
+
+def _shared_base(previous: Path, previous_postings: Path) -> tuple[Any, Any, list[str], list[str]] | None:
+    """(TOC, base segment, its paragraph ids and row keys per docnum) of the Whoosh index in ``previous``,
+    when its first segment has a row file and posting arrays of its own; else None."""
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.index import TOC, EmptyIndexError
+
+    try:
+        toc = TOC.read(FileStorage(str(previous)), whoosh_index._DEF_INDEX_NAME)
+    except (OSError, EmptyIndexError):
+        return None
+    if not toc.segments:
+        return None
+    segment = toc.segments[0]
+    rows_path = previous / f"{ROWS_PREFIX}{segment.segment_id()}.json"
+    meta_path = previous_postings / "meta.json"
+    try:
+        rows = json.loads(rows_path.read_text(encoding="utf-8"))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if meta.get("segment") != segment.segment_id() or len(rows["ids"]) != segment.doc_count_all():
+        return None
+    return toc, segment, rows["ids"], rows["keys"]
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (one inode: shared, never written again), or copy it where the file
+    system cannot link."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def _lengths_per_field(writer: Any) -> None:
@@ -230,9 +387,10 @@ class KeywordIndex:
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._pid_docnum: tuple[tuple, dict[str, int]] | None = None
         self._pairs: tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] | None = None
-        from index.postings import read_postings
+        from index.postings import read_segment_postings
 
-        self._arrays = read_postings(postings) if postings is not None else None
+        self._arrays = read_segment_postings(postings) if postings is not None else None
+        self._deleted_cache: dict[str, np.ndarray] = {}
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
         self.fields += sorted(n for n in names if n.startswith("text_"))  # other languages' stemmers
@@ -499,8 +657,7 @@ class KeywordIndex:
             if filt is not None and len(ids):
                 ids = np.intersect1d(ids, self._doc_ids(leaf, filt), assume_unique=True)
             if reader.has_deletions() and len(ids):
-                live = np.fromiter(reader.all_doc_ids(), dtype=np.int64)
-                ids = np.intersect1d(ids, live, assume_unique=True)
+                ids = ids[~self._deleted(reader)[ids]]
             ids = ids + offset
             if allowed is not None:
                 ids = ids[allowed[ids]]
@@ -637,7 +794,7 @@ class KeywordIndex:
             if allowed is not None:
                 touched &= allowed[offset : offset + len(lengths)]
             if reader.has_deletions():
-                touched &= ~np.fromiter((reader.is_deleted(i) for i in range(len(lengths))), dtype=bool)
+                touched &= ~self._deleted(reader)
             cand = np.flatnonzero(touched)
             if len(cand):
                 parts.append((cand, scores[cand], offset))
@@ -699,7 +856,7 @@ class KeywordIndex:
                 hit = self._match_at(leaf, query, local)
                 reader = leaf.reader()
                 if reader.has_deletions():
-                    hit = np.array([d for d in hit.tolist() if not reader.is_deleted(d)], dtype=np.int64)
+                    hit = hit[~self._deleted(reader)[hit]]
                 found.append(hit + offset)
         if not found:
             return set()
@@ -811,11 +968,23 @@ class KeywordIndex:
         return docs
 
     def _segment_arrays(self, reader) -> Any:
-        """The posting arrays when they were written for this segment (and it has no deletions)."""
-        arrays = self._arrays
-        if arrays is None or reader.has_deletions() or arrays.segment != _segment_id(reader):
+        """The posting arrays when they were written for this segment (deleted docnums included, as in
+        Whoosh's own postings)."""
+        if not self._arrays:
             return None
-        return arrays
+        return self._arrays.get(_segment_id(reader) or "")
+
+    def _deleted(self, reader) -> np.ndarray:
+        """A bool per segment docnum: is it deleted? Read once per segment of this (immutable) index."""
+        key = _segment_id(reader)
+        mask = self._deleted_cache.get(key) if key else None
+        if mask is None:
+            mask = np.zeros(reader.doc_count_all(), dtype=bool)
+            mask[np.fromiter(reader.segment().deleted_docs(), dtype=np.int64)] = True
+            if key:
+                with self._lock:
+                    self._deleted_cache.setdefault(key, mask)
+        return mask
 
     def _term_postings(self, reader, field: str, text, *, weights: bool = True
                        ) -> tuple[np.ndarray, np.ndarray | None]:

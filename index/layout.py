@@ -7,9 +7,11 @@
       build-<stamp>/          # one complete build
         manifest.json         # written last: a folder without it is not a build
         store.sqlite          # documents, paragraphs (+ links, quotes), entities; read by id (index/store.py)
-        whoosh/               # keyword index
+        whoosh/               # keyword index: a base segment (shared by hard link), maybe a delta segment
         postings/             # its posting lists as numpy arrays, read by the query side (index/postings.py)
-        vectors.faiss, vector_ids.json
+        vectors.faiss, vector_ids.json   # the vector index's base (hard links to the previous build's
+                              # in an incremental build, index/vectors.py)
+        vectors-delta.faiss, vectors-delta.json   # an incremental build's delta (absent in a full one)
         mentions.jsonl        # detector output per document text, reused by the next incremental build
         linking.pkl           # per-document resolution, corpus-pass outcome and quotes (optional; same use)
         registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
@@ -46,7 +48,9 @@ from index.vectors import VECTOR_IDS, VECTORS, VectorIndex
 # 2: optional quote speakers, link candidates, dated titles, registry copy; 3: ISO dates, duplicates.json;
 # 4: documents, paragraphs and entities in store.sqlite (was documents/paragraphs.jsonl, entities.json)
 # 5: postings/ (the keyword index's posting lists as arrays)
-INDEX_FORMAT = 5
+# 6: incremental builds share a base with the previous build (hard links) plus a delta: vectors-delta.*,
+#    Whoosh segments with deletions, postings/<segment>/, rows-<segment>.json; vector_ids.json keys
+INDEX_FORMAT = 6
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 WHOOSH_DIR = "whoosh"
@@ -192,12 +196,13 @@ def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
     except Exception as err:  # whoosh raises many kinds of errors on damaged segments
         return [f"unreadable index part ({type(err).__name__}: {str(err)[:200]})"]
     problems = list(store_problems)
-    if len(vectors) != len(paragraphs) or set(vectors.ids) != set(paragraphs):
+    if len(vectors) != len(paragraphs) or set(vectors.live_ids()) != set(paragraphs):
         problems.append(f"{len(vectors)} vectors but {len(paragraphs)} paragraphs")
     if keyword_rows != len(paragraphs):
         problems.append(f"{keyword_rows} keyword rows but {len(paragraphs)} paragraphs")
-    if isinstance(meta, dict) and meta.get("count", len(vectors)) != len(vectors):
-        problems.append(f"{VECTOR_IDS} says {meta.get('count')} vectors, the faiss file has {len(vectors)}")
+    if isinstance(meta, dict) and meta.get("count", vectors.base_count) != vectors.base_count:
+        problems.append(f"{VECTOR_IDS} says {meta.get('count')} vectors, the faiss file has "
+                        f"{vectors.base_count}")
     for name, n in (("documents", n_docs), ("paragraphs", len(paragraphs))):
         expected = manifest.counts.get(name)
         if expected is not None and expected != n:

@@ -17,6 +17,11 @@ segment changed) is read through Whoosh as before.
       <field>.docs.npy                # int32 docnums, ascending within a term
       <field>.weights.npy             # float32 (float64 if a weight is not exactly representable)
       <field>.poffsets.npy, <field>.positions.npy   # fields with positions: int32 positions per posting
+      <segment id>/                   # another segment's arrays, the same files (an incremental build's
+                                      # delta segment; the base's above are shared with the previous build)
+
+Arrays hold a segment's postings whatever the deletions are: readers drop deleted docnums as they drop
+them from Whoosh's own postings.
 """
 
 from __future__ import annotations
@@ -292,6 +297,18 @@ class _Gathering:
             counts=np.frombuffer(self.counts, dtype=np.int64) if has_positions else None,
             positions=np.frombuffer(self.positions, dtype=np.int32) if has_positions else None,
         )
+
+
+def read_segment_postings(folder: Path) -> dict[str, PostingArrays]:
+    """Every segment's arrays under ``folder`` (its own and its sub-folders'), by Whoosh segment id."""
+    found: dict[str, PostingArrays] = {}
+    if not folder.is_dir():
+        return found
+    for place in (folder, *sorted(p for p in folder.iterdir() if p.is_dir())):
+        arrays = read_postings(place)
+        if arrays is not None:
+            found[arrays.segment] = arrays
+    return found
 
 
 def read_postings(folder: Path) -> PostingArrays | None:

@@ -49,6 +49,12 @@ class Settings:
         1_000_000, "A document with one paragraph longer than this (not prose: data, a dump) is skipped."
     )
     hnsw_threshold: int = _s(50_000, "Above this many paragraphs the vector index is HNSW; below, exact.")
+    delta_fraction: float = _s(
+        0.2,
+        "An incremental build shares the previous build's vector and keyword indexes (hard links) and writes "
+        "only a delta of the changed rows, until the delta (rows added or changed plus rows removed) would "
+        "exceed this share of the shared base; then it writes them whole again (0: always whole).",
+    )
     bm25_b: float = _s(
         0.75,
         "BM25F length normalisation b for the keyword leg (SciFact train: flat from 0.5 to 0.75, "
@@ -107,7 +113,7 @@ class Settings:
                 raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 1")
         if not 0.0 <= self.keyword_weight <= 1.0:
             raise PersonaeError(f"setting keyword_weight={self.keyword_weight!r}: must be within [0, 1]")
-        for name in ("ray_workers", "ner_window"):
+        for name in ("ray_workers", "ner_window", "delta_fraction"):
             if getattr(self, name) < 0:
                 raise PersonaeError(f"setting {name}={getattr(self, name)!r}: must be >= 0")
         if self.backend not in ("embedded", "milvus"):

@@ -7,7 +7,15 @@ recall); above it ``IndexHNSWFlat``. HNSW parameters were measured on 5k random 
 recall@10 ≈ 0.997 vs exact at ~0.1 ms/query on 2 cores; efSearch=128 only reaches ≈ 0.96.
 
 ``vector_ids.json`` also records kind/dim/count so ``open`` can tell a torn or mismatched pair of files
-from a good one before a query is ever run.
+from a good one before a query is ever run, and the key of the text each row embeds (``keys``), so that the
+next incremental build knows which rows it can keep without reading the store.
+
+A base and a delta. An incremental build does not rebuild the index: it hard-links the previous build's
+``vectors.faiss`` and ``vector_ids.json`` (the *base*, never modified) and writes ``vectors-delta.faiss``
+(an exact ``IndexFlatIP`` of the rows added or changed since the base) and ``vectors-delta.json`` (their
+ids and keys, and the base rows that are no longer live). A search runs on the base with the dead rows
+masked out (a faiss ``IDSelector``) and on the delta, and merges the two by score. Rows are numbered base
+first, then delta. The build writes the base anew (compaction) once the delta grows past a share of it.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +33,8 @@ from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError, Stora
 
 VECTORS = "vectors.faiss"  # the build folder's files this module owns (index/layout.py lists them all)
 VECTOR_IDS = "vector_ids.json"
+VECTORS_DELTA = "vectors-delta.faiss"  # present only in an incremental build that shares its base
+VECTORS_DELTA_IDS = "vectors-delta.json"
 VECTORS_FORMAT = 1
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
@@ -38,25 +49,33 @@ def _faiss() -> Any:
     return faiss
 
 
-def write_vector_index(folder: Path, vectors: np.ndarray, ids: list[str], *, hnsw_threshold: int) -> dict:
+def _checked(vectors: np.ndarray, ids: Sequence[str]) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2:
+        raise PersonaeError(f"vectors must be a 2-d array (n, dim), got shape {vectors.shape}")
+    if vectors.shape[0] != len(ids):
+        raise PersonaeError(f"{vectors.shape[0]} vectors but {len(ids)} ids")
+    if len(set(ids)) != len(ids):
+        raise PersonaeError("vector ids are not unique")
+    if len(vectors) and not np.isfinite(vectors).all():
+        raise PersonaeError("vectors contain NaN or infinite values")
+    return np.ascontiguousarray(vectors)
+
+
+def write_vector_index(
+    folder: Path, vectors: np.ndarray, ids: list[str], *, hnsw_threshold: int,
+    keys: Sequence[str] | None = None,
+) -> dict:
     """Write ``vectors`` (n, dim) with row ``i`` labelled ``ids[i]``; returns ``{"kind", "count", "dim"}``.
+    ``keys``: the key of the text each row embeds, kept for the next incremental build.
 
     Vectors are expected L2-normalised (the encoder guarantees it); they are not renormalised here so a
     caller's mistake shows up in tests rather than being hidden.
     """
     faiss = _faiss()
     folder = Path(folder)
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2:
-        raise PersonaeError(f"vectors must be a 2-d array (n, dim), got shape {vectors.shape}")
+    vectors = _checked(vectors, ids)
     count, dim = vectors.shape
-    if count != len(ids):
-        raise PersonaeError(f"{count} vectors but {len(ids)} ids")
-    if len(set(ids)) != len(ids):
-        raise PersonaeError("vector ids are not unique")
-    if count and not np.isfinite(vectors).all():
-        raise PersonaeError("vectors contain NaN or infinite values")
-    vectors = np.ascontiguousarray(vectors)
 
     if count > hnsw_threshold:
         kind = "hnsw"
@@ -71,13 +90,63 @@ def write_vector_index(folder: Path, vectors: np.ndarray, ids: list[str], *, hns
 
     folder.mkdir(parents=True, exist_ok=True)
     meta = {"format": VECTORS_FORMAT, "kind": kind, "dim": dim, "count": count, "ids": list(ids)}
-    tmp_vectors = folder / (VECTORS + ".tmp")
-    tmp_ids = folder / (VECTOR_IDS + ".tmp")
+    if keys is not None:
+        meta["keys"] = list(keys)
+    _write_pair(faiss, index, meta, folder, VECTORS, VECTOR_IDS)
+    return {"kind": kind, "count": count, "dim": dim}
+
+
+def write_vector_delta(
+    folder: Path, vectors: np.ndarray, ids: list[str], keys: Sequence[str], *, removed: Sequence[int]
+) -> dict:
+    """Write the delta beside a base already in ``folder`` (hard-linked from the previous build): the rows
+    ``vectors`` labelled ``ids`` (exact search), and the base rows ``removed`` (dead: changed or deleted).
+    Returns what ``write_vector_index`` returns, for the base and delta together."""
+    faiss = _faiss()
+    folder = Path(folder)
+    vectors = _checked(vectors, ids)
+    base = json.loads((folder / VECTOR_IDS).read_text(encoding="utf-8"))
+    dim = int(base["dim"])
+    if len(vectors) and vectors.shape[1] != dim:
+        raise PersonaeError(f"delta vectors have dimension {vectors.shape[1]}, the base {dim}")
+    index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    dead = sorted({int(r) for r in removed})
+    meta = {"format": VECTORS_FORMAT, "dim": dim, "base_count": int(base["count"]), "removed": dead,
+            "ids": list(ids), "keys": list(keys)}
+    _write_pair(faiss, index, meta, folder, VECTORS_DELTA, VECTORS_DELTA_IDS)
+    return {"kind": base["kind"], "count": int(base["count"]) - len(dead) + len(ids), "dim": dim}
+
+
+def _write_pair(faiss: Any, index: Any, meta: dict, folder: Path, vectors_name: str, ids_name: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp_vectors = folder / (vectors_name + ".tmp")
+    tmp_ids = folder / (ids_name + ".tmp")
     _write_faiss(faiss, index, tmp_vectors)
     tmp_ids.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp_vectors, folder / VECTORS)
-    os.replace(tmp_ids, folder / VECTOR_IDS)
-    return {"kind": kind, "count": count, "dim": dim}
+    os.replace(tmp_vectors, folder / vectors_name)
+    os.replace(tmp_ids, folder / ids_name)
+
+
+def stored_keys(folder: Path) -> tuple[list[str], list[str | None], dict[str, tuple[int, str]]] | None:
+    """What an incremental build needs of the vectors in build ``folder``: (the base's row ids, the base's
+    row keys, and every live id's (row, key), rows numbered as ``VectorIndex`` numbers them); None when the
+    files carry no keys (the caller then reads them from the store)."""
+    base = json.loads((Path(folder) / VECTOR_IDS).read_text(encoding="utf-8"))
+    keys = base.get("keys")
+    if not isinstance(keys, list) or len(keys) != len(base["ids"]):
+        return None
+    live = {pid: (row, key) for row, (pid, key) in enumerate(zip(base["ids"], keys, strict=True))}
+    delta_path = Path(folder) / VECTORS_DELTA_IDS
+    if delta_path.is_file():
+        delta = json.loads(delta_path.read_text(encoding="utf-8"))
+        for row in delta["removed"]:
+            live.pop(base["ids"][row], None)
+        n = len(base["ids"])
+        live.update((pid, (n + i, key)) for i, (pid, key) in enumerate(zip(delta["ids"], delta["keys"],
+                                                                             strict=True)))
+    return base["ids"], keys, live
 
 
 def _write_faiss(faiss: Any, index: Any, path: Path) -> None:
@@ -108,62 +177,96 @@ def _mmap_flag(faiss: Any) -> int:
     return int(getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
 
 
-class VectorIndex:
-    """A read-only, thread-safe view of a written vector index."""
+@dataclass
+class _Part:
+    """One faiss index of a ``VectorIndex`` (the base, or the delta) and the first row it holds."""
 
-    def __init__(self, index: Any, ids: list[str], kind: str, *, ef_search: int = HNSW_EF_SEARCH):
-        self._index = index
+    index: Any
+    start: int
+    flat: Any = None  # its flat inner-product storage (the index, or HNSW's); None for another kind
+
+    @property
+    def stop(self) -> int:
+        return self.start + int(self.index.ntotal)
+
+
+class VectorIndex:
+    """A read-only, thread-safe view of a written vector index (a base, and a delta when the build has one).
+
+    ``ids[row]`` is the paragraph id of every row, "" for a base row the delta removed; ``len`` counts the
+    live rows."""
+
+    def __init__(self, index: Any, ids: list[str], kind: str, *, ef_search: int = HNSW_EF_SEARCH,
+                 delta: Any = None, removed: Sequence[int] = ()):
+        faiss = _faiss()
+        self._index = index  # the base
         self.ids = ids
         self.kind = kind
         self.dim = int(index.d)
         self.ef_search = ef_search
-        self._rows = {pid: row for row, pid in enumerate(ids)}
-        self._flat_storage: tuple[Any] | None = None
+        self._parts = [_Part(index, 0, _flat_of(faiss, index))]
+        if delta is not None:
+            self._parts.append(_Part(delta, int(index.ntotal), _flat_of(faiss, delta)))
+        self._removed = np.asarray(sorted(removed), dtype=np.int64)
+        self._rows = {pid: row for row, pid in enumerate(ids) if pid}
+        self._live = len(self._rows)
+        self._base_selector: Any = None
+        if len(self._removed):  # the base's live rows, for faiss to search among (kept alive here)
+            bitmap = np.ones(int(index.ntotal), dtype=bool)
+            bitmap[self._removed] = False
+            self._bits = np.packbits(bitmap, bitorder="little")
+            self._base_selector = faiss.IDSelectorBitmap(len(self._bits), faiss.swig_ptr(self._bits))
 
     @classmethod
     def open(cls, folder: Path, *, ef_search: int = HNSW_EF_SEARCH) -> VectorIndex:
-        """Load both files, checking they exist and agree with each other."""
+        """Load the files, checking they exist and agree with each other."""
         faiss = _faiss()
         folder = Path(folder)
         vec_path, ids_path = folder / VECTORS, folder / VECTOR_IDS
         for path in (vec_path, ids_path):
             if not path.is_file():
                 raise IndexMissing(f"vector index file {path} is missing; run `personae build`")
-        try:
-            meta = json.loads(ids_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise IndexFormatMismatch(f"{ids_path} is unreadable ({err}); run `personae build`") from None
-        if isinstance(meta, list):  # tolerate a bare id list
-            meta = {"format": VECTORS_FORMAT, "ids": meta}
-        ids = meta.get("ids") if isinstance(meta, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise IndexFormatMismatch(f"{ids_path} has no list of string ids; run `personae build`")
-        if meta.get("format", VECTORS_FORMAT) != VECTORS_FORMAT:
-            raise IndexFormatMismatch(
-                f"{ids_path} has vector format {meta.get('format')}, expected {VECTORS_FORMAT}; "
-                "run `personae build`"
-            )
-        try:
-            index = faiss.read_index(str(vec_path), _mmap_flag(faiss))
-        except Exception as err:  # faiss raises RuntimeError with a C++ backtrace in the message
-            raise IndexFormatMismatch(
-                f"{vec_path} is unreadable ({_faiss_cause(err)[:200]}); run `personae build`"
-            ) from None
-        if index.ntotal != len(ids):
-            raise IndexFormatMismatch(
-                f"vector index at {folder} is inconsistent: {index.ntotal} vectors but {len(ids)} ids; "
-                "run `personae build`"
-            )
-        if "dim" in meta and meta["dim"] != index.d:
-            raise IndexFormatMismatch(
-                f"vector index at {folder} is inconsistent: dimension {index.d}, ids file says "
-                f"{meta['dim']}; run `personae build`"
-            )
+        ids = _read_ids(ids_path)
+        index = _read_faiss(faiss, vec_path, len(ids), folder)
         kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
-        return cls(index, ids, kind, ef_search=ef_search)
+        delta, removed = None, ()
+        if (folder / VECTORS_DELTA_IDS).is_file():
+            delta_ids = _read_ids(folder / VECTORS_DELTA_IDS)
+            meta = json.loads((folder / VECTORS_DELTA_IDS).read_text(encoding="utf-8"))
+            removed = meta.get("removed", [])
+            if meta.get("base_count") != len(ids) or not all(0 <= r < len(ids) for r in removed):
+                raise IndexFormatMismatch(f"{folder / VECTORS_DELTA_IDS} does not fit the base "
+                                          f"{VECTORS}; run `personae build --full`")
+            delta = _read_faiss(faiss, folder / VECTORS_DELTA, len(delta_ids), folder)
+            if delta.d != index.d:
+                raise IndexFormatMismatch(f"vector index at {folder} is inconsistent: delta dimension "
+                                          f"{delta.d}, base {index.d}; run `personae build --full`")
+            dead = set(removed)
+            ids = [("" if row in dead else pid) for row, pid in enumerate(ids)] + delta_ids
+        return cls(index, ids, kind, ef_search=ef_search, delta=delta, removed=removed)
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return self._live
+
+    @property
+    def base_count(self) -> int:
+        """Rows in the base index (live or not)."""
+        return int(self._index.ntotal)
+
+    def live_ids(self) -> list[str]:
+        """The paragraph id of every live row, in row order."""
+        return [pid for pid in self.ids if pid]
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``rows`` (float32, exact: flat and HNSW-flat indexes keep raw rows)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        for part in self._parts:
+            at = np.flatnonzero((rows >= part.start) & (rows < part.stop))
+            for lo in range(0, len(at), _SUBSET_CHUNK):
+                chunk = at[lo : lo + _SUBSET_CHUNK]
+                out[chunk] = part.index.reconstruct_batch(rows[chunk] - part.start)
+        return out
 
     def search(self, qvec: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The ``k`` nearest paragraph ids to ``qvec`` (dim,) or (1, dim), with cosine scores, best first."""
@@ -194,7 +297,7 @@ class VectorIndex:
         else is scored with it). Large subsets: faiss's flat scan, limited to the rows by a bitmap, finds
         the ``2k + 16`` best without copying vectors; when the last of them scores strictly below the
         ``k``-th, no row left out can reach the top ``k``, so the answer is the full scan's. Otherwise (a
-        crowd of equal scores at the cut) every row is scored.
+        crowd of equal scores at the cut) every row is scored. (A delta's rows are few: all are scored.)
         """
         q = self._check_queries(np.asarray(qvec, dtype=np.float32).reshape(1, -1))[0]
         rows = np.ascontiguousarray(rows, dtype=np.int64)
@@ -210,18 +313,21 @@ class VectorIndex:
     def _scores(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Inner products of ``q`` with ``rows``, each computed on its own (faiss's per-vector kernel, or
         numpy row by row for an index without flat storage)."""
-        flat = self._flat()
         out = np.empty(len(rows), dtype=np.float32)
-        if flat is None:
-            for start in range(0, len(rows), _SUBSET_CHUNK):
-                chunk = rows[start : start + _SUBSET_CHUNK]
-                vecs = self._index.reconstruct_batch(chunk)
-                out[start : start + len(chunk)] = np.einsum("ij,j->i", vecs, q)
-            return out
         faiss = _faiss()
         q = np.ascontiguousarray(q, dtype=np.float32)
-        faiss.fvec_inner_products_by_idx(faiss.swig_ptr(out), faiss.swig_ptr(q), flat.get_xb(),
-                                         faiss.swig_ptr(rows), self.dim, 1, len(rows))
+        for part in self._parts:
+            at = np.flatnonzero((rows >= part.start) & (rows < part.stop))
+            if not len(at):
+                continue
+            local = np.ascontiguousarray(rows[at] - part.start)
+            if part.flat is None:
+                out[at] = np.einsum("ij,j->i", self.vectors(rows[at]), q)
+                continue
+            got = np.empty(len(local), dtype=np.float32)
+            faiss.fvec_inner_products_by_idx(faiss.swig_ptr(got), faiss.swig_ptr(q), part.flat.get_xb(),
+                                             faiss.swig_ptr(local), self.dim, 1, len(local))
+            out[at] = got
         return out
 
     def _scan(self, q: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -236,38 +342,33 @@ class VectorIndex:
         return [(self.ids[rows[i]], float(scores[i])) for i in top.tolist()]
 
     def _select(self, q: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[str, float]] | None:
-        """``_scan``'s answer from the rows faiss picks (see ``search_rows``), or None to scan them all."""
+        """``_scan``'s answer from the rows faiss picks in the base (see ``search_rows``) and every row
+        asked for in the delta, or None to scan them all."""
         faiss = _faiss()
-        flat = self._flat()
-        if flat is None:
+        base = self._parts[0]
+        if base.flat is None:
             return None
-        fetch = min(len(rows), 2 * k + 16)
-        bitmap = np.zeros(flat.ntotal, dtype=bool)
-        bitmap[rows] = True
+        in_base = rows < base.stop
+        base_rows, others = rows[in_base], rows[~in_base]
+        fetch = min(len(base_rows), 2 * k + 16)
+        if fetch <= 0:
+            return None
+        bitmap = np.zeros(base.flat.ntotal, dtype=bool)
+        bitmap[base_rows] = True
         packed = np.packbits(bitmap, bitorder="little")
         selector = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))
-        scores, found = flat.search(q.reshape(1, -1), fetch, params=faiss.SearchParameters(sel=selector))
+        scores, found = base.flat.search(q.reshape(1, -1), fetch, params=faiss.SearchParameters(sel=selector))
         found = found[0][found[0] >= 0]
         if len(found) < fetch:
             return None
-        position = np.full(flat.ntotal, -1, dtype=np.int64)
+        position = np.full(len(self.ids), -1, dtype=np.int64)
         position[rows] = np.arange(len(rows))
-        cand = found[np.argsort(position[found], kind="stable")]  # in ``rows`` order: the same tie rule
+        cand = np.concatenate([found, others])
+        cand = cand[np.argsort(position[cand], kind="stable")]  # in ``rows`` order: the same tie rule
         top = self._scan(q, cand, k)
-        if fetch < len(rows) and not scores[0][-1] < np.float32(top[-1][1]):
+        if fetch < len(base_rows) and not scores[0][-1] < np.float32(top[-1][1]):
             return None
         return top
-
-    def _flat(self) -> Any:
-        """The flat inner-product storage that holds every vector (the index itself, or HNSW's); None
-        for another kind of index."""
-        if self._flat_storage is None:
-            faiss = _faiss()
-            index = self._index
-            flat = faiss.downcast_index(index.storage) if hasattr(index, "storage") else index
-            ok = isinstance(flat, faiss.IndexFlat) and flat.metric_type == faiss.METRIC_INNER_PRODUCT
-            self._flat_storage = (flat if ok and flat.ntotal == len(self.ids) else None,)
-        return self._flat_storage[0]
 
     def _check_queries(self, qvecs: np.ndarray) -> np.ndarray:
         qvecs = np.ascontiguousarray(np.asarray(qvecs, dtype=np.float32))
@@ -281,20 +382,97 @@ class VectorIndex:
         return qvecs
 
     def search_many(self, qvecs: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
-        """``search`` for each row of ``qvecs`` (m, dim) in one call (used by benchmarks and evaluation)."""
+        """``search`` for each row of ``qvecs`` (m, dim) in one call (used by benchmarks and evaluation).
+
+        With a delta: the base is searched among its live rows only, the delta exactly, and the two
+        lists merged by score (ties: the lower row first, as within one faiss index)."""
         qvecs = self._check_queries(qvecs)
-        k = min(int(k), len(self.ids))
+        k = min(int(k), len(self))
         if k <= 0 or len(qvecs) == 0:
             return [[] for _ in range(len(qvecs))]
-        if self.kind == "hnsw":
-            faiss = _faiss()
-            # Per-call params rather than mutating index.hnsw.efSearch: safe under concurrent searches.
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
-            scores, rows = self._index.search(qvecs, k, params=params)
+        faiss = _faiss()
+        found: list[tuple[np.ndarray, np.ndarray]] = []
+        for part in self._parts:
+            kk = min(k, int(part.index.ntotal))
+            if kk <= 0:
+                continue
+            sel = self._base_selector if part.start == 0 else None
+            if self.kind == "hnsw" and part.start == 0:
+                # Per-call params rather than mutating index.hnsw.efSearch: safe under concurrent searches.
+                params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+                if sel is not None:
+                    params.sel = sel
+                scores, rows = part.index.search(qvecs, kk, params=params)
+            elif sel is not None:
+                scores, rows = part.index.search(qvecs, kk, params=faiss.SearchParameters(sel=sel))
+            else:
+                scores, rows = part.index.search(qvecs, kk)
+            found.append((scores, np.where(rows >= 0, rows + part.start, -1)))
+        if len(found) == 1:
+            scores, rows = found[0]
         else:
-            scores, rows = self._index.search(qvecs, k)
+            scores = np.concatenate([f[0] for f in found], axis=1)
+            rows = np.concatenate([f[1] for f in found], axis=1)
+            order = np.lexsort((np.where(rows >= 0, rows, np.iinfo(np.int64).max), -scores), axis=1)[:, :k]
+            scores, rows = np.take_along_axis(scores, order, 1), np.take_along_axis(rows, order, 1)
         ids = self.ids
         return [
             [(ids[r], float(s)) for r, s in zip(row_ids, row_scores, strict=True) if r >= 0]
             for row_ids, row_scores in zip(rows.tolist(), scores.tolist(), strict=True)
         ]
+
+
+def _read_ids(ids_path: Path) -> list[str]:
+    try:
+        meta = json.loads(ids_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise IndexFormatMismatch(f"{ids_path} is unreadable ({err}); run `personae build`") from None
+    if isinstance(meta, list):  # tolerate a bare id list
+        meta = {"format": VECTORS_FORMAT, "ids": meta}
+    ids = meta.get("ids") if isinstance(meta, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise IndexFormatMismatch(f"{ids_path} has no list of string ids; run `personae build`")
+    if meta.get("format", VECTORS_FORMAT) != VECTORS_FORMAT:
+        raise IndexFormatMismatch(
+            f"{ids_path} has vector format {meta.get('format')}, expected {VECTORS_FORMAT}; "
+            "run `personae build`"
+        )
+    if "dim" in meta and not isinstance(meta["dim"], int):
+        raise IndexFormatMismatch(f"{ids_path} has no integer dimension; run `personae build`")
+    return ids
+
+
+def _read_faiss(faiss: Any, vec_path: Path, n_ids: int, folder: Path) -> Any:
+    if not vec_path.is_file():
+        raise IndexMissing(f"vector index file {vec_path} is missing; run `personae build`")
+    try:
+        index = faiss.read_index(str(vec_path), _mmap_flag(faiss))
+    except Exception as err:  # faiss raises RuntimeError with a C++ backtrace in the message
+        raise IndexFormatMismatch(
+            f"{vec_path} is unreadable ({_faiss_cause(err)[:200]}); run `personae build`"
+        ) from None
+    if index.ntotal != n_ids:
+        raise IndexFormatMismatch(
+            f"vector index at {folder} is inconsistent: {index.ntotal} vectors but {n_ids} ids; "
+            "run `personae build`"
+        )
+    meta_dim = None
+    ids_path = vec_path.with_name(VECTOR_IDS if vec_path.name == VECTORS else VECTORS_DELTA_IDS)
+    try:
+        meta_dim = json.loads(ids_path.read_text(encoding="utf-8")).get("dim")
+    except (OSError, ValueError, AttributeError):
+        meta_dim = None
+    if meta_dim is not None and meta_dim != index.d:
+        raise IndexFormatMismatch(
+            f"vector index at {folder} is inconsistent: dimension {index.d}, ids file says "
+            f"{meta_dim}; run `personae build`"
+        )
+    return index
+
+
+def _flat_of(faiss: Any, index: Any) -> Any:
+    """The flat inner-product storage that holds every vector of ``index`` (itself, or HNSW's); None for
+    another kind of index."""
+    flat = faiss.downcast_index(index.storage) if hasattr(index, "storage") else index
+    ok = isinstance(flat, faiss.IndexFlat) and flat.metric_type == faiss.METRIC_INNER_PRODUCT
+    return flat if ok and flat.ntotal == index.ntotal else None

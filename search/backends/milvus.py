@@ -280,7 +280,7 @@ def create_collection(client: Any, collection: str, dim: int, *, local: bool, de
 
 def rows_from_build(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, dict[str, Any]]:
     """(paragraph rows with title/date, vectors in row order, manifest) read from a build folder."""
-    import faiss
+    from index.vectors import VectorIndex
 
     manifest = layout.read_manifest(folder)
     store = open_store(folder)
@@ -291,14 +291,12 @@ def rows_from_build(folder: Path) -> tuple[list[dict[str, Any]], np.ndarray, dic
         store.close()
     if not (folder / layout.VECTORS).is_file():
         raise IndexMissing(f"{folder} has no {layout.VECTORS}; the milvus backend needs the vectors")
-    meta = json.loads((folder / layout.VECTOR_IDS).read_text(encoding="utf-8"))
-    index = faiss.read_index(str(folder / layout.VECTORS))
-    stored = index.reconstruct_n(0, index.ntotal) if index.ntotal else np.zeros((0, index.d), np.float32)
-    row_of = {pid: i for i, pid in enumerate(meta["ids"])}
-    missing = [p["id"] for p in paragraphs if p["id"] not in row_of]
+    index = VectorIndex.open(folder)  # the base and an incremental build's delta
+    rows = index.rows_of([p["id"] for p in paragraphs])
+    missing = [p["id"] for p, row in zip(paragraphs, rows.tolist(), strict=True) if row < 0]
     if missing:
         raise IndexFormatMismatch(f"{len(missing)} paragraphs have no vector (first {missing[0]!r})")
-    vectors = stored[[row_of[p["id"]] for p in paragraphs]] if paragraphs else stored[:0]
+    vectors = index.vectors(rows)
     for p in paragraphs:
         d = docs.get(p["doc_id"], {})
         p.setdefault("title", d.get("title") or "")

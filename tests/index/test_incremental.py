@@ -56,8 +56,9 @@ def _rows(folder: Path, name: str) -> list[dict]:
 
 def _vectors(folder: Path) -> dict[str, np.ndarray]:
     vi = VectorIndex.open(folder)
-    mat = vi._index.reconstruct_n(0, len(vi))
-    return {pid: mat[i] for i, pid in enumerate(vi.ids)}
+    ids = sorted(vi.live_ids())  # a delta build numbers rows base first, then delta: compare by id
+    mat = vi.vectors(vi.rows_of(ids))
+    return {pid: mat[i] for i, pid in enumerate(ids)}
 
 
 def _assert_same_index(inc: Settings, full: Settings) -> None:
