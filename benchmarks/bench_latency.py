@@ -168,8 +168,9 @@ def base_vectors(index_dir: Path) -> dict[str, np.ndarray]:
     key_of = {r["id"]: _text_key(compose_text(titles[r["doc_id"]], r["text"]))
               for r in read_paragraphs(folder)}
     vi = VectorIndex.open(folder)
-    mat = vi._index.reconstruct_n(0, len(vi.ids))
-    return {key_of[pid]: mat[i] for i, pid in enumerate(vi.ids)}
+    live = vi.live_ids()
+    mat = vi.vectors(vi.rows_of(live))
+    return {key_of[pid]: mat[i] for i, pid in enumerate(live)}
 
 
 def replicated_build(n_paragraphs: int, say: Any = print) -> Path:
@@ -404,9 +405,10 @@ def hnsw_recall(index_dir: Path, queries: Sequence[dict[str, Any]], k: int = 10)
     folder = layout.current_build(index_dir)
     vi = VectorIndex.open(folder)
     qvecs = load_encoder(layout.read_manifest(folder).models["encoder"]).encode([q["text"] for q in queries])
-    scores = qvecs @ vi._index.reconstruct_n(0, len(vi)).T  # exact search: every row's cosine
+    live = vi.live_ids()
+    scores = qvecs @ vi.vectors(vi.rows_of(live)).T  # exact search: every row's cosine
     kth = np.sort(scores, axis=1)[:, -k]
-    row_of = {pid: i for i, pid in enumerate(vi.ids)}
+    row_of = {pid: i for i, pid in enumerate(live)}
     # A hit counts when it scores at least the exact k-th score (ties of duplicate paragraphs are equal)
     hits = [sum(scores[q, row_of[pid]] >= kth[q] - 1e-5 for pid, _ in got) / k
             for q, got in enumerate(vi.search_many(qvecs, k))]

@@ -90,7 +90,8 @@ def digest(build: Path) -> dict[str, str]:
     finally:
         store.close()
     vi = VectorIndex.open(build)
-    out["vectors"] = _h(vi._index.reconstruct_n(0, vi._index.ntotal).tobytes() + json.dumps(vi.ids).encode())
+    live = vi.live_ids()  # row order (a delta build: base rows, then the delta's)
+    out["vectors"] = _h(vi.vectors(vi.rows_of(live)).tobytes() + json.dumps(live).encode())
     out["whoosh contents"] = whoosh_contents(build / layout.WHOOSH_DIR)
     arrays = build / layout.POSTINGS_DIR
     meta = json.loads((arrays / "meta.json").read_text(encoding="utf-8"))

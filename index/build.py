@@ -413,6 +413,8 @@ def _file_digest(path: Path | str | None) -> str:
 
 def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
     """What the reusable parts of a build depend on; a part is reused only when its keys are unchanged."""
+    from index.keyword import KEYWORD_RECIPE
+
     detector = getattr(linker, "detector", None)
     registry = getattr(linker, "registry", None)
     if detector is None or registry is None:
@@ -438,6 +440,7 @@ def _snapshot(settings: Settings, linker: Any, encoder: Any) -> dict[str, Any]:
         "registry": registry_key,
         "encoder": f"model:{encoder.model_id}" if encoder is not None else f"setting:{settings.model}",
         "embed": EMBED_RECIPE,
+        "keyword": KEYWORD_RECIPE,
         "embed_title": settings.embed_title,
         "max_paragraph_chars": settings.max_paragraph_chars,
     }
@@ -898,7 +901,7 @@ def _write_keyword(
     from index.keyword import link_or_copy, write_keyword_delta, write_keyword_index
 
     whoosh, postings = tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR
-    if previous is not None and previous.same("builder") and settings.delta_fraction > 0:
+    if previous is not None and previous.same("builder", "keyword") and settings.delta_fraction > 0:
         delta = write_keyword_delta(
             whoosh, previous.folder / layout.WHOOSH_DIR, rows, postings=postings,
             previous_postings=previous.folder / layout.POSTINGS_DIR, max_fraction=settings.delta_fraction,

@@ -52,6 +52,7 @@ TITLE_SEPARATOR = "\n"
 # in-memory copies (BytesIO over the map), each server worker a copy of the whole postings and term table;
 # separate files are read through the OS page cache, shared by every process.
 SEGMENT_COMPOUND = False
+KEYWORD_RECIPE = "whoosh:1"  # bump when what a row indexes changes (schema, analyzers): no base is shared
 UNDATED = -1  # day number of a paragraph whose document has no (ISO) date
 _MASKS = 64  # restriction masks kept (one bool per paragraph each)
 _SCORED = 4  # full scorings kept per thread (the keyword and entity legs of the last query or two)

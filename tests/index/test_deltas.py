@@ -162,7 +162,10 @@ def _docs() -> dict[str, str]:
     return docs
 
 
-def test_incremental_build_shares_its_base_and_equals_a_full_build(tmp_path: Path) -> None:
+def test_incremental_build_shares_its_base_and_equals_a_full_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import index.vectors
     from index import layout
     from index.build import build_index
     from index.settings import Settings
@@ -183,8 +186,28 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(tmp_path: Pat
     del docs["n03.txt"]  # deleted
     docs["0-new.txt"] = "Ferry talks\n\nDana Whitfield met Okonkwo to discuss Galloway Ferries routes."
     _corpus(tmp_path / "corpus", docs)
+    reader = Searcher.open(inc)  # a server that opened the previous build keeps answering throughout
+    answer = reader.search("Okonkwo", limit=10)["hits"]
+
+    def killed(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:  # a build that dies after the keyword delta, before the vector delta
+        m.setattr(index.vectors, "write_vector_delta", killed)
+        with pytest.raises(OSError):
+            build_index(inc)
+    assert layout.current_build(inc.index_path) == first.folder and _snapshot(first.folder) == before
+    hashed: list[Path] = []
+    sha256 = layout.sha256_file
+    monkeypatch.setattr(layout, "sha256_file", lambda path: hashed.append(Path(path)) or sha256(path))
     logs: list[str] = []
     second = build_index(inc, log=logs.append)
+    monkeypatch.undo()
+    # checksums read in the new build's folder: only for the files it wrote, not for those it links
+    parts = [p.relative_to(inc.index_path).parts for p in hashed if p.is_relative_to(inc.index_path)]
+    written = {"/".join(rel[1:]) for rel in parts if rel[0].startswith(".tmp-")}
+    assert "vectors-delta.faiss" in written and "vectors.faiss" not in written
+    assert reader.search("Okonkwo", limit=10)["hits"] == answer
     assert any(m.startswith("vectors: ") and "shared" in m for m in logs), logs
     assert any(m.startswith("keyword: ") and "shared" in m for m in logs), logs
     assert _snapshot(first.folder) == before  # the previous build is never written to
@@ -195,6 +218,7 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(tmp_path: Pat
               and (second.folder / rel).is_file()
               and (second.folder / rel).stat().st_ino == before[rel][0]]
     assert any(rel.endswith(".seg") for rel in shared) and any(rel.endswith(".npy") for rel in shared)
+    assert not written & set(shared)
     manifest = layout.verify(second.folder, deep=True)  # reused checksums are the files' checksums
     assert manifest.files["vectors.faiss"] == layout.read_manifest(first.folder).files["vectors.faiss"]
 
@@ -217,6 +241,12 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(tmp_path: Pat
             rb = b.search(q, mode="keyword", limit=100, **kw)
             assert {h["paragraph_id"] for h in ra["hits"]} == {h["paragraph_id"] for h in rb["hits"]}, q
             assert ra["total"] == rb["total"] and ra["facets"] == rb["facets"]
+
+    from search.backends.milvus import rows_from_build  # what `personae export-milvus` sends
+
+    (ra, xa, _), (rb, xb, _) = rows_from_build(second.folder), rows_from_build(fb)
+    assert ra == rb
+    np.testing.assert_allclose(xa, xb, atol=1e-5)
 
     # on top of a delta build: the base stays shared, the delta is written again
     docs["n05.txt"] += " The plan was delayed."
