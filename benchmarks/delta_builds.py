@@ -97,12 +97,20 @@ def main() -> None:
           f"(previous build's files {'CHANGED' if touched else 'untouched: same inodes and sha256'})")
     print(f"{'':22s}{'total s':>9s}{'vectors s':>11s}{'keyword s':>11s}{'two builds MB':>15s}"
           f"{'one build MB':>14s}{'ratio':>7s}")
+    parts = {"vectors": ("vectors.faiss", "vector_ids.json", "vectors-delta.faiss", "vectors-delta.json"),
+             "whoosh + postings": (layout.WHOOSH_DIR, layout.POSTINGS_DIR), "store": (layout.STORE,)}
     for name, r in reports.items():
+        previous = r.folder.parent / old.name
         one = du_kb(r.folder) / 1024
-        two = du_kb(r.folder, layout.current_build(work / name).parent / old.name) / 1024
+        two = du_kb(r.folder, previous) / 1024
         label = "shared base + delta" if name == "delta" else "written whole"
         print(f"{label:22s}{r.seconds:9.1f}{r.timings['vectors']:11.2f}{r.timings['keyword']:11.2f}"
               f"{two:15.1f}{one:14.1f}{two / one:7.2f}")
+        for part, names in parts.items():
+            mine = [r.folder / n for n in names if (r.folder / n).exists()]
+            theirs = [previous / n for n in names if (previous / n).exists()]
+            p1, p2 = du_kb(*mine) / 1024, du_kb(*mine, *theirs) / 1024
+            print(f"  {part:20s}{'':31s}{p2:15.1f}{p1:14.1f}{p2 / p1:7.2f}")
 
     rng = random.Random(1)
     heads = [p.read_text(encoding="utf-8", errors="replace").splitlines()[0] for p in chosen]

@@ -392,6 +392,7 @@ class KeywordIndex:
 
         self._arrays = read_segment_postings(postings) if postings is not None else None
         self._deleted_cache: dict[str, np.ndarray] = {}
+        self._joined: dict[tuple, Any] = {}  # per-segment columns joined over the segments, read once
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
         self.fields += sorted(n for n in names if n.startswith("text_"))  # other languages' stemmers
@@ -690,15 +691,28 @@ class KeywordIndex:
         return ords, days
 
     def _global_columns(self, s) -> tuple[np.ndarray, np.ndarray]:
-        parts = [self._columns(leaf.reader()) for leaf, _ in _leaf_searchers(s)]
+        leaves = _leaf_searchers(s)
+        parts = [self._columns(leaf.reader()) for leaf, _ in leaves]
         if len(parts) == 1:
             return parts[0]
-        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        key = ("columns", *(_segment_id(leaf.reader()) for leaf, _ in leaves))  # joined once
+        joined = self._joined.get(key)
+        if joined is None:
+            joined = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+            if all(key[1:]):
+                with self._lock:
+                    self._joined.setdefault(key, joined)
+        return joined
 
     def _global_pids(self, s) -> list[str]:
         """Paragraph id of every global docnum ("" for a deleted one), read once per segment."""
         parts: list[list[str]] = []
-        for leaf, _ in _leaf_searchers(s):
+        leaves = _leaf_searchers(s)
+        key = ("pids", *(_segment_id(leaf.reader()) for leaf, _ in leaves))
+        joined = self._joined.get(key) if len(leaves) > 1 else None
+        if joined is not None:
+            return joined
+        for leaf, _ in leaves:
             reader = leaf.reader()
             key = _segment_id(reader)
             pids = self._pid_cache.get(key) if key else None
@@ -710,7 +724,13 @@ class KeywordIndex:
                     with self._lock:
                         self._pid_cache.setdefault(key, pids)
             parts.append(pids)
-        return parts[0] if len(parts) == 1 else [pid for part in parts for pid in part]
+        if len(parts) == 1:
+            return parts[0]
+        joined = [pid for part in parts for pid in part]
+        if all(key[1:]):
+            with self._lock:
+                self._joined.setdefault(key, joined)
+        return joined
 
     def _pid_lookup(self, s) -> dict[str, int]:
         key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))
