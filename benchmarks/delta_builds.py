@@ -9,6 +9,12 @@ the difference is the index writes. Prints each build's step times, the disk use
 touched, and the latency of the page's grouped call on both results, alternated in one process.
 
     python benchmarks/delta_builds.py [--base 700] [--add 20] [--queries 60] [--work /tmp/delta-bench]
+    python benchmarks/delta_builds.py --latency-only --queries 300   # again on the builds of a run before
+
+``--vectors N`` instead times the vector index alone at a size where it is HNSW: N random unit vectors in
+384-d (a worst case for HNSW; real embeddings cluster), then ``--change`` rows replaced and as many added:
+the index written whole against the previous base shared plus a delta, and the single-query latency and
+recall@10 (against exact search) of both.
 """
 
 from __future__ import annotations
@@ -62,24 +68,35 @@ def main() -> None:
     ap.add_argument("--add", type=int, default=20)
     ap.add_argument("--queries", type=int, default=60)
     ap.add_argument("--work", default="/tmp/delta-bench")
+    ap.add_argument("--latency-only", action="store_true", help="reuse the builds a run left in --work")
+    ap.add_argument("--vectors", type=int, default=0, help="time the vector index alone at this size")
+    ap.add_argument("--change", type=int, default=500)
     args = ap.parse_args()
+    if args.vectors:
+        return vectors_alone(args.vectors, args.change, args.queries, Path(args.work))
     if not BBC.is_dir():
         sys.exit(f"needs the BBC articles in {BBC} (../shared)")
-    from index import layout
-    from index.build import build_index
     from index.settings import Settings
-    from search.searcher import Searcher
 
     work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
     chosen = articles(args.base + args.add)
     corpus = work / "corpus"
-    copy_corpus(chosen[: args.base], corpus)
 
     def settings(index: str, **kw) -> Settings:  # type: ignore[no-untyped-def]
         return Settings.load(env={"HF_HUB_OFFLINE": "1"}, corpus=str(corpus), index_dir=str(work / index),
                              **kw)
 
+    if not args.latency_only:
+        build_both(args, work, chosen, corpus, settings)
+    latency(args, chosen, {name: settings(name) for name in ("delta", "whole")})
+
+
+def build_both(args, work, chosen, corpus, settings) -> None:  # type: ignore[no-untyped-def]
+    from index import layout
+    from index.build import build_index
+
+    shutil.rmtree(work, ignore_errors=True)
+    copy_corpus(chosen[: args.base], corpus)
     t = time.perf_counter()
     first = build_index(settings("delta"), incremental=False)
     print(f"full build of {args.base} articles: {time.perf_counter() - t:.1f} s "
@@ -112,11 +129,16 @@ def main() -> None:
             p1, p2 = du_kb(*mine) / 1024, du_kb(*mine, *theirs) / 1024
             print(f"  {part:20s}{'':31s}{p2:15.1f}{p1:14.1f}{p2 / p1:7.2f}")
 
+
+
+def latency(args, chosen, settings) -> None:  # type: ignore[no-untyped-def]
+    from search.searcher import Searcher
+
     rng = random.Random(1)
     heads = [p.read_text(encoding="utf-8", errors="replace").splitlines()[0] for p in chosen]
     words = [w for h in heads for w in h.split() if len(w) > 4]
     queries = [" ".join(rng.sample(words, rng.randint(1, 3))) for _ in range(args.queries)]
-    sides = {name: Searcher.open(settings(name)) for name in reports}
+    sides = {name: Searcher.open(s) for name, s in settings.items()}
     for s in sides.values():
         s.search("warm up", limit=10, group=True)
     times: dict[str, list[float]] = {name: [] for name in sides}
@@ -134,6 +156,52 @@ def main() -> None:
     for name, ts in times.items():
         print(f"  {name:6s} p50 {np.percentile(ts, 50):6.1f} ms  p95 {np.percentile(ts, 95):6.1f} ms")
     print(f"  same hits on both: {same}/{len(queries)}")
+
+
+def vectors_alone(n: int, change: int, n_queries: int, work: Path) -> None:
+    from index.keyword import link_or_copy
+    from index.vectors import VectorIndex, write_vector_delta, write_vector_index
+
+    dim, rng = 384, np.random.default_rng(0)
+
+    def unit(m: int) -> np.ndarray:
+        x = rng.standard_normal((m, dim)).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    shutil.rmtree(work, ignore_errors=True)
+    base = unit(n)
+    ids = [f"p{i}" for i in range(n)]
+    t = time.perf_counter()
+    write_vector_index(work / "old", base, ids, hnsw_threshold=n - 1, keys=ids)
+    print(f"base: {n} vectors, HNSW written in {time.perf_counter() - t:.1f} s", flush=True)
+    fresh = unit(2 * change)
+    live = np.vstack([fresh[:change], base[change:], fresh[change:]])
+    live_ids = ids + [f"n{i}" for i in range(change)]
+    t = time.perf_counter()
+    write_vector_index(work / "whole", live, live_ids, hnsw_threshold=n - 1, keys=live_ids)
+    whole_s = time.perf_counter() - t
+    t = time.perf_counter()
+    (work / "delta").mkdir()
+    for name in ("vectors.faiss", "vector_ids.json"):
+        link_or_copy(work / "old" / name, work / "delta" / name)
+    delta_ids = ids[:change] + live_ids[n:]
+    write_vector_delta(work / "delta", np.vstack([fresh[:change], fresh[change:]]), delta_ids, delta_ids,
+                       removed=range(change))
+    delta_s = time.perf_counter() - t
+    print(f"{change} rows changed, {change} added: written whole {whole_s:.1f} s, delta {delta_s:.2f} s")
+    queries = unit(n_queries)
+    exact = np.argsort(-(queries @ live.T), axis=1)[:, :10]
+    for name in ("whole", "delta"):
+        index = VectorIndex.open(work / name)
+        index.search(queries[0], 10)
+        times, recall = [], []
+        for q, want in zip(queries, exact, strict=True):
+            t = time.perf_counter()
+            got = index.search(q, 10)
+            times.append((time.perf_counter() - t) * 1000)
+            recall.append(len({pid for pid, _ in got} & {live_ids[i] for i in want}) / 10)
+        p50, p95 = np.percentile(times, 50), np.percentile(times, 95)
+        print(f"  {name:6s} search p50 {p50:5.2f} ms  p95 {p95:5.2f} ms  recall@10 {np.mean(recall):.3f}")
 
 
 if __name__ == "__main__":
