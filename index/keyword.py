@@ -714,15 +714,15 @@ class KeywordIndex:
             return joined
         for leaf, _ in leaves:
             reader = leaf.reader()
-            key = _segment_id(reader)
-            pids = self._pid_cache.get(key) if key else None
+            segment = _segment_id(reader)
+            pids = self._pid_cache.get(segment) if segment else None
             if pids is None:
                 pids = [""] * reader.doc_count_all()
                 for docnum, stored in reader.iter_docs():
                     pids[docnum] = stored.get("id", "")
-                if key:
+                if segment:
                     with self._lock:
-                        self._pid_cache.setdefault(key, pids)
+                        self._pid_cache.setdefault(segment, pids)
             parts.append(pids)
         if len(parts) == 1:
             return parts[0]

@@ -106,6 +106,9 @@ def test_keyword_delta_shares_the_base_segment_and_matches_a_full_write(tmp_path
     s = delta._searcher()
     assert len(list(s.leaf_searchers())) == 2
     assert all(delta._segment_arrays(leaf.reader()) is not None for leaf, _ in s.leaf_searchers())
+    # per-segment columns are joined once per open index, not on every call
+    assert delta._global_pids(s) is delta._global_pids(s)
+    assert delta._global_columns(s) is delta._global_columns(s)
     for text in [*QUERIES, "storm peace"]:
         for kw in ({}, {"entities": ["Q4"]}, {"restrict": Restrict(date_from="2024-03-01")}):
             got = _by_id(delta, text, **kw)
