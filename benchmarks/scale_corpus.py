@@ -222,6 +222,31 @@ def vectors(table: TextTable, *, needed: Iterable[int] | None = None, model: str
     return np.lib.format.open_memmap(store, mode="r")
 
 
+def forget_changed(old: Path, table: TextTable, say: Any = print) -> None:
+    """Drop the cached vector and detector output of every text id whose text changed since ``old`` was
+    written (e.g. the reader now decodes HTML entities): ids follow the pool's order, so a changed text
+    keeps its id, and the caches, keyed by id, would otherwise serve the old text's vector and offsets."""
+    if not old.is_file():
+        return
+    before = [row["text"] for row in read_jsonl(old)]
+    if len(before) != len(table.texts):
+        return  # another pool: vectors() starts afresh (its stamp holds the count)
+    changed = {i for i, (a, b) in enumerate(zip(before, table.texts, strict=True)) if a != b}
+    if not changed:
+        return
+    done_path = CACHE / "vectors" / "done.npy"
+    if done_path.is_file():
+        done = np.load(done_path)
+        done[sorted(changed)] = False
+        np.save(CACHE / "vectors" / "done.tmp.npy", done)
+        os.replace(CACHE / "vectors" / "done.tmp.npy", done_path)
+    mentions = CACHE / "mentions.jsonl"
+    if mentions.is_file():
+        write_jsonl(mentions.with_suffix(".tmp"), (r for r in read_jsonl(mentions) if r["id"] not in changed))
+        os.replace(mentions.with_suffix(".tmp"), mentions)
+    say(f"{len(changed)} texts changed since the cache was written: their vectors and mentions are redone")
+
+
 def used_texts(corpus: Path) -> set[int]:
     """Ids of the texts (titles and sentences) a generated corpus uses."""
     used: set[int] = set()
@@ -358,6 +383,7 @@ def prepare(n_paragraphs: int, *, queries: int = 200, say: Any = print, encode: 
         per_source = ", ".join(f"{s} {sum(a.source == s for a in pool)}" for s in SOURCE_WEIGHTS)
         say(f"{len(pool)} pool articles ({per_source}), {len(held)} held out; {len(table.texts)} distinct "
             f"texts ({time.perf_counter() - t0:.0f} s)")
+        forget_changed(paths["texts"], table, say)
         table.save(paths["texts"])
         if not paths["corpus"].is_file():
             tmp = paths["corpus"].with_suffix(".tmp")
@@ -494,7 +520,7 @@ def detect_sentences(n_paragraphs: int, say: Any = print, scifact_limit: int | N
 
 
 def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool = False,
-                scifact_limit: int | None = None) -> Path:
+                scifact_limit: int | None = None, progress: bool = False) -> Path:
     """A real ``build_index`` of the generated corpus (cached as ``var/scale/index-<N>``); returns its folder.
 
     The builder, Whoosh, HNSW and the linker run for real; vectors come from ``PrecomputedEncoder`` and the
@@ -528,10 +554,36 @@ def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool 
     say(f"building {n_paragraphs} generated paragraphs in {index_dir} (vectors precomputed, NER per "
         "sentence)")
     t0 = time.perf_counter()
-    report = build_index(settings, encoder=encoder, linker=linker, progress=False, incremental=False,
-                         extra_settings={"scale_corpus": name})
+    report = build_index(settings, encoder=encoder, linker=linker, progress=progress, incremental=False,
+                         extra_settings={"scale_corpus": name}, log=say if progress else None)
     say(f"  built in {time.perf_counter() - t0:.0f} s: {report.summary()}")
     return index_dir
+
+
+def _vm_rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _watch(interval: float = 60.0) -> None:
+    """Print resident memory, its peak so far and the load average every ``interval`` seconds (a daemon
+    thread beside a long build: where it stands, and how busy the shared machine is)."""
+    import resource
+    import threading
+
+    t0 = time.perf_counter()
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+            print(f"  [{time.strftime('%H:%M:%S')} +{time.perf_counter() - t0:.0f} s] RSS "
+                  f"{_vm_rss_mb():.0f} MB (peak {peak:.0f} MB), load {load}", flush=True)
+
+    threading.Thread(target=loop, daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -545,10 +597,26 @@ def main(argv: list[str] | None = None) -> int:
                     help="Use only the first N SciFact abstracts (fewer distinct texts to encode).")
     ap.add_argument("--detect", action="store_true",
                     help="Only run the detector over the corpus's distinct sentences (cached for the build).")
+    ap.add_argument("--build", action="store_true",
+                    help="Build the corpus's index (scale_build, cached), printing stages, RSS and load.")
+    ap.add_argument("--encoded-elsewhere", action="store_true",
+                    help="With --build: wait for a concurrent scale_corpus.py run to encode the texts.")
     args = ap.parse_args(argv)
     missing = available()
     if missing:
         print(f"skip: {missing}")
+        return 0
+    if args.build:
+        import resource
+
+        _watch()
+        print(f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the start", flush=True)
+        index_dir = scale_build(args.paragraphs, encoded_elsewhere=args.encoded_elsewhere,
+                                scifact_limit=args.scifact_limit, progress=True,
+                                say=lambda m: print(m, flush=True))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"index: {index_dir}; peak RSS {peak:.0f} MB, "
+              f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the end")
         return 0
     if args.detect:
         detect_sentences(args.paragraphs, scifact_limit=args.scifact_limit)
