@@ -100,20 +100,29 @@ def measure(index_dir: Path, source: Path, queries: list[dict[str, Any]], worker
     return out
 
 
-def recall(index_dir: Path, queries: list[dict[str, Any]]) -> tuple[float, str]:
+def recall(index_dir: Path, queries: list[dict[str, Any]]) -> tuple[float, str] | None:
+    """Recall@10 of the build's vector index against exact search; None (said) when this checkout cannot
+    read the build (an older format, served by an older ``--source``)."""
     from bench_latency import hnsw_recall
 
-    return hnsw_recall(index_dir, queries)
-
-
-def report(label: str, index_dir: Path, r: dict[str, Any], rec: tuple[float, str] | None) -> None:
-    from index import layout
+    from index.errors import PersonaeError
 
     try:
-        counts = layout.read_manifest(layout.current_build(index_dir)).counts
+        return hnsw_recall(index_dir, queries)
+    except PersonaeError as err:
+        print(f"  recall not measured: {err}")
+        return None
+
+
+def report(label: str, index_dir: Path, r: dict[str, Any]) -> None:
+    from index import layout
+
+    try:  # the manifest's JSON as it is: an older format's counts read the same
+        folder = index_dir / (index_dir / layout.POINTER).read_text(encoding="utf-8").strip()
+        counts = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["counts"]
         size = f"{counts['paragraphs']:,} paragraphs, {counts['documents']:,} documents"
-    except Exception as err:  # an older build format: the row still says what it measured
-        size = f"(manifest not read by this checkout: {err})"
+    except (OSError, ValueError, KeyError) as err:
+        size = f"(no manifest read: {err})"
     print(f"\n{label}: {index_dir} — {size}; load {r['load_start']} at the start, {r['load_end']} at the end")
     print(f"  start-up {r['startup_s']:.1f} s; first search {r['first_ms']:.0f} ms, next "
           f"{2 * r['workers']} max {r['next_first_max_ms']:.0f} ms, the rest p50 {r['rest_p50_ms']:.0f} ms")
@@ -131,8 +140,6 @@ def report(label: str, index_dir: Path, r: dict[str, Any], rec: tuple[float, str
         print(f"  {name:42s} {len(v):5d} {_pct(v, 50):7.1f} {_pct(v, 95):7.1f}")
     if r["failed"]:
         print(f"  {r['failed']} calls not answered 200 (left out)")
-    if rec is not None:
-        print(f"  vector leg recall@10 vs exact search ({rec[1]}): {rec[0]:.4f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,8 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     index_dir = args.index_dir.resolve()
     t0 = time.perf_counter()
     r = measure(index_dir, args.source.resolve(), queries, args.workers, args.timeout)
+    report(args.label or args.source.resolve().name, index_dir, r)
     rec = None if args.no_recall else recall(index_dir, queries)
-    report(args.label or args.source.resolve().name, index_dir, r, rec)
+    if rec is not None:
+        print(f"  vector leg recall@10 vs exact search ({rec[1]}): {rec[0]:.4f}")
     print(f"  ({time.perf_counter() - t0:.0f} s in all)")
     if args.json:
         args.json.write_text(json.dumps({**r, "recall": rec}, indent=1), encoding="utf-8")
