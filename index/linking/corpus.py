@@ -641,12 +641,18 @@ def _name_entities(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutco
         name = " ".join(words)
         team = "-team" if all(cl.sense == "team" for cl in members) else ""  # not the place it is named for
         named.append((f"local:{slugify(ascii_key(name))}{team}", name, typ, members))
-    used: Counter[str] = Counter(lid for lid, *_ in named)
+    # Two entities, one name (different people): the one named first (earliest date, then name and
+    # document) keeps the bare id, each other one gets a suffix from its own first mention. A document added
+    # later therefore renames nobody unless it is dated before everything the corpus held.
+    firsts = {id(members): min((cl.date or "9999", _key(cl), cl.pid) for cl in members)
+              for _, _, _, members in named}
+    earliest: dict[str, tuple[str, str, str]] = {}
+    for lid, _, _, members in named:
+        earliest[lid] = min(earliest.get(lid, firsts[id(members)]), firsts[id(members)])
     for lid, name, typ, members in sorted(named, key=lambda x: x[0]):
         base = lid
-        if used[lid] > 1:  # two entities, one name (different people): tell them apart by their first
-            # mention (earliest date, then name and document), so that documents added later keep the id
-            first = min((cl.date or "9999", _key(cl), cl.pid) for cl in members)
+        first = firsts[id(members)]
+        if first != earliest[lid]:
             lid = f"{lid}-{hashlib.sha1('|'.join(first).encode()).hexdigest()[:6]}"
         aliases: Counter[str] = Counter()
         for cl in members:
