@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm import tqdm
 
-from index import layout
+from index import layers, layout
 from index.dates import with_iso_dates
 from index.documents import read_corpus, split_paragraphs
 from index.duplicates import write_duplicates
@@ -239,16 +239,24 @@ def _build_locked(
         linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop,
                        context=context, state=state)
         entities = _entity_table(linker.entities(), linked)
-        if getattr(linker, "state", None) is not None:
-            linker.state.save(tmp / layout.LINKING_STATE)
         spent["link"] = time.perf_counter() - t
+        if getattr(linker, "state", None) is not None:
+            t = time.perf_counter()
+            linker.state.save(tmp / layout.LINKING_STATE,
+                              base=previous.folder / layout.LINKING_STATE if previous is not None else None)
+            spent["linking_state"] = time.perf_counter() - t
+        t = time.perf_counter()
         write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),
-                    (row for rows in linked.values() for row in rows), entities)
+                    (row for rows in linked.values() for row in rows), entities,
+                    previous=previous.folder / layout.STORE if previous is not None else None)
+        spent["store"] = time.perf_counter() - t
         registry = getattr(linker, "registry", None)
         if registry is not None:  # the registry this build linked with: queries link the same way
             registry.save(tmp / layout.REGISTRY)
         if cache.enabled:
-            cache.write(tmp / layout.MENTIONS, (d.text for d in corpus.documents))
+            t = time.perf_counter()
+            cache.write(tmp, (d.text for d in corpus.documents))
+            spent["mentions"] = time.perf_counter() - t
         if stop.is_set():
             raise _Cancelled
         t = time.perf_counter()
@@ -459,7 +467,7 @@ class _Previous:
         return all(k in old and old[k] == self.snapshot[k] for k in keys)
 
     def mentions(self) -> _StoredMentions:
-        return _StoredMentions(self.folder / layout.MENTIONS)
+        return _StoredMentions(self.folder)
 
     def linking_state(self) -> LinkingState | None:
         """The previous build's linking, per document and for the corpus pass (None if it kept none); the
@@ -527,25 +535,36 @@ def _previous_build(index_dir: Path, snapshot: dict[str, Any], say: Log) -> _Pre
 
 
 class _StoredMentions:
-    """The previous build's ``mentions.jsonl``, by text key: a line is parsed only when its mentions are
-    asked for, and copied as it is into the next build's file otherwise (most documents of an incremental
-    build are reused whole, and their detector output need not be decoded)."""
+    """The previous build's detector output (its ``mentions-<gen>.jsonl`` layers), by text key: a line is
+    parsed only when its mentions are asked for (most documents of an incremental build are reused whole,
+    and their detector output need not be decoded)."""
 
     _PREFIX = '{"key": "'
 
-    def __init__(self, path: Path | None = None):
+    def __init__(self, folder: Path | None = None):
         self.lines: dict[str, str] = {}
-        if path is not None and path.is_file():
+        self.layers: list[tuple[Path, list[str]]] = []  # each file and the keys it holds
+        for path in layers.layer_files(folder, layout.MENTIONS, ".jsonl") if folder is not None else ():
+            keys = []
             with path.open(encoding="utf-8") as f:
                 for line in f:
                     if line.startswith(self._PREFIX):
-                        self.lines[line[len(self._PREFIX) : line.index('"', len(self._PREFIX))]] = line
+                        key = line[len(self._PREFIX) : line.index('"', len(self._PREFIX))]
+                        self.lines[key] = line
+                        keys.append(key)
+            self.layers.append((path, keys))
 
     def __contains__(self, key: object) -> bool:
         return key in self.lines
 
     def __getitem__(self, key: str) -> list[Mention]:
         return [Mention(*m) for m in json.loads(self.lines[key])["mentions"]]
+
+
+def read_mentions(folder: Path) -> dict[str, list[Mention]]:
+    """Every text key's detector output stored in build ``folder`` (all its layers)."""
+    stored = _StoredMentions(folder)
+    return {k: stored[k] for k in stored.lines}
 
 
 class _MentionCache:
@@ -591,16 +610,26 @@ class _MentionCache:
     def missed(self, text: str) -> bool:
         return not self.enabled or _text_key(text) in self._missed
 
-    def write(self, path: Path, texts: Iterable[str]) -> None:
-        """``mentions.jsonl``: every text's mentions, once per text (a document reused whole was not
-        detected again: its line is copied from the previous build's file)."""
-        done: set[str] = set()
-        with path.open("w", encoding="utf-8") as f:
-            for text in texts:
-                k = _text_key(text)
-                if k in done:
-                    continue
-                done.add(k)
+    def write(self, folder: Path, texts: Iterable[str]) -> None:
+        """The build's ``mentions-<gen>.jsonl`` layers: every text's mentions, once per text. The previous
+        build's layers that ``layers.keep_layers`` keeps are hard-linked, and only the texts they lack
+        (detected by this build, or kept in a layer not kept) are written, into one new layer."""
+        keys = list(dict.fromkeys(_text_key(t) for t in texts))
+        old = self.cached.layers
+        wanted = set(keys)
+        keep = layers.keep_layers([len(k) for _, k in old], [len(wanted.intersection(k)) for _, k in old],
+                                  len(keys))
+        shared: set[str] = set()
+        for i in keep:
+            layers.share(old[i][0], folder)
+            shared.update(old[i][1])
+        todo = [k for k in keys if k not in shared]
+        if not todo and keep:
+            return
+        name = layers.layer_name(layout.MENTIONS, layers.next_generation(
+            [p.name for p, _ in old], layout.MENTIONS, ".jsonl"), ".jsonl")
+        with (folder / name).open("w", encoding="utf-8") as f:
+            for k in todo:
                 ms = self.seen.get(k)
                 if ms is not None:
                     row = {"key": k, "mentions": [[m.start, m.end, m.text, m.type, m.source] for m in ms]}

@@ -7,17 +7,23 @@
       build-<stamp>/          # one complete build
         manifest.json         # written last: a folder without it is not a build
         store.sqlite          # documents, paragraphs (+ links, quotes), entities; read by id (index/store.py)
+        store-<gen>.sqlite    # its layers (the rows); most are hard links shared with the build before
         whoosh/               # keyword index: a base segment (shared by hard link), maybe a delta segment
         postings/             # its posting lists as numpy arrays, read by the query side (index/postings.py)
         vectors.faiss, vector_ids.json   # the vector index's base (hard links to the previous build's
                               # in an incremental build, index/vectors.py)
         vectors-delta.faiss, vectors-delta.json   # an incremental build's delta (absent in a full one)
-        mentions.jsonl        # detector output per document text, reused by the next incremental build
-        linking.pkl           # per-document resolution, corpus-pass outcome and quotes (optional; same use)
+        mentions-<gen>.jsonl  # detector output per document text (layers), reused by the next build
+        linking.pkl           # corpus-pass outcome, its linking-<gen>.pkl layers (optional; same use)
+        linking-<gen>.pkl     # per-document resolution, quotes, language
         registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
         duplicates.json       # near-duplicate document clusters (index/duplicates.py)
       .tmp-<stamp>-<pid>/     # a build in progress; never read
       .build.lock             # flock held by the one running build (holds its pid, for the message)
+
+Shared files: an incremental build hard-links the previous build's layer files it still uses (same name,
+same inode) and writes only new layers. No build ever writes a published file, so sharing cannot change
+the build before, which keeps serving; deleting a build only drops its names for the inodes.
 
 Durability: a build's files and folders are fsynced before it is renamed into place, and the pointer file and
 the index folder are fsynced around the swap, so after a power loss CURRENT names either the old build or a
@@ -49,13 +55,14 @@ from index.vectors import VECTOR_IDS, VECTORS, VectorIndex
 # 4: documents, paragraphs and entities in store.sqlite (was documents/paragraphs.jsonl, entities.json)
 # 5: postings/ (the keyword index's posting lists as arrays)
 # 6: incremental builds share a base with the previous build (hard links) plus a delta: vectors-delta.*,
-#    Whoosh segments with deletions, postings/<segment>/, rows-<segment>.json; vector_ids.json keys
+#    Whoosh segments with deletions, postings/<segment>/, rows-<segment>.json; vector_ids.json keys; the
+#    store, mentions and linking state as layers (store-<gen>.sqlite, mentions-<gen>.jsonl, linking-<gen>.pkl)
 INDEX_FORMAT = 6
 POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 WHOOSH_DIR = "whoosh"
 POSTINGS_DIR = "postings"  # index/postings.py: Whoosh's posting lists as numpy arrays
-MENTIONS = "mentions.jsonl"
+MENTIONS = "mentions"  # index/build.py: detector output, layers mentions-<gen>.jsonl
 LINKING_STATE = "linking.pkl"  # index/linking/incremental.py; optional: without it linking starts afresh
 REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
 LOCK = ".build.lock"

@@ -1,60 +1,86 @@
-"""The build's record store: documents, paragraphs (with links and quotes) and entities in one SQLite file.
+"""The build's record store: documents, paragraphs (with links and quotes) and entities in SQLite files.
 
-Servers read records by id from this file instead of holding the corpus in their heap: every worker
-process opens the same file read-only, so its pages are shared through the OS page cache, and start-up
+Servers read records by id from these files instead of holding the corpus in their heap: every worker
+process opens the same files read-only, so their pages are shared through the OS page cache, and start-up
 reads nothing but the document list (ids and dates, for grouping and timelines).
 
-Written once by the build (``write_store``, in the build's temp folder) and never modified after publish,
-so readers open it with ``mode=ro&immutable=1``: no locking, no journal lookups. Tables::
+A store is ``store.sqlite`` (the head) and the layer files it names, ``store-<generation>.sqlite``, all in
+the build folder. Layers hold the heavy rows under keys that never change once written; the head says which
+documents the build has, in which order, and where each one's rows are. An incremental build shares the
+previous build's layers (hard links: same inode, no bytes copied) and writes only the documents whose rows
+changed (text, links, quotes) into one new layer, plus a new head; a document replaced or deleted keeps its
+old rows in a shared layer, but no head row points at them any more. ``_plan`` compacts: when too few of the
+base layer's documents are live, or too many live outside it, everything is written into a new base; when
+there are too many delta layers, their live documents are written again into the new one.
 
-    meta        key -> value (format, row counts)
-    documents   ord (build order) | id | date | head (title, date, source, url) | body (the document)
-    paragraphs  ord (build order = vector row) | id | doc (document ord) | n | body (row + links + quotes)
-    links       paragraph (ord) | entity_id     indexes (entity_id, paragraph), (paragraph, entity_id)
-    quotes      paragraph (ord) | speaker                       index (speaker, paragraph)
-    entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body (JSON)
+Every file is written once (``write_store``, in the build's temp folder) and never modified after
+publish, so readers open them with ``mode=ro&immutable=1`` (layers ATTACHed to the head's connection): no
+locking, no journal lookups. Tables::
 
+    head   meta        key -> value (format, row counts)
+           layers      n (0 = base) | file | documents written | key ranges (dk_end, pk_end)
+           live        ord (build order) | id | dk (document key) | layer | date | digest (of its rows)
+           entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body (JSON)
+    layer  documents   dk | id | head (title, date, source, url) | body (the document)
+           paragraphs  pk (paragraph key) | id | dk | n | body (row + links + quotes)
+           links       entity_id | pk | dk      indexes (entity_id, pk, dk), (pk, entity_id)
+           quotes      speaker | pk | dk        index (speaker, pk, dk)
+
+Build order: documents by ``live.ord``, a document's paragraphs by ``n`` (= the vector rows' order).
 ``links`` and ``quotes`` hold only what lookups by entity need; the full link and quote records stay in
-the paragraph's body, in the order the build wrote them.
+the paragraph's body, in the order the build wrote them. Entities change with every build (counts,
+surfaces) and are small: the head holds the whole table.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from index.errors import IndexFormatMismatch, StorageError
+from index.layers import keep_layers, layer_files, layer_name, next_generation, share
 
 STORE = "store.sqlite"  # the build folder's file this module owns (index/layout.py lists them all)
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: layers shared between builds (1: one file per build)
 _CHUNK = 500  # ids per ``IN (...)`` query (SQLite allows 32766 variables; smaller keeps plans cheap)
 _SEP = "\x1f"  # between the casefolded names of an entity in ``entities.names``
 HEAD = ("title", "date", "source", "url")  # what a search hit shows of its document (``doc_heads``)
 
-_SCHEMA = """
+_HEAD_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE documents (ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, date TEXT, head TEXT NOT NULL,
-                        body TEXT NOT NULL);
-CREATE TABLE paragraphs (ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc INTEGER NOT NULL,
-                         n INTEGER NOT NULL, body TEXT NOT NULL);
-CREATE TABLE links (paragraph INTEGER NOT NULL, entity_id TEXT NOT NULL);
-CREATE TABLE quotes (paragraph INTEGER NOT NULL, speaker TEXT NOT NULL);
+CREATE TABLE layers (n INTEGER PRIMARY KEY, file TEXT NOT NULL, documents INTEGER NOT NULL,
+                     dk_end INTEGER NOT NULL, pk_end INTEGER NOT NULL);
+CREATE TABLE live (ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, dk INTEGER NOT NULL UNIQUE,
+                   layer INTEGER NOT NULL, date TEXT, digest TEXT NOT NULL);
 CREATE TABLE entities (id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, mentions INTEGER NOT NULL,
                        names TEXT NOT NULL, body TEXT NOT NULL);
 """
-# Built after the rows are in (one sort each instead of index maintenance on every insert).
-_INDEXES = """
-CREATE INDEX paragraphs_doc ON paragraphs (doc, n);
-CREATE INDEX links_entity ON links (entity_id, paragraph);
-CREATE INDEX links_paragraph ON links (paragraph, entity_id);
-CREATE INDEX quotes_speaker ON quotes (speaker, paragraph);
+_HEAD_INDEXES = """
 CREATE INDEX entities_rank ON entities (mentions DESC, id);
 CREATE INDEX entities_type_rank ON entities (type, mentions DESC, id);
+"""
+_LAYER_SCHEMA = """
+CREATE TABLE documents (dk INTEGER PRIMARY KEY, id TEXT NOT NULL, head TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE paragraphs (pk INTEGER PRIMARY KEY, id TEXT NOT NULL, dk INTEGER NOT NULL, n INTEGER NOT NULL,
+                         body TEXT NOT NULL);
+CREATE TABLE links (entity_id TEXT NOT NULL, pk INTEGER NOT NULL, dk INTEGER NOT NULL);
+CREATE TABLE quotes (speaker TEXT NOT NULL, pk INTEGER NOT NULL, dk INTEGER NOT NULL);
+"""
+# Built after the rows are in (one sort each instead of index maintenance on every insert).
+_LAYER_INDEXES = """
+CREATE INDEX paragraphs_id ON paragraphs (id);
+CREATE INDEX paragraphs_doc ON paragraphs (dk, n);
+CREATE INDEX links_entity ON links (entity_id, pk, dk);
+CREATE INDEX links_paragraph ON links (pk, entity_id);
+CREATE INDEX quotes_speaker ON quotes (speaker, pk, dk);
 """
 
 
@@ -68,24 +94,127 @@ def entity_names(row: dict[str, Any]) -> str:
     return _SEP + _SEP.join(str(n).casefold() for n in names) + _SEP
 
 
+@dataclass
+class _Doc:
+    """One document as the store writes it: its JSON, its paragraphs' JSON, and a digest of both (a
+    document whose digest is unchanged since the previous build keeps its rows there)."""
+
+    id: str
+    date: str | None
+    head: str
+    body: str
+    paragraphs: list[tuple[str, int, str, list[str], list[str]]]  # id, n, body, linked ids, speakers
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class _Layer:
+    file: str
+    documents: int  # rows written, live or not
+    dk_end: int  # keys of this layer's rows are below these
+    pk_end: int
+
+
+@dataclass
+class _Old:
+    """The previous build's store, as far as the next build needs it: its layers and its live documents."""
+
+    folder: Path
+    layers: list[_Layer]
+    live: dict[str, tuple[int, int, str]]  # document id -> (key, layer, digest)
+
+
 def write_store(
     path: Path,
     documents: Iterable[dict[str, Any]],
     paragraphs: Iterable[dict[str, Any]],
     entities: dict[str, dict[str, Any]],
+    previous: Path | None = None,
 ) -> dict[str, int]:
-    """Write the store at ``path`` (must not exist); returns its row counts.
+    """Write the store at ``path`` (must not exist) and its layer files beside it; returns its row counts.
 
-    ``paragraphs`` come in build order (the vector rows' order) and each names a ``doc_id`` among
-    ``documents``. No journal and no fsync here: the build fsyncs every file before it publishes.
+    ``paragraphs`` come in build order (the vector rows' order): grouped by document in the order of
+    ``documents``, by ``n`` within one. With ``previous`` (the store of the build before), the layers that
+    still hold enough live documents are shared with it (hard links) and only the documents whose rows
+    changed are written, into one new layer; otherwise (or when ``_plan`` says compact) every document goes
+    into one new base layer. No journal and no fsync here: the build fsyncs every file before it publishes.
     """
     path = Path(path)
     if path.exists():
         raise FileExistsError(path)
     try:
-        return _write(path, documents, paragraphs, entities)
+        return _write(path, documents, paragraphs, entities, previous)
     except sqlite3.Error as err:  # a full disk is SQLITE_FULL here, not an OSError: name the file
         raise StorageError(path, str(err) or type(err).__name__, "write") from None
+
+
+def _group(documents: Iterable[dict[str, Any]], paragraphs: Iterable[dict[str, Any]]) -> list[_Doc]:
+    """The documents in order with their paragraphs, serialised once, each with its digest."""
+    docs: list[_Doc] = []
+    by_id: dict[str, _Doc] = {}
+    for d in documents:
+        doc = _Doc(d["id"], d.get("date"), _dumps({k: d.get(k) for k in HEAD}), _dumps(d), [])
+        if doc.id in by_id:
+            raise ValueError(f"document id {doc.id!r} appears twice")
+        by_id[doc.id] = doc
+        docs.append(doc)
+    position = {doc.id: i for i, doc in enumerate(docs)}
+    last = (-1, 0)
+    for p in paragraphs:
+        doc = by_id[p["doc_id"]]
+        here = (position[doc.id], int(p["n"]))
+        if here <= last:  # reads order paragraphs by (document, n): they must have been written so
+            raise ValueError(f"paragraph {p['id']!r} is out of build order (documents' order, then n)")
+        last = here
+        doc.paragraphs.append((
+            p["id"], int(p["n"]), _dumps(p), list(dict.fromkeys(x["entity_id"] for x in p.get("links", ()))),
+            [s for s in dict.fromkeys(q.get("speaker") for q in p.get("quotes", ())) if s],
+        ))
+    for doc in docs:
+        h = hashlib.sha256(doc.body.encode("utf-8", "surrogatepass"))
+        for _, _, body, _, _ in doc.paragraphs:
+            h.update(b"\0")
+            h.update(body.encode("utf-8", "surrogatepass"))
+        doc.digest = h.hexdigest()[:32]
+    return docs
+
+
+def _read_old(previous: Path | None) -> _Old | None:
+    """The previous store's layers and live documents, or None when it is missing or another format (the
+    build then writes a whole base layer)."""
+    if previous is None or not Path(previous).is_file():
+        return None
+    try:
+        con = sqlite3.connect(Path(previous).resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
+        try:
+            fmt = con.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if fmt is None or fmt[0] != str(STORE_FORMAT):
+                return None
+            layers = [_Layer(*r) for r in con.execute(
+                "SELECT file, documents, dk_end, pk_end FROM layers ORDER BY n")]
+            live = {i: (dk, layer, digest) for i, dk, layer, digest in con.execute(
+                "SELECT id, dk, layer, digest FROM live")}
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return _Old(Path(previous).parent, layers, live)
+
+
+def _plan(docs: list[_Doc], old: _Old | None) -> tuple[list[_Layer], dict[str, tuple[int, int]]]:
+    """Which of the previous build's layers the new store shares (``index.layers.keep_layers``), and where
+    each document kept there lives (id -> (key, index among the kept layers)); the rest is written anew."""
+    if old is None or not old.layers:
+        return [], {}
+    same: dict[int, list[_Doc]] = defaultdict(list)
+    for doc in docs:
+        was = old.live.get(doc.id)
+        if was is not None and was[2] == doc.digest:
+            same[was[1]].append(doc)
+    keep = keep_layers([x.documents for x in old.layers], [len(same[i]) for i in range(len(old.layers))],
+                       len(docs))
+    where = {doc.id: (old.live[doc.id][0], j) for j, i in enumerate(keep) for doc in same[i]}
+    return [old.layers[i] for i in keep], where
 
 
 def _write(
@@ -93,58 +222,97 @@ def _write(
     documents: Iterable[dict[str, Any]],
     paragraphs: Iterable[dict[str, Any]],
     entities: dict[str, dict[str, Any]],
+    previous: Path | None,
 ) -> dict[str, int]:
+    docs = _group(documents, paragraphs)
+    old = _read_old(previous)
+    layers, where = _plan(docs, old)
+    if old is not None:
+        for layer in layers:  # shared, never written to: readers open layers immutable
+            share(old.folder / layer.file, path.parent)
+    fresh = [d for d in docs if d.id not in where]
+    dk = max((x.dk_end for x in layers), default=0)
+    pk = max((x.pk_end for x in layers), default=0)
+    keys: dict[str, int] = {}
+    if fresh or not layers:
+        names = [x.file for x in old.layers] if old is not None else []
+        names += [p.name for p in layer_files(path.parent, "store", ".sqlite")]  # never over a file there
+        name = layer_name("store", next_generation(names, "store", ".sqlite"), ".sqlite")
+        dk_end, pk_end = _write_layer(path.parent / name, fresh, dk, pk, keys)
+        layers = [*layers, _Layer(name, len(fresh), dk_end, pk_end)]
+    new_layer = len(layers) - 1
+    live = []
+    for i, doc in enumerate(docs):
+        key, layer = where.get(doc.id) or (keys[doc.id], new_layer)
+        live.append((i, doc.id, key, layer, doc.date, doc.digest))
+    counts = {"documents": len(docs), "paragraphs": sum(len(d.paragraphs) for d in docs),
+              "entities": len(entities),
+              "link_rows": sum(len(p[3]) for d in docs for p in d.paragraphs),
+              "quote_rows": sum(len(p[4]) for d in docs for p in d.paragraphs)}
     con = sqlite3.connect(path, isolation_level=None)
     try:
         con.execute("PRAGMA journal_mode = OFF")
         con.execute("PRAGMA synchronous = OFF")
-        con.executescript(_SCHEMA)
+        con.executescript(_HEAD_SCHEMA)
         con.execute("BEGIN")
-        doc_ord: dict[str, int] = {}
-        rows = []
-        for i, d in enumerate(documents):
-            doc_ord[d["id"]] = i
-            rows.append((i, d["id"], d.get("date"), _dumps({k: d.get(k) for k in HEAD}), _dumps(d)))
-        con.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?)", rows)
-        n_par = n_links = n_quotes = 0
-        batch: list[tuple[int, str, int, int, str]] = []
-        link_rows: list[tuple[int, str]] = []
-        quote_rows: list[tuple[int, str]] = []
-        for i, p in enumerate(paragraphs):
-            batch.append((i, p["id"], doc_ord[p["doc_id"]], int(p["n"]), _dumps(p)))
-            link_rows += [(i, e) for e in dict.fromkeys(x["entity_id"] for x in p.get("links", ()))]
-            quote_rows += [(i, s) for s in dict.fromkeys(q.get("speaker") for q in p.get("quotes", ())) if s]
-            n_par += 1
-            if len(batch) >= 5000:
-                n_links, n_quotes = _flush(con, batch, link_rows, quote_rows, n_links, n_quotes)
-        n_links, n_quotes = _flush(con, batch, link_rows, quote_rows, n_links, n_quotes)
+        con.executemany("INSERT INTO layers VALUES (?, ?, ?, ?, ?)",
+                        [(n, x.file, x.documents, x.dk_end, x.pk_end) for n, x in enumerate(layers)])
+        con.executemany("INSERT INTO live VALUES (?, ?, ?, ?, ?, ?)", live)
         con.executemany(
             "INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?)",
             ((eid, row.get("name") or eid, row.get("type") or "other", int(row.get("mentions", 0)),
               entity_names(row), _dumps(row)) for eid, row in entities.items()),
         )
-        counts = {"documents": len(rows), "paragraphs": n_par, "entities": len(entities),
-                  "link_rows": n_links, "quote_rows": n_quotes}
         con.executemany("INSERT INTO meta VALUES (?, ?)",
                         [("format", str(STORE_FORMAT))] + [(k, str(v)) for k, v in counts.items()])
         con.execute("COMMIT")
-        con.executescript(_INDEXES)
+        con.executescript(_HEAD_INDEXES)
         con.execute("ANALYZE")
     finally:
         con.close()
     return counts
 
 
-def _flush(con: sqlite3.Connection, batch: list, links: list, quotes: list, n_links: int,
-           n_quotes: int) -> tuple[int, int]:
-    con.executemany("INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)", batch)
-    con.executemany("INSERT INTO links VALUES (?, ?)", links)
-    con.executemany("INSERT INTO quotes VALUES (?, ?)", quotes)
-    n_links, n_quotes = n_links + len(links), n_quotes + len(quotes)
-    batch.clear()
-    links.clear()
-    quotes.clear()
-    return n_links, n_quotes
+def _write_layer(path: Path, docs: list[_Doc], dk: int, pk: int, keys: dict[str, int]) -> tuple[int, int]:
+    """A layer file holding ``docs`` under keys from ``dk`` and ``pk`` on (each document's key goes into
+    ``keys``); returns the keys after the last."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode = OFF")
+        con.execute("PRAGMA synchronous = OFF")
+        con.executescript(_LAYER_SCHEMA)
+        con.execute("BEGIN")
+        rows: list[tuple[int, str, str, str]] = []
+        paras: list[tuple[int, str, int, int, str]] = []
+        links: list[tuple[str, int, int]] = []
+        quotes: list[tuple[str, int, int]] = []
+        for doc in docs:
+            keys[doc.id] = dk
+            rows.append((dk, doc.id, doc.head, doc.body))
+            for pid, n, body, linked, speakers in doc.paragraphs:
+                paras.append((pk, pid, dk, n, body))
+                links += [(e, pk, dk) for e in linked]
+                quotes += [(s, pk, dk) for s in speakers]
+                pk += 1
+            dk += 1
+            if len(paras) >= 5000:
+                _flush(con, rows, paras, links, quotes)
+        _flush(con, rows, paras, links, quotes)
+        con.execute("COMMIT")
+        con.executescript(_LAYER_INDEXES)
+        con.execute("ANALYZE")
+    finally:
+        con.close()
+    return dk, pk
+
+
+def _flush(con: sqlite3.Connection, rows: list, paras: list, links: list, quotes: list) -> None:
+    con.executemany("INSERT INTO documents VALUES (?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)", paras)
+    con.executemany("INSERT INTO links VALUES (?, ?, ?)", links)
+    con.executemany("INSERT INTO quotes VALUES (?, ?, ?)", quotes)
+    for part in (rows, paras, links, quotes):
+        part.clear()
 
 
 class StoreReader:
@@ -160,6 +328,7 @@ class StoreReader:
         self._local = threading.local()
         self._all: dict[threading.Thread, sqlite3.Connection] = {}  # to close them all, and a dead thread's
         self._lock = threading.Lock()
+        self._layers = 0
 
     @classmethod
     def open(cls, path: Path) -> StoreReader:
@@ -187,14 +356,30 @@ class StoreReader:
         if con is None:
             try:
                 con = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
+                files = [r[0] for r in con.execute("SELECT file FROM layers ORDER BY n")]
+                for n, name in enumerate(files):
+                    layer = self.path.parent / name
+                    if not layer.is_file():
+                        raise sqlite3.DatabaseError(f"its layer {name} is missing")
+                    uri = layer.resolve().as_uri() + "?mode=ro&immutable=1"
+                    con.execute(f"ATTACH DATABASE ? AS l{n}", (uri,))
             except sqlite3.Error as err:
+                if con is not None:
+                    con.close()
                 raise self._damaged(err) from None
             with self._lock:
                 for thread in [t for t in self._all if not t.is_alive()]:  # servers that churn threads
                     self._all.pop(thread).close()
                 self._all[threading.current_thread()] = con
+                self._layers = len(files)
             self._local.con = con
         return con
+
+    @property
+    def layers(self) -> range:
+        """The attached layers' numbers (schema ``l<n>``), base first."""
+        self._con()
+        return range(self._layers)
 
     def _damaged(self, err: Exception) -> IndexFormatMismatch:
         return IndexFormatMismatch(
@@ -208,28 +393,64 @@ class StoreReader:
         except sqlite3.DatabaseError as err:  # "file is not a database", "database disk image is malformed"
             raise self._damaged(err) from None
 
-    def _chunked(self, sql: str, keys: Sequence[Any]) -> Iterator[tuple]:
-        """``sql`` with ``{}`` standing for the placeholders of up to ``_CHUNK`` keys, over all ``keys``."""
+    def _chunked(self, sql: str, keys: Sequence[Any], args: Sequence[Any] = ()) -> Iterator[tuple]:
+        """``sql`` with ``{}`` standing for the placeholders of up to ``_CHUNK`` keys, over all ``keys``
+        (``args`` bound before them)."""
         for i in range(0, len(keys), _CHUNK):
             part = keys[i : i + _CHUNK]
-            yield from self._rows(sql.format(",".join("?" * len(part))), part)
+            yield from self._rows(sql.format(",".join("?" * len(part))), [*args, *part])
 
-    def _json_by_id(self, table: str, column: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """``column`` (JSON) of the rows of ``table`` whose id is among ``ids``, by id."""
-        keys = list(dict.fromkeys(ids))
-        sql = f"SELECT id, {column} FROM {table} WHERE id IN ({{}})"
-        return {i: json.loads(v) for i, v in self._chunked(sql, keys)}
+    def _each_layer(self, sql: str, keys: Sequence[Any] | None = None,
+                    args: Sequence[Any] = ()) -> Iterator[tuple]:
+        """``sql`` run on every layer, ``{L}`` standing for its schema (with ``keys``: chunked, as
+        ``_chunked``). Every row of a layer is joined with ``live`` by the query: a document replaced or
+        deleted since its layer was written has no ``live`` row."""
+        for n in self.layers:
+            q = sql.replace("{L}", f"l{n}")
+            if keys is None:
+                yield from self._rows(q, args)
+            else:
+                yield from self._chunked(q, keys, args)
 
-    def _iter(self, table: str, batch: int = 2000) -> Iterator[dict[str, Any]]:
-        """Every ``body`` of ``table`` in build order, read ``batch`` rows at a time."""
-        last, sql = -1, f"SELECT ord, body FROM {table} WHERE ord > ? ORDER BY ord LIMIT ?"
+    def _located(self, doc_ids: Iterable[str]) -> dict[int, dict[int, str]]:
+        """The live documents among ``doc_ids``: layer -> key -> id."""
+        keys = list(dict.fromkeys(doc_ids))
+        out: dict[int, dict[int, str]] = defaultdict(dict)
+        for i, dk, layer in self._chunked("SELECT id, dk, layer FROM live WHERE id IN ({})", keys):
+            out[layer][dk] = i
+        return out
+
+    def _doc_column(self, column: str, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``column`` (JSON) of the live documents among ``doc_ids``, by id, in the order asked."""
+        ids = list(dict.fromkeys(doc_ids))
+        found: dict[str, dict[str, Any]] = {}
+        for layer, by_key in self._located(ids).items():
+            sql = f"SELECT dk, {column} FROM l{layer}.documents WHERE dk IN ({{}})"
+            found.update((by_key[dk], json.loads(v)) for dk, v in self._chunked(sql, list(by_key)))
+        return {i: found[i] for i in ids if i in found}
+
+    def _iter(self, table: str, batch: int = 500) -> Iterator[dict[str, Any]]:
+        """Every ``body`` of ``table`` (documents or paragraphs) in build order, ``batch`` documents at a
+        time."""
+        last = -1
+        order = ", n" if table == "paragraphs" else ""
         while True:
-            rows = self._rows(sql, (last, batch))
-            if not rows:
+            docs = self._rows("SELECT ord, dk, layer FROM live WHERE ord > ? ORDER BY ord LIMIT ?",
+                              (last, batch))
+            if not docs:
                 return
-            for _, body in rows:
+            ords = {dk: o for o, dk, _ in docs}
+            by_layer: dict[int, list[int]] = defaultdict(list)
+            for _, dk, layer in docs:
+                by_layer[layer].append(dk)
+            rows: list[tuple[int, int, str]] = []
+            for layer, dks in by_layer.items():
+                sql = f"SELECT dk{order or ', 0'}, body FROM l{layer}.{table} WHERE dk IN ({{}})"
+                rows += [(ords[dk], n, body) for dk, n, body in self._chunked(sql, dks)]
+            rows.sort(key=lambda r: (r[0], r[1]))
+            for _, _, body in rows:
                 yield json.loads(body)
-            last = rows[-1][0]
+            last = docs[-1][0]
 
     def close(self) -> None:
         with self._lock:
@@ -239,77 +460,93 @@ class StoreReader:
         self._local = threading.local()
 
     def meta(self) -> dict[str, str]:
-        return dict(self._rows("SELECT key, value FROM meta"))
+        return dict(self._rows("SELECT key, value FROM main.meta"))
 
     def counts(self) -> dict[str, int]:
         """Row counts as written (``documents``, ``paragraphs``, ``entities``, ...)."""
         return {k: int(v) for k, v in self.meta().items() if k != "format"}
 
     def check(self) -> list[str]:
-        """Problems found by SQLite's page check and by counting every table against ``counts`` (deep
-        verification: reads the whole file)."""
-        problems = [r[0] for r in self._rows("PRAGMA quick_check") if r[0] != "ok"][:5]
+        """Problems found by SQLite's page check (of the store and each layer) and by counting every live
+        row against ``counts`` (deep verification: reads every file)."""
+        problems = [r[0] for r in self._rows("PRAGMA main.quick_check") if r[0] != "ok"][:5]
+        for n in self.layers:
+            checked = self._rows(f"PRAGMA l{n}.quick_check")
+            problems += [f"layer {n}: {r[0]}" for r in checked if r[0] != "ok"][:5]
         if problems:
             return [f"{self.path.name}: {p}" for p in problems]
-        tables = {"documents": "documents", "paragraphs": "paragraphs", "entities": "entities",
-                  "link_rows": "links", "quote_rows": "quotes"}
+        found = {"documents": self._rows("SELECT count(*) FROM live")[0][0],
+                 "entities": self._rows("SELECT count(*) FROM entities")[0][0]}
+        for key, table in (("paragraphs", "paragraphs"), ("link_rows", "links"), ("quote_rows", "quotes")):
+            found[key] = sum(self._per_layer_count(table))
+        docs_found = sum(self._per_layer_count("documents"))
+        if docs_found != found["documents"]:
+            problems.append(f"{self.path.name} lists {found['documents']} documents, its layers hold "
+                            f"{docs_found} of them")
         counts = self.counts()
-        for key, table in tables.items():
-            n = self._rows(f"SELECT count(*) FROM {table}")[0][0]
+        for key, n in found.items():
             if counts.get(key) != n:
-                problems.append(f"{self.path.name} has {n} rows in {table}, its counts say {counts.get(key)}")
+                problems.append(f"{self.path.name} has {n} {key.replace('_rows', '')} rows, its counts say "
+                                f"{counts.get(key)}")
         return problems
+
+    def _per_layer_count(self, table: str) -> list[int]:
+        return [self._rows(f"SELECT count(*) FROM l{n}.{table} t JOIN live o ON o.dk = t.dk AND o.layer = ?",
+                           (n,))[0][0] for n in self.layers]
 
     # --------------------------------------------------------------------------------- documents
     def document_list(self) -> tuple[list[str], list[str | None]]:
         """Every document id and date, in build order (a document's ordinal is its position)."""
-        rows = self._rows("SELECT id, date FROM documents ORDER BY ord")
+        rows = self._rows("SELECT id, date FROM live ORDER BY ord")
         return [r[0] for r in rows], [r[1] for r in rows]
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT body FROM documents WHERE id = ?", (doc_id,))
-        return json.loads(rows[0][0]) if rows else None
+        return self.documents([doc_id]).get(doc_id)
 
     def documents(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The documents among ``doc_ids`` that exist, by id."""
-        return self._json_by_id("documents", "body", doc_ids)
+        return self._doc_column("body", doc_ids)
 
     def doc_heads(self, doc_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """``HEAD`` fields (title, date, source, url) of the documents among ``doc_ids``, by id: what a
         result shows, without parsing the documents' text."""
-        return self._json_by_id("documents", "head", doc_ids)
+        return self._doc_column("head", doc_ids)
 
     def doc_paragraphs(self, doc_id: str) -> list[dict[str, Any]]:
         """A document's paragraphs in order, with their links and quotes."""
-        rows = self._rows(
-            "SELECT p.body FROM paragraphs p JOIN documents d ON p.doc = d.ord WHERE d.id = ? ORDER BY p.n",
-            (doc_id,),
-        )
-        return [json.loads(r[0]) for r in rows]
+        for layer, by_key in self._located([doc_id]).items():
+            rows = self._rows(f"SELECT body FROM l{layer}.paragraphs WHERE dk = ? ORDER BY n", list(by_key))
+            return [json.loads(r[0]) for r in rows]
+        return []
 
     # -------------------------------------------------------------------------------- paragraphs
     def paragraph(self, pid: str) -> dict[str, Any] | None:
-        rows = self._rows("SELECT body FROM paragraphs WHERE id = ?", (pid,))
-        return json.loads(rows[0][0]) if rows else None
+        return self.paragraphs([pid]).get(pid)
 
     def paragraphs(self, pids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The paragraphs among ``pids`` that exist, by id (links and quotes included)."""
-        return self._json_by_id("paragraphs", "body", pids)
+        """The paragraphs among ``pids`` that exist, by id in the order asked (links and quotes
+        included)."""
+        keys = list(dict.fromkeys(pids))
+        sql = "SELECT p.id, p.body FROM {L}.paragraphs p JOIN live o ON o.dk = p.dk WHERE p.id IN ({})"
+        found = dict(self._each_layer(sql, keys))
+        return {i: json.loads(found[i]) for i in keys if i in found}
 
     def paragraph_docs(self, pids: Iterable[str]) -> dict[str, int]:
         """Document ordinal of each paragraph among ``pids`` that exists (no record is parsed)."""
         keys = list(dict.fromkeys(pids))
-        return dict(self._chunked("SELECT id, doc FROM paragraphs WHERE id IN ({})", keys))
+        sql = "SELECT p.id, o.ord FROM {L}.paragraphs p JOIN live o ON o.dk = p.dk WHERE p.id IN ({})"
+        found = dict(self._each_layer(sql, keys))
+        return {i: found[i] for i in keys if i in found}
 
     def entity_counts(self, pids: Iterable[str]) -> dict[str, int]:
         """Per entity id, how many of the paragraphs ``pids`` link to it."""
         keys = list(dict.fromkeys(pids))
         counts: dict[str, int] = {}
-        sql = ("SELECT l.entity_id, count(*) FROM paragraphs p JOIN links l ON l.paragraph = p.ord "
-               "WHERE p.id IN ({}) GROUP BY l.entity_id")
-        for eid, n in self._chunked(sql, keys):
+        sql = ("SELECT l.entity_id, count(*) FROM {L}.paragraphs p JOIN live o ON o.dk = p.dk "
+               "JOIN {L}.links l ON l.pk = p.pk WHERE p.id IN ({}) GROUP BY l.entity_id")
+        for eid, n in self._each_layer(sql, keys):
             counts[eid] = counts.get(eid, 0) + n
-        return counts
+        return dict(sorted(counts.items()))
 
     def iter_paragraphs(self) -> Iterator[dict[str, Any]]:
         """Every paragraph in build order (exports, incremental builds, deep verification)."""
@@ -320,7 +557,10 @@ class StoreReader:
         return self._iter("documents")
 
     def paragraph_ids(self) -> list[str]:
-        return [r[0] for r in self._rows("SELECT id FROM paragraphs ORDER BY ord")]
+        sql = "SELECT o.ord, p.n, p.id FROM {L}.paragraphs p JOIN live o ON o.dk = p.dk"
+        rows = list(self._each_layer(sql))
+        rows.sort()
+        return [r[2] for r in rows]
 
     # ---------------------------------------------------------------------------------- entities
     def entity(self, entity_id: str) -> dict[str, Any] | None:
@@ -360,37 +600,54 @@ class StoreReader:
         return int(total), [json.loads(r[0]) for r in rows]
 
     # ------------------------------------------------------------------------ lookups by entity
+    def _by_date(self, table: str, column: str, key: str) -> list[tuple[tuple[str, str, int], str | None,
+                                                                        int, int]]:
+        """The live paragraphs with a ``table`` row whose ``column`` is ``key``, oldest document first
+        (undated first, then by document id and paragraph number): (sort key, date, layer, paragraph key)."""
+        rows = []
+        for n in self.layers:
+            sql = (f"SELECT coalesce(o.date, ''), o.id, p.n, o.date, p.pk FROM "
+                   f"(SELECT DISTINCT pk, dk FROM l{n}.{table} WHERE {column} = ?) x "
+                   f"JOIN live o ON o.dk = x.dk JOIN l{n}.paragraphs p ON p.pk = x.pk")
+            rows += [((d, i, pn), date, n, pk) for d, i, pn, date, pk in self._rows(sql, (key,))]
+        rows.sort(key=lambda r: r[0])
+        return rows
+
+    def _with_heads(self, found: Sequence[tuple[Any, Any, int, int]]) -> list[dict[str, Any]]:
+        """The paragraphs ``found`` (layer, key in the last two places) in that order, with ``"_doc"``."""
+        by_layer: dict[int, list[int]] = defaultdict(list)
+        for *_, layer, pk in found:
+            by_layer[layer].append(pk)
+        bodies: dict[tuple[int, int], dict[str, Any]] = {}
+        for layer, pks in by_layer.items():
+            sql = (f"SELECT p.pk, p.body, d.head FROM l{layer}.paragraphs p JOIN l{layer}.documents d "
+                   f"ON d.dk = p.dk WHERE p.pk IN ({{}})")
+            bodies.update(((layer, pk), dict(json.loads(p), _doc=json.loads(d)))
+                          for pk, p, d in self._chunked(sql, pks))
+        return [bodies[(layer, pk)] for *_, layer, pk in found]
+
     def entity_mentions(
         self, entity_id: str, limit: int
     ) -> tuple[int, list[dict[str, Any]], list[str | None]]:
         """Paragraphs linked to ``entity_id``, oldest document first (undated first, then by document id and
         paragraph number): (how many, the first ``limit`` with their document's head under ``"_doc"``,
-        every one's document date)."""
-        order = "coalesce(d.date, ''), d.id, p.n"
-        base = ("FROM (SELECT DISTINCT paragraph FROM links WHERE entity_id = ?) l "
-                "JOIN paragraphs p ON p.ord = l.paragraph JOIN documents d ON d.ord = p.doc")
-        dates = [r[0] for r in self._rows(f"SELECT d.date {base}", (entity_id,))]
-        rows = self._rows(f"SELECT p.body, d.head {base} ORDER BY {order} LIMIT ?", (entity_id, limit))
-        return len(dates), [dict(json.loads(p), _doc=json.loads(d)) for p, d in rows], dates
+        every one's document date, in that order)."""
+        found = self._by_date("links", "entity_id", entity_id)
+        return len(found), self._with_heads(found[: max(limit, 0)]), [r[1] for r in found]
 
     def co_mentioned(self, entity_id: str, top: int) -> list[tuple[str, int]]:
         """The entities most often linked in the same paragraphs as ``entity_id``: (id, paragraphs)."""
-        return self._rows(
-            "SELECT b.entity_id, count(DISTINCT b.paragraph) AS n FROM links a "
-            "JOIN links b ON b.paragraph = a.paragraph AND b.entity_id != a.entity_id "
-            "WHERE a.entity_id = ? GROUP BY b.entity_id ORDER BY n DESC, b.entity_id LIMIT ?",
-            (entity_id, top),
-        )
+        counts: dict[str, int] = {}
+        sql = ("SELECT b.entity_id, count(DISTINCT b.pk) FROM {L}.links a "
+               "JOIN {L}.links b ON b.pk = a.pk AND b.entity_id != a.entity_id JOIN live o ON o.dk = a.dk "
+               "WHERE a.entity_id = ? GROUP BY b.entity_id")
+        for eid, n in self._each_layer(sql, None, (entity_id,)):
+            counts[eid] = counts.get(eid, 0) + n
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(top, 0)]
 
     def quoted(self, speaker: str) -> list[dict[str, Any]]:
         """Paragraphs holding a quote by ``speaker``, in the order of ``entity_mentions``, with ``"_doc"``."""
-        rows = self._rows(
-            "SELECT p.body, d.head FROM (SELECT DISTINCT paragraph FROM quotes WHERE speaker = ?) q "
-            "JOIN paragraphs p ON p.ord = q.paragraph JOIN documents d ON d.ord = p.doc "
-            "ORDER BY coalesce(d.date, ''), d.id, p.n",
-            (speaker,),
-        )
-        return [dict(json.loads(p), _doc=json.loads(d)) for p, d in rows]
+        return self._with_heads(self._by_date("quotes", "speaker", speaker))
 
 
 def open_store(folder: Path) -> StoreReader:

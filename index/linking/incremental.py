@@ -24,11 +24,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from index import layers
 from index.linking.corpus import CorpusOutcome, PreviousPass
 from index.linking.resolve import DocResult
 from index.records import Document, Link, Quote
 
-STATE_VERSION = 5  # bump when what is pickled changes shape
+STATE_VERSION = 6  # bump when what is pickled changes shape (6: layers shared between builds)
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_STEM = "linking"  # layer files linking-<gen>.pkl beside the state file
 
 
 def doc_fingerprint(doc: Document) -> str:
@@ -114,26 +117,91 @@ class LinkingState:
         stale = [replace(self.results[d], text=texts[d]) for d in gone]
         return PreviousPass(self.outcome, stale, changed)
 
-    def save(self, path: Path) -> None:
-        kept = {d: replace(r, text="") for d, r in self.results.items()}  # the store has the texts
+    def save(self, path: Path, base: Path | None = None) -> None:
+        """Write the state: ``path`` holds the corpus pass's outcome and, per document, a digest of its
+        entry (fingerprint, result without its text, quotes, language); the entries are in layer files
+        ``linking-<gen>.pkl`` beside it. With ``base`` (the state file of the build before), the layers
+        ``index.layers.keep_layers`` keeps are hard-linked and only entries whose digest changed are
+        written, into one new layer."""
+        path = Path(path)
+        entries = {d: pickle.dumps((self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
+                                    self.quotes.get(d), self.languages.get(d)), protocol=_PROTOCOL)
+                   for d, r in self.results.items()}
+        digests = {d: hashlib.sha256(b).hexdigest()[:32] for d, b in entries.items()}
+        old = _read_head(base) if base is not None else None
+        layers_old: list[tuple[str, list[str]]] = old[2] if old is not None else []
+        old_digests: dict[str, tuple[str, int]] = old[3] if old is not None else {}
+        live = [0] * len(layers_old)
+        for d, digest in digests.items():
+            was = old_digests.get(d)
+            if was is not None and was[0] == digest:
+                live[was[1]] += 1
+        keep = layers.keep_layers([len(ds) for _, ds in layers_old], live, len(digests))
+        kept: list[tuple[str, list[str]]] = []
+        where: dict[str, tuple[str, int]] = {}
+        for j, i in enumerate(keep):
+            name, docs = layers_old[i]
+            layers.share(Path(base).parent / name, path.parent)  # type: ignore[arg-type]
+            kept.append((name, docs))
+            where.update((d, (digests[d], j)) for d in docs
+                         if d in digests and old_digests.get(d) == (digests[d], i))
+        todo = [d for d in entries if d not in where]
+        if todo or not kept:
+            name = layers.layer_name(_STEM, layers.next_generation([n for n, _ in layers_old], _STEM, ".pkl"),
+                                     ".pkl")
+            with open(path.parent / name, "wb") as fh:
+                pickle.dump({d: entries[d] for d in todo}, fh, protocol=_PROTOCOL)
+            kept.append((name, todo))
+            where.update((d, (digests[d], len(kept) - 1)) for d in todo)
         with open(path, "wb") as fh:
-            pickle.dump((STATE_VERSION, self.fingerprints, kept, self.quotes, self.outcome, self.languages),
-                        fh, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump((STATE_VERSION, self.outcome, kept, where), fh, protocol=_PROTOCOL)
 
     @classmethod
     def load(cls, path: Path) -> LinkingState | None:
-        """The state a build saved, or None when there is none or it has another shape."""
+        """The state a build saved, or None when there is none, a layer is missing or it has another
+        shape."""
+        head = _read_head(path)
+        if head is None:
+            return None
+        _, outcome, files, where = head
+        state = cls(outcome=outcome)
         try:
-            with open(path, "rb") as fh:
-                version, *rest = pickle.load(fh)  # noqa: S301 (own build)
+            for n, (name, _) in enumerate(files):
+                with open(Path(path).parent / name, "rb") as fh:
+                    entries = pickle.load(fh)  # noqa: S301 (own build)
+                for d, blob in entries.items():
+                    if where.get(d, ("", -1))[1] != n:
+                        continue  # changed or deleted since this layer was written
+                    fingerprint, result, quotes, language = pickle.loads(blob)  # noqa: S301 (own build)
+                    state.fingerprints[d] = fingerprint
+                    state.results[d] = result
+                    if quotes is not None:
+                        state.quotes[d] = quotes
+                    state.languages[d] = language
         except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError, AttributeError,
                 ModuleNotFoundError):
             return None
-        if version != STATE_VERSION:
+        if len(state.results) != len(where):
             return None
-        fingerprints, results, quotes, outcome, languages = rest
-        return cls(fingerprints, results, quotes, outcome, languages=languages)
+        return state
 
     def language_of(self, doc: Document) -> str | None:
         """The language detected in ``doc`` by the build that kept this state, if it is unchanged."""
         return self.languages.get(doc.id) if self.holds(doc) else None
+
+
+_Head = tuple[int, CorpusOutcome, list[tuple[str, list[str]]], dict[str, tuple[str, int]]]
+
+
+def _read_head(path: Path) -> _Head | None:
+    """The state file: (version, outcome, layers as (file, documents written), document -> (digest of its
+    entry, layer)); None when it is missing, unreadable or of another version."""
+    try:
+        with open(path, "rb") as fh:
+            head = pickle.load(fh)  # noqa: S301 (own build)
+    except (OSError, EOFError, ValueError, TypeError, pickle.UnpicklingError, AttributeError,
+            ModuleNotFoundError):
+        return None
+    if not isinstance(head, tuple) or len(head) != 4 or head[0] != STATE_VERSION:
+        return None
+    return head

@@ -29,12 +29,14 @@ def test_seed_build_layout(seed_index) -> None:
     assert names == {
         layout.MANIFEST,
         layout.STORE,
+        "store-000001.sqlite",
         layout.WHOOSH_DIR,
         layout.POSTINGS_DIR,
         layout.VECTORS,
         layout.VECTOR_IDS,
-        layout.MENTIONS,
+        "mentions-000001.jsonl",
         layout.LINKING_STATE,
+        "linking-000001.pkl",
         layout.REGISTRY,
         layout.DUPLICATES,
     }

@@ -1,0 +1,63 @@
+"""Files shared between builds: a base layer and a few delta layers, hard-linked, compacted now and then.
+
+The store (``store-<gen>.sqlite``), the detector output (``mentions-<gen>.jsonl``) and the linking state
+(``linking-<gen>.pkl``) of a build are each a list of layer files. A layer is written once, by the build
+that made it, and never changed afterwards; the next build hard-links the layers it still uses into its own
+folder (same name, same inode, no bytes copied) and writes what changed into one new layer. Rows of a
+shared layer that the new build no longer uses (a document changed or deleted) stay there, unread.
+
+``keep_layers`` is the one compaction policy for all three: it bounds the dead rows a build carries, the
+layers a read has to look into, and the share of rows outside the base.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+BASE_LIVE = 0.75  # share the base layer while at least this share of its rows is still used
+MAX_DELTAS = 4  # delta layers kept at most after a build (a read looks into each one)
+DELTA_SHARE = 0.25  # rows outside the base layer, as a share of all rows used, before a new base
+
+
+def keep_layers(written: Sequence[int], live: Sequence[int], total: int) -> list[int]:
+    """Which of the previous build's layers (0 = base) the new build shares: ``written`` rows each holds,
+    ``live`` of them the new build still uses, ``total`` rows it uses in all (the rest go into its new
+    layer). An empty list: write everything into a new base (there was none, the base is too dead, or too
+    much lives outside it).
+
+    The delta layers still in use are all kept while they are fewer than ``MAX_DELTAS`` (the new layer
+    makes one more); else none is, and their live rows are written again into the new layer (a merge that
+    costs the deltas' size, not the corpus').
+    """
+    if not written or live[0] < BASE_LIVE * written[0] or total - live[0] > DELTA_SHARE * total:
+        return []
+    deltas = [i for i in range(1, len(written)) if live[i]]
+    return [0] + (deltas if len(deltas) < MAX_DELTAS else [])
+
+
+def layer_name(stem: str, generation: int, suffix: str) -> str:
+    return f"{stem}-{generation:06d}{suffix}"
+
+
+def layer_files(folder: Path, stem: str, suffix: str) -> list[Path]:
+    """The ``stem`` layers in ``folder``, oldest generation first."""
+    pattern = re.compile(rf"{re.escape(stem)}-(\d{{6}}){re.escape(suffix)}")
+    found = [(int(m.group(1)), p) for p in Path(folder).glob(f"{stem}-*{suffix}")
+             if (m := pattern.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def next_generation(names: Sequence[str], stem: str, suffix: str) -> int:
+    """One more than the highest generation among the layer file ``names``."""
+    pattern = re.compile(rf"{re.escape(stem)}-(\d{{6}}){re.escape(suffix)}")
+    return 1 + max((int(m.group(1)) for n in names if (m := pattern.fullmatch(n))), default=0)
+
+
+def share(source: Path, folder: Path) -> Path:
+    """Hard-link the layer ``source`` into ``folder`` under its own name (the new build's copy of it)."""
+    target = Path(folder) / Path(source).name
+    os.link(source, target)
+    return target
