@@ -9,7 +9,7 @@ store's documents, paragraphs (with links and quotes) and entities, read through
 vectors and their ids; Whoosh's contents read back through Whoosh (stored fields, document lengths, term
 infos, and per posting block the length and weight bounds, ids, weights and values; segment ids left out);
 the posting arrays byte for byte (bar the segment id in ``meta.json``); every other file byte for byte;
-the manifest counts. ``linking.pkl`` is hashed unpickled (its bytes vary from build to build).
+the manifest counts. The linking state is hashed as loaded (its pickles' bytes vary from build to build).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import pickle
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from bench_latency import bbc_available, bbc_documents, settings_for, write_json
 
 from index import layout  # noqa: E402
 from index.build import build_index  # noqa: E402
+from index.linking.incremental import LinkingState  # noqa: E402
 from index.store import open_store  # noqa: E402
 from index.vectors import VectorIndex  # noqa: E402
 
@@ -98,11 +98,14 @@ def digest(build: Path) -> dict[str, str]:
     meta.pop("segment")
     out["posting arrays"] = _h(b"".join(p.name.encode() + p.read_bytes() for p in sorted(arrays.iterdir())
                                         if p.name != "meta.json") + json.dumps(meta).encode())
+    state = LinkingState.load(build / layout.LINKING_STATE)
+    if state is not None:
+        out["linking state (unpickled)"] = _h(_canon((state.fingerprints, state.results, state.quotes,
+                                                      state.outcome, state.languages)))
     for f in sorted(build.iterdir()):
-        if f.name == "linking.pkl":
-            with f.open("rb") as fh:
-                out[f.name + " (unpickled)"] = _h(_canon(pickle.load(fh)))  # noqa: S301 (our own build)
-        elif f.is_file() and f.name != layout.MANIFEST and f.suffix not in (".faiss", ".sqlite"):
+        if f.name.startswith("linking") and f.suffix == ".pkl":
+            continue
+        if f.is_file() and f.name != layout.MANIFEST and f.suffix not in (".faiss", ".sqlite"):
             out[f.name] = _h(f.read_bytes())
     out["manifest counts"] = _h(json.loads((build / layout.MANIFEST).read_text(encoding="utf-8"))["counts"])
     return out

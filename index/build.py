@@ -3,8 +3,8 @@
 This is the only writer of ``<index_dir>``. A build happens in ``.tmp-<stamp>-<pid>``; only when every
 part is written does it get its manifest, become ``build-<stamp>`` and have CURRENT point at it.
 
-Incremental builds. Every build is complete and written from scratch, but the expensive steps reuse
-the previous build's work when it is still valid:
+Incremental builds. Every build is complete, but the expensive steps reuse the previous build's work when
+it is still valid, and the parts below are shared with it rather than written again:
 
 * **linking** (``linking.pkl``, :mod:`index.linking.incremental`): a document whose id, title, date and text
   are unchanged keeps its resolution and is not run through NER again; the corpus pass starts from the
@@ -12,19 +12,21 @@ the previous build's work when it is still valid:
   document whose final links are unchanged keeps its quotes. Reused when the detector and resolver code,
   the model and the registry file are unchanged; the result equals a full rebuild's.
 * **mention detection** (spaCy NER + gazetteer) of documents that did change is cached in
-  ``mentions.jsonl``, keyed by a hash of the document text, under the same conditions.
+  ``mentions-<gen>.jsonl``, keyed by a hash of the document text, under the same conditions.
 * **paragraph vectors** are reconstructed from the previous ``vectors.faiss`` (flat and HNSW-flat indexes
   store raw float32 rows, so this is lossless and needs no second copy on disk), keyed by a hash of the
   exact text that was embedded; reused when the encoder is unchanged.
-
+* **sharing** (:mod:`index.layers`): the store's rows, the detector output and the per-document linking
+  state are layer files; a build hard-links the previous build's layers and writes only what changed
+  (documents whose rows differ, texts detected anew, entries whose digest differs) into one new layer, and
+  the manifest takes a shared file's checksum from the previous manifest. The previous build's files are
+  never written: it keeps serving, and a build that fails leaves it as it was.
 * **the vector and keyword indexes** are shared, not rewritten: the new build hard-links the previous
   build's base files (``vectors.faiss``, the Whoosh base segment and its posting arrays; never modified)
   and writes only a delta (``index/vectors.py``, ``index/keyword.py``: a small exact index and a mask of
   the base rows that left; one new Whoosh segment and the base rows marked deleted). Once the delta would
   exceed ``delta_fraction`` of the base, the build writes them whole again (a new base). A linked file
   keeps its checksum from the previous manifest (same inode, size and mtime).
-
-The store is still written whole by every build.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ from __future__ import annotations
 import hashlib
 import pickle
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from index import layers
 from index.linking.corpus import CorpusOutcome, PreviousPass
@@ -124,10 +125,9 @@ class LinkingState:
         ``index.layers.keep_layers`` keeps are hard-linked and only entries whose digest changed are
         written, into one new layer."""
         path = Path(path)
-        entries = {d: pickle.dumps((self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
-                                    self.quotes.get(d), self.languages.get(d)), protocol=_PROTOCOL)
-                   for d, r in self.results.items()}
-        digests = {d: hashlib.sha256(b).hexdigest()[:32] for d, b in entries.items()}
+        entries = {d: (self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
+                       self.quotes.get(d), self.languages.get(d)) for d, r in self.results.items()}
+        digests = {d: _digest(e) for d, e in entries.items()}
         old = _read_head(base) if base is not None else None
         layers_old: list[tuple[str, list[str]]] = old[2] if old is not None else []
         old_digests: dict[str, tuple[str, int]] = old[3] if old is not None else {}
@@ -150,7 +150,8 @@ class LinkingState:
             name = layers.layer_name(_STEM, layers.next_generation([n for n, _ in layers_old], _STEM, ".pkl"),
                                      ".pkl")
             with open(path.parent / name, "wb") as fh:
-                pickle.dump({d: entries[d] for d in todo}, fh, protocol=_PROTOCOL)
+                pickle.dump({d: pickle.dumps(entries[d], protocol=_PROTOCOL) for d in todo}, fh,
+                            protocol=_PROTOCOL)
             kept.append((name, todo))
             where.update((d, (digests[d], len(kept) - 1)) for d in todo)
         with open(path, "wb") as fh:
@@ -205,3 +206,39 @@ def _read_head(path: Path) -> _Head | None:
     if not isinstance(head, tuple) or len(head) != 4 or head[0] != STATE_VERSION:
         return None
     return head
+
+
+def _digest(value: object) -> str:
+    """A hash of ``value`` that equal values share: pickles of equal objects may differ (a set's order
+    changes from process to process, shared references are written once), so entries are compared by this."""
+    h = hashlib.sha256()
+    _feed(h, value)
+    return h.hexdigest()[:32]
+
+
+def _feed(h: Any, value: object) -> None:
+    if isinstance(value, (str, int, float, bool, type(None))):
+        h.update(f"{type(value).__name__}:{value!r};".encode("utf-8", "surrogatepass"))
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for k, v in sorted(value.items(), key=lambda kv: repr(kv[0])):
+            _feed(h, k)
+            _feed(h, v)
+        h.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        h.update(b"[")
+        for v in value:
+            _feed(h, v)
+        h.update(b"]")
+    elif isinstance(value, (set, frozenset)):
+        h.update(b"<")
+        for v in sorted(value, key=repr):
+            _feed(h, v)
+        h.update(b">")
+    elif is_dataclass(value):
+        h.update(type(value).__name__.encode() + b"(")
+        for f in fields(value):
+            _feed(h, getattr(value, f.name))
+        h.update(b")")
+    else:  # anything else the state may hold one day: its repr (deterministic for the types above)
+        h.update(repr(value).encode("utf-8", "surrogatepass"))

@@ -228,3 +228,62 @@ def test_a_new_resolver_reuses_detector_output_but_resolves_everything(
     report = build_index(settings)
     assert report.processed == 0  # no NER ran ...
     assert sorted(resolved) == ["a.txt", "b.txt"]  # ... but both documents were resolved again
+
+
+def _files(folder: Path) -> dict[str, tuple[int, str]]:
+    """Every file of a build: (inode, sha256)."""
+    return {p.relative_to(folder).as_posix(): (p.stat().st_ino, layout.sha256_file(p))
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_incremental_build_shares_unchanged_data_and_never_touches_the_previous_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adding one document to twelve: the store, detector output and linking state of the build before are
+    shared (same inodes) and only the new document's share is written; the previous build's files keep
+    their bytes (also when a build fails half-way), both builds verify deep, and the result equals a full
+    build's."""
+    import index.keyword as keyword
+    from index.linking.incremental import LinkingState
+
+    corpus = tmp_path / "corpus"
+    docs = {f"{i:02d}-{name}": text.replace("Monday", f"day {i}") for i in range(3)
+            for name, text in DOCS.items()}
+    del docs["02-e.txt"], docs["02-d.txt"], docs["02-c.txt"]
+    _write_corpus(corpus, docs)
+    inc = _settings(corpus, tmp_path / "inc")
+    first = build_index(inc).folder
+    before = _files(first)
+
+    def broken(*_args, **_kwargs):
+        raise OSError("disk full")
+
+    _write_corpus(corpus, {**docs, "01-z.txt": DOCS["d.txt"].replace("three", "four")})
+    with monkeypatch.context() as m:  # a build that fails after it shared the layers
+        m.setattr(keyword, "write_keyword_index", broken)
+        with pytest.raises(OSError, match="disk full"):
+            build_index(inc)
+    assert _files(first) == before and layout.current_build(inc.index_path) == first
+    assert not list(inc.index_path.glob(".tmp-*"))
+
+    second = build_index(inc)
+    assert (second.reused, second.processed) == (12, 1)
+    after = _files(second.folder)
+    assert _files(first) == before  # not one byte of the previous build changed
+    for name in ("store-000001.sqlite", "mentions-000001.jsonl", "linking-000001.pkl"):
+        assert after[name] == before[name]  # shared: the same inode
+    assert {n for n in after if n not in before} >= {"store-000002.sqlite", "mentions-000002.jsonl",
+                                                     "linking-000002.pkl"}
+    m1, m2 = layout.verify(first, deep=True), layout.verify(second.folder, deep=True)
+    assert m2.files["store-000001.sqlite"] == m1.files["store-000001.sqlite"]
+    new_lines = (second.folder / "mentions-000002.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(new_lines) == 1  # only the new document's text
+
+    full = _settings(corpus, tmp_path / "full")
+    build_index(full, incremental=False)
+    _assert_same_index(inc, full)
+    a = LinkingState.load(second.folder / layout.LINKING_STATE)
+    b = LinkingState.load(layout.current_build(full.index_path) / layout.LINKING_STATE)
+    assert a is not None and b is not None
+    assert (a.fingerprints, a.results, a.quotes, a.languages) == (b.fingerprints, b.results, b.quotes,
+                                                                  b.languages)
