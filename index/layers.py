@@ -12,8 +12,10 @@ layers a read has to look into, and the share of rows outside the base.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -57,7 +59,13 @@ def next_generation(names: Sequence[str], stem: str, suffix: str) -> int:
 
 
 def share(source: Path, folder: Path) -> Path:
-    """Hard-link the layer ``source`` into ``folder`` under its own name (the new build's copy of it)."""
+    """Hard-link the layer ``source`` into ``folder`` under its own name (the new build's copy of it); a
+    copy where the file system has no hard links (the build is then correct, only bigger)."""
     target = Path(folder) / Path(source).name
-    os.link(source, target)
+    try:
+        os.link(source, target)
+    except OSError as err:
+        if err.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        shutil.copyfile(source, target)
     return target

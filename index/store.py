@@ -198,7 +198,10 @@ def _read_old(previous: Path | None) -> _Old | None:
             con.close()
     except sqlite3.Error:
         return None
-    return _Old(Path(previous).parent, layers, live)
+    folder = Path(previous).parent
+    if not all((folder / x.file).is_file() for x in layers):
+        return None
+    return _Old(folder, layers, live)
 
 
 def _plan(docs: list[_Doc], old: _Old | None) -> tuple[list[_Layer], dict[str, tuple[int, int]]]:

@@ -128,7 +128,10 @@ class LinkingState:
         entries = {d: (self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
                        self.quotes.get(d), self.languages.get(d)) for d, r in self.results.items()}
         digests = {d: _digest(e) for d, e in entries.items()}
+        before = Path(base).parent if base is not None else path.parent
         old = _read_head(base) if base is not None else None
+        if old is not None and not all((before / name).is_file() for name, _ in old[2]):
+            old = None  # a layer of the state before is gone: write every entry
         layers_old: list[tuple[str, list[str]]] = old[2] if old is not None else []
         old_digests: dict[str, tuple[str, int]] = old[3] if old is not None else {}
         live = [0] * len(layers_old)
@@ -141,7 +144,7 @@ class LinkingState:
         where: dict[str, tuple[str, int]] = {}
         for j, i in enumerate(keep):
             name, docs = layers_old[i]
-            layers.share(Path(base).parent / name, path.parent)  # type: ignore[arg-type]
+            layers.share(before / name, path.parent)
             kept.append((name, docs))
             where.update((d, (digests[d], j)) for d in docs
                          if d in digests and old_digests.get(d) == (digests[d], i))

@@ -266,8 +266,14 @@ def test_incremental_build_shares_unchanged_data_and_never_touches_the_previous_
     assert _files(first) == before and layout.current_build(inc.index_path) == first
     assert not list(inc.index_path.glob(".tmp-*"))
 
+    hashed: list[Path] = []
+    sha256 = layout.sha256_file
+    monkeypatch.setattr(layout, "sha256_file", lambda path: hashed.append(Path(path)) or sha256(path))
     second = build_index(inc)
+    monkeypatch.undo()
     assert (second.reused, second.processed) == (12, 1)
+    new_files = {p.name for p in hashed if p.parent.name.startswith(".tmp-")}  # the manifest's checksums
+    assert "store-000002.sqlite" in new_files and "store-000001.sqlite" not in new_files  # shared: reused
     after = _files(second.folder)
     assert _files(first) == before  # not one byte of the previous build changed
     for name in ("store-000001.sqlite", "mentions-000001.jsonl", "linking-000001.pkl"):
