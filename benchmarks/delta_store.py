@@ -186,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:28} {total:8.1f} {st:8.2f} {me:10.3f} {ls:8.3f} {cs:11.3f}  "
                   + " / ".join(f"{written.get(k, 0):,}" for k in MINE))
         first, second, whole = rows[0][7].folder, rows[1][7].folder, rows[2][7].folder
+        print("\nthe incremental build's files of the store, detector output and linking state:")
+        shared = {(p.stat().st_dev, p.stat().st_ino) for p in first.iterdir()}
+        for p in sorted(second.iterdir()):
+            if p.is_file() and p.name.split(".")[0].split("-")[0] in MINE:
+                how = "shared" if (p.stat().st_dev, p.stat().st_ino) in shared else "written"
+                print(f"  {p.name:24} {p.stat().st_size:>12,}  {how}")
         one, two = _disk(second), _disk(first, second)
         one_mine, two_mine = _disk(second, only=MINE), _disk(first, second, only=MINE)
         print(f"\ndisk, two kept builds / the incremental one alone: all files {two:,} / {one:,} = "

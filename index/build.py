@@ -244,8 +244,7 @@ def _build_locked(
         spent["link"] = time.perf_counter() - t
         if getattr(linker, "state", None) is not None:
             t = time.perf_counter()
-            linker.state.save(tmp / layout.LINKING_STATE,
-                              base=previous.folder / layout.LINKING_STATE if previous is not None else None)
+            linker.state.save(tmp / layout.LINKING_STATE, base=state)
             spent["linking_state"] = time.perf_counter() - t
         t = time.perf_counter()
         write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),

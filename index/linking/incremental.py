@@ -19,11 +19,11 @@ same index folder.
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from index import layers
 from index.linking.corpus import CorpusOutcome, PreviousPass
@@ -92,6 +92,10 @@ class LinkingState:
     # several times (language, detection, resolution), and a fingerprint hashes the whole text
     _checked: dict[str, tuple[str, tuple[str, str | None], bool]] = field(
         default_factory=dict, repr=False, compare=False)
+    # where a loaded state came from (folder, its layers, document -> (digest of its entry, layer)): what the
+    # next state's ``save`` may share. Not saved.
+    _origin: tuple[Path, list[tuple[str, list[str]]], dict[str, tuple[str, int]]] | None = field(
+        default=None, repr=False, compare=False)
 
     def holds(self, doc: Document) -> bool:
         """Whether this state keeps ``doc``'s resolution and it is unchanged (id, title, date, text)."""
@@ -118,65 +122,67 @@ class LinkingState:
         stale = [replace(self.results[d], text=texts[d]) for d in gone]
         return PreviousPass(self.outcome, stale, changed)
 
-    def save(self, path: Path, base: Path | None = None) -> None:
-        """Write the state: ``path`` holds the corpus pass's outcome and, per document, a digest of its
-        entry (fingerprint, result without its text, quotes, language); the entries are in layer files
-        ``linking-<gen>.pkl`` beside it. With ``base`` (the state file of the build before), the layers
-        ``index.layers.keep_layers`` keeps are hard-linked and only entries whose digest changed are
+    def save(self, path: Path, base: LinkingState | None = None) -> None:
+        """Write the state: ``path`` holds the corpus pass's outcome and where each document's entry
+        (fingerprint, result without its text, quotes, language) is; the entries are in layer files
+        ``linking-<gen>.pkl`` beside it. With ``base`` (the state of the build before, as loaded), the
+        layers ``index.layers.keep_layers`` keeps are hard-linked and only the entries that changed are
         written, into one new layer."""
         path = Path(path)
-        entries = {d: (self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
-                       self.quotes.get(d), self.languages.get(d)) for d, r in self.results.items()}
-        digests = {d: _digest(e) for d, e in entries.items()}
-        before = Path(base).parent if base is not None else path.parent
-        old = _read_head(base) if base is not None else None
-        if old is not None and not all((before / name).is_file() for name, _ in old[2]):
-            old = None  # a layer of the state before is gone: write every entry
-        layers_old: list[tuple[str, list[str]]] = old[2] if old is not None else []
-        old_digests: dict[str, tuple[str, int]] = old[3] if old is not None else {}
+        blobs = {d: pickle.dumps((self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
+                                  self.quotes.get(d), self.languages.get(d)), protocol=_PROTOCOL)
+                 for d, r in self.results.items()}
+        digests = {d: _digest((self.fingerprints.get(d), replace(r, text=""), self.quotes.get(d),
+                               self.languages.get(d))) for d, r in self.results.items()}
+        origin = base._origin if base is not None else None
+        if origin is not None and not all((origin[0] / name).is_file() for name, _ in origin[1]):
+            origin = None  # a layer of the state before is gone: write every entry
+        before, layers_old, old_digests = origin if origin is not None else (path.parent, [], {})
         live = [0] * len(layers_old)
         for d, digest in digests.items():
             was = old_digests.get(d)
             if was is not None and was[0] == digest:
                 live[was[1]] += 1
-        keep = layers.keep_layers([len(ds) for _, ds in layers_old], live, len(digests))
         kept: list[tuple[str, list[str]]] = []
-        where: dict[str, tuple[str, int]] = {}
-        for j, i in enumerate(keep):
+        where: dict[str, int] = {}
+        for i in layers.keep_layers([len(ds) for _, ds in layers_old], live, len(digests)):
             name, docs = layers_old[i]
             layers.share(before / name, path.parent)
             kept.append((name, docs))
-            where.update((d, (digests[d], j)) for d in docs
-                         if d in digests and old_digests.get(d) == (digests[d], i))
-        todo = [d for d in entries if d not in where]
+            where.update((d, len(kept) - 1) for d in docs if old_digests.get(d) == (digests.get(d), i))
+        todo = [d for d in blobs if d not in where]
         if todo or not kept:
             name = layers.layer_name(_STEM, layers.next_generation([n for n, _ in layers_old], _STEM, ".pkl"),
                                      ".pkl")
             with open(path.parent / name, "wb") as fh:
-                pickle.dump({d: pickle.dumps(entries[d], protocol=_PROTOCOL) for d in todo}, fh,
-                            protocol=_PROTOCOL)
+                pickle.dump({d: blobs[d] for d in todo}, fh, protocol=_PROTOCOL)
             kept.append((name, todo))
-            where.update((d, (digests[d], len(kept) - 1)) for d in todo)
+            where.update((d, len(kept) - 1) for d in todo)
         with open(path, "wb") as fh:
             pickle.dump((STATE_VERSION, self.outcome, kept, where), fh, protocol=_PROTOCOL)
 
     @classmethod
     def load(cls, path: Path) -> LinkingState | None:
         """The state a build saved, or None when there is none, a layer is missing or it has another
-        shape."""
+        shape. Remembers its layers, and a digest of each entry as this process pickles it, so that
+        ``save`` of the next state shares what did not change (pickles of equal values made in two
+        processes may differ: a set's order depends on the process's string hashes)."""
         head = _read_head(path)
         if head is None:
             return None
         _, outcome, files, where = head
         state = cls(outcome=outcome)
+        digests: dict[str, tuple[str, int]] = {}
         try:
             for n, (name, _) in enumerate(files):
                 with open(Path(path).parent / name, "rb") as fh:
                     entries = pickle.load(fh)  # noqa: S301 (own build)
                 for d, blob in entries.items():
-                    if where.get(d, ("", -1))[1] != n:
+                    if where.get(d) != n:
                         continue  # changed or deleted since this layer was written
-                    fingerprint, result, quotes, language = pickle.loads(blob)  # noqa: S301 (own build)
+                    entry = pickle.loads(blob)  # noqa: S301 (own build)
+                    digests[d] = (_digest(entry), n)
+                    fingerprint, result, quotes, language = entry
                     state.fingerprints[d] = fingerprint
                     state.results[d] = result
                     if quotes is not None:
@@ -187,6 +193,7 @@ class LinkingState:
             return None
         if len(state.results) != len(where):
             return None
+        state._origin = (Path(path).parent, files, digests)
         return state
 
     def language_of(self, doc: Document) -> str | None:
@@ -194,12 +201,12 @@ class LinkingState:
         return self.languages.get(doc.id) if self.holds(doc) else None
 
 
-_Head = tuple[int, CorpusOutcome, list[tuple[str, list[str]]], dict[str, tuple[str, int]]]
+_Head = tuple[int, CorpusOutcome, list[tuple[str, list[str]]], dict[str, int]]
 
 
 def _read_head(path: Path) -> _Head | None:
-    """The state file: (version, outcome, layers as (file, documents written), document -> (digest of its
-    entry, layer)); None when it is missing, unreadable or of another version."""
+    """The state file: (version, outcome, layers as (file, documents written), document -> its layer);
+    None when it is missing, unreadable or of another version."""
     try:
         with open(path, "rb") as fh:
             head = pickle.load(fh)  # noqa: S301 (own build)
@@ -211,37 +218,12 @@ def _read_head(path: Path) -> _Head | None:
     return head
 
 
-def _digest(value: object) -> str:
-    """A hash of ``value`` that equal values share: pickles of equal objects may differ (a set's order
-    changes from process to process, shared references are written once), so entries are compared by this."""
-    h = hashlib.sha256()
-    _feed(h, value)
-    return h.hexdigest()[:32]
-
-
-def _feed(h: Any, value: object) -> None:
-    if isinstance(value, (str, int, float, bool, type(None))):
-        h.update(f"{type(value).__name__}:{value!r};".encode("utf-8", "surrogatepass"))
-    elif isinstance(value, dict):
-        h.update(b"{")
-        for k, v in sorted(value.items(), key=lambda kv: repr(kv[0])):
-            _feed(h, k)
-            _feed(h, v)
-        h.update(b"}")
-    elif isinstance(value, (list, tuple)):
-        h.update(b"[")
-        for v in value:
-            _feed(h, v)
-        h.update(b"]")
-    elif isinstance(value, (set, frozenset)):
-        h.update(b"<")
-        for v in sorted(value, key=repr):
-            _feed(h, v)
-        h.update(b">")
-    elif is_dataclass(value):
-        h.update(type(value).__name__.encode() + b"(")
-        for f in fields(value):
-            _feed(h, getattr(value, f.name))
-        h.update(b")")
-    else:  # anything else the state may hold one day: its repr (deterministic for the types above)
-        h.update(repr(value).encode("utf-8", "surrogatepass"))
+def _digest(entry: object) -> str:
+    """A hash of an entry's pickle in fast mode (no memo), so that two equal values built with different
+    sharing of their parts hash alike; sets may still come out in another order (then the entry is only
+    written again)."""
+    buf = io.BytesIO()
+    pickler = pickle.Pickler(buf, protocol=_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(entry)
+    return hashlib.sha256(buf.getvalue()).hexdigest()[:32]
