@@ -26,11 +26,13 @@ def _names(cls: type) -> tuple[str, ...]:
 
 class _Record:
     def to_dict(self) -> dict[str, Any]:
-        """``dataclasses.asdict``, fast for flat records (links, quotes, mentions: 100k+ a build)."""
+        """``dataclasses.asdict``, fast for flat records (links, quotes, mentions: 100k+ a build; entities,
+        whose names are tuples of strings: one per entity of the corpus)."""
         names = _names(type(self))
         values = [getattr(self, n) for n in names]
-        if all(type(v) in _SCALARS for v in values):
-            return dict(zip(names, values, strict=True))
+        if all(type(v) in _SCALARS or (type(v) is tuple and all(type(x) in _SCALARS for x in v))
+               for v in values):
+            return dict(zip(names, values, strict=True))  # asdict would copy the tuples, equal
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
