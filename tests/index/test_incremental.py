@@ -285,10 +285,15 @@ def test_incremental_build_shares_unchanged_data_and_never_touches_the_previous_
     new_lines = (second.folder / "mentions-000002.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(new_lines) == 1  # only the new document's text
 
+    _write_corpus(corpus, {**docs, "01-z.txt": DOCS["d.txt"].replace("three", "four"),
+                           "00-y.txt": DOCS["e.txt"].replace("reopened", "closed")})
+    third = build_index(inc)  # the first build is dropped (two are kept): the layers it made live on
+    assert not first.exists() and (third.folder / "store-000001.sqlite").stat().st_nlink == 2
+    layout.verify(third.folder, deep=True)
     full = _settings(corpus, tmp_path / "full")
     build_index(full, incremental=False)
     _assert_same_index(inc, full)
-    a = LinkingState.load(second.folder / layout.LINKING_STATE)
+    a = LinkingState.load(third.folder / layout.LINKING_STATE)
     b = LinkingState.load(layout.current_build(full.index_path) / layout.LINKING_STATE)
     assert a is not None and b is not None
     assert (a.fingerprints, a.results, a.quotes, a.languages) == (b.fingerprints, b.results, b.quotes,
