@@ -252,12 +252,7 @@ def _write(
               "entities": len(entities),
               "link_rows": sum(len(p[3]) for d in docs for p in d.paragraphs),
               "quote_rows": sum(len(p[4]) for d in docs for p in d.paragraphs)}
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute("PRAGMA journal_mode = OFF")
-        con.execute("PRAGMA synchronous = OFF")
-        con.executescript(_HEAD_SCHEMA)
-        con.execute("BEGIN")
+    with _writing(path, _HEAD_SCHEMA, _HEAD_INDEXES) as con:
         con.executemany("INSERT INTO layers VALUES (?, ?, ?, ?, ?)",
                         [(n, x.file, x.documents, x.dk_end, x.pk_end) for n, x in enumerate(layers)])
         con.executemany("INSERT INTO live VALUES (?, ?, ?, ?, ?, ?)", live)
@@ -268,23 +263,13 @@ def _write(
         )
         con.executemany("INSERT INTO meta VALUES (?, ?)",
                         [("format", str(STORE_FORMAT))] + [(k, str(v)) for k, v in counts.items()])
-        con.execute("COMMIT")
-        con.executescript(_HEAD_INDEXES)
-        con.execute("ANALYZE")
-    finally:
-        con.close()
     return counts
 
 
 def _write_layer(path: Path, docs: list[_Doc], dk: int, pk: int, keys: dict[str, int]) -> tuple[int, int]:
     """A layer file holding ``docs`` under keys from ``dk`` and ``pk`` on (each document's key goes into
     ``keys``); returns the keys after the last."""
-    con = sqlite3.connect(path, isolation_level=None)
-    try:
-        con.execute("PRAGMA journal_mode = OFF")
-        con.execute("PRAGMA synchronous = OFF")
-        con.executescript(_LAYER_SCHEMA)
-        con.execute("BEGIN")
+    with _writing(path, _LAYER_SCHEMA, _LAYER_INDEXES) as con:
         rows: list[tuple[int, str, str, str]] = []
         paras: list[tuple[int, str, int, int, str]] = []
         links: list[tuple[str, int, int]] = []
@@ -301,12 +286,25 @@ def _write_layer(path: Path, docs: list[_Doc], dk: int, pk: int, keys: dict[str,
             if len(paras) >= 5000:
                 _flush(con, rows, paras, links, quotes)
         _flush(con, rows, paras, links, quotes)
+    return dk, pk
+
+
+@contextmanager
+def _writing(path: Path, schema: str, indexes: str) -> Iterator[sqlite3.Connection]:
+    """A new SQLite file with ``schema``, its rows inserted by the block in one transaction (no journal, no
+    sync: the build fsyncs every file before it publishes), then ``indexes`` built and analysed."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode = OFF")
+        con.execute("PRAGMA synchronous = OFF")
+        con.executescript(schema)
+        con.execute("BEGIN")
+        yield con
         con.execute("COMMIT")
-        con.executescript(_LAYER_INDEXES)
+        con.executescript(indexes)
         con.execute("ANALYZE")
     finally:
         con.close()
-    return dk, pk
 
 
 def _flush(con: sqlite3.Connection, rows: list, paras: list, links: list, quotes: list) -> None:
