@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import pickle
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -75,6 +77,22 @@ def _written(folder: Path, previous: Path | None) -> dict[str, int]:
         if p.is_file() and stem in MINE and (p.stat().st_dev, p.stat().st_ino) not in old:
             out[stem] = out.get(stem, 0) + p.stat().st_size
     return out
+
+
+def _rows_in(path: Path) -> str:
+    """How many documents (texts, for mentions) a layer file holds."""
+    if path.name.startswith("store-"):
+        con = sqlite3.connect(path)
+        try:
+            return f", {con.execute('SELECT count(*) FROM documents').fetchone()[0]} documents"
+        finally:
+            con.close()
+    if path.name.startswith("linking-"):
+        with path.open("rb") as fh:
+            return f", {len(pickle.load(fh))} documents"  # noqa: S301 (our own build)
+    if path.name.startswith("mentions-"):
+        return f", {sum(1 for _ in path.open(encoding='utf-8'))} texts"
+    return ""
 
 
 def _reads(store: StoreReader) -> tuple:
@@ -191,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in sorted(second.iterdir()):
             if p.is_file() and p.name.split(".")[0].split("-")[0] in MINE:
                 how = "shared" if (p.stat().st_dev, p.stat().st_ino) in shared else "written"
-                print(f"  {p.name:24} {p.stat().st_size:>12,}  {how}")
+                print(f"  {p.name:24} {p.stat().st_size:>12,}  {how}{_rows_in(p)}")
         one, two = _disk(second), _disk(first, second)
         one_mine, two_mine = _disk(second, only=MINE), _disk(first, second, only=MINE)
         print(f"\ndisk, two kept builds / the incremental one alone: all files {two:,} / {one:,} = "
