@@ -129,11 +129,9 @@ class LinkingState:
         layers ``index.layers.keep_layers`` keeps are hard-linked and only the entries that changed are
         written, into one new layer."""
         path = Path(path)
-        blobs = {d: pickle.dumps((self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
-                                  self.quotes.get(d), self.languages.get(d)), protocol=_PROTOCOL)
-                 for d, r in self.results.items()}
-        digests = {d: _digest((self.fingerprints.get(d), replace(r, text=""), self.quotes.get(d),
-                               self.languages.get(d))) for d, r in self.results.items()}
+        entries = {d: (self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
+                       self.quotes.get(d), self.languages.get(d)) for d, r in self.results.items()}
+        digests = {d: _digest(e) for d, e in entries.items()}
         origin = base._origin if base is not None else None
         if origin is not None and not all((origin[0] / name).is_file() for name, _ in origin[1]):
             origin = None  # a layer of the state before is gone: write every entry
@@ -150,12 +148,13 @@ class LinkingState:
             layers.share(before / name, path.parent)
             kept.append((name, docs))
             where.update((d, len(kept) - 1) for d in docs if old_digests.get(d) == (digests.get(d), i))
-        todo = [d for d in blobs if d not in where]
+        todo = [d for d in entries if d not in where]
         if todo or not kept:
             name = layers.layer_name(_STEM, layers.next_generation([n for n, _ in layers_old], _STEM, ".pkl"),
                                      ".pkl")
             with open(path.parent / name, "wb") as fh:
-                pickle.dump({d: blobs[d] for d in todo}, fh, protocol=_PROTOCOL)
+                pickle.dump({d: pickle.dumps(entries[d], protocol=_PROTOCOL) for d in todo}, fh,
+                            protocol=_PROTOCOL)
             kept.append((name, todo))
             where.update((d, len(kept) - 1) for d in todo)
         with open(path, "wb") as fh:
