@@ -23,8 +23,8 @@ locking, no journal lookups. Tables::
            entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body (JSON)
     layer  documents   dk | id | head (title, date, source, url) | body (the document)
            paragraphs  pk (paragraph key) | id | dk | n | body (row + links + quotes)
-           links       entity_id | pk | dk      indexes (entity_id, pk, dk), (pk, entity_id)
-           quotes      speaker | pk | dk        index (speaker, pk, dk)
+           links       entity_id | pk | dk | n  indexes (entity_id, pk, dk, n), (pk, entity_id)
+           quotes      speaker | pk | dk | n    index (speaker, pk, dk, n)
 
 Build order: documents by ``live.ord``, a document's paragraphs by ``n`` (= the vector rows' order).
 ``links`` and ``quotes`` hold only what lookups by entity need; the full link and quote records stay in
@@ -71,16 +71,16 @@ _LAYER_SCHEMA = """
 CREATE TABLE documents (dk INTEGER PRIMARY KEY, id TEXT NOT NULL, head TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE paragraphs (pk INTEGER PRIMARY KEY, id TEXT NOT NULL, dk INTEGER NOT NULL, n INTEGER NOT NULL,
                          body TEXT NOT NULL);
-CREATE TABLE links (entity_id TEXT NOT NULL, pk INTEGER NOT NULL, dk INTEGER NOT NULL);
-CREATE TABLE quotes (speaker TEXT NOT NULL, pk INTEGER NOT NULL, dk INTEGER NOT NULL);
+CREATE TABLE links (entity_id TEXT NOT NULL, pk INTEGER NOT NULL, dk INTEGER NOT NULL, n INTEGER NOT NULL);
+CREATE TABLE quotes (speaker TEXT NOT NULL, pk INTEGER NOT NULL, dk INTEGER NOT NULL, n INTEGER NOT NULL);
 """
 # Built after the rows are in (one sort each instead of index maintenance on every insert).
 _LAYER_INDEXES = """
 CREATE INDEX paragraphs_id ON paragraphs (id);
 CREATE INDEX paragraphs_doc ON paragraphs (dk, n);
-CREATE INDEX links_entity ON links (entity_id, pk, dk);
+CREATE INDEX links_entity ON links (entity_id, pk, dk, n);
 CREATE INDEX links_paragraph ON links (pk, entity_id);
-CREATE INDEX quotes_speaker ON quotes (speaker, pk, dk);
+CREATE INDEX quotes_speaker ON quotes (speaker, pk, dk, n);
 """
 
 
@@ -272,15 +272,15 @@ def _write_layer(path: Path, docs: list[_Doc], dk: int, pk: int, keys: dict[str,
     with _writing(path, _LAYER_SCHEMA, _LAYER_INDEXES) as con:
         rows: list[tuple[int, str, str, str]] = []
         paras: list[tuple[int, str, int, int, str]] = []
-        links: list[tuple[str, int, int]] = []
-        quotes: list[tuple[str, int, int]] = []
+        links: list[tuple[str, int, int, int]] = []
+        quotes: list[tuple[str, int, int, int]] = []
         for doc in docs:
             keys[doc.id] = dk
             rows.append((dk, doc.id, doc.head, doc.body))
             for pid, n, body, linked, speakers in doc.paragraphs:
                 paras.append((pk, pid, dk, n, body))
-                links += [(e, pk, dk) for e in linked]
-                quotes += [(s, pk, dk) for s in speakers]
+                links += [(e, pk, dk, n) for e in linked]
+                quotes += [(s, pk, dk, n) for s in speakers]
                 pk += 1
             dk += 1
             if len(paras) >= 5000:
@@ -310,8 +310,8 @@ def _writing(path: Path, schema: str, indexes: str) -> Iterator[sqlite3.Connecti
 def _flush(con: sqlite3.Connection, rows: list, paras: list, links: list, quotes: list) -> None:
     con.executemany("INSERT INTO documents VALUES (?, ?, ?, ?)", rows)
     con.executemany("INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)", paras)
-    con.executemany("INSERT INTO links VALUES (?, ?, ?)", links)
-    con.executemany("INSERT INTO quotes VALUES (?, ?, ?)", quotes)
+    con.executemany("INSERT INTO links VALUES (?, ?, ?, ?)", links)
+    con.executemany("INSERT INTO quotes VALUES (?, ?, ?, ?)", quotes)
     for part in (rows, paras, links, quotes):
         part.clear()
 
@@ -607,9 +607,9 @@ class StoreReader:
         (undated first, then by document id and paragraph number): (sort key, date, layer, paragraph key)."""
         rows = []
         for n in self.layers:
-            sql = (f"SELECT coalesce(o.date, ''), o.id, p.n, o.date, p.pk FROM "
-                   f"(SELECT DISTINCT pk, dk FROM l{n}.{table} WHERE {column} = ?) x "
-                   f"JOIN live o ON o.dk = x.dk JOIN l{n}.paragraphs p ON p.pk = x.pk")
+            sql = (f"SELECT coalesce(o.date, ''), o.id, x.n, o.date, x.pk FROM "
+                   f"(SELECT DISTINCT pk, dk, n FROM l{n}.{table} WHERE {column} = ?) x "
+                   f"JOIN live o ON o.dk = x.dk")
             rows += [((d, i, pn), date, n, pk) for d, i, pn, date, pk in self._rows(sql, (key,))]
         rows.sort(key=lambda r: r[0])
         return rows
