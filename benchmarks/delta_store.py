@@ -95,6 +95,34 @@ def _rows_in(path: Path) -> str:
     return ""
 
 
+def _why_rewritten(first: Path, second: Path) -> None:
+    """Why documents the two builds share differ in their stored rows (so are written again)."""
+    before: dict[str, list[dict[str, Any]]] = {}
+    for p in read_paragraphs(first):
+        before.setdefault(p["doc_id"], []).append(p)
+    after: dict[str, list[dict[str, Any]]] = {}
+    for p in read_paragraphs(second):
+        after.setdefault(p["doc_id"], []).append(p)
+    why: dict[str, int] = {}
+    for doc, rows in after.items():
+        old = before.get(doc)
+        if old is None or old == rows:
+            continue
+        ids = [[x["entity_id"] for x in r["links"]] for r in rows]
+        old_ids = [[x["entity_id"] for x in r["links"]] for r in old]
+        strip = [[{k: v for k, v in x.items() if k != "entity_id"} for x in r["links"]] for r in rows]
+        old_strip = [[{k: v for k, v in x.items() if k != "entity_id"} for x in r["links"]] for r in old]
+        if ids != old_ids and strip == old_strip:
+            key = "links renamed (same spans, other entity ids)"
+        elif [r["links"] for r in rows] != [r["links"] for r in old]:
+            key = "links added, dropped or moved"
+        else:
+            key = "quotes only"
+        why[key] = why.get(key, 0) + 1
+    added = len(set(after) - set(before))
+    print(f"documents whose rows changed: {added} added, " + ", ".join(f"{n} {k}" for k, n in why.items()))
+
+
 def _reads(store: StoreReader) -> tuple:
     ids, _ = store.document_list()
     pids = store.paragraph_ids()
@@ -210,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             if p.is_file() and p.name.split(".")[0].split("-")[0] in MINE:
                 how = "shared" if (p.stat().st_dev, p.stat().st_ino) in shared else "written"
                 print(f"  {p.name:24} {p.stat().st_size:>12,}  {how}{_rows_in(p)}")
+        _why_rewritten(first, second)
         one, two = _disk(second), _disk(first, second)
         one_mine, two_mine = _disk(second, only=MINE), _disk(first, second, only=MINE)
         print(f"\ndisk, two kept builds / the incremental one alone: all files {two:,} / {one:,} = "
