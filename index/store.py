@@ -18,7 +18,7 @@ publish, so readers open them with ``mode=ro&immutable=1`` (layers ATTACHed to t
 locking, no journal lookups. Tables::
 
     head   meta        key -> value (format, row counts)
-           layers      n (0 = base) | file | documents written | key ranges (dk_end, pk_end)
+           layers      n (0 = base) | file | documents written | key ranges (dk_end, pk_end) | live documents
            live        ord (build order) | id | dk (document key) | layer | date | digest (of its rows)
            entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body (JSON)
     layer  documents   dk | id | head (title, date, source, url) | body (the document)
@@ -38,7 +38,7 @@ import hashlib
 import json
 import sqlite3
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,7 +57,7 @@ HEAD = ("title", "date", "source", "url")  # what a search hit shows of its docu
 _HEAD_SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE layers (n INTEGER PRIMARY KEY, file TEXT NOT NULL, documents INTEGER NOT NULL,
-                     dk_end INTEGER NOT NULL, pk_end INTEGER NOT NULL);
+                     dk_end INTEGER NOT NULL, pk_end INTEGER NOT NULL, live INTEGER NOT NULL);
 CREATE TABLE live (ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, dk INTEGER NOT NULL UNIQUE,
                    layer INTEGER NOT NULL, date TEXT, digest TEXT NOT NULL);
 CREATE TABLE entities (id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, mentions INTEGER NOT NULL,
@@ -253,8 +253,10 @@ def _write(
               "link_rows": sum(len(p[3]) for d in docs for p in d.paragraphs),
               "quote_rows": sum(len(p[4]) for d in docs for p in d.paragraphs)}
     with _writing(path, _HEAD_SCHEMA, _HEAD_INDEXES) as con:
-        con.executemany("INSERT INTO layers VALUES (?, ?, ?, ?, ?)",
-                        [(n, x.file, x.documents, x.dk_end, x.pk_end) for n, x in enumerate(layers)])
+        in_layer = Counter(row[3] for row in live)
+        con.executemany("INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?)",
+                        [(n, x.file, x.documents, x.dk_end, x.pk_end, in_layer[n])
+                         for n, x in enumerate(layers)])
         con.executemany("INSERT INTO live VALUES (?, ?, ?, ?, ?, ?)", live)
         con.executemany(
             "INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?)",
@@ -330,6 +332,7 @@ class StoreReader:
         self._all: dict[threading.Thread, sqlite3.Connection] = {}  # to close them all, and a dead thread's
         self._lock = threading.Lock()
         self._layers = 0
+        self._whole: frozenset[int] = frozenset()  # layers whose every document is live: no filter needed
 
     @classmethod
     def open(cls, path: Path) -> StoreReader:
@@ -357,7 +360,8 @@ class StoreReader:
         if con is None:
             try:
                 con = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
-                files = [r[0] for r in con.execute("SELECT file FROM layers ORDER BY n")]
+                found = con.execute("SELECT file, documents = live FROM layers ORDER BY n").fetchall()
+                files = [r[0] for r in found]
                 for n, name in enumerate(files):
                     layer = self.path.parent / name
                     if not layer.is_file():
@@ -373,6 +377,7 @@ class StoreReader:
                     self._all.pop(thread).close()
                 self._all[threading.current_thread()] = con
                 self._layers = len(files)
+                self._whole = frozenset(n for n, r in enumerate(found) if r[1])
             self._local.con = con
         return con
 
@@ -401,13 +406,15 @@ class StoreReader:
             part = keys[i : i + _CHUNK]
             yield from self._rows(sql.format(",".join("?" * len(part))), [*args, *part])
 
-    def _each_layer(self, sql: str, keys: Sequence[Any] | None = None,
-                    args: Sequence[Any] = ()) -> Iterator[tuple]:
+    def _each_layer(self, sql: str, keys: Sequence[Any] | None = None, args: Sequence[Any] = (),
+                    live: str = "") -> Iterator[tuple]:
         """``sql`` run on every layer, ``{L}`` standing for its schema (with ``keys``: chunked, as
-        ``_chunked``). Every row of a layer is joined with ``live`` by the query: a document replaced or
-        deleted since its layer was written has no ``live`` row."""
+        ``_chunked``). A layer's rows of documents replaced or deleted since it was written have no ``live``
+        row: the query joins ``live`` itself, or puts ``{live}`` where the join on the document key
+        ``live`` goes (left out in a layer whose documents are all live)."""
         for n in self.layers:
-            q = sql.replace("{L}", f"l{n}")
+            join = "" if n in self._whole else f"JOIN live o ON o.dk = {live}"
+            q = sql.replace("{L}", f"l{n}").replace("{live}", join)
             if keys is None:
                 yield from self._rows(q, args)
             else:
@@ -528,8 +535,8 @@ class StoreReader:
         """The paragraphs among ``pids`` that exist, by id in the order asked (links and quotes
         included)."""
         keys = list(dict.fromkeys(pids))
-        sql = "SELECT p.id, p.body FROM {L}.paragraphs p JOIN live o ON o.dk = p.dk WHERE p.id IN ({})"
-        found = dict(self._each_layer(sql, keys))
+        sql = "SELECT p.id, p.body FROM {L}.paragraphs p {live} WHERE p.id IN ({})"
+        found = dict(self._each_layer(sql, keys, live="p.dk"))
         return {i: json.loads(found[i]) for i in keys if i in found}
 
     def paragraph_docs(self, pids: Iterable[str]) -> dict[str, int]:
@@ -543,9 +550,9 @@ class StoreReader:
         """Per entity id, how many of the paragraphs ``pids`` link to it."""
         keys = list(dict.fromkeys(pids))
         counts: dict[str, int] = {}
-        sql = ("SELECT l.entity_id, count(*) FROM {L}.paragraphs p JOIN live o ON o.dk = p.dk "
+        sql = ("SELECT l.entity_id, count(*) FROM {L}.paragraphs p {live} "
                "JOIN {L}.links l ON l.pk = p.pk WHERE p.id IN ({}) GROUP BY l.entity_id")
-        for eid, n in self._each_layer(sql, keys):
+        for eid, n in self._each_layer(sql, keys, live="p.dk"):
             counts[eid] = counts.get(eid, 0) + n
         return dict(sorted(counts.items()))
 
@@ -640,9 +647,12 @@ class StoreReader:
         """The entities most often linked in the same paragraphs as ``entity_id``: (id, paragraphs)."""
         counts: dict[str, int] = {}
         sql = ("SELECT b.entity_id, count(DISTINCT b.pk) FROM {L}.links a "
-               "JOIN {L}.links b ON b.pk = a.pk AND b.entity_id != a.entity_id JOIN live o ON o.dk = a.dk "
+               "JOIN {L}.links b ON b.pk = a.pk AND b.entity_id != a.entity_id {live} "
                "WHERE a.entity_id = ? GROUP BY b.entity_id")
-        for eid, n in self._each_layer(sql, None, (entity_id,)):
+        if len(self.layers) == 1:  # the ranking in SQL: only the top rows come back
+            return [(eid, n) for eid, n in self._each_layer(sql + " ORDER BY 2 DESC, 1 LIMIT ?", None,
+                                                            (entity_id, max(top, 0)), live="a.dk")]
+        for eid, n in self._each_layer(sql, None, (entity_id,), live="a.dk"):
             counts[eid] = counts.get(eid, 0) + n
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(top, 0)]
 
