@@ -571,7 +571,7 @@ def read_mentions(folder: Path) -> dict[str, list[Mention]]:
 class _MentionCache:
     """Wraps the linker's detector: cached mentions for texts seen by the previous build, NER for the rest.
 
-    Records every text's mentions so the new build can write its own ``mentions.jsonl``. Texts whose key
+    Records every text's mentions so the new build can write its own detector-output layer. Texts whose key
     is in ``gazetteer_only`` (documents not in English) get the registry gazetteer only, no English NER.
     """
 
