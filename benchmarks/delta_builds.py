@@ -159,7 +159,7 @@ def latency(args, chosen, settings) -> None:  # type: ignore[no-untyped-def]
 
 
 def vectors_alone(n: int, change: int, n_queries: int, work: Path) -> None:
-    from index.keyword import link_or_copy
+    from index.layers import link_or_copy
     from index.vectors import VectorIndex, write_vector_delta, write_vector_index
 
     dim, rng = 384, np.random.default_rng(0)

@@ -911,7 +911,7 @@ def _write_vectors(
         removed = [row for row in range(len(base_ids)) if row not in kept]
         wanted = "hnsw" if len(ids) > settings.hnsw_threshold else "flat"
         if base_kind == wanted and len(fresh) + len(removed) <= settings.delta_fraction * len(base_ids):
-            from index.keyword import link_or_copy
+            from index.layers import link_or_copy
 
             for name in (VECTORS, VECTOR_IDS):
                 link_or_copy(previous.folder / name, tmp / name)
@@ -928,7 +928,8 @@ def _write_keyword(
 ) -> None:
     """The keyword index and its posting arrays: a delta on the previous build's base segment while that
     is allowed (see ``write_keyword_delta``), else written whole."""
-    from index.keyword import link_or_copy, write_keyword_delta, write_keyword_index
+    from index.keyword import write_keyword_delta, write_keyword_index
+    from index.layers import link_or_copy
 
     whoosh, postings = tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR
     if previous is not None and previous.same("builder", "keyword") and settings.delta_fraction > 0:

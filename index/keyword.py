@@ -20,8 +20,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -324,15 +322,6 @@ def _shared_base(previous: Path, previous_postings: Path) -> tuple[Any, Any, lis
     if meta.get("segment") != segment.segment_id() or len(rows["ids"]) != segment.doc_count_all():
         return None
     return toc, segment, rows["ids"], rows["keys"]
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` to ``dst`` (one inode: shared, never written again), or copy it where the file
-    system cannot link."""
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def _lengths_per_field(writer: Any) -> None:

@@ -58,14 +58,20 @@ def next_generation(names: Sequence[str], stem: str, suffix: str) -> int:
     return 1 + max((int(m.group(1)) for n in names if (m := pattern.fullmatch(n))), default=0)
 
 
-def share(source: Path, folder: Path) -> Path:
-    """Hard-link the layer ``source`` into ``folder`` under its own name (the new build's copy of it); a
-    copy where the file system has no hard links (the build is then correct, only bigger)."""
-    target = Path(folder) / Path(source).name
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link ``source`` to ``target`` (one inode: shared between builds, never written again); a copy
+    where the file system has no hard links (the build is then correct, only bigger). Other errors (a full
+    disk, a missing file) are raised."""
     try:
         os.link(source, target)
     except OSError as err:
         if err.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
-        shutil.copyfile(source, target)
+        shutil.copy2(source, target)
+
+
+def share(source: Path, folder: Path) -> Path:
+    """Hard-link the layer ``source`` into ``folder`` under its own name (the new build's copy of it)."""
+    target = Path(folder) / Path(source).name
+    link_or_copy(source, target)
     return target

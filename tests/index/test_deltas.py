@@ -13,11 +13,11 @@ import pytest
 from index.keyword import (
     KeywordIndex,
     Restrict,
-    link_or_copy,
     row_key,
     write_keyword_delta,
     write_keyword_index,
 )
+from index.layers import link_or_copy
 from index.vectors import VECTORS_DELTA, VectorIndex, stored_keys, write_vector_delta, write_vector_index
 from tests.index.test_postings import QUERIES, _rows
 from tests.index.test_vectors import unit
