@@ -498,8 +498,12 @@ def _plain_layout(path: Path) -> tuple[int, int] | None:
 def _load_tokenizer(path: Path | None) -> Any:
     from transformers import AutoTokenizer
 
-    with _quiet_transformers():
-        return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    try:
+        with _quiet_transformers():
+            return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    except Exception as err:  # a broken folder surfaces as many exception types
+        raise PersonaeError(f"cannot load the tokenizer from {path}: {type(err).__name__}: {_one_line(err)}"
+                            ) from None
 
 
 def _mean_pooled_module() -> Any:

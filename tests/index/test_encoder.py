@@ -256,6 +256,29 @@ def test_broken_model_folder(tmp_path: Path) -> None:
         load_encoder(str(tmp_path))
 
 
+def test_a_model_folder_broken_past_its_configuration_fails_on_use_with_a_clear_error(
+        tmp_path: Path, monkeypatch) -> None:
+    """A folder whose configuration reads (so the model is not loaded up front) but whose tokenizer and
+    weights are broken: the first encode raises PersonaeError naming the folder, not a library's error."""
+    import shutil
+
+    from index.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model_path
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    real = resolve_model_path(DEFAULT_MODEL)
+    folder = tmp_path / "model"
+    for name in ("modules.json", "sentence_bert_config.json", "config.json", "1_Pooling/config.json"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(real / name, folder / name)
+    (folder / "tokenizer.json").write_text("{broken", encoding="utf-8")
+    enc = SentenceTransformerEncoder(folder, "broken")
+    assert enc.dim == 384
+    with pytest.raises(PersonaeError, match=str(folder)):
+        enc.encode(["a query"])
+    with pytest.raises(PersonaeError, match=str(folder)):
+        enc.encode(["a batch", "of two"])
+
+
 def test_hash_encoder_deterministic_and_normalised() -> None:
     enc = load_encoder("hash")
     assert isinstance(enc, HashEncoder) and isinstance(enc, Encoder)
