@@ -375,13 +375,11 @@ class KeywordIndex:
         self._doc_index: dict[str, int] = {}
         self._doc_names: list[str] = []
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
-        self._pid_docnum: tuple[tuple, dict[str, int]] | None = None
-        self._pairs: tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] | None = None
         from index.postings import read_segment_postings
 
         self._arrays = read_segment_postings(postings) if postings is not None else None
         self._deleted_cache: dict[str, np.ndarray] = {}
-        self._joined: dict[tuple, Any] = {}  # per-segment columns joined over the segments, read once
+        self._joined: dict[tuple, Any] = {}  # what ``_once`` built, by name and segment ids
         names = self.ix.schema.names()
         self.fields = [f for f in ("title", "text") if f in names]  # legacy indexes: title and text
         self.fields += sorted(n for n in names if n.startswith("text_"))  # other languages' stemmers
@@ -544,15 +542,14 @@ class KeywordIndex:
         """The (paragraph, entity) links sorted by global docnum, as a compressed row table: paragraph
         ``d``'s entity ordinals are ``ents[indptr[d]:indptr[d + 1]]``; ``docs`` is each pair's docnum (for
         a pass over all pairs); and the ids of the ordinals."""
-        key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))
-        cached = self._pairs
-        if cached is not None and cached[0] == key:
-            return cached[1]
+        return self._once(s, "entity pairs", self._read_entity_pairs)
+
+    def _read_entity_pairs(self, leaves: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
         docs: list[np.ndarray] = []
         ents: list[np.ndarray] = []
         names: list[str] = []
         index: dict[str, int] = {}
-        for leaf, offset in _leaf_searchers(s):
+        for leaf, offset in leaves:
             reader = leaf.reader()
             if "entity" not in reader.schema.names():
                 continue
@@ -568,8 +565,20 @@ class KeywordIndex:
         order = np.argsort(pair_docs, kind="stable")
         indptr = np.zeros(int(pair_docs.max()) + 2 if len(pair_docs) else 1, dtype=np.int64)
         np.cumsum(np.bincount(pair_docs, minlength=len(indptr) - 1), out=indptr[1:])
-        value = (indptr, pair_docs[order].astype(np.int32), pair_ents[order], names)
-        self._pairs = (key, value)
+        return indptr, pair_docs[order].astype(np.int32), pair_ents[order], names
+
+    def _once(self, s, name: str, build: Any) -> Any:
+        """``build(leaves)`` over this searcher's segments, built once per set of segment ids and kept (a
+        published index never changes: its segment ids name its content); not kept when a segment has no
+        id."""
+        leaves = _leaf_searchers(s)
+        key = (name, *(_segment_id(leaf.reader()) for leaf, _ in leaves))
+        value = self._joined.get(key)
+        if value is None:
+            value = build(leaves)
+            if all(key[1:]):
+                with self._lock:
+                    value = self._joined.setdefault(key, value)
         return value
 
     # ------------------------------------------------------------------------------ restrictions
@@ -680,54 +689,37 @@ class KeywordIndex:
         return ords, days
 
     def _global_columns(self, s) -> tuple[np.ndarray, np.ndarray]:
-        leaves = _leaf_searchers(s)
-        parts = [self._columns(leaf.reader()) for leaf, _ in leaves]
-        if len(parts) == 1:
-            return parts[0]
-        key = ("columns", *(_segment_id(leaf.reader()) for leaf, _ in leaves))  # joined once
-        joined = self._joined.get(key)
-        if joined is None:
-            joined = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-            if all(key[1:]):
-                with self._lock:
-                    self._joined.setdefault(key, joined)
-        return joined
+        def join(leaves: list) -> tuple[np.ndarray, np.ndarray]:
+            parts = [self._columns(leaf.reader()) for leaf, _ in leaves]
+            if len(parts) == 1:
+                return parts[0]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+        return self._once(s, "columns", join)
 
     def _global_pids(self, s) -> list[str]:
         """Paragraph id of every global docnum ("" for a deleted one), read once per segment."""
-        parts: list[list[str]] = []
-        leaves = _leaf_searchers(s)
-        key = ("pids", *(_segment_id(leaf.reader()) for leaf, _ in leaves))
-        joined = self._joined.get(key) if len(leaves) > 1 else None
-        if joined is not None:
-            return joined
-        for leaf, _ in leaves:
-            reader = leaf.reader()
-            segment = _segment_id(reader)
-            pids = self._pid_cache.get(segment) if segment else None
-            if pids is None:
-                pids = [""] * reader.doc_count_all()
-                for docnum, stored in reader.iter_docs():
-                    pids[docnum] = stored.get("id", "")
-                if segment:
-                    with self._lock:
-                        self._pid_cache.setdefault(segment, pids)
-            parts.append(pids)
-        if len(parts) == 1:
-            return parts[0]
-        joined = [pid for part in parts for pid in part]
-        if all(key[1:]):
-            with self._lock:
-                self._joined.setdefault(key, joined)
-        return joined
+        def join(leaves: list) -> list[str]:
+            parts = [self._segment_pids(leaf.reader()) for leaf, _ in leaves]
+            return parts[0] if len(parts) == 1 else [pid for part in parts for pid in part]
+
+        return self._once(s, "pids", join)
+
+    def _segment_pids(self, reader) -> list[str]:
+        segment = _segment_id(reader)
+        pids = self._pid_cache.get(segment) if segment else None
+        if pids is None:
+            pids = [""] * reader.doc_count_all()
+            for docnum, stored in reader.iter_docs():
+                pids[docnum] = stored.get("id", "")
+            if segment:
+                with self._lock:
+                    self._pid_cache.setdefault(segment, pids)
+        return pids
 
     def _pid_lookup(self, s) -> dict[str, int]:
-        key = tuple(_segment_id(leaf.reader()) for leaf, _ in _leaf_searchers(s))
-        cached = self._pid_docnum
-        if cached is None or cached[0] != key:
-            cached = (key, {pid: i for i, pid in enumerate(self._global_pids(s)) if pid})
-            self._pid_docnum = cached
-        return cached[1]
+        return self._once(s, "pid lookup",
+                          lambda _: {pid: i for i, pid in enumerate(self._global_pids(s)) if pid})
 
     def _score_terms(
         self,
