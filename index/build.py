@@ -899,22 +899,12 @@ def _write_vectors(
     if stored is not None and previous is not None:
         base_ids, base_keys, _ = stored
         base_kind = json.loads((previous.folder / VECTOR_IDS).read_text(encoding="utf-8")).get("kind")
-        at = {pid: row for row, pid in enumerate(base_ids)}
-        kept: set[int] = set()
-        fresh: list[int] = []
-        for i, (pid, key) in enumerate(zip(ids, keys, strict=True)):
-            row = at.get(pid, -1)
-            if row >= 0 and base_keys[row] == key:
-                kept.add(row)
-            else:
-                fresh.append(i)
+        kept, fresh = layers.match_base(base_ids, base_keys, ids, keys)
         removed = [row for row in range(len(base_ids)) if row not in kept]
         wanted = "hnsw" if len(ids) > settings.hnsw_threshold else "flat"
         if base_kind == wanted and len(fresh) + len(removed) <= settings.delta_fraction * len(base_ids):
-            from index.layers import link_or_copy
-
             for name in (VECTORS, VECTOR_IDS):
-                link_or_copy(previous.folder / name, tmp / name)
+                layers.link_or_copy(previous.folder / name, tmp / name)
             say(f"vectors: {len(kept)} rows shared with {previous.folder.name}, {len(fresh)} written, "
                 f"{len(removed)} removed")
             return write_vector_delta(tmp, vectors[fresh], [ids[i] for i in fresh], [keys[i] for i in fresh],
@@ -929,14 +919,13 @@ def _write_keyword(
     """The keyword index and its posting arrays: a delta on the previous build's base segment while that
     is allowed (see ``write_keyword_delta``), else written whole."""
     from index.keyword import write_keyword_delta, write_keyword_index
-    from index.layers import link_or_copy
 
     whoosh, postings = tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR
     if previous is not None and previous.same("builder", "keyword") and settings.delta_fraction > 0:
         delta = write_keyword_delta(
             whoosh, previous.folder / layout.WHOOSH_DIR, rows, postings=postings,
             previous_postings=previous.folder / layout.POSTINGS_DIR, max_fraction=settings.delta_fraction,
-            link=link_or_copy)
+            link=layers.link_or_copy)
         if delta is not None:
             say(f"keyword: {delta.kept} rows shared with {previous.folder.name}, {delta.written} written, "
                 f"{delta.deleted} deleted")

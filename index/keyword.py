@@ -37,6 +37,7 @@ from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.query import And, Every, Or, Query, Term
 
 from index.errors import BadQuery, IndexMissing
+from index.layers import match_base
 
 # One searchable field holding title + paragraph, instead of a separate ``title`` field (boost 1.5). Every
 # paragraph repeats its document's title, and Whoosh's BM25F scores each field as its own saturated BM25,
@@ -264,19 +265,11 @@ def write_keyword_delta(
     if base is None:
         return None
     toc, segment, ids, keys = base
-    at = {pid: docnum for docnum, pid in enumerate(ids)}
+    kept, at = match_base(ids, keys, [row["id"] for row in rows], [row_key(row) for row in rows])
+    fresh = [rows[i] for i in at]
     names = set(toc.schema.names())
-    kept: set[int] = set()
-    fresh: list[dict[str, str]] = []
-    for row in rows:
-        docnum = at.get(row["id"], -1)
-        if docnum >= 0 and docnum not in kept and keys[docnum] == row_key(row):
-            kept.add(docnum)
-            continue
-        field = language_field(row.get("lang") or "") or "text"
-        if field not in names:
-            return None
-        fresh.append(row)
+    if any((language_field(row.get("lang") or "") or "text") not in names for row in fresh):
+        return None
     deleted = len(ids) - len(kept)
     if len(fresh) + deleted > max_fraction * len(ids):
         return None

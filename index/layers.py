@@ -44,9 +44,13 @@ def layer_name(stem: str, generation: int, suffix: str) -> str:
     return f"{stem}-{generation:06d}{suffix}"
 
 
+def _layer_pattern(stem: str, suffix: str) -> re.Pattern[str]:
+    return re.compile(rf"{re.escape(stem)}-(\d{{6}}){re.escape(suffix)}")
+
+
 def layer_files(folder: Path, stem: str, suffix: str) -> list[Path]:
     """The ``stem`` layers in ``folder``, oldest generation first."""
-    pattern = re.compile(rf"{re.escape(stem)}-(\d{{6}}){re.escape(suffix)}")
+    pattern = _layer_pattern(stem, suffix)
     found = [(int(m.group(1)), p) for p in Path(folder).glob(f"{stem}-*{suffix}")
              if (m := pattern.fullmatch(p.name))]
     return [p for _, p in sorted(found)]
@@ -54,8 +58,25 @@ def layer_files(folder: Path, stem: str, suffix: str) -> list[Path]:
 
 def next_generation(names: Sequence[str], stem: str, suffix: str) -> int:
     """One more than the highest generation among the layer file ``names``."""
-    pattern = re.compile(rf"{re.escape(stem)}-(\d{{6}}){re.escape(suffix)}")
+    pattern = _layer_pattern(stem, suffix)
     return 1 + max((int(m.group(1)) for n in names if (m := pattern.fullmatch(n))), default=0)
+
+
+def match_base(base_ids: Sequence[str], base_keys: Sequence[str], ids: Sequence[str],
+               keys: Sequence[str]) -> tuple[set[int], list[int]]:
+    """A new build's rows (``ids`` with their content ``keys``) against a shared base's: the base rows it
+    keeps as they are (same id, same key; each at most once), and the positions of its rows the base does
+    not hold as they are now (to be written into the delta)."""
+    at = {pid: row for row, pid in enumerate(base_ids)}
+    kept: set[int] = set()
+    fresh: list[int] = []
+    for i, (pid, key) in enumerate(zip(ids, keys, strict=True)):
+        row = at.get(pid, -1)
+        if row >= 0 and row not in kept and base_keys[row] == key:
+            kept.add(row)
+        else:
+            fresh.append(i)
+    return kept, fresh
 
 
 def link_or_copy(source: Path, target: Path) -> None:
