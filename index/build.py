@@ -31,6 +31,7 @@ it is still valid, and the parts below are shared with it rather than written ag
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -487,12 +488,18 @@ class _Previous:
         finally:
             store.close()
 
+    @functools.cached_property
+    def vector_keys(self) -> tuple[list[str], list[str | None], dict[str, tuple[int, str]]] | None:
+        """``index.vectors.stored_keys`` of this build, read once (the reuse of old vectors and the vector
+        delta both need it)."""
+        from index.vectors import stored_keys
+
+        return stored_keys(self.folder)
+
     def vectors(self, wanted_texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash (the
         keys its vector files record, else read from its store)."""
-        from index.vectors import stored_keys
-
-        stored = stored_keys(self.folder)
+        stored = self.vector_keys
         if stored is not None:
             return self._vectors_of(wanted_texts, {pid: key for pid, (_, key) in stored[2].items()})
         store = open_store(self.folder)
@@ -893,12 +900,12 @@ def _write_vectors(
     """The vector index: a delta on the previous build's base (``previous``: its vectors are reusable) while
     the delta stays within ``delta_fraction`` of the base and the base is of the kind this many rows want;
     else written whole."""
-    from index.vectors import VECTOR_IDS, VECTORS, stored_keys, write_vector_delta, write_vector_index
+    from index.vectors import VECTOR_IDS, VECTORS, write_vector_delta, write_vector_index
 
-    stored = stored_keys(previous.folder) if previous is not None and settings.delta_fraction > 0 else None
+    stored = previous.vector_keys if previous is not None and settings.delta_fraction > 0 else None
     if stored is not None and previous is not None:
         base_ids, base_keys, _ = stored
-        base_kind = json.loads((previous.folder / VECTOR_IDS).read_text(encoding="utf-8")).get("kind")
+        base_kind = previous.manifest.models.get("vector_index")  # the kind its base was written as
         kept, fresh = layers.match_base(base_ids, base_keys, ids, keys)
         removed = [row for row in range(len(base_ids)) if row not in kept]
         wanted = "hnsw" if len(ids) > settings.hnsw_threshold else "flat"

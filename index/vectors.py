@@ -226,13 +226,13 @@ class VectorIndex:
         for path in (vec_path, ids_path):
             if not path.is_file():
                 raise IndexMissing(f"vector index file {path} is missing; run `personae build`")
-        ids = _read_ids(ids_path)
+        ids = _read_meta(ids_path)["ids"]
         index = _read_faiss(faiss, vec_path, len(ids), folder)
         kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
         delta, removed = None, ()
         if (folder / VECTORS_DELTA_IDS).is_file():
-            delta_ids = _read_ids(folder / VECTORS_DELTA_IDS)
-            meta = json.loads((folder / VECTORS_DELTA_IDS).read_text(encoding="utf-8"))
+            meta = _read_meta(folder / VECTORS_DELTA_IDS)
+            delta_ids = meta["ids"]
             removed = meta.get("removed", [])
             if meta.get("base_count") != len(ids) or not all(0 <= r < len(ids) for r in removed):
                 raise IndexFormatMismatch(f"{folder / VECTORS_DELTA_IDS} does not fit the base "
@@ -422,7 +422,8 @@ class VectorIndex:
         ]
 
 
-def _read_ids(ids_path: Path) -> list[str]:
+def _read_meta(ids_path: Path) -> dict[str, Any]:
+    """An ids file's content, checked: a list of string ids, this vector format, an integer dimension."""
     try:
         meta = json.loads(ids_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -439,7 +440,7 @@ def _read_ids(ids_path: Path) -> list[str]:
         )
     if "dim" in meta and not isinstance(meta["dim"], int):
         raise IndexFormatMismatch(f"{ids_path} has no integer dimension; run `personae build`")
-    return ids
+    return meta
 
 
 def _read_faiss(faiss: Any, vec_path: Path, n_ids: int, folder: Path) -> Any:
