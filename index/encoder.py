@@ -288,12 +288,12 @@ class _SingleText:
     dispatch per layer; this path gives the same vector (tests compare it with ``encode``) in a fraction of
     the time.
 
-    The graph runs on ONNX Runtime when it is installed (the module exported in memory on first use, run on
-    one thread): for a query-sized input its CPU kernels take about half the time of TorchScript's, and the
-    vector equals TorchScript's to float rounding. Otherwise, or when the export fails, the module traced and
-    frozen with TorchScript serves (vectors bit for bit ``encode``'s). Only for the layout it knows (a
-    transformer, mean pooling, normalisation); a model built otherwise, or one that neither exports nor
-    traces, keeps the general path (``__call__`` returns None).
+    The graph runs on ONNX Runtime when it is installed (exported on first use and cached on disk,
+    ``_graph_cache_path``; run on one thread): for a query-sized input its CPU kernels take about half the
+    time of TorchScript's, and the vector equals TorchScript's to float rounding. Otherwise, or when the
+    export fails, the module traced and frozen with TorchScript serves (vectors bit for bit ``encode``'s).
+    Only for the layout it knows (a transformer, mean pooling, normalisation); a model built otherwise, or
+    one that neither exports nor traces, keeps the general path (``__call__`` returns None).
     """
 
     def __init__(self, model: Any, *, runtime: str = "auto", cache: Path | None = None,
@@ -435,17 +435,17 @@ def _graph_cache_path(model_dir: Path) -> Path | None:
     """Where the query graph of the model in ``model_dir`` is cached: ``$XDG_CACHE_HOME/personae`` (default
     ``~/.cache/personae``), one file per model files (names, sizes, times) and torch/onnx versions, so a
     changed model or library never reads a stale graph. None when there is no home to cache in."""
-    try:
-        import onnx
-        import torch
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # the libraries' versions from their metadata: importing onnx here would cost every start-up
+        versions = (version("torch"), version("onnx"))
         files = sorted((p.relative_to(model_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
                        for p in model_dir.rglob("*") if p.is_file())
         base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "personae"
-    except (ImportError, OSError, RuntimeError):
+    except (PackageNotFoundError, OSError, RuntimeError):
         return None
-    key = hashlib.sha256(repr((QUERY_GRAPH_VERSION, str(model_dir.resolve()), files, torch.__version__,
-                               onnx.__version__)).encode()).hexdigest()[:24]
+    key = hashlib.sha256(repr((QUERY_GRAPH_VERSION, str(model_dir.resolve()), files, *versions)
+                              ).encode()).hexdigest()[:24]
     return base / f"query-graph-{key}.onnx"
 
 
