@@ -208,7 +208,7 @@ def _build_locked(
                           previous.mentions() if reuse_mentions else _StoredMentions())
     # the detector's output outlives a change of the resolver; the linking state does not
     reuse_linking = previous is not None and previous.same("builder", "ner", "resolver", "registry")
-    state = previous.linking_state() if reuse_linking and hasattr(linker, "state") else None
+    keep_state = reuse_linking and hasattr(linker, "state")
     titles = {d.id: d.title for d in corpus.documents}
     dates = {d.id: d.date or "" for d in corpus.documents}
     # The embedded texts depend only on titles and paragraph texts, not on links: encoding (the main cost)
@@ -231,6 +231,9 @@ def _build_locked(
     def text_side() -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]], dict[str, Any],
                              dict[str, float]]:
         spent: dict[str, float] = {}
+        t = time.perf_counter()
+        state = previous.linking_state() if previous is not None and keep_state else None  # beside the encode
+        spent["linking_state_load"] = time.perf_counter() - t
         t = time.perf_counter()
         # the main thread reads them after result(); unchanged documents keep the language found before
         corpus.documents = _with_languages(corpus.documents, state)

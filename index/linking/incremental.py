@@ -19,7 +19,6 @@ same index folder.
 from __future__ import annotations
 
 import hashlib
-import io
 import pickle
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -92,9 +91,12 @@ class LinkingState:
     # several times (language, detection, resolution), and a fingerprint hashes the whole text
     _checked: dict[str, tuple[str, tuple[str, str | None], bool]] = field(
         default_factory=dict, repr=False, compare=False)
-    # where a loaded state came from (folder, its layers, document -> (digest of its entry, layer)): what the
-    # next state's ``save`` may share. Not saved.
-    _origin: tuple[Path, list[tuple[str, list[str]]], dict[str, tuple[str, int]]] | None = field(
+    # documents whose entry is the one of the state this one was linked from (``Linker.link_corpus`` knows:
+    # resolution reused, quotes kept as they were, same language): ``save`` shares them without pickling
+    unchanged: set[str] = field(default_factory=set, repr=False, compare=False)
+    # where a loaded state came from (folder, its layers, document -> its layer): what the next state's
+    # ``save`` may share. Not saved.
+    _origin: tuple[Path, list[tuple[str, list[str]]], dict[str, int]] | None = field(
         default=None, repr=False, compare=False)
 
     def holds(self, doc: Document) -> bool:
@@ -126,52 +128,49 @@ class LinkingState:
         """Write the state: ``path`` holds the corpus pass's outcome and where each document's entry
         (fingerprint, result without its text, quotes, language) is; the entries are in layer files
         ``linking-<gen>.pkl`` beside it. With ``base`` (the state of the build before, as loaded), the
-        layers ``index.layers.keep_layers`` keeps are hard-linked and only the entries that changed are
-        written, into one new layer."""
+        layers ``index.layers.keep_layers`` keeps are hard-linked and only the entries not in
+        :attr:`unchanged` are written, into one new layer: an unchanged document costs no pickling."""
         path = Path(path)
-        entries = {d: (self.fingerprints.get(d), replace(r, text=""),  # the store has the texts
-                       self.quotes.get(d), self.languages.get(d)) for d, r in self.results.items()}
-        digests = {d: _digest(e) for d, e in entries.items()}
         origin = base._origin if base is not None else None
         if origin is not None and not all((origin[0] / name).is_file() for name, _ in origin[1]):
             origin = None  # a layer of the state before is gone: write every entry
-        before, layers_old, old_digests = origin if origin is not None else (path.parent, [], {})
+        before, layers_old, old_where = origin if origin is not None else (path.parent, [], {})
+        same = {d: old_where[d] for d in self.unchanged if d in self.results and d in old_where}
         live = [0] * len(layers_old)
-        for d, digest in digests.items():
-            was = old_digests.get(d)
-            if was is not None and was[0] == digest:
-                live[was[1]] += 1
+        for layer in same.values():
+            live[layer] += 1
         kept: list[tuple[str, list[str]]] = []
         where: dict[str, int] = {}
-        for i in layers.keep_layers([len(ds) for _, ds in layers_old], live, len(digests)):
+        for i in layers.keep_layers([len(ds) for _, ds in layers_old], live, len(self.results)):
             name, docs = layers_old[i]
             layers.share(before / name, path.parent)
             kept.append((name, docs))
-            where.update((d, len(kept) - 1) for d in docs if old_digests.get(d) == (digests.get(d), i))
-        todo = [d for d in entries if d not in where]
+            where.update((d, len(kept) - 1) for d in docs if same.get(d) == i)
+        todo = [d for d in self.results if d not in where]
         if todo or not kept:
             name = layers.layer_name(_STEM, layers.next_generation([n for n, _ in layers_old], _STEM, ".pkl"),
                                      ".pkl")
             with open(path.parent / name, "wb") as fh:
-                pickle.dump({d: pickle.dumps(entries[d], protocol=_PROTOCOL) for d in todo}, fh,
+                pickle.dump({d: pickle.dumps(self._entry(d), protocol=_PROTOCOL) for d in todo}, fh,
                             protocol=_PROTOCOL)
             kept.append((name, todo))
             where.update((d, len(kept) - 1) for d in todo)
         with open(path, "wb") as fh:
             pickle.dump((STATE_VERSION, self.outcome, kept, where), fh, protocol=_PROTOCOL)
 
+    def _entry(self, d: str) -> tuple[str | None, DocResult, KeptQuotes | None, str | None]:
+        return (self.fingerprints.get(d), replace(self.results[d], text=""),  # the store has the texts
+                self.quotes.get(d), self.languages.get(d))
+
     @classmethod
     def load(cls, path: Path) -> LinkingState | None:
         """The state a build saved, or None when there is none, a layer is missing or it has another
-        shape. Remembers its layers, and a digest of each entry as this process pickles it, so that
-        ``save`` of the next state shares what did not change (pickles of equal values made in two
-        processes may differ: a set's order depends on the process's string hashes)."""
+        shape. Remembers its layers, so that ``save`` of the next state shares what did not change."""
         head = _read_head(path)
         if head is None:
             return None
         _, outcome, files, where = head
         state = cls(outcome=outcome)
-        digests: dict[str, tuple[str, int]] = {}
         try:
             for n, (name, _) in enumerate(files):
                 with open(Path(path).parent / name, "rb") as fh:
@@ -179,9 +178,7 @@ class LinkingState:
                 for d, blob in entries.items():
                     if where.get(d) != n:
                         continue  # changed or deleted since this layer was written
-                    entry = pickle.loads(blob)  # noqa: S301 (own build)
-                    digests[d] = (_digest(entry), n)
-                    fingerprint, result, quotes, language = entry
+                    fingerprint, result, quotes, language = pickle.loads(blob)  # noqa: S301 (own build)
                     state.fingerprints[d] = fingerprint
                     state.results[d] = result
                     if quotes is not None:
@@ -192,7 +189,7 @@ class LinkingState:
             return None
         if len(state.results) != len(where):
             return None
-        state._origin = (Path(path).parent, files, digests)
+        state._origin = (Path(path).parent, files, dict(where))
         return state
 
     def language_of(self, doc: Document) -> str | None:
@@ -215,14 +212,3 @@ def _read_head(path: Path) -> _Head | None:
     if not isinstance(head, tuple) or len(head) != 4 or head[0] != STATE_VERSION:
         return None
     return head
-
-
-def _digest(entry: object) -> str:
-    """A hash of an entry's pickle in fast mode (no memo), so that two equal values built with different
-    sharing of their parts hash alike; sets may still come out in another order (then the entry is only
-    written again)."""
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=_PROTOCOL)
-    pickler.fast = True
-    pickler.dump(entry)
-    return hashlib.sha256(buf.getvalue()).hexdigest()[:32]

@@ -244,6 +244,10 @@ class Linker:
                     for i, d in enumerate(docs)},
             outcome=outcome,
             languages={d.id: d.language for d in docs},
+            # kept_quotes hands back the kept list itself only when the links' shape and ids are the same
+            unchanged={d.id for i, d in enumerate(docs) if d.id not in changed and previous is not None
+                       and d.id in kept and quotes[i] is kept[d.id][2]
+                       and previous.languages.get(d.id) == d.language},
         )
         return [(links, qs or []) for links, qs in zip(linked, quotes, strict=True)]
 

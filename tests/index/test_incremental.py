@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -293,6 +294,9 @@ def test_incremental_build_shares_unchanged_data_and_never_touches_the_previous_
     assert m2.files["store-000001.sqlite"] == m1.files["store-000001.sqlite"]
     new_lines = (second.folder / "mentions-000002.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(new_lines) == 1  # only the new document's text
+    with open(second.folder / "linking-000002.pkl", "rb") as fh:
+        written = pickle.load(fh)  # noqa: S301 (own build)
+    assert list(written) == ["01-z.txt"]  # the new document's entry only, not all 13
 
     _write_corpus(corpus, {**docs, "01-z.txt": DOCS["d.txt"].replace("three", "four"),
                            "00-y.txt": DOCS["e.txt"].replace("reopened", "closed")})
