@@ -561,14 +561,14 @@ def scale_build(n_paragraphs: int, say: Any = print, *, encoded_elsewhere: bool 
     return index_dir
 
 
-def extra_documents(n_docs: int, seed: int = 2) -> list[dict[str, Any]]:
-    """``n_docs`` more documents drawn like the corpus's (another seed, ids ``add-…``): what a newsroom
+def extra_documents(n_docs: int, seed: int = 2, prefix: str = "add") -> list[dict[str, Any]]:
+    """``n_docs`` more documents drawn like the corpus's (another seed, ids ``<prefix>-…``): what a newsroom
     adds to a live index. Their sentences come from the same pool, their combinations and dates are new."""
     pool, _ = split_held_out(load_articles())
     table = TextTable([row["text"] for row in read_jsonl(CACHE / "texts.jsonl")])
     docs = []
     for doc in generate(pool, table, n_paragraphs=10 * n_docs, seed=seed):
-        docs.append({**doc, "id": "add-" + doc["id"].split("-", 1)[1]})
+        docs.append({**doc, "id": f"{prefix}-" + doc["id"].split("-", 1)[1]})
         if len(docs) == n_docs:
             break
     return docs
@@ -587,20 +587,17 @@ def _disk_bytes(*folders: Path) -> int:
     return total
 
 
-def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit: int | None = None) -> None:
+def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit: int | None = None,
+                  rounds: int = 1) -> None:
     """Add ``n_add`` documents to the cached build of ``n_paragraphs`` with an incremental ``build_index``
-    (the real encoder and detector for what is new), against the bare encode of those documents.
+    (the real encoder and detector for what is new), against the bare encode of those documents; with
+    ``rounds`` > 1, again and again on the build before (the first round also pays what a build of an older
+    version did not keep; the later ones are the steady state).
 
-    The build runs on a hard-linked copy of the cached index folder (``index-<N>-add<M>``; builds never
-    write into a published build, so the cached one is untouched) and keeps both builds: disk use of the
-    two, hard links counted once, against the previous build alone.
+    The builds run on a hard-linked copy of the cached index folder (``index-<N>-add<M>``; builds never
+    write into a published build, so the cached one is untouched) and each round keeps both builds: disk
+    use of the two, hard links counted once, against the previous build alone.
     """
-    from index import layout
-    from index.build import build_index
-    from index.documents import split_paragraphs
-    from index.encoder import compose_text, load_encoder
-    from index.linking.resolve import make_linker
-    from index.records import Document
     from index.settings import Settings
 
     name = corpus_name(n_paragraphs, scifact_limit)
@@ -609,16 +606,35 @@ def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(base, work, copy_function=os.link, ignore=shutil.ignore_patterns(".tmp-*", "*.lock"))
-    corpus = CACHE / f"corpus-{name}-add{n_add}.jsonl"
-    extra = extra_documents(n_add)
     source = CACHE / f"corpus-{name}.jsonl"
-    with corpus.open("w", encoding="utf-8") as out, source.open(encoding="utf-8") as f:
-        shutil.copyfileobj(f, out)
-        for doc in extra:
-            out.write(json.dumps(doc, ensure_ascii=False) + "\n")
-    settings = Settings.load(env={}, index_dir=str(work), corpus=str(corpus), model=MODEL,
-                             entities_file=str(ROOT / "seeds" / "entities.jsonl"))
-    encoder = load_encoder(settings.model)
+    encoder = linker = None
+    for n in range(1, rounds + 1):
+        corpus = CACHE / (f"corpus-{name}-add{n_add}" + (f"-round{n}.jsonl" if rounds > 1 else ".jsonl"))
+        extra = extra_documents(n_add, seed=1 + n, prefix="add" if n == 1 else f"add{n}")
+        with corpus.open("w", encoding="utf-8") as out, source.open(encoding="utf-8") as f:
+            shutil.copyfileobj(f, out)
+            for doc in extra:
+                out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        settings = Settings.load(env={}, index_dir=str(work), corpus=str(corpus), model=MODEL,
+                                 entities_file=str(ROOT / "seeds" / "entities.jsonl"))
+        if rounds > 1:
+            say(f"round {n} of {rounds}")
+        encoder, linker = _add_round(settings, extra, work, name, n_add, say, encoder, linker)
+        source = corpus
+
+
+def _add_round(settings: Any, extra: list[dict[str, Any]], work: Path, name: str, n_add: int, say: Any,
+               encoder: Any, linker: Any) -> tuple[Any, Any]:
+    """One incremental build adding ``extra``: timed against their bare encode, with the disk of both
+    builds. Returns the encoder and linker for the next round."""
+    from index import layout
+    from index.build import build_index
+    from index.documents import split_paragraphs
+    from index.encoder import compose_text, load_encoder
+    from index.linking.resolve import make_linker
+    from index.records import Document
+
+    encoder = encoder or load_encoder(settings.model)
     texts = [compose_text(d["title"], p.text, embed_title=settings.embed_title)
              for d in extra for p in split_paragraphs(Document(id=d["id"], title=d["title"], text=d["text"]),
                                                        settings.max_paragraph_chars)]
@@ -628,7 +644,7 @@ def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit
     bare = time.perf_counter() - t
     say(f"bare encode of the {n_add} added documents' {len(texts)} paragraphs: {bare:.1f} s")
     previous = layout.current_build(work)
-    linker = make_linker(settings.entities_file, settings.ner_model, settings.ner_window)
+    linker = linker or make_linker(settings.entities_file, settings.ner_model, settings.ner_window)
     t = time.perf_counter()
     report = build_index(settings, encoder=encoder, linker=linker, incremental=True,
                          extra_settings={"scale_corpus": f"{name}-add{n_add}"}, log=say)
@@ -639,6 +655,7 @@ def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit
         f"{2 * bare + 60:.1f} s ({'met' if spent <= 2 * bare + 60 else 'not met'})")
     say(f"disk: previous build {one / 2**20:,.0f} MiB, both builds {both / 2**20:,.0f} MiB = "
         f"{both / one:.2f}x one build (target <= 1.3x: {'met' if both <= 1.3 * one else 'not met'})")
+    return encoder, linker
 
 
 def _vm_rss_mb(pid: int | str = "self") -> float:
@@ -683,6 +700,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--add", type=int, default=0, metavar="N",
                     help="Add N generated documents to the cached build incrementally; time it against "
                     "their bare encode, and the disk use of both builds.")
+    ap.add_argument("--rounds", type=int, default=1, metavar="R",
+                    help="With --add: R incremental builds in a row, each adding N more documents to the one "
+                    "before (the later rounds are the steady state).")
     ap.add_argument("--encoded-elsewhere", action="store_true",
                     help="With --build: wait for a concurrent scale_corpus.py run to encode the texts.")
     args = ap.parse_args(argv)
@@ -692,7 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.add:
         print(f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the start", flush=True)
-        add_documents(args.paragraphs, args.add, scifact_limit=args.scifact_limit,
+        add_documents(args.paragraphs, args.add, scifact_limit=args.scifact_limit, rounds=args.rounds,
                       say=lambda m: print(m, flush=True))
         print(f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the end")
         return 0

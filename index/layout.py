@@ -150,10 +150,9 @@ def verify(folder: Path, *, deep: bool = False) -> Manifest:
         problems += _count_problems(folder, manifest)
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise IndexFormatMismatch(
-            f"index at {folder} is damaged: {'; '.join(problems[:5])}{more}; rebuild it with "
-            "`personae build --full`"
-        )
+        hint = "" if any("personae build" in p for p in problems[:5]) else (
+            "; rebuild it with `personae build --full`")  # a part's own message may already say it
+        raise IndexFormatMismatch(f"index at {folder} is damaged: {'; '.join(problems[:5])}{more}{hint}")
     return manifest
 
 
