@@ -31,7 +31,9 @@ it is still valid, and the parts below are shared with it rather than written ag
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -39,7 +41,7 @@ import shutil
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -166,9 +168,27 @@ def build_index(
     if index_dir.exists() and not index_dir.is_dir():
         raise StorageError(index_dir, "it is a file, not a folder", "build in")
     index_dir.mkdir(parents=True, exist_ok=True)
-    with layout.build_lock(index_dir):  # one builder per index folder
+    with layout.build_lock(index_dir), _batch_gc():  # one builder per index folder
         return _build_locked(settings, progress=progress, encoder=encoder, linker=linker, log=log,
                              extra_settings=extra_settings, incremental=incremental)
+
+
+GC_YOUNG_THRESHOLD = 100_000  # allocations between young collections while a build runs (CPython: 700)
+
+
+@contextlib.contextmanager
+def _batch_gc() -> Iterator[None]:
+    """Fewer young garbage collections while a build runs. A build allocates millions of objects that live
+    until it ends (every document's linking results, the previous build's linking state unpickled): at the
+    default threshold the collector runs every 700 allocations and promotes them through every generation,
+    which dominates unpickling the state and weighs on the corpus pass. Cyclic
+    garbage is still collected, 140 times less often; the old thresholds come back afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _build_locked(

@@ -152,6 +152,21 @@ class DocCluster:
         """The ASCII key of its fullest name (the corpus pass's same-name block)."""
         return ascii_key(" ".join(self.words))
 
+    # The build's linking state pickles a cluster per name of every document: the votes go as plain dicts
+    # and come back as Counters without Counter.__init__ (its Mapping check dominates unpickling).
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["types"], state["surfaces"] = dict(self.types), dict(self.surfaces)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name in ("types", "surfaces"):
+            votes = state[name]
+            if type(votes) is not Counter:
+                state[name] = counter = Counter.__new__(Counter)
+                dict.update(counter, votes)
+        self.__dict__.update(state)
+
 
 def majority(types: Counter[str]) -> str:
     """The most voted type; ties break person > org > place > other (a name is most often a person's)."""

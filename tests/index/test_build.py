@@ -227,3 +227,16 @@ def test_linking_thread_waiting_for_vectors_hands_the_cores_back() -> None:
     assert got[0].shape == (2, 3)
     encoded.vectors()  # ready: no wait
     assert not encoded.waiting
+
+
+def test_a_build_collects_garbage_less_often_and_restores_the_thresholds() -> None:
+    import gc
+
+    from index.build import GC_YOUNG_THRESHOLD, _batch_gc
+
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), _batch_gc():
+        assert gc.get_threshold()[0] >= GC_YOUNG_THRESHOLD
+        assert gc.get_threshold()[1:] == before[1:]
+        raise RuntimeError("a build that fails")
+    assert gc.get_threshold() == before
