@@ -346,6 +346,7 @@ def _build_locked(
             build_seconds=round(time.perf_counter() - t0, 3),
             sizes=sizes,
             snapshot=snapshot,
+            stats=layout.file_stats(tmp, list(checksums)),
         )
         layout.write_manifest(tmp, manifest)
         final = index_dir / f"build-{stamp}"
@@ -558,7 +559,7 @@ class _Previous:
 def _previous_build(index_dir: Path, snapshot: dict[str, Any], say: Log) -> _Previous | None:
     try:
         folder = layout.current_build(index_dir)
-        manifest = layout.verify(folder, deep=True)  # never reuse from a damaged build
+        manifest = layout.verify(folder, deep=True, trust_unchanged=True)  # never reuse a damaged build
     except PersonaeError as err:
         say(f"full build: no usable previous build ({err})")
         return None

@@ -283,6 +283,7 @@ def test_incremental_build_shares_unchanged_data_and_never_touches_the_previous_
     monkeypatch.undo()
     assert (second.reused, second.processed) == (12, 1)
     new_files = {p.name for p in hashed if p.parent.name.startswith(".tmp-")}  # the manifest's checksums
+    assert not [p for p in hashed if first in p.parents]  # the build it reuses, unchanged: not read again
     assert "store-000002.sqlite" in new_files and "store-000001.sqlite" not in new_files  # shared: reused
     after = _files(second.folder)
     assert _files(first) == before  # not one byte of the previous build changed

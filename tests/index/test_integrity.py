@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -147,3 +148,33 @@ def test_vector_count_differs_from_paragraph_count(index: tuple[Settings, Path])
 def test_verify_exit_codes_without_an_index(tmp_path: Path) -> None:
     code, out = _verify_cli(Settings.load(env={}, index_dir=str(tmp_path / "none")))
     assert code == 2 and "personae build" in out
+
+
+def test_an_incremental_build_rehashes_only_files_written_since_their_checksum(
+        pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hashed: list[Path] = []
+    sha256 = layout.sha256_file
+    monkeypatch.setattr(layout, "sha256_file", lambda path: hashed.append(Path(path)) or sha256(path))
+    copy = layout.current_build(shutil.copytree(pristine, tmp_path / "copy"))
+    manifest = layout.verify(copy, deep=True, trust_unchanged=True)
+    assert len(hashed) == len(manifest.files)  # a copy: other inodes, every file read
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Harbour\n\nRiver boats and mountain goats.\n", encoding="utf-8")
+    settings = hash_settings(corpus, tmp_path / "idx")
+    folder = build_index(settings, encoder=load_encoder("hash")).folder
+    hashed.clear()
+    layout.verify(folder, deep=True, trust_unchanged=True)
+    assert hashed == []  # as the build left it: nothing read again
+    path = folder / layout.VECTORS
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-8] ^= 0x40
+    path.write_bytes(bytes(data))  # written again: a new mtime, so hashed again and caught
+    with pytest.raises(IndexFormatMismatch, match=r"vectors\.faiss does not match its checksum"):
+        layout.verify(folder, deep=True, trust_unchanged=True)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the old mtime forged back: a full check sees it
+    layout.verify(folder, deep=True, trust_unchanged=True)
+    with pytest.raises(IndexFormatMismatch, match=r"does not match its checksum"):
+        layout.verify(folder, deep=True)
