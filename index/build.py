@@ -763,11 +763,10 @@ def _link(
     for doc, (links, quotes) in zip(docs, results, strict=True):
         rows = []
         for p in paragraphs_by_doc[doc.id]:
-            p_links = [_shift(x, p) for x in links if p.start <= x.start and x.end <= p.end]
             p_quotes = [seg for q in quotes if q.start < p.end and p.start < q.end
                         for seg in [_quote_segment(q, p)] if seg is not None]
             row = p.to_dict()
-            row["links"] = [x.to_dict() for x in p_links]
+            row["links"] = [_shifted(x, p) for x in links if p.start <= x.start and x.end <= p.end]
             row["quotes"] = [q.to_dict() for q in p_quotes]
             rows.append(row)
         out[doc.id] = rows
@@ -824,10 +823,13 @@ def _paragraph_rows(
     return rows
 
 
-def _shift(item: Link | Quote, p: Paragraph) -> Any:
-    end = min(item.end, p.end)
-    s, e = item.start - p.start, end - p.start
-    return replace(item, start=s, end=e, text=p.text[s:e])
+def _shifted(link: Link, p: Paragraph) -> dict[str, Any]:
+    """``link`` as a row of paragraph ``p`` (its offsets and text in the paragraph's), without building a
+    shifted Link first (every link of the corpus passes here each build)."""
+    row = link.to_dict()
+    s, e = link.start - p.start, min(link.end, p.end) - p.start
+    row["start"], row["end"], row["text"] = s, e, p.text[s:e]
+    return row
 
 
 def _quote_segment(q: Quote, p: Paragraph) -> Quote | None:

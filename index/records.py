@@ -19,6 +19,11 @@ ENTITY_TYPES = (PERSON, ORG, PLACE, OTHER)
 _SCALARS = (str, int, float, bool, type(None))
 
 
+def _flat(x: Any) -> bool:
+    """A scalar, or a tuple of scalars (a link's candidate: entity id and score)."""
+    return type(x) in _SCALARS or (type(x) is tuple and all(type(y) in _SCALARS for y in x))
+
+
 @cache
 def _names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
@@ -26,12 +31,11 @@ def _names(cls: type) -> tuple[str, ...]:
 
 class _Record:
     def to_dict(self) -> dict[str, Any]:
-        """``dataclasses.asdict``, fast for flat records (links, quotes, mentions: 100k+ a build; entities,
-        whose names are tuples of strings: one per entity of the corpus)."""
+        """``dataclasses.asdict``, fast for flat records (links with their candidate pairs, quotes, mentions:
+        100k+ a build; entities, whose names are tuples of strings: one per entity of the corpus)."""
         names = _names(type(self))
         values = [getattr(self, n) for n in names]
-        if all(type(v) in _SCALARS or (type(v) is tuple and all(type(x) in _SCALARS for x in v))
-               for v in values):
+        if all(type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)) for v in values):
             return dict(zip(names, values, strict=True))  # asdict would copy the tuples, equal
         return asdict(self)  # type: ignore[call-overload]
 
