@@ -289,7 +289,7 @@ def _build_locked(
                        settings, say)
         spent["keyword"] = time.perf_counter() - t
         t = time.perf_counter()
-        write_duplicates(tmp, corpus.documents)
+        write_duplicates(tmp, corpus.documents, previous.folder if previous is not None else None)
         spent["duplicates"] = time.perf_counter() - t
         from index.linking.evaluate import link_health
 

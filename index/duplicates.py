@@ -6,14 +6,29 @@ only if the exact Jaccard similarity of the two shingle sets passes it too (LSH 
 pairs through). Kept pairs are joined into clusters (union-find). The build writes the clusters to
 ``duplicates.json``; the query side folds a cluster's lower-ranked copies into its best-ranked one
 (``duplicates=collapse``), and every copy stays indexed and searchable.
+
+Incremental: LSH proposes two documents when they share a band (``datasketch.MinHashLSH``'s banding of the
+signature: ``b`` bands of ``r`` hash values), and whether a pair is kept depends on its two texts alone. So
+a build keeps each document's band keys (a 64-bit hash of each band) and a digest of its text in
+``duplicates-keys.npz``, and its kept pairs in ``duplicates.json``. The next build shingles and MinHashes
+only the documents that are new or changed, looks their band keys up against every document's (per band:
+a sort and a binary search, in numpy), confirms those candidates with the exact Jaccard, and takes the
+pairs between two unchanged documents from the previous ``duplicates.json``. A full build is the same code
+with nothing to reuse, so both give the same pairs and clusters. (Two different bands hash to one key with
+probability 2**-64: such a pair is still only kept if its exact Jaccard passes.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from index import layout
 from index.records import Document
@@ -22,6 +37,8 @@ THRESHOLD = 0.7  # Jaccard of word 5-gram sets; judged on BBC pairs (benchmarks/
 SHINGLE = 5
 NUM_PERM = 128
 MIN_SHINGLES = 8  # shorter texts (a headline and a line) are never called duplicates
+SEED = 1  # of MinHash's permutations
+KEYS_SCHEME = 1  # how band keys and text digests are computed; another value makes the next build full
 _WORD = re.compile(r"\w+")
 
 
@@ -30,38 +47,189 @@ def shingles(text: str, size: int = SHINGLE) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(max(0, len(words) - size + 1))}
 
 
+@dataclass(frozen=True)
+class Duplicates:
+    """One build's near-duplicates, and what finding them cost."""
+
+    clusters: list[list[str]]  # two or more ids each, sorted; clusters sorted by first id
+    pairs: list[tuple[str, str]]  # (a, b), a < b: exact Jaccard >= threshold among LSH candidates; sorted
+    hashed: int = 0  # documents shingled in this build (new or changed ones; MinHashed if long enough)
+    reused: int = 0  # documents whose band keys came from the previous build
+
+
+@dataclass
+class BandKeys:
+    """Per document (in corpus order): id, text digest, whether it has enough shingles, its band keys."""
+
+    params: dict[str, Any]
+    ids: list[str]
+    digests: np.ndarray  # (n, 2) uint64: blake2b-128 of the text
+    eligible: np.ndarray  # (n,) bool: at least MIN_SHINGLES shingles
+    keys: np.ndarray  # (n, bands) uint64; zero rows where not eligible
+    _rows: dict[str, int] | None = field(default=None, repr=False)
+
+    def row_of(self) -> dict[str, int]:
+        if self._rows is None:
+            self._rows = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        return self._rows
+
+    def save(self, path: Path) -> None:
+        encoded = [i.encode("utf-8", "surrogatepass") for i in self.ids]
+        ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
+        with path.open("wb") as fh:
+            np.savez(fh, params=np.array(json.dumps(self.params, sort_keys=True)),
+                     ids=np.frombuffer(b"".join(encoded), dtype=np.uint8), id_ends=ends,
+                     digests=self.digests, eligible=self.eligible, keys=self.keys)
+
+    @classmethod
+    def load(cls, path: Path) -> BandKeys:
+        with np.load(path, allow_pickle=False) as z:
+            blob, ends = z["ids"].tobytes(), z["id_ends"].tolist()
+            ids = [blob[s:e].decode("utf-8", "surrogatepass") for s, e in zip([0, *ends], ends, strict=False)]
+            return cls(json.loads(str(z["params"])), ids, z["digests"], z["eligible"], z["keys"])
+
+
+def lsh_params(threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> dict[str, Any]:
+    """What band keys depend on; a previous build's keys are reused only under equal params."""
+    import datasketch
+    from datasketch.lsh import _optimal_param
+
+    bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)  # what MinHashLSH(threshold, num_perm) uses
+    return {"threshold": threshold, "shingle": SHINGLE, "num_perm": num_perm, "min_shingles": MIN_SHINGLES,
+            "seed": SEED, "bands": bands, "rows": rows, "scheme": KEYS_SCHEME,
+            "datasketch": datasketch.__version__}
+
+
 def find_clusters(docs: Iterable[tuple[str, str]], *, threshold: float = THRESHOLD) -> list[list[str]]:
     """Clusters (two or more ids, sorted; clusters sorted by first id) of near-duplicate ``(id, text)``."""
-    from datasketch import MinHash, MinHashLSH
+    return detect(list(docs), threshold=threshold)[0].clusters
 
-    ids: list[str] = []
-    sets: list[set[str]] = []
-    for doc_id, text in docs:
-        sh = shingles(text)
+
+def detect(
+    docs: Sequence[tuple[str, str]],
+    previous: tuple[BandKeys, Iterable[tuple[str, str]]] | None = None,
+    *,
+    threshold: float = THRESHOLD,
+) -> tuple[Duplicates, BandKeys]:
+    """Near-duplicates of ``(id, text)`` (ids unique), and the band keys for the next build.
+
+    ``previous`` is a former run's band keys and kept pairs, computed with the same ``lsh_params``: a
+    document whose id and text digest it holds is not shingled or MinHashed again, and a pair between two
+    such documents is taken from its pairs instead of being confirmed again."""
+    params = lsh_params(threshold)
+    ids = [doc_id for doc_id, _ in docs]
+    if len(set(ids)) != len(ids):
+        raise ValueError("near-duplicate detection needs unique document ids")
+    texts = [text for _, text in docs]
+    digests = _digests(texts)
+    keys = np.zeros((len(docs), params["bands"]), dtype=np.uint64)
+    eligible = np.zeros(len(docs), dtype=bool)
+    reused = np.zeros(len(docs), dtype=bool)
+    old_pairs: Iterable[tuple[str, str]] = ()
+    if previous is not None and previous[0].params == params:
+        before, old_pairs = previous
+        rows = before.row_of()
+        at = np.array([rows.get(doc_id, -1) for doc_id in ids], dtype=np.int64)
+        known = np.flatnonzero(at >= 0)
+        known = known[(before.digests[at[known]] == digests[known]).all(axis=1)]
+        reused[known] = True
+        keys[known] = before.keys[at[known]]
+        eligible[known] = before.eligible[at[known]]
+    sets: dict[int, set[str]] = {}
+    fresh = np.flatnonzero(~reused)
+    for i in fresh.tolist():
+        sh = shingles(texts[i])
         if len(sh) >= MIN_SHINGLES:
-            ids.append(doc_id)
-            sets.append(sh)
-    if len(ids) < 2:
-        return []
-    hashes = MinHash.bulk([[s.encode("utf-8") for s in sh] for sh in sets], num_perm=NUM_PERM, seed=1)
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
-    for i, mh in enumerate(hashes):
-        lsh.insert(i, mh)
-    parent = list(range(len(ids)))
+            sets[i] = sh
+    hashed = np.array(sorted(sets), dtype=np.int64)
+    eligible[hashed] = True
+    if len(hashed):
+        keys[hashed] = _band_keys([sets[i] for i in hashed.tolist()], params)
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
+    pool = np.flatnonzero(eligible)
+    pairs: set[tuple[str, str]] = set()
+    for i, j in _candidates(keys[pool], np.searchsorted(pool, hashed)).tolist():
+        a, b = int(pool[i]), int(pool[j])
+        for k in (a, b):
+            if k not in sets:  # an unchanged partner of a changed document
+                sets[k] = shingles(texts[k])
+        if _jaccard(sets[a], sets[b]) >= threshold:
+            pairs.add((min(ids[a], ids[b]), max(ids[a], ids[b])))
+    unchanged = {ids[i] for i in np.flatnonzero(reused).tolist()}
+    pairs.update((a, b) for a, b in old_pairs if a in unchanged and b in unchanged)
+    result = Duplicates(_clusters(pairs), sorted(pairs), hashed=len(fresh), reused=int(reused.sum()))
+    return result, BandKeys(params, ids, digests, eligible, keys)
 
-    for i, mh in enumerate(hashes):
-        for j in lsh.query(mh):
-            if j > i and _jaccard(sets[i], sets[j]) >= threshold:
-                parent[root(j)] = root(i)
-    groups: dict[int, list[str]] = {}
-    for i, doc_id in enumerate(ids):
-        groups.setdefault(root(i), []).append(doc_id)
+
+def _digests(texts: Sequence[str]) -> np.ndarray:
+    raw = b"".join(hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+                   for t in texts)
+    return np.frombuffer(raw, dtype=np.uint64).reshape(len(texts), 2)
+
+
+def _band_keys(sets: Sequence[set[str]], params: dict[str, Any]) -> np.ndarray:
+    """(n, bands) uint64: each band of ``r`` MinHash values (``MinHashLSH``'s ``hashranges``) hashed to
+    64 bits: a chain of the splitmix64 finaliser over the band's values, vectorised over documents."""
+    from datasketch import MinHash
+
+    hashes = MinHash.bulk([[s.encode("utf-8") for s in sh] for sh in sets], num_perm=params["num_perm"],
+                          seed=params["seed"])
+    bands, rows = params["bands"], params["rows"]
+    values = np.stack([mh.hashvalues[: bands * rows] for mh in hashes]).astype(np.uint64)
+    values = values.reshape(len(sets), bands, rows)
+    key = np.full((len(sets), bands), rows, dtype=np.uint64)
+    for r in range(rows):
+        key = _mix(key ^ values[:, :, r])
+    return key
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _candidates(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Unordered pairs ``(i, j)``, ``i < j``, of rows of ``keys`` sharing at least one band key, one of
+    them in ``queries``: per band, the rows sorted by key and each query's equal run found by binary
+    search."""
+    n = len(keys)
+    found: list[np.ndarray] = []
+    for band in range(keys.shape[1] if n and len(queries) else 0):
+        col = keys[:, band]
+        order = np.argsort(col, kind="stable")
+        ranked = col[order]
+        wanted = col[queries]
+        lo = np.searchsorted(ranked, wanted, "left")
+        counts = np.searchsorted(ranked, wanted, "right") - lo
+        total = int(counts.sum())
+        offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+        partner = order[np.repeat(lo, counts) + offset]
+        query = np.repeat(queries, counts)
+        other = partner != query
+        query, partner = query[other], partner[other]
+        found.append(np.minimum(query, partner).astype(np.int64) * n + np.maximum(query, partner))
+    if not found:
+        return np.zeros((0, 2), dtype=np.int64)
+    codes = np.unique(np.concatenate(found))
+    return np.stack([codes // n, codes % n], axis=1)
+
+
+def _clusters(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[root(b)] = root(a)
+    groups: dict[str, list[str]] = {}
+    for x in list(parent):
+        groups.setdefault(root(x), []).append(x)
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
@@ -73,12 +241,33 @@ def document_text(doc: Document) -> str:
     return f"{doc.title}\n{doc.text}"
 
 
-def write_duplicates(folder: Path, documents: Sequence[Document]) -> int:
-    """Write ``duplicates.json`` for a build; returns the number of clusters."""
-    clusters = find_clusters((d.id, document_text(d)) for d in documents)
-    payload = {"threshold": THRESHOLD, "shingle": SHINGLE, "num_perm": NUM_PERM, "clusters": clusters}
+def write_duplicates(folder: Path, documents: Sequence[Document], previous: Path | None = None) -> Duplicates:
+    """Write ``duplicates.json`` (clusters and kept pairs) and ``duplicates-keys.npz`` (band keys) for a
+    build. With ``previous`` (the build folder this one reuses), documents whose id and text it holds
+    reuse its band keys and pairs; a previous build without them, or with other parameters, reuses
+    nothing."""
+    result, keys = detect([(d.id, document_text(d)) for d in documents], _previous(previous))
+    payload = {"threshold": THRESHOLD, "shingle": SHINGLE, "num_perm": NUM_PERM, "clusters": result.clusters,
+               "pairs": [list(p) for p in result.pairs]}
     (folder / layout.DUPLICATES).write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    return len(clusters)
+    keys.save(folder / layout.DUPLICATE_KEYS)
+    return result
+
+
+def _previous(folder: Path | None) -> tuple[BandKeys, list[tuple[str, str]]] | None:
+    """A previous build's band keys and pairs, or None where it lacks either or they do not read."""
+    if folder is None or not (folder / layout.DUPLICATE_KEYS).is_file():
+        return None
+    try:
+        payload = json.loads((folder / layout.DUPLICATES).read_text(encoding="utf-8"))
+        keys = BandKeys.load(folder / layout.DUPLICATE_KEYS)
+        pairs = [(str(a), str(b)) for a, b in payload["pairs"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if (payload.get("threshold"), payload.get("shingle"), payload.get("num_perm")) != (
+            keys.params.get("threshold"), keys.params.get("shingle"), keys.params.get("num_perm")):
+        return None
+    return keys, pairs
 
 
 def read_clusters(folder: Path) -> list[list[str]]:

@@ -17,7 +17,8 @@
         linking.pkl           # corpus-pass outcome, its linking-<gen>.pkl layers (optional; same use)
         linking-<gen>.pkl     # per-document resolution, quotes, language
         registry.jsonl        # the entity registry the build linked with (query linking uses this copy)
-        duplicates.json       # near-duplicate document clusters (index/duplicates.py)
+        duplicates.json       # near-duplicate document clusters and pairs (index/duplicates.py)
+        duplicates-keys.npz   # their LSH band keys per document, reused by the next build (optional)
       .tmp-<stamp>-<pid>/     # a build in progress; never read
       .build.lock             # flock held by the one running build (holds its pid, for the message)
 
@@ -69,6 +70,7 @@ LINKING_STATE = "linking.pkl"  # index/linking/incremental.py; optional: without
 REGISTRY = "registry.jsonl"  # copy of the entity registry the build linked with
 LOCK = ".build.lock"
 DUPLICATES = "duplicates.json"  # near-duplicate document clusters (index/duplicates.py); optional to read
+DUPLICATE_KEYS = "duplicates-keys.npz"  # their band keys, for the next build (index/duplicates.py); optional
 REQUIRED = (STORE, VECTORS, VECTOR_IDS)
 KEEP_BUILDS = 2  # the live one and the one before it, so a reader that opened the old one keeps working
 
