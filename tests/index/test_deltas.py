@@ -153,6 +153,14 @@ def _corpus(folder: Path, docs: dict[str, str]) -> None:
         (folder / name).write_text(text + "\n", encoding="utf-8")
 
 
+def _duplicates(folder: Path) -> dict[str, object]:
+    import json
+
+    from index.layout import DUPLICATES
+
+    return json.loads((folder / DUPLICATES).read_text(encoding="utf-8"))
+
+
 def _docs() -> dict[str, str]:
     from tests.index.test_incremental import DOCS
 
@@ -171,6 +179,7 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(
     import index.vectors
     from index import layout
     from index.build import build_index
+    from index.duplicates import read_clusters
     from index.settings import Settings
     from index.store import read_paragraphs
     from search.searcher import Searcher
@@ -181,13 +190,16 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(
                              entities_file=str(SEEDS / "entities.jsonl"), **kw)
 
     docs = _docs()
+    docs["n03-copy.txt"] = docs["n03.txt"] + " Reporting by agencies."  # a near-duplicate of one to delete
     _corpus(tmp_path / "corpus", docs)
     inc = settings("inc", delta_fraction=0.3)
     first = build_index(inc)
+    assert read_clusters(first.folder) == [["n03-copy.txt", "n03.txt"]]
     before = _snapshot(first.folder)
     docs["b.txt"] = docs["b.txt"].replace("lower profits", "record profits")  # changed
     del docs["n03.txt"]  # deleted
     docs["0-new.txt"] = "Ferry talks\n\nDana Whitfield met Okonkwo to discuss Galloway Ferries routes."
+    docs["n05-copy.txt"] = docs["n05.txt"].replace("go ahead", "go ahead, he said")  # a new near-duplicate
     _corpus(tmp_path / "corpus", docs)
     reader = Searcher.open(inc)  # a server that opened the previous build keeps answering throughout
     answer = reader.search("Okonkwo", limit=10)["hits"]
@@ -230,6 +242,8 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(
     build_index(full, incremental=False)
     fb = layout.current_build(full.index_path)
     assert read_paragraphs(second.folder) == read_paragraphs(fb)
+    assert read_clusters(second.folder) == [["n05-copy.txt", "n05.txt"]]
+    assert _duplicates(second.folder) == _duplicates(fb)  # pairs and clusters, from band keys reused
     a, b = Searcher.open(inc), Searcher.open(full)
     va, vb = VectorIndex.open(second.folder), VectorIndex.open(fb)
     assert sorted(va.live_ids()) == sorted(vb.live_ids())
@@ -257,6 +271,7 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(
     _corpus(tmp_path / "corpus", docs)
     third = build_index(inc)
     assert (third.folder / "vectors.faiss").stat().st_ino == before["vectors.faiss"][0]
+    assert _duplicates(third.folder) == _duplicates(build_index(full, incremental=False).folder)
     # past the fraction: compacted into one base again
     for i in range(6, 20):
         docs[f"n{i:02d}.txt"] += " Everything changed."

@@ -77,6 +77,8 @@ def _assert_same_data(inc: Settings, full: Settings) -> None:
         np.testing.assert_allclose(va[pid], vb[pid], atol=1e-5)
     ma, mb = layout.read_manifest(a), layout.read_manifest(b)
     assert ma.counts == mb.counts and ma.corpus_fingerprint == mb.corpus_fingerprint
+    duplicates = [json.loads((f / layout.DUPLICATES).read_text(encoding="utf-8")) for f in (a, b)]
+    assert duplicates[0] == duplicates[1]
 
 
 def _assert_same_searches(inc: Settings, full: Settings) -> None:
