@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ NUM_PERM = 128
 MIN_SHINGLES = 8  # shorter texts (a headline and a line) are never called duplicates
 SEED = 1  # of MinHash's permutations
 KEYS_SCHEME = 1  # how band keys and text digests are computed; another value makes the next build full
+CHUNK = 1000  # documents shingled and MinHashed at a time: memory does not grow with the corpus
 _WORD = re.compile(r"\w+")
 
 
@@ -73,6 +74,19 @@ class BandKeys:
             self._rows = {doc_id: i for i, doc_id in enumerate(self.ids)}
         return self._rows
 
+    def reuse(self, before: BandKeys) -> np.ndarray:
+        """Take ``before``'s eligibility and band keys for documents it holds with the same id and text
+        digest; returns which rows it filled in."""
+        rows = before.row_of()
+        at = np.array([rows.get(doc_id, -1) for doc_id in self.ids], dtype=np.int64)
+        known = np.flatnonzero(at >= 0)
+        known = known[(before.digests[at[known]] == self.digests[known]).all(axis=1)]
+        self.keys[known] = before.keys[at[known]]
+        self.eligible[known] = before.eligible[at[known]]
+        reused = np.zeros(len(self.ids), dtype=bool)
+        reused[known] = True
+        return reused
+
     def save(self, path: Path) -> None:
         encoded = [i.encode("utf-8", "surrogatepass") for i in self.ids]
         ends = np.cumsum([len(e) for e in encoded], dtype=np.int64)
@@ -102,69 +116,72 @@ def lsh_params(threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> dict[s
 
 def find_clusters(docs: Iterable[tuple[str, str]], *, threshold: float = THRESHOLD) -> list[list[str]]:
     """Clusters (two or more ids, sorted; clusters sorted by first id) of near-duplicate ``(id, text)``."""
-    return detect(list(docs), threshold=threshold)[0].clusters
+    pairs = list(docs)
+    return detect([i for i, _ in pairs], lambda k: pairs[k][1], threshold=threshold)[0].clusters
 
 
 def detect(
-    docs: Sequence[tuple[str, str]],
+    ids: Sequence[str],
+    text: Callable[[int], str],
     previous: tuple[BandKeys, Iterable[tuple[str, str]]] | None = None,
     *,
     threshold: float = THRESHOLD,
 ) -> tuple[Duplicates, BandKeys]:
-    """Near-duplicates of ``(id, text)`` (ids unique), and the band keys for the next build.
+    """Near-duplicates among documents ``ids`` (unique) whose texts ``text(k)`` gives, and the band keys
+    for the next build. Texts are asked for when needed (never all held at once): every one for its
+    digest, then those shingled.
 
-    ``previous`` is a former run's band keys and kept pairs, computed with the same ``lsh_params``: a
-    document whose id and text digest it holds is not shingled or MinHashed again, and a pair between two
-    such documents is taken from its pairs instead of being confirmed again."""
-    params = lsh_params(threshold)
-    ids = [doc_id for doc_id, _ in docs]
+    ``previous`` is a former run's band keys and kept pairs: under the same ``lsh_params``, a document
+    whose id and text digest it holds is not shingled or MinHashed again, and a pair between two such
+    documents is taken from its pairs instead of being confirmed again."""
     if len(set(ids)) != len(ids):
         raise ValueError("near-duplicate detection needs unique document ids")
-    texts = [text for _, text in docs]
-    digests = _digests(texts)
-    keys = np.zeros((len(docs), params["bands"]), dtype=np.uint64)
-    eligible = np.zeros(len(docs), dtype=bool)
-    reused = np.zeros(len(docs), dtype=bool)
-    old_pairs: Iterable[tuple[str, str]] = ()
+    params = lsh_params(threshold)
+    table = BandKeys(params, list(ids), _digests(text(k) for k in range(len(ids))),
+                     np.zeros(len(ids), dtype=bool), np.zeros((len(ids), params["bands"]), dtype=np.uint64))
+    reused = np.zeros(len(ids), dtype=bool)
     if previous is not None and previous[0].params == params:
-        before, old_pairs = previous
-        rows = before.row_of()
-        at = np.array([rows.get(doc_id, -1) for doc_id in ids], dtype=np.int64)
-        known = np.flatnonzero(at >= 0)
-        known = known[(before.digests[at[known]] == digests[known]).all(axis=1)]
-        reused[known] = True
-        keys[known] = before.keys[at[known]]
-        eligible[known] = before.eligible[at[known]]
-    sets: dict[int, set[str]] = {}
+        reused = table.reuse(previous[0])
     fresh = np.flatnonzero(~reused)
-    for i in fresh.tolist():
-        sh = shingles(texts[i])
-        if len(sh) >= MIN_SHINGLES:
-            sets[i] = sh
-    hashed = np.array(sorted(sets), dtype=np.int64)
-    eligible[hashed] = True
-    if len(hashed):
-        keys[hashed] = _band_keys([sets[i] for i in hashed.tolist()], params)
+    for start in range(0, len(fresh), CHUNK):
+        _hash(table, text, fresh[start : start + CHUNK])
+    pairs = _confirmed(table, text, fresh[table.eligible[fresh]], threshold)
+    if previous is not None and reused.any():
+        unchanged = {ids[k] for k in np.flatnonzero(reused).tolist()}
+        pairs.update((a, b) for a, b in previous[1] if a in unchanged and b in unchanged)
+    result = Duplicates(_clusters(pairs), sorted(pairs), hashed=len(fresh), reused=int(reused.sum()))
+    return result, table
 
-    pool = np.flatnonzero(eligible)
+
+def _hash(table: BandKeys, text: Callable[[int], str], rows: np.ndarray) -> None:
+    """Shingle and MinHash documents ``rows``, filling in their eligibility and band keys."""
+    sets = {k: sh for k in rows.tolist() if len(sh := shingles(text(k))) >= MIN_SHINGLES}
+    if sets:
+        at = np.fromiter(sets, dtype=np.int64, count=len(sets))
+        table.eligible[at] = True
+        table.keys[at] = _band_keys(list(sets.values()), table.params)
+
+
+def _confirmed(table: BandKeys, text: Callable[[int], str], queries: np.ndarray,
+               threshold: float) -> set[tuple[str, str]]:
+    """Pairs of ``queries`` with any eligible document, sharing a band, whose exact Jaccard passes."""
+    pool = np.flatnonzero(table.eligible)
+    sets: dict[int, set[str]] = {}
     pairs: set[tuple[str, str]] = set()
-    for i, j in _candidates(keys[pool], np.searchsorted(pool, hashed)).tolist():
+    for i, j in _candidates(table.keys[pool], np.searchsorted(pool, queries)).tolist():
         a, b = int(pool[i]), int(pool[j])
         for k in (a, b):
-            if k not in sets:  # an unchanged partner of a changed document
-                sets[k] = shingles(texts[k])
+            if k not in sets:
+                sets[k] = shingles(text(k))
         if _jaccard(sets[a], sets[b]) >= threshold:
-            pairs.add((min(ids[a], ids[b]), max(ids[a], ids[b])))
-    unchanged = {ids[i] for i in np.flatnonzero(reused).tolist()}
-    pairs.update((a, b) for a, b in old_pairs if a in unchanged and b in unchanged)
-    result = Duplicates(_clusters(pairs), sorted(pairs), hashed=len(fresh), reused=int(reused.sum()))
-    return result, BandKeys(params, ids, digests, eligible, keys)
+            pairs.add((min(table.ids[a], table.ids[b]), max(table.ids[a], table.ids[b])))
+    return pairs
 
 
-def _digests(texts: Sequence[str]) -> np.ndarray:
+def _digests(texts: Iterable[str]) -> np.ndarray:
     raw = b"".join(hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest()
                    for t in texts)
-    return np.frombuffer(raw, dtype=np.uint64).reshape(len(texts), 2)
+    return np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
 
 
 def _band_keys(sets: Sequence[set[str]], params: dict[str, Any]) -> np.ndarray:
@@ -246,7 +263,8 @@ def write_duplicates(folder: Path, documents: Sequence[Document], previous: Path
     build. With ``previous`` (the build folder this one reuses), documents whose id and text it holds
     reuse its band keys and pairs; a previous build without them, or with other parameters, reuses
     nothing."""
-    result, keys = detect([(d.id, document_text(d)) for d in documents], _previous(previous))
+    result, keys = detect([d.id for d in documents], lambda k: document_text(documents[k]),
+                          _previous(previous))
     payload = {"threshold": THRESHOLD, "shingle": SHINGLE, "num_perm": NUM_PERM, "clusters": result.clusters,
                "pairs": [list(p) for p in result.pairs]}
     (folder / layout.DUPLICATES).write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")

@@ -105,8 +105,9 @@ def _build(folder: Path, docs: dict[str, str], previous: Path | None) -> duplica
     """An incremental write, checked against a full one and against datasketch."""
     folder.mkdir()
     result = write_duplicates(folder, _documents(docs), previous)
-    full = detect([(d.id, document_text(d)) for d in _documents(docs)])[0]
-    reference = _reference_pairs([(d.id, document_text(d)) for d in _documents(docs)])
+    texts = [(d.id, document_text(d)) for d in _documents(docs)]
+    full = detect([i for i, _ in texts], lambda k: texts[k][1])[0]
+    reference = _reference_pairs(texts)
     assert result.pairs == full.pairs == sorted(reference)
     assert result.clusters == full.clusters == _components(reference)
     stored = json.loads((folder / layout.DUPLICATES).read_text(encoding="utf-8"))
@@ -168,20 +169,21 @@ def test_unchanged_documents_are_not_shingled_unless_a_new_one_is_their_candidat
     (tmp_path / "next").mkdir()
     result = write_duplicates(tmp_path / "next", _documents(docs), tmp_path)
     by_text = {document_text(d): d.id for d in _documents(docs)}
-    # the new document, and the unchanged one it copies (its exact Jaccard needs both sets)
-    assert sorted(by_text[t] for t in seen) == ["g031", "new"]
+    # the new document (to MinHash it, and again for the exact Jaccard), and the unchanged one it copies
+    assert sorted(by_text[t] for t in seen) == ["g031", "new", "new"]
     assert ("g031", "new") in result.pairs and (result.hashed, result.reused) == (1, len(docs) - 1)
 
 
 def test_other_parameters_reuse_nothing(tmp_path: Path) -> None:
     docs = list(_corpus(random.Random(9)).items())
-    result, keys = detect(docs)
+    ids, text = [i for i, _ in docs], lambda k: docs[k][1]
+    result, keys = detect(ids, text)
     keys.save(tmp_path / "keys.npz")
     again = BandKeys.load(tmp_path / "keys.npz")
     assert again.ids == keys.ids and (again.keys == keys.keys).all() and again.params == keys.params
-    assert detect(docs, (again, result.pairs))[0] == duplicates.Duplicates(
+    assert detect(ids, text, (again, result.pairs))[0] == duplicates.Duplicates(
         result.clusters, result.pairs, hashed=0, reused=len(docs))
-    stricter = detect(docs, (again, result.pairs), threshold=0.8)[0]  # other bands: everything again
+    stricter = detect(ids, text, (again, result.pairs), threshold=0.8)[0]  # other bands: everything again
     assert stricter.reused == 0 and stricter.pairs == sorted(_reference_pairs(docs, 0.8))
 
 
