@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,10 @@ class BandKeys:
         with np.load(path, allow_pickle=False) as z:
             blob, ends = z["ids"].tobytes(), z["id_ends"].tolist()
             ids = [blob[s:e].decode("utf-8", "surrogatepass") for s, e in zip([0, *ends], ends, strict=False)]
-            return cls(json.loads(str(z["params"])), ids, z["digests"], z["eligible"], z["keys"])
+            keys = cls(json.loads(str(z["params"])), ids, z["digests"], z["eligible"], z["keys"])
+        if not len(ids) == len(keys.digests) == len(keys.eligible) == len(keys.keys):
+            raise ValueError(f"{path}: arrays of different lengths")
+        return keys
 
 
 def lsh_params(threshold: float = THRESHOLD, num_perm: int = NUM_PERM) -> dict[str, Any]:
@@ -280,7 +284,7 @@ def _previous(folder: Path | None) -> tuple[BandKeys, list[tuple[str, str]]] | N
         payload = json.loads((folder / layout.DUPLICATES).read_text(encoding="utf-8"))
         keys = BandKeys.load(folder / layout.DUPLICATE_KEYS)
         pairs = [(str(a), str(b)) for a, b in payload["pairs"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
         return None
     if (payload.get("threshold"), payload.get("shingle"), payload.get("num_perm")) != (
             keys.params.get("threshold"), keys.params.get("shingle"), keys.params.get("num_perm")):

@@ -155,6 +155,9 @@ def test_incremental_builds_equal_full_ones_and_datasketch(tmp_path: Path) -> No
     (tmp_path / "4" / layout.DUPLICATE_KEYS).unlink()  # a previous build made before band keys were kept
     fifth = _build(tmp_path / "5", docs, tmp_path / "4")
     assert (fifth.hashed, fifth.reused) == (len(docs), 0) and fifth.pairs == fourth.pairs
+    (tmp_path / "5" / layout.DUPLICATE_KEYS).write_bytes(b"cut short")  # a damaged one: the same
+    sixth = _build(tmp_path / "6", docs, tmp_path / "5")
+    assert (sixth.hashed, sixth.reused) == (len(docs), 0) and sixth.pairs == fourth.pairs
 
 
 def test_unchanged_documents_are_not_shingled_unless_a_new_one_is_their_candidate(
