@@ -39,6 +39,7 @@ def test_seed_build_layout(seed_index) -> None:
         "linking-000001.pkl",
         layout.REGISTRY,
         layout.DUPLICATES,
+        layout.DUPLICATE_KEYS,
     }
     manifest = layout.read_manifest(folder)
     assert manifest.format == layout.INDEX_FORMAT
