@@ -11,11 +11,12 @@ Incremental: LSH proposes two documents when they share a band (``datasketch.Min
 signature: ``b`` bands of ``r`` hash values), and whether a pair is kept depends on its two texts alone. So
 a build keeps each document's band keys (a 64-bit hash of each band) and a digest of its text in
 ``duplicates-keys.npz``, and its kept pairs in ``duplicates.json``. The next build shingles and MinHashes
-only the documents that are new or changed, looks their band keys up against every document's (per band:
-a sort and a binary search, in numpy), confirms those candidates with the exact Jaccard, and takes the
-pairs between two unchanged documents from the previous ``duplicates.json``. A full build is the same code
-with nothing to reuse, so both give the same pairs and clusters. (Two different bands hash to one key with
-probability 2**-64: such a pair is still only kept if its exact Jaccard passes.)
+only the documents that are new or changed, looks their band keys up against every document's (per band,
+in numpy: a bitmap of their keys' low bits gathered over all keys, then a binary search), confirms those
+candidates with the exact Jaccard, and takes the pairs between two unchanged documents from the previous
+``duplicates.json``. A full build is the same code with nothing to reuse, so both give the same pairs and
+clusters. (Two different bands hash to one key with probability 2**-64: such a pair is still only kept if
+its exact Jaccard passes.)
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Duplicates:
     reused: int = 0  # documents whose band keys came from the previous build
 
 
-@dataclass
+@dataclass(eq=False)
 class BandKeys:
     """Per document (in corpus order): id, text digest, whether it has enough shingles, its band keys."""
 
@@ -102,8 +103,9 @@ class BandKeys:
             blob, ends = z["ids"].tobytes(), z["id_ends"].tolist()
             ids = [blob[s:e].decode("utf-8", "surrogatepass") for s, e in zip([0, *ends], ends, strict=False)]
             keys = cls(json.loads(str(z["params"])), ids, z["digests"], z["eligible"], z["keys"])
-        if not len(ids) == len(keys.digests) == len(keys.eligible) == len(keys.keys):
-            raise ValueError(f"{path}: arrays of different lengths")
+        n, bands = len(ids), keys.params.get("bands")
+        if (keys.digests.shape, keys.eligible.shape, keys.keys.shape) != ((n, 2), (n,), (n, bands)):
+            raise ValueError(f"{path}: arrays of other shapes than {n} documents and {bands} bands")
         return keys
 
 
