@@ -176,6 +176,7 @@ def _docs() -> dict[str, str]:
 def test_incremental_build_shares_its_base_and_equals_a_full_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import index.duplicates
     import index.vectors
     from index import layout
     from index.build import build_index
@@ -215,9 +216,15 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(
     hashed: list[Path] = []
     sha256 = layout.sha256_file
     monkeypatch.setattr(layout, "sha256_file", lambda path: hashed.append(Path(path)) or sha256(path))
+    shingled: set[str] = set()
+    shingles = index.duplicates.shingles
+    monkeypatch.setattr(index.duplicates, "shingles",
+                        lambda text, *a: shingled.add(text) or shingles(text, *a))
     logs: list[str] = []
     second = build_index(inc, log=logs.append)
     monkeypatch.undo()
+    # near-duplicates: b.txt, 0-new.txt, n05-copy.txt and n05.txt (the new copy's candidate) only
+    assert 3 <= len(shingled) <= 5 < len(docs)
     # checksums read in the new build's folder: only for the files it wrote, not for those it links
     parts = [p.relative_to(inc.index_path).parts for p in hashed if p.is_relative_to(inc.index_path)]
     written = {"/".join(rel[1:]) for rel in parts if rel[0].startswith(".tmp-")}
