@@ -202,12 +202,13 @@ class SentenceTransformerEncoder:
             texts = [texts]
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock, _torch_threads(1 if len(texts) <= SINGLE_THREAD_MAX_TEXTS else None):
-            if len(texts) == 1 and self._single is not None:
+        with self._lock:
+            if len(texts) == 1 and self._single is not None:  # a query: ONNX Runtime needs no torch threads
                 vector = self._single(texts[0])
                 if vector is not None:
                     return vector[None, :]
-            vectors = self._run(texts, batch_size, show_progress)
+            with _torch_threads(1 if len(texts) <= SINGLE_THREAD_MAX_TEXTS else None):
+                vectors = self._run(texts, batch_size, show_progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _run_beside(self, texts: list[str], batch_size: int, traced: _TracedBatches | None) -> np.ndarray:
@@ -345,6 +346,11 @@ class _SingleText:
         return np.ascontiguousarray(self._run(ids, mask), dtype=np.float32)
 
     def _compile(self, ids: np.ndarray, mask: np.ndarray) -> _Runner | None:
+        if self._runtime in ("auto", "onnx"):
+            run = _cached_onnx_runner(self._cache)  # a server's worker: no torch imported at all
+            if run is not None:
+                self.runtime = "onnx"
+                return run
         import torch
 
         def module() -> Any:
@@ -376,6 +382,37 @@ def _onnx_runner(module: Callable[[], Any], example: tuple[Any, Any], cache: Pat
     export is made in memory."""
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         return None
+    cached = _cached_onnx_runner(cache)
+    if cached is not None:
+        return cached
+    import onnxruntime as ort
+
+    try:
+        graph = _export_graph(module(), example)
+        session = ort.InferenceSession(graph, _ort_options(), providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - an optimisation: TorchScript or the general path serves instead
+        return None
+    if cache is not None:
+        _write_cached(cache, graph)
+    return _session_runner(session)
+
+
+def _cached_onnx_runner(cache: Path | None) -> _Runner | None:
+    """The ONNX Runtime session of a graph exported before (``cache``), or None: no file, no onnxruntime,
+    or a damaged file (removed, so that the next export writes it again)."""
+    if cache is None or not cache.is_file() or importlib.util.find_spec("onnxruntime") is None:
+        return None
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(cache), _ort_options(), providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - a damaged cache file: export again
+        cache.unlink(missing_ok=True)
+        return None
+    return _session_runner(session)
+
+
+def _ort_options() -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -383,21 +420,10 @@ def _onnx_runner(module: Callable[[], Any], example: tuple[Any, Any], cache: Pat
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
-    session = None
-    if cache is not None and cache.is_file():
-        try:
-            session = ort.InferenceSession(str(cache), options, providers=["CPUExecutionProvider"])
-        except Exception:  # noqa: BLE001 - a damaged cache file: export again
-            cache.unlink(missing_ok=True)
-    if session is None:
-        try:
-            graph = _export_graph(module(), example)
-            session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        except Exception:  # noqa: BLE001 - an optimisation: TorchScript or the general path serves instead
-            return None
-        if cache is not None:
-            _write_cached(cache, graph)
+    return options
 
+
+def _session_runner(session: Any) -> _Runner:
     def run(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return session.run(None, {"ids": ids, "mask": mask})[0]
 
@@ -495,7 +521,34 @@ def _plain_layout(path: Path) -> tuple[int, int] | None:
     return dim, window
 
 
+class _FastTokenizer:
+    """The model's ``tokenizer.json`` through the ``tokenizers`` library, called like a transformers
+    tokenizer for one text: the same ids (transformers' fast tokenizers run this very file), without
+    importing transformers, which imports torch (a server's worker would carry it for nothing)."""
+
+    def __init__(self, path: Path):
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(path))
+        self._tok.no_padding()
+        self._window: int | None = None
+
+    def __call__(self, texts: list[str], *, return_tensors: str = "np", truncation: bool = True,
+                 max_length: int | None = None) -> dict[str, np.ndarray]:
+        if truncation and max_length and max_length != self._window:
+            self._tok.enable_truncation(max_length)
+            self._window = max_length
+        enc = self._tok.encode_batch(texts)
+        return {"input_ids": np.asarray([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.asarray([e.attention_mask for e in enc], dtype=np.int64)}
+
+
 def _load_tokenizer(path: Path | None) -> Any:
+    if path is not None and (Path(path) / "tokenizer.json").is_file():
+        try:
+            return _FastTokenizer(Path(path) / "tokenizer.json")
+        except Exception:  # noqa: BLE001 - not one the tokenizers library reads: transformers' loader decides
+            pass
     from transformers import AutoTokenizer
 
     try:

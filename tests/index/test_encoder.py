@@ -159,6 +159,40 @@ def test_a_query_with_a_cached_graph_never_loads_the_model(minilm: Encoder, tmp_
     np.testing.assert_allclose(server.encode(texts), want, atol=1e-5)  # a batch: the model, loaded now
     assert server._st is not None
 
+    # A fresh process (a server's worker) answers a query from the cached graph without importing torch
+    # or transformers at all: the model's tokenizer.json runs through the tokenizers library.
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from index.encoder import load_encoder; "
+            f"v = load_encoder({DEFAULT_MODEL!r}).encode([{texts[0]!r}])[0]; "
+            "print(json.dumps([v.tolist(), 'torch' in sys.modules, 'transformers' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=120,
+                         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"},
+                         cwd=Path(__file__).resolve().parents[2])
+    vector, torch_loaded, transformers_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(vector, want[0], atol=1e-5)
+    assert not torch_loaded and not transformers_loaded
+
+
+def test_the_query_tokenizer_gives_transformers_ids(tmp_path: Path) -> None:
+    """``tokenizer.json`` through the tokenizers library: the ids and mask transformers' tokenizer gives,
+    truncation to the model's window included."""
+    from transformers import AutoTokenizer
+
+    from index.encoder import _load_tokenizer
+
+    path = resolve_model_path(DEFAULT_MODEL)
+    ours, theirs = _load_tokenizer(path), AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    assert type(ours).__name__ == "_FastTokenizer"
+    for text in ["Lavrov said the sanctions would fail", "Café Müller, “naïve” 日本語 🙂", "", "word " * 400]:
+        a = ours([text], return_tensors="np", truncation=True, max_length=256)
+        b = theirs([text], return_tensors="np", truncation=True, max_length=256)
+        assert a["input_ids"].tolist() == b["input_ids"].tolist()
+        assert a["attention_mask"].tolist() == b["attention_mask"].tolist()
+
 
 def test_encode_beside_equals_encode_and_yields_a_core_while_busy(minilm: Encoder, monkeypatch) -> None:
     """The build's encode: same vectors as ``encode``, one thread fewer while the NER thread runs."""
