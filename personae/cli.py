@@ -374,13 +374,15 @@ def _prepare_query_graph(settings: Settings) -> None:
 
 
 def _import_libraries() -> None:
-    """Import, in the gunicorn master, the libraries every worker loads its models and indexes with: each
-    worker then starts without importing them again (most of a worker's start-up), and their code pages
-    are shared. Imports only: no model is loaded and nothing runs (see ``_serve_gunicorn``)."""
+    """Import, in the gunicorn master, the libraries every worker searches with: each worker then starts
+    without importing them again, and their code pages, and what importing them allocates, are shared
+    through the fork. Imports only: no model is loaded and nothing runs (see ``_serve_gunicorn``). spaCy
+    is one (query linking runs NER on an unknown capitalised name; it imports torch through thinc);
+    sentence-transformers and transformers are not: a query is encoded by ONNX Runtime from the cached
+    graph with the tokenizers library."""
     import importlib
 
-    for name in ("sentence_transformers", "onnxruntime", "spacy", "faiss", "whoosh.index", "search.searcher",
-                 "web"):
+    for name in ("onnxruntime", "tokenizers", "spacy", "faiss", "whoosh.index", "search.searcher", "web"):
         try:
             importlib.import_module(name)
         except ImportError:  # the worker reports what is missing, as without this step
