@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from index import layout
+from index.groups import connected_groups
 from index.records import Document
 
 THRESHOLD = 0.7  # Jaccard of word 5-gram sets; judged on BBC pairs (benchmarks/duplicate_pairs.py)
@@ -242,21 +243,7 @@ def _candidates(keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 
 def _clusters(pairs: Iterable[tuple[str, str]]) -> list[list[str]]:
-    parent: dict[str, str] = {}
-
-    def root(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in pairs:
-        parent[root(b)] = root(a)
-    groups: dict[str, list[str]] = {}
-    for x in list(parent):
-        groups.setdefault(root(x), []).append(x)
-    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+    return [g for g in connected_groups(pairs) if len(g) > 1]
 
 
 def _jaccard(a: set[str], b: set[str]) -> float:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import PersonaeError
+from index.groups import connected_groups
 from index.linking.names import slugify
 from index.linking.registry import Registry
 
@@ -168,22 +169,8 @@ def _row(line: str, n: int, report: JudgementReport) -> tuple[str, str, str, dic
 
 def _merges(positives: list[tuple[str, str]], registry: Registry) -> list[dict[str, Any]]:
     """Positive pairs → clusters (union-find) → one merge per member into the cluster's kept id."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for a, b in positives:
-        parent[find(a)] = find(b)
-    clusters: dict[str, list[str]] = {}
-    for x in sorted(parent):
-        clusters.setdefault(find(x), []).append(x)
     out = []
-    for members in clusters.values():
+    for members in connected_groups(positives):
         ids = [m for m in members if not m.startswith("NK-")]
         if len(ids) < 2:
             continue
