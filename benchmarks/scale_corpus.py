@@ -609,7 +609,10 @@ def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit
     source = CACHE / f"corpus-{name}.jsonl"
     encoder = linker = None
     for n in range(1, rounds + 1):
-        corpus = CACHE / (f"corpus-{name}-add{n_add}" + (f"-round{n}.jsonl" if rounds > 1 else ".jsonl"))
+        # the corpus file grown by the new documents, under its own name (in a folder of its own): each
+        # document's stored path (file and line) stays what it was, as when a newsroom appends to its file
+        corpus = CACHE / f"add{n_add}-round{n}" / f"corpus-{name}.jsonl"
+        corpus.parent.mkdir(exist_ok=True)
         extra = extra_documents(n_add, seed=1 + n, prefix="add" if n == 1 else f"add{n}")
         with corpus.open("w", encoding="utf-8") as out, source.open(encoding="utf-8") as f:
             shutil.copyfileobj(f, out)
