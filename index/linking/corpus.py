@@ -22,6 +22,7 @@ company, get a suffix from what tells them apart). Its type is the majority of i
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from collections import Counter, defaultdict
@@ -577,6 +578,7 @@ def _join_surnames(
     for cl in clusters.values():
         if cl.single:
             votes[_key(cl)].update(cl.types)
+    near_days = {root: _Days(values) for root, values in days.items()}
     joined: list[tuple[str, str]] = []
     for pid in sorted(clusters):
         cl = clusters[pid]
@@ -586,7 +588,7 @@ def _join_surnames(
         if votes[key] and _majority(votes[key]) not in (PERSON, OTHER) and cl.types[PERSON] == 0:
             continue  # "Dell" the company, typed org wherever it stands alone
         cands = [c for c in by_surname.get(key, ()) if c != uf.find(pid)]
-        best = _dominant(cands, _day(cl.date), days)
+        best = _dominant(cands, _day(cl.date), near_days)
         if best is not None:
             joined.append((pid, best))
     for pid, root in joined:
@@ -603,10 +605,31 @@ def _join_surnames(
         del clusters[pid]
 
 
-def _dominant(cands: list[str], day: int | None, days: dict[str, list[int | None]]) -> str | None:
+class _Days:
+    """The days of a group's documents (None: undated), sorted once: how many lie within
+    ``SURNAME_WINDOW_DAYS`` of a day is two binary searches, not a pass over them for every lone surname
+    that asks (a common surname's group is asked once per document that uses the surname alone)."""
+
+    def __init__(self, values: list[int | None]):
+        self.undated = sum(1 for d in values if d is None)
+        self.dated = sorted(d for d in values if d is not None)
+
+    def near(self, day: int | None) -> int:
+        """How many of the days are undated or within the window of ``day`` (all of them when ``day`` is
+        None)."""
+        if day is None:
+            return self.undated + len(self.dated)
+        lo = bisect.bisect_left(self.dated, day - SURNAME_WINDOW_DAYS)
+        return self.undated + bisect.bisect_right(self.dated, day + SURNAME_WINDOW_DAYS) - lo
+
+
+_NO_DAYS = _Days([])
+
+
+def _dominant(cands: list[str], day: int | None, days: dict[str, _Days]) -> str | None:
     scored = []
     for c in cands:
-        near = sum(1 for d in days[c] if day is None or d is None or abs(d - day) <= SURNAME_WINDOW_DAYS)
+        near = days.get(c, _NO_DAYS).near(day)
         if near:
             scored.append((near, c))
     if not scored:
