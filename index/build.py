@@ -181,8 +181,8 @@ def _batch_gc() -> Iterator[None]:
     """Fewer young garbage collections while a build runs. A build allocates millions of objects that live
     until it ends (every document's linking results, the previous build's linking state unpickled): at the
     default threshold the collector runs every 700 allocations and promotes them through every generation,
-    which dominates unpickling the state and weighs on the corpus pass. Cyclic
-    garbage is still collected, 140 times less often; the old thresholds come back afterwards."""
+    which dominates unpickling the state and weighs on the corpus pass. Cyclic garbage is still collected,
+    140 times less often; the old thresholds come back afterwards."""
     before = gc.get_threshold()
     gc.set_threshold(max(before[0], GC_YOUNG_THRESHOLD), *before[1:])
     try:
