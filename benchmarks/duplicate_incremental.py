@@ -37,6 +37,7 @@ from index.duplicates import (  # noqa: E402
     shingles,
     write_duplicates,
 )
+from index.groups import connected_groups  # noqa: E402
 from index.readers import ReadOptions  # noqa: E402
 from index.records import Document  # noqa: E402
 
@@ -58,22 +59,9 @@ def reference_clusters(docs: Sequence[tuple[str, str]]) -> list[list[str]]:
     lsh = MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM)
     for i, mh in enumerate(hashes):
         lsh.insert(i, mh)
-    parent = list(range(len(ids)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i, mh in enumerate(hashes):
-        for j in lsh.query(mh):
-            if j > i and _jaccard(sets[i], sets[j]) >= THRESHOLD:
-                parent[root(j)] = root(i)
-    groups: dict[int, list[str]] = {}
-    for i, doc_id in enumerate(ids):
-        groups.setdefault(root(i), []).append(doc_id)
-    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+    pairs = [(ids[i], ids[j]) for i, mh in enumerate(hashes) for j in lsh.query(mh)
+             if j > i and _jaccard(sets[i], sets[j]) >= THRESHOLD]
+    return [g for g in connected_groups(pairs) if len(g) > 1]
 
 
 def _read(path: Path) -> list[Document]:

@@ -327,7 +327,7 @@ def _build_locked(
         qc = sum((count_quotes([q for r in rows for q in r["quotes"]]) for rows in linked.values()),
                  QuoteCounts())
         n_quotes = qc.found
-        checksums, sizes = _checksums(tmp, previous)
+        checksums, sizes, stats = _checksums(tmp, previous)
         manifest = layout.Manifest(
             format=layout.INDEX_FORMAT,
             version=VERSION,
@@ -346,7 +346,7 @@ def _build_locked(
             build_seconds=round(time.perf_counter() - t0, 3),
             sizes=sizes,
             snapshot=snapshot,
-            stats=layout.file_stats(tmp, list(checksums)),
+            stats=stats,
         )
         layout.write_manifest(tmp, manifest)
         final = index_dir / f"build-{stamp}"
@@ -891,23 +891,27 @@ def _keyword_rows(
             }
 
 
-def _checksums(folder: Path, previous: _Previous | None = None) -> tuple[dict[str, str], dict[str, int]]:
-    """sha256 and size in bytes of every file of the build but the manifest, by relative path. A file
-    hard-linked from the previous build (the same inode, size and mtime as the file its manifest lists
-    under the same path) keeps the checksum recorded there instead of being read again."""
+def _checksums(folder: Path, previous: _Previous | None = None,
+               ) -> tuple[dict[str, str], dict[str, int], dict[str, list[int]]]:
+    """sha256, size in bytes and [mtime_ns, inode] (``layout.unchanged_since_hashed``) of every file of the
+    build but the manifest, by relative path. A file hard-linked from the previous build (the same inode,
+    size and mtime as the file its manifest lists under the same path) keeps the checksum recorded there
+    instead of being read again."""
     files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.name != layout.MANIFEST]
     rel = [p.relative_to(folder).as_posix() for p in files]
     checksums: dict[str, str] = {}
     sizes: dict[str, int] = {}
+    stats: dict[str, list[int]] = {}
     for r, p in zip(rel, files, strict=True):
         st = p.stat()
         sizes[r] = st.st_size
+        stats[r] = [st.st_mtime_ns, st.st_ino]
         known = previous.manifest.files.get(r) if previous is not None else None
         if known is not None and st.st_nlink > 1 and _same_file(st, previous.folder / r):  # type: ignore[union-attr]
             checksums[r] = known
         else:
             checksums[r] = layout.sha256_file(p)
-    return checksums, sizes
+    return checksums, sizes, stats
 
 
 def _same_file(st: os.stat_result, other: Path) -> bool:

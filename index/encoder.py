@@ -379,12 +379,10 @@ def _onnx_runner(module: Callable[[], Any], example: tuple[Any, Any], cache: Pat
     The graph is exported once and kept in ``cache`` (a file per model and library versions,
     ``_graph_cache_path``): the export holds ~100 MB of a process's memory after it is done, which a server
     worker should not carry, and takes seconds of its start-up. Where the cache cannot be written the
-    export is made in memory."""
+    export is made in memory. The caller has tried ``_cached_onnx_runner`` first (without importing torch):
+    this one exports."""
     if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
         return None
-    cached = _cached_onnx_runner(cache)
-    if cached is not None:
-        return cached
     import onnxruntime as ort
 
     try:

@@ -227,15 +227,6 @@ def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
     return problems
 
 
-def file_stats(folder: Path, rels: Iterator[str] | list[str]) -> dict[str, list[int]]:
-    """[mtime_ns, inode] of each file, recorded in the manifest beside its checksum."""
-    out: dict[str, list[int]] = {}
-    for rel in rels:
-        st = (folder / rel).stat()
-        out[rel] = [st.st_mtime_ns, st.st_ino]
-    return out
-
-
 def unchanged_since_hashed(path: Path, recorded: list[int] | None, manifest_written: int) -> bool:
     """Whether ``path`` is the very file (inode) its manifest hashed, not written since (mtime), and was
     written before the manifest — a file changed in the manifest's own clock tick could keep its mtime, so

@@ -137,7 +137,7 @@ def test_vector_count_differs_from_paragraph_count(index: tuple[Settings, Path])
     mat = vi._index.reconstruct_n(0, len(vi))
     write_vector_index(folder, np.asarray(mat[:-1]), vi.ids[:-1], hnsw_threshold=10**6)
     manifest = layout.read_manifest(folder)
-    manifest.files, manifest.sizes = _checksums(folder)
+    manifest.files, manifest.sizes, manifest.stats = _checksums(folder)
     layout.write_manifest(folder, manifest)
     with pytest.raises(IndexFormatMismatch, match=r"\d+ vectors rows but \d+ paragraphs"):
         Searcher.open(settings)
