@@ -132,10 +132,7 @@ def verify(folder: Path, *, deep: bool = False, trust_unchanged: bool = False) -
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
-    try:
-        written = (folder / MANIFEST).stat().st_mtime_ns
-    except OSError:
-        written = 0
+    written = _mtime_ns(folder / MANIFEST) if trust_unchanged else 0
     problems: list[str] = []
     if not isinstance(manifest.files, dict) or not isinstance(manifest.sizes, dict):
         raise IndexFormatMismatch(f"index at {folder} has a malformed manifest; run `personae build --full`")
@@ -152,10 +149,10 @@ def verify(folder: Path, *, deep: bool = False, trust_unchanged: bool = False) -
             problems.append(f"{rel} is missing")
             continue
         size = manifest.sizes.get(rel)
+        trusted = trust_unchanged and unchanged_since_hashed(path, manifest.stats.get(rel), written)
         if size is not None and path.stat().st_size != size:
             problems.append(f"{rel} is {path.stat().st_size} bytes, the manifest says {size}")
-        elif deep and not (trust_unchanged and unchanged_since_hashed(path, manifest.stats.get(rel), written)) \
-                and sha256_file(path) != manifest.files[rel]:  # noqa: E501
+        elif deep and not trusted and sha256_file(path) != manifest.files[rel]:
             problems.append(f"{rel} does not match its checksum")
     if deep and not problems:
         problems += _count_problems(folder, manifest)
@@ -225,6 +222,13 @@ def _count_problems(folder: Path, manifest: Manifest) -> list[str]:
         if expected is not None and expected != n:
             problems.append(f"{n} {name}, the manifest says {expected}")
     return problems
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def unchanged_since_hashed(path: Path, recorded: list[int] | None, manifest_written: int) -> bool:
