@@ -930,7 +930,7 @@ def _write_vectors(
     """The vector index: a delta on the previous build's base (``previous``: its vectors are reusable) while
     the delta stays within ``delta_fraction`` of the base and the base is of the kind this many rows want;
     else written whole."""
-    from index.vectors import VECTOR_IDS, VECTORS, write_vector_delta, write_vector_index
+    from index.vectors import share_base, write_vector_delta, write_vector_index
 
     stored = previous.vector_keys if previous is not None and settings.delta_fraction > 0 else None
     if stored is not None and previous is not None:
@@ -940,9 +940,9 @@ def _write_vectors(
         removed = [row for row in range(len(base_ids)) if row not in kept]
         wanted = "hnsw" if len(ids) > settings.hnsw_threshold else "flat"
         if base_kind == wanted and len(fresh) + len(removed) <= settings.delta_fraction * len(base_ids):
-            for name in (VECTORS, VECTOR_IDS):
-                layers.link_or_copy(previous.folder / name, tmp / name)
-            say(f"vectors: {len(kept)} rows shared with {previous.folder.name}, {len(fresh)} written, "
+            upgraded = share_base(previous.folder, tmp)
+            how = " (upgraded to 8-bit codes)" if upgraded else ""
+            say(f"vectors: {len(kept)} rows shared with {previous.folder.name}{how}, {len(fresh)} written, "
                 f"{len(removed)} removed")
             return write_vector_delta(tmp, vectors[fresh], [ids[i] for i in fresh], [keys[i] for i in fresh],
                                       removed=removed)

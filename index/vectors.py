@@ -10,6 +10,17 @@ recall@10 ≈ 0.997 vs exact at ~0.1 ms/query on 2 cores; efSearch=128 only reac
 from a good one before a query is ever run, and the key of the text each row embeds (``keys``), so that the
 next incremental build knows which rows it can keep without reading the store.
 
+Above the threshold the graph's vectors are 8-bit (format 2). The graph is built on the float32 rows
+(``IndexHNSWFlat``, as before), then its vectors are replaced by 8-bit codes (faiss's ``QT_8bit``: a
+per-dimension min and range, 256 steps) and the float32 rows move to ``vectors-exact.npy``. A query walks
+the 8-bit graph (a quarter of the memory pages it touches) and the candidates it finds are scored again on
+their float32 rows, read from the file for that query only (mapped, then unmapped: they stay in the page
+cache, not in the process). Every score a search returns is therefore the exact float32 inner product, as
+with a flat index. A filtered search (``search_rows``) picks its candidates on the 8-bit codes and proves
+them complete with the codes' error bound before it trusts them (see ``_select``). A format-1 base
+(float32 graph) is still read; the next incremental build upgrades it (``upgrade_base``) without
+rebuilding the graph.
+
 A base and a delta. An incremental build does not rebuild the index: it hard-links the previous build's
 ``vectors.faiss`` and ``vector_ids.json`` (the *base*, never modified) and writes ``vectors-delta.faiss``
 (an exact ``IndexFlatIP`` of the rows added or changed since the base) and ``vectors-delta.json`` (their
@@ -22,7 +33,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +47,9 @@ VECTORS = "vectors.faiss"  # the build folder's files this module owns (index/la
 VECTOR_IDS = "vector_ids.json"
 VECTORS_DELTA = "vectors-delta.faiss"  # present only in an incremental build that shares its base
 VECTORS_DELTA_IDS = "vectors-delta.json"
-VECTORS_FORMAT = 1
+VECTORS_EXACT = "vectors-exact.npy"  # the float32 rows of an 8-bit HNSW base (format 2)
+VECTORS_FORMAT = 2
+_READABLE_FORMATS = (1, 2)  # format 1: the HNSW graph holds float32 vectors, no exact file
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 128
 # candidates a query keeps (faiss's efSearch): at a million paragraphs of news, whose near-duplicate wire
@@ -43,6 +57,8 @@ HNSW_EF_CONSTRUCTION = 128
 HNSW_EF_SEARCH = 1024
 _SUBSET_CHUNK = 8192
 _SELECT_FROM = 2048  # allowed rows from which a filtered search lets faiss pick candidates (search_rows)
+_RERANK = 2  # an 8-bit HNSW search fetches this many times k candidates, re-scored on their float32 rows
+_RERANK_MIN = 64
 
 
 def _faiss() -> Any:
@@ -79,23 +95,57 @@ def write_vector_index(
     vectors = _checked(vectors, ids)
     count, dim = vectors.shape
 
-    if count > hnsw_threshold:
-        kind = "hnsw"
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-        index.hnsw.efSearch = HNSW_EF_SEARCH
-    else:
-        kind = "flat"
-        index = faiss.IndexFlatIP(dim)
-    if count:
-        index.add(vectors)
-
-    folder.mkdir(parents=True, exist_ok=True)
-    meta = {"format": VECTORS_FORMAT, "kind": kind, "dim": dim, "count": count, "ids": list(ids)}
+    meta = {"format": VECTORS_FORMAT, "kind": "flat", "dim": dim, "count": count, "ids": list(ids)}
     if keys is not None:
         meta["keys"] = list(keys)
-    _write_pair(faiss, index, meta, folder, VECTORS, VECTOR_IDS)
-    return {"kind": kind, "count": count, "dim": dim}
+    if count > hnsw_threshold:
+        meta["kind"] = "hnsw"
+        graph = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        graph.add(vectors)
+        index = _eight_bit(faiss, graph, vectors)
+        _write_pair(faiss, index, meta, folder, VECTORS, VECTOR_IDS, exact=vectors)
+    else:
+        index = faiss.IndexFlatIP(dim)
+        if count:
+            index.add(vectors)
+        _write_pair(faiss, index, meta, folder, VECTORS, VECTOR_IDS)
+    return {"kind": meta["kind"], "count": count, "dim": dim}
+
+
+def _eight_bit(faiss: Any, graph: Any, vectors: np.ndarray) -> Any:
+    """``graph`` (an ``IndexHNSWFlat`` holding ``vectors``) with its float32 storage replaced by 8-bit codes;
+    the graph itself (built on the float32 rows, the better graph) is kept as it is."""
+    index = faiss.IndexHNSWSQ(graph.d, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index.storage.train(vectors)  # per-dimension min and range of exactly these rows: every code in range
+    index.storage.add(vectors)
+    index.hnsw = graph.hnsw  # a copy of the graph's levels and neighbour lists
+    index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.ntotal = graph.ntotal
+    index.is_trained = True
+    return index
+
+
+def share_base(previous: Path, folder: Path) -> bool:
+    """Put the base of build ``previous`` into build ``folder``, for a delta to be written beside it: its
+    files hard-linked (a base is never modified), or, for a format-1 HNSW base (float32 graph), the same
+    graph and rows written anew in this format (no graph is rebuilt: the rows keep their numbers). Returns
+    whether it was upgraded."""
+    from index.layers import link_or_copy
+
+    meta = _read_meta(Path(previous) / VECTOR_IDS)
+    if meta.get("format", 1) >= 2 or meta.get("kind") != "hnsw":
+        for name in (VECTORS, VECTOR_IDS, VECTORS_EXACT):
+            if (Path(previous) / name).is_file():
+                link_or_copy(Path(previous) / name, Path(folder) / name)
+        return False
+    faiss = _faiss()
+    graph = faiss.read_index(str(Path(previous) / VECTORS))
+    vectors = faiss.downcast_index(graph.storage).reconstruct_n(0, graph.ntotal)
+    meta["format"] = VECTORS_FORMAT
+    _write_pair(faiss, _eight_bit(faiss, graph, vectors), meta, Path(folder), VECTORS, VECTOR_IDS,
+                exact=vectors)
+    return True
 
 
 def write_vector_delta(
@@ -121,11 +171,22 @@ def write_vector_delta(
     return {"kind": base["kind"], "count": int(base["count"]) - len(dead) + len(ids), "dim": dim}
 
 
-def _write_pair(faiss: Any, index: Any, meta: dict, folder: Path, vectors_name: str, ids_name: str) -> None:
+def _write_pair(faiss: Any, index: Any, meta: dict, folder: Path, vectors_name: str, ids_name: str, *,
+                exact: np.ndarray | None = None) -> None:
+    """The faiss file and its ids file (and, for an 8-bit base, ``exact``: its float32 rows), each written
+    to a temporary name first; the ids file, which vouches for the others, is put in place last."""
     folder.mkdir(parents=True, exist_ok=True)
     tmp_vectors = folder / (vectors_name + ".tmp")
     tmp_ids = folder / (ids_name + ".tmp")
     _write_faiss(faiss, index, tmp_vectors)
+    if exact is not None:
+        tmp_exact = folder / (VECTORS_EXACT + ".tmp")
+        try:
+            with tmp_exact.open("wb") as f:
+                np.lib.format.write_array(f, np.ascontiguousarray(exact, np.float32), allow_pickle=False)
+        except OSError as err:
+            raise OSError(err.errno, err.strerror or str(err), str(tmp_exact)) from None
+        os.replace(tmp_exact, folder / VECTORS_EXACT)
     tmp_ids.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp_vectors, folder / vectors_name)
     os.replace(tmp_ids, folder / ids_name)
@@ -179,6 +240,38 @@ def _mmap_flag(faiss: Any) -> int:
     return int(getattr(faiss, "IO_FLAG_MMAP_IFC", 0))
 
 
+class _ExactRows:
+    """The float32 rows of an 8-bit base (``vectors-exact.npy``), mapped for one call at a time: the rows a
+    query reads stay in the page cache, shared and reclaimable, instead of in every process's memory."""
+
+    def __init__(self, path: Path, count: int, dim: int):
+        self.path = path
+        try:
+            with path.open("rb") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+                self.offset = f.tell()
+            size = path.stat().st_size
+        except (OSError, ValueError) as err:
+            raise IndexFormatMismatch(f"{path} is unreadable ({err}); run `personae build`") from None
+        if (tuple(shape) != (count, dim) or fortran or dtype != np.float32
+                or size != self.offset + 4 * count * dim):
+            raise IndexFormatMismatch(f"{path} holds {shape} {dtype} rows, the index {count} x {dim} "
+                                      "float32; run `personae build`")
+        self.shape = (count, dim)
+
+    @contextmanager
+    def mapped(self) -> Iterator[np.ndarray]:
+        """All rows as a read-only array, valid inside the ``with``; it is unmapped when the last reference
+        to it goes (copies of rows taken from it stay valid)."""
+        if not self.shape[0]:
+            yield np.zeros(self.shape, dtype=np.float32)
+            return
+        yield np.memmap(self.path, dtype=np.float32, mode="r", offset=self.offset, shape=self.shape)
+
+
 @dataclass
 class _Part:
     """One faiss index of a ``VectorIndex`` (the base, or the delta) and the first row it holds."""
@@ -186,10 +279,20 @@ class _Part:
     index: Any
     start: int
     flat: Any = None  # its flat inner-product storage (the index, or HNSW's); None for another kind
+    exact: _ExactRows | None = None  # an 8-bit index's float32 rows
+    codes: Any = None  # an 8-bit index's storage (``IndexScalarQuantizer``)
+    step: np.ndarray | None = None  # per dimension, the most a code's value is off its row's (half a step)
 
     @property
     def stop(self) -> int:
         return self.start + int(self.index.ntotal)
+
+    def slack(self, q: np.ndarray) -> float:
+        """The most an 8-bit score of ``q`` is off the float32 score, for any row of this part (each
+        dimension's error is within half of its quantisation step), with room for float rounding."""
+        if self.step is None:
+            return 0.0
+        return float(np.abs(q).astype(np.float64) @ self.step) * 1.001 + 1e-4
 
 
 class VectorIndex:
@@ -199,14 +302,14 @@ class VectorIndex:
     live rows."""
 
     def __init__(self, index: Any, ids: list[str], kind: str, *, ef_search: int = HNSW_EF_SEARCH,
-                 delta: Any = None, removed: Sequence[int] = ()):
+                 delta: Any = None, removed: Sequence[int] = (), exact: _ExactRows | None = None):
         faiss = _faiss()
         self._index = index  # the base
         self.ids = ids
         self.kind = kind
         self.dim = int(index.d)
         self.ef_search = ef_search
-        self._parts = [_Part(index, 0, _flat_of(faiss, index))]
+        self._parts = [_base_part(faiss, index, exact)]
         if delta is not None:
             self._parts.append(_Part(delta, int(index.ntotal), _flat_of(faiss, delta)))
         self._removed = np.asarray(sorted(removed), dtype=np.int64)
@@ -231,6 +334,12 @@ class VectorIndex:
         ids = _read_meta(ids_path)["ids"]
         index = _read_faiss(faiss, vec_path, len(ids), folder)
         kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
+        exact = None
+        if _flat_of(faiss, index) is None:  # 8-bit: the float32 rows are in their own file
+            if not (folder / VECTORS_EXACT).is_file():
+                raise IndexMissing(f"vector index file {folder / VECTORS_EXACT} is missing; "
+                                   "run `personae build`")
+            exact = _ExactRows(folder / VECTORS_EXACT, int(index.ntotal), int(index.d))
         delta, removed = None, ()
         if (folder / VECTORS_DELTA_IDS).is_file():
             meta = _read_meta(folder / VECTORS_DELTA_IDS)
@@ -245,7 +354,7 @@ class VectorIndex:
                                           f"{delta.d}, base {index.d}; run `personae build --full`")
             dead = set(removed)
             ids = [("" if row in dead else pid) for row, pid in enumerate(ids)] + delta_ids
-        return cls(index, ids, kind, ef_search=ef_search, delta=delta, removed=removed)
+        return cls(index, ids, kind, ef_search=ef_search, delta=delta, removed=removed, exact=exact)
 
     def __len__(self) -> int:
         return self._live
@@ -265,6 +374,10 @@ class VectorIndex:
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         for part in self._parts:
             at = np.flatnonzero((rows >= part.start) & (rows < part.stop))
+            if part.exact is not None and len(at):
+                with part.exact.mapped() as mat:
+                    out[at] = mat[rows[at] - part.start]
+                continue
             for lo in range(0, len(at), _SUBSET_CHUNK):
                 chunk = at[lo : lo + _SUBSET_CHUNK]
                 out[chunk] = part.index.reconstruct_batch(rows[chunk] - part.start)
@@ -323,13 +436,13 @@ class VectorIndex:
             if not len(at):
                 continue
             local = np.ascontiguousarray(rows[at] - part.start)
-            if part.flat is None:
+            if part.flat is not None:
+                out[at] = _inner_products(faiss, q, part.flat.get_xb(), local)
+            elif part.exact is not None:
+                with part.exact.mapped() as mat:
+                    out[at] = _inner_products(faiss, q, faiss.swig_ptr(mat), local)
+            else:
                 out[at] = np.einsum("ij,j->i", self.vectors(rows[at]), q)
-                continue
-            got = np.empty(len(local), dtype=np.float32)
-            faiss.fvec_inner_products_by_idx(faiss.swig_ptr(got), faiss.swig_ptr(q), part.flat.get_xb(),
-                                             faiss.swig_ptr(local), self.dim, 1, len(local))
-            out[at] = got
         return out
 
     def _scan(self, q: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[str, float]]:
@@ -348,29 +461,35 @@ class VectorIndex:
         asked for in the delta, or None to scan them all."""
         faiss = _faiss()
         base = self._parts[0]
-        if base.flat is None:
+        finder = base.flat if base.flat is not None else base.codes
+        if finder is None:
             return None
         in_base = rows < base.stop
         base_rows, others = rows[in_base], rows[~in_base]
         fetch = min(len(base_rows), 2 * k + 16)
         if fetch <= 0:
             return None
-        bitmap = np.zeros(base.flat.ntotal, dtype=bool)
+        bitmap = np.zeros(base.stop, dtype=bool)
         bitmap[base_rows] = True
         packed = np.packbits(bitmap, bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed))
-        scores, found = base.flat.search(q.reshape(1, -1), fetch, params=faiss.SearchParameters(sel=selector))
-        found = found[0][found[0] >= 0]
-        if len(found) < fetch:
-            return None
+        params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(len(packed), faiss.swig_ptr(packed)))
         position = np.full(len(self.ids), -1, dtype=np.int64)
         position[rows] = np.arange(len(rows))
-        cand = np.concatenate([found, others])
-        cand = cand[np.argsort(position[cand], kind="stable")]  # in ``rows`` order: the same tie rule
-        top = self._scan(q, cand, k)
-        if fetch < len(base_rows) and not scores[0][-1] < np.float32(top[-1][1]):
-            return None
-        return top
+        slack = base.slack(q)
+        while True:
+            scores, found = finder.search(q.reshape(1, -1), fetch, params=params)
+            found = found[0][found[0] >= 0]
+            if len(found) < fetch:
+                return None
+            cand = np.concatenate([found, others])
+            cand = cand[np.argsort(position[cand], kind="stable")]  # in ``rows`` order: the same tie rule
+            top = self._scan(q, cand, k)
+            # a row left out scores (exactly) at most the last picked one's score plus the codes' error
+            if fetch == len(base_rows) or float(scores[0][-1]) + slack < float(np.float32(top[-1][1])):
+                return top
+            if fetch * 4 > len(base_rows) // 2:
+                return None
+            fetch *= 4
 
     def _check_queries(self, qvecs: np.ndarray) -> np.ndarray:
         qvecs = np.ascontiguousarray(np.asarray(qvecs, dtype=np.float32))
@@ -400,11 +519,14 @@ class VectorIndex:
                 continue
             sel = self._base_selector if part.start == 0 else None
             if self.kind == "hnsw" and part.start == 0:
+                fetch = kk if part.exact is None else min(max(_RERANK * kk, _RERANK_MIN), part.stop)
                 # Per-call params rather than mutating index.hnsw.efSearch: safe under concurrent searches.
-                params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
+                params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, fetch))
                 if sel is not None:
                     params.sel = sel
-                scores, rows = part.index.search(qvecs, kk, params=params)
+                scores, rows = part.index.search(qvecs, fetch, params=params)
+                if part.exact is not None:
+                    scores, rows = self._rescored(part, qvecs, rows, kk)
             elif sel is not None:
                 scores, rows = part.index.search(qvecs, kk, params=faiss.SearchParameters(sel=sel))
             else:
@@ -424,6 +546,42 @@ class VectorIndex:
         ]
 
 
+    def _rescored(self, part: _Part, qvecs: np.ndarray, rows: np.ndarray,
+                  k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best of each query's candidate ``rows`` (part-local, -1 for none) by their float32
+        scores, best first (ties: the lower row first); -1 and -inf pad a short list."""
+        faiss = _faiss()
+        out_scores = np.full((len(qvecs), k), -np.inf, dtype=np.float32)
+        out_rows = np.full((len(qvecs), k), -1, dtype=np.int64)
+        with part.exact.mapped() as mat:
+            for i, (q, cand) in enumerate(zip(qvecs, rows, strict=True)):
+                cand = np.ascontiguousarray(cand[cand >= 0], dtype=np.int64)
+                got = _inner_products(faiss, np.ascontiguousarray(q), faiss.swig_ptr(mat), cand)
+                order = np.lexsort((cand, -got))[:k]
+                out_scores[i, : len(order)], out_rows[i, : len(order)] = got[order], cand[order]
+        return out_scores, out_rows
+
+
+def _inner_products(faiss: Any, q: np.ndarray, base: Any, local: np.ndarray) -> np.ndarray:
+    """``q``'s inner product with rows ``local`` of the float32 matrix at pointer ``base``, each computed
+    on its own (the same value whatever else is scored with it)."""
+    got = np.empty(len(local), dtype=np.float32)
+    if len(local):
+        faiss.fvec_inner_products_by_idx(faiss.swig_ptr(got), faiss.swig_ptr(q), base, faiss.swig_ptr(local),
+                                         int(q.shape[-1]), 1, len(local))
+    return got
+
+
+def _base_part(faiss: Any, index: Any, exact: _ExactRows | None) -> _Part:
+    """The base's ``_Part``: its flat storage, or its 8-bit codes, float32 rows and quantisation step."""
+    part = _Part(index, 0, _flat_of(faiss, index), exact)
+    if part.flat is None and exact is not None:
+        part.codes = faiss.downcast_index(index.storage)
+        trained = faiss.vector_to_array(part.codes.sq.trained)
+        part.step = trained[index.d :].astype(np.float64) / 510.0  # half of range / 255 per dimension
+    return part
+
+
 def _read_meta(ids_path: Path) -> dict[str, Any]:
     """An ids file's content, checked: a list of string ids, this vector format, an integer dimension."""
     try:
@@ -435,7 +593,7 @@ def _read_meta(ids_path: Path) -> dict[str, Any]:
     ids = meta.get("ids") if isinstance(meta, dict) else None
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise IndexFormatMismatch(f"{ids_path} has no list of string ids; run `personae build`")
-    if meta.get("format", VECTORS_FORMAT) != VECTORS_FORMAT:
+    if meta.get("format", VECTORS_FORMAT) not in _READABLE_FORMATS:
         raise IndexFormatMismatch(
             f"{ids_path} has vector format {meta.get('format')}, expected {VECTORS_FORMAT}; "
             "run `personae build`"

@@ -18,7 +18,14 @@ from index.keyword import (
     write_keyword_index,
 )
 from index.layers import link_or_copy
-from index.vectors import VECTORS_DELTA, VectorIndex, stored_keys, write_vector_delta, write_vector_index
+from index.vectors import (
+    VECTORS_DELTA,
+    VectorIndex,
+    share_base,
+    stored_keys,
+    write_vector_delta,
+    write_vector_index,
+)
 from tests.index.test_postings import QUERIES, _rows
 from tests.index.test_vectors import unit
 
@@ -48,8 +55,7 @@ def test_vector_delta_searches_live_rows_only(tmp_path: Path, kind_threshold: in
     added = unit(300, dim, seed=3)
     new = tmp_path / "new"
     new.mkdir()
-    for name in ("vectors.faiss", "vector_ids.json"):
-        link_or_copy(tmp_path / "old" / name, new / name)
+    assert share_base(tmp_path / "old", new) is False  # this format's base: hard-linked, not rewritten
     delta_ids = ids[:100] + [f"n{i}" for i in range(300)]
     info = write_vector_delta(new, np.vstack([changed, added]), delta_ids, delta_ids, removed=range(200))
     assert info["count"] == n - 200 + 400 and (new / VECTORS_DELTA).is_file()

@@ -228,3 +228,106 @@ def test_scan_keeps_ties_at_the_cut_in_row_order(tmp_path: Path) -> None:
     rows = np.arange(29, -1, -1)  # reversed: the later rows come first
     hits = index._scan(vecs[0], rows, 4)
     assert [pid for pid, _ in hits] == [f"doc{i}#0" for i in (9, 8, 7, 6)]
+
+
+def _write_format1(folder: Path, vecs: np.ndarray, ids: list[str]) -> None:
+    """A base as format 1 wrote it: an HNSW graph holding the float32 rows, no exact file."""
+    import faiss
+
+    from index.vectors import HNSW_M
+
+    graph = faiss.IndexHNSWFlat(vecs.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    graph.add(vecs)
+    folder.mkdir(parents=True)
+    faiss.write_index(graph, str(folder / VECTORS))
+    meta = {"format": 1, "kind": "hnsw", "dim": vecs.shape[1], "count": len(ids), "ids": ids, "keys": ids}
+    (folder / VECTOR_IDS).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def test_hnsw_base_holds_8bit_codes_and_returns_exact_scores(tmp_path: Path) -> None:
+    """Above the threshold the graph walks 8-bit codes (a quarter of float32's pages); the float32 rows are
+    in their own file, read back bit for bit, and every score a search returns is the exact inner product."""
+    from index.vectors import VECTORS_EXACT
+
+    vecs = unit(3000, seed=11)
+    write_vector_index(tmp_path, vecs, ids_for(3000), hnsw_threshold=100)
+    assert (tmp_path / VECTORS).stat().st_size < 0.5 * vecs.nbytes  # codes and graph, no float32 rows
+    assert (tmp_path / VECTORS_EXACT).stat().st_size > vecs.nbytes
+    index = VectorIndex.open(tmp_path)
+    rows = np.array([5, 0, 2999, 5, 1234])
+    np.testing.assert_array_equal(index.vectors(rows), vecs[rows])
+    queries = unit(30, seed=12)
+    exact = queries @ vecs.T
+    for q, row in zip(queries, exact, strict=True):
+        hits = index.search(q, 20)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+        for pid, score in hits:
+            assert abs(score - row[int(pid[3:-2])]) < 1e-5
+        assert hits[0][0] == f"doc{int(np.argmax(row))}#0"
+    maps = Path("/proc/self/maps").read_text()
+    assert str((tmp_path / VECTORS_EXACT).resolve()) not in maps  # mapped only while a call reads it
+
+
+def test_8bit_score_error_stays_within_the_bound_the_filtered_search_relies_on(tmp_path: Path) -> None:
+    """``_select`` trusts that no row's 8-bit score is further from its float32 score than ``slack``."""
+    import faiss
+
+    rng = np.random.default_rng(13)
+    vecs = unit(2000, seed=13) * rng.uniform(0.2, 1.0, (1, DIM)).astype(np.float32)  # uneven ranges
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    write_vector_index(tmp_path, vecs, ids_for(2000), hnsw_threshold=100)
+    index = VectorIndex.open(tmp_path)
+    base = index._parts[0]
+    every = np.arange(2000)
+    worst = 0.0
+    for q in np.vstack([unit(20, seed=14), vecs[:5]]):
+        scores, found = base.codes.search(q.reshape(1, -1), 2000,
+                                          params=faiss.SearchParameters())  # all rows, 8-bit scores
+        approx = np.empty(2000, dtype=np.float32)
+        approx[found[0]] = scores[0]
+        error = np.abs(approx - vecs[every] @ q).max()
+        assert error <= base.slack(q)
+        worst = max(worst, error / base.slack(q))
+    assert worst > 0.05  # the bound is not vacuous: real errors come within reach of it
+
+
+def test_a_format1_base_is_read_and_upgraded_without_a_new_graph(tmp_path: Path) -> None:
+    from index.vectors import VECTORS_EXACT, share_base
+
+    vecs, ids = unit(2000, seed=15), ids_for(2000)
+    _write_format1(tmp_path / "old", vecs, ids)
+    old = VectorIndex.open(tmp_path / "old")
+    assert old.kind == "hnsw"
+    queries = unit(10, seed=16)
+    before = [old.search(q, 10) for q in queries]
+    (tmp_path / "new").mkdir()
+    assert share_base(tmp_path / "old", tmp_path / "new") is True
+    meta = json.loads((tmp_path / "new" / VECTOR_IDS).read_text(encoding="utf-8"))
+    assert meta["format"] == 2 and meta["keys"] == ids and (tmp_path / "new" / VECTORS_EXACT).is_file()
+    new = VectorIndex.open(tmp_path / "new")
+    np.testing.assert_array_equal(new.vectors(np.arange(2000)), vecs)
+    after = [new.search(q, 10) for q in queries]
+    # the same graph, the same exact scores: the 8-bit walk may only reorder near-ties it then re-scores
+    pairs = list(zip(after, before, strict=True))
+    assert np.mean([len({p for p, _ in a} & {p for p, _ in b}) / 10 for a, b in pairs]) >= 0.95
+    for a, b in pairs:
+        known = dict(b)
+        assert all(abs(score - known.get(pid, score)) < 1e-5 for pid, score in a)
+    (tmp_path / "newer").mkdir()
+    assert share_base(tmp_path / "new", tmp_path / "newer") is False  # now shared as it is
+    inode = (tmp_path / "new" / VECTORS_EXACT).stat().st_ino
+    assert (tmp_path / "newer" / VECTORS_EXACT).stat().st_ino == inode
+
+
+def test_missing_or_torn_exact_rows_are_reported(tmp_path: Path) -> None:
+    from index.vectors import VECTORS_EXACT
+
+    write_vector_index(tmp_path, unit(300), ids_for(300), hnsw_threshold=100)
+    path = tmp_path / VECTORS_EXACT
+    data = path.read_bytes()
+    path.write_bytes(data[:-4])
+    with pytest.raises(IndexFormatMismatch, match=VECTORS_EXACT):
+        VectorIndex.open(tmp_path)
+    path.unlink()
+    with pytest.raises(IndexMissing, match=VECTORS_EXACT):
+        VectorIndex.open(tmp_path)
