@@ -37,6 +37,7 @@ from whoosh.fields import ID, KEYWORD, TEXT, Schema
 from whoosh.query import And, Every, Or, Query, Term
 
 from index.errors import BadQuery, IndexMissing
+from index.idtable import IdTable
 from index.layers import match_base
 
 # One searchable field holding title + paragraph, instead of a separate ``title`` field (boost 1.5). Every
@@ -364,7 +365,7 @@ class KeywordIndex:
         self._lock = threading.Lock()
         self._length_cache: dict[tuple[str, str], np.ndarray] = {}
         self._column_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._pid_cache: dict[str, list[str]] = {}
+        self._pid_cache: dict[str, IdTable] = {}
         self._doc_index: dict[str, int] = {}
         self._doc_names: list[str] = []
         self._masks: OrderedDict[tuple, np.ndarray] = OrderedDict()
@@ -477,18 +478,15 @@ class KeywordIndex:
 
     def paragraph_ids(self, docnums: Iterable[int]) -> list[str]:
         """Paragraph ids of global docnums (``Matches.docnums``)."""
-        pids = self._global_pids(self._searcher())  # read once per segment
-        return [pids[d] for d in docnums]
+        return self._global_pids(self._searcher()).take(docnums)  # read once per segment
 
     def allowed_ids(self, allowed: np.ndarray) -> list[str]:
         """Paragraph ids where ``allowed`` (a global mask) is true, in docnum order."""
-        pids = self._global_pids(self._searcher())
-        return [pids[i] for i in np.flatnonzero(allowed).tolist()]
+        return self._global_pids(self._searcher()).take(np.flatnonzero(allowed).tolist())
 
     def docnums_of(self, pids: Sequence[str]) -> np.ndarray:
         """Global docnums of paragraph ids (-1 for an id the index does not hold)."""
-        lookup = self._pid_lookup(self._searcher())
-        return np.fromiter((lookup.get(p, -1) for p in pids), dtype=np.int64, count=len(pids))
+        return self._global_pids(self._searcher()).rows_of(pids)
 
     def locate(self, pids: Sequence[str]) -> Matches:
         """``Matches`` for given paragraph ids, in their order (unknown ids dropped), scores 0."""
@@ -690,29 +688,25 @@ class KeywordIndex:
 
         return self._once(s, "columns", join)
 
-    def _global_pids(self, s) -> list[str]:
+    def _global_pids(self, s) -> IdTable:
         """Paragraph id of every global docnum ("" for a deleted one), read once per segment."""
-        def join(leaves: list) -> list[str]:
-            parts = [self._segment_pids(leaf.reader()) for leaf, _ in leaves]
-            return parts[0] if len(parts) == 1 else [pid for part in parts for pid in part]
+        def join(leaves: list) -> IdTable:
+            return IdTable.concat([self._segment_pids(leaf.reader()) for leaf, _ in leaves])
 
         return self._once(s, "pids", join)
 
-    def _segment_pids(self, reader) -> list[str]:
+    def _segment_pids(self, reader) -> IdTable:
         segment = _segment_id(reader)
         pids = self._pid_cache.get(segment) if segment else None
         if pids is None:
-            pids = [""] * reader.doc_count_all()
+            ids = [""] * reader.doc_count_all()
             for docnum, stored in reader.iter_docs():
-                pids[docnum] = stored.get("id", "")
+                ids[docnum] = stored.get("id", "")
+            pids = IdTable(ids)
             if segment:
                 with self._lock:
                     self._pid_cache.setdefault(segment, pids)
         return pids
-
-    def _pid_lookup(self, s) -> dict[str, int]:
-        return self._once(s, "pid lookup",
-                          lambda _: {pid: i for i, pid in enumerate(self._global_pids(s)) if pid})
 
     def _score_terms(
         self,

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import IndexFormatMismatch, IndexMissing, PersonaeError, StorageError
+from index.idtable import IdTable
 
 VECTORS = "vectors.faiss"  # the build folder's files this module owns (index/layout.py lists them all)
 VECTOR_IDS = "vector_ids.json"
@@ -301,11 +302,11 @@ class VectorIndex:
     ``ids[row]`` is the paragraph id of every row, "" for a base row the delta removed; ``len`` counts the
     live rows."""
 
-    def __init__(self, index: Any, ids: list[str], kind: str, *, ef_search: int = HNSW_EF_SEARCH,
+    def __init__(self, index: Any, ids: Sequence[str], kind: str, *, ef_search: int = HNSW_EF_SEARCH,
                  delta: Any = None, removed: Sequence[int] = (), exact: _ExactRows | None = None):
         faiss = _faiss()
         self._index = index  # the base
-        self.ids = ids
+        self.ids = ids if isinstance(ids, IdTable) else IdTable(ids)
         self.kind = kind
         self.dim = int(index.d)
         self.ef_search = ef_search
@@ -313,8 +314,7 @@ class VectorIndex:
         if delta is not None:
             self._parts.append(_Part(delta, int(index.ntotal), _flat_of(faiss, delta)))
         self._removed = np.asarray(sorted(removed), dtype=np.int64)
-        self._rows = {pid: row for row, pid in enumerate(ids) if pid}
-        self._live = len(self._rows)
+        self._live = self.ids.live
         self._base_selector: Any = None
         if len(self._removed):  # the base's live rows, for faiss to search among (kept alive here)
             bitmap = np.ones(int(index.ntotal), dtype=bool)
@@ -331,8 +331,9 @@ class VectorIndex:
         for path in (vec_path, ids_path):
             if not path.is_file():
                 raise IndexMissing(f"vector index file {path} is missing; run `personae build`")
-        ids = _read_meta(ids_path)["ids"]
-        index = _read_faiss(faiss, vec_path, len(ids), folder)
+        meta = _read_meta(ids_path)
+        ids = meta["ids"]
+        index = _read_faiss(faiss, vec_path, len(ids), folder, meta.get("dim"))
         kind = "hnsw" if isinstance(index, faiss.IndexHNSW) else "flat"
         exact = None
         if _flat_of(faiss, index) is None:  # 8-bit: the float32 rows are in their own file
@@ -348,13 +349,14 @@ class VectorIndex:
             if meta.get("base_count") != len(ids) or not all(0 <= r < len(ids) for r in removed):
                 raise IndexFormatMismatch(f"{folder / VECTORS_DELTA_IDS} does not fit the base "
                                           f"{VECTORS}; run `personae build --full`")
-            delta = _read_faiss(faiss, folder / VECTORS_DELTA, len(delta_ids), folder)
+            delta = _read_faiss(faiss, folder / VECTORS_DELTA, len(delta_ids), folder, meta.get("dim"))
             if delta.d != index.d:
                 raise IndexFormatMismatch(f"vector index at {folder} is inconsistent: delta dimension "
                                           f"{delta.d}, base {index.d}; run `personae build --full`")
             dead = set(removed)
             ids = [("" if row in dead else pid) for row, pid in enumerate(ids)] + delta_ids
-        return cls(index, ids, kind, ef_search=ef_search, delta=delta, removed=removed, exact=exact)
+        del meta  # the ids' strings (and the keys') go before the table of them is built
+        return cls(index, IdTable(ids), kind, ef_search=ef_search, delta=delta, removed=removed, exact=exact)
 
     def __len__(self) -> int:
         return self._live
@@ -391,18 +393,14 @@ class VectorIndex:
         """Exact top ``k`` among ``ids`` only (a filtered search): nothing allowed is ever missed, even on
         an HNSW index. Unknown ids are ignored. Cost is linear in ``len(ids)``; ties keep ``ids`` order.
         """
-        rows: list[int] = []
-        seen: set[int] = set()
-        for pid in ids:
-            row = self._rows.get(pid)
-            if row is not None and row not in seen:
-                seen.add(row)
-                rows.append(row)
-        return self.search_rows(qvec, np.asarray(rows, dtype=np.int64), k)
+        rows = self.rows_of(ids)
+        rows = rows[rows >= 0]
+        _, first = np.unique(rows, return_index=True)
+        return self.search_rows(qvec, rows[np.sort(first)], k)
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray:
         """The row of each id (-1 for an id without a vector)."""
-        return np.fromiter((self._rows.get(pid, -1) for pid in ids), dtype=np.int64, count=len(ids))
+        return self.ids.rows_of(ids)
 
     def search_rows(self, qvec: np.ndarray, rows: np.ndarray, k: int) -> list[tuple[str, float]]:
         """``search_subset`` over row numbers (distinct, in tie order), as the query side's filters hold
@@ -603,7 +601,7 @@ def _read_meta(ids_path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_faiss(faiss: Any, vec_path: Path, n_ids: int, folder: Path) -> Any:
+def _read_faiss(faiss: Any, vec_path: Path, n_ids: int, folder: Path, meta_dim: Any) -> Any:
     if not vec_path.is_file():
         raise IndexMissing(f"vector index file {vec_path} is missing; run `personae build`")
     try:
@@ -617,12 +615,6 @@ def _read_faiss(faiss: Any, vec_path: Path, n_ids: int, folder: Path) -> Any:
             f"vector index at {folder} is inconsistent: {index.ntotal} vectors but {n_ids} ids; "
             "run `personae build`"
         )
-    meta_dim = None
-    ids_path = vec_path.with_name(VECTOR_IDS if vec_path.name == VECTORS else VECTORS_DELTA_IDS)
-    try:
-        meta_dim = json.loads(ids_path.read_text(encoding="utf-8")).get("dim")
-    except (OSError, ValueError, AttributeError):
-        meta_dim = None
     if meta_dim is not None and meta_dim != index.d:
         raise IndexFormatMismatch(
             f"vector index at {folder} is inconsistent: dimension {index.d}, ids file says "
