@@ -44,7 +44,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,7 +52,7 @@ from typing import Any
 
 from index.errors import BuildLocked, IndexFormatMismatch, IndexMissing
 from index.store import STORE, StoreReader
-from index.vectors import VECTOR_IDS, VECTORS, VectorIndex
+from index.vectors import VECTOR_IDS, VECTORS, VECTORS_DELTA, VECTORS_EXACT, VectorIndex
 
 # 2: optional quote speakers, link candidates, dated titles, registry copy; 3: ISO dates, duplicates.json;
 # 4: documents, paragraphs and entities in store.sqlite (was documents/paragraphs.jsonl, entities.json)
@@ -72,6 +72,7 @@ LOCK = ".build.lock"
 DUPLICATES = "duplicates.json"  # near-duplicate document clusters (index/duplicates.py); optional to read
 DUPLICATE_KEYS = "duplicates-keys.npz"  # their band keys, for the next build (index/duplicates.py); optional
 REQUIRED = (STORE, VECTORS, VECTOR_IDS)
+VECTOR_FILES = (VECTORS, VECTORS_DELTA, VECTORS_EXACT)  # what a vector search reads (those present)
 KEEP_BUILDS = 2  # the live one and the one before it, so a reader that opened the old one keeps working
 
 
@@ -242,6 +243,26 @@ def unchanged_since_hashed(path: Path, recorded: list[int] | None, manifest_writ
     except OSError:
         return False
     return [st.st_mtime_ns, st.st_ino] == list(recorded) and st.st_mtime_ns < manifest_written
+
+
+def read_ahead(paths: Iterable[Path]) -> None:
+    """Ask the kernel to read ``paths`` into the page cache in the background (``POSIX_FADV_WILLNEED``):
+    the first queries then find the pages there; nothing is mapped into the process. Missing files and
+    platforms without ``posix_fadvise`` are skipped."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 def sha256_file(path: Path) -> str:

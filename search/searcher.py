@@ -195,6 +195,7 @@ class Searcher:
         """Load what a first query would otherwise load while a user waits (the query encoder, the query
         linker and its NER model, the keyword index's per-build caches), by answering one grouped hybrid
         query the way the search page asks it. Servers call this before they accept traffic."""
+        self._state.backend.warm()
         self.run(SearchRequest(q=WARM_QUERY, group=True))
         with self._qcache_lock:
             self._qcache.pop(WARM_QUERY, None)

@@ -23,6 +23,10 @@ __all__ = ["Backend", "Hits", "Matches", "Restrict"]
 class Backend(Protocol):
     name: str
 
+    def warm(self) -> None:
+        """Load or read ahead what the first queries would otherwise wait for (servers call it at start)."""
+        ...
+
     def parse(self, text: str) -> Any:
         """User query text (quoted phrases, AND/OR/NOT, -term) → this engine's query; None if no terms."""
         ...

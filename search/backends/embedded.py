@@ -44,7 +44,8 @@ def _entity_query(entity_ids: Sequence[str]) -> Any:
 class EmbeddedBackend:
     name = "embedded"
 
-    def __init__(self, keyword: KeywordIndex, vectors: Any):
+    def __init__(self, keyword: KeywordIndex, vectors: Any, folder: Path | None = None):
+        self.folder = folder  # the build folder, when opened from one
         self.keyword_index = keyword
         self.vectors = vectors  # a VectorIndex, or None when the build has no vectors
         self._rows: np.ndarray | None = None
@@ -57,7 +58,7 @@ class EmbeddedBackend:
             from index.vectors import VectorIndex
 
             vectors = VectorIndex.open(folder)
-        return cls(keyword, vectors)
+        return cls(keyword, vectors, folder)
 
     def parse(self, text: str) -> Any:
         return self.keyword_index.parse(text)
@@ -100,6 +101,16 @@ class EmbeddedBackend:
             return []
         rows = self._docnum_rows(len(mask))[np.flatnonzero(mask)]  # docnum order, as ids were listed before
         return self.vectors.search_rows(qvec, rows[rows >= 0], k)
+
+    def warm(self) -> None:
+        """Build what the first filtered vector search would build while a user waits (the vector row of
+        every keyword docnum), and ask the kernel to read the vector and posting files ahead (the page cache
+        is cold after a reboot or when the machine has dropped it)."""
+        if self.folder is not None:
+            layout.read_ahead([*sorted((self.folder / layout.POSTINGS_DIR).rglob("*.npy")),
+                               *(self.folder / name for name in layout.VECTOR_FILES)])
+        if self.vectors is not None and len(self.vectors):
+            self._docnum_rows(len(self.keyword_index.allowed(Restrict())))
 
     def _docnum_rows(self, n: int) -> np.ndarray:
         """The vector row of each of the ``n`` keyword docnums (-1: no vector), built once per build."""

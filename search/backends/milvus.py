@@ -490,6 +490,9 @@ class MilvusBackend:
         return parse_text(query) if isinstance(query, str) else query
 
     # -- the Backend protocol
+    def warm(self) -> None:
+        """Nothing to load here: the engine holds the data (and its own caches)."""
+
     def parse(self, text: str) -> MilvusQuery | None:
         return parse_text(text)
 
