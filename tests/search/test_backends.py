@@ -382,3 +382,28 @@ def test_every_match_is_listed_for_paging(request, backend) -> None:  # type: ig
     assert m is not None and len(m.docnums) == backend.count("Lavrov Russia") > 5
     top = [p for p, _ in backend.keyword("Lavrov Russia", 5)]
     assert backend.paragraph_ids(m.docnums[:5].tolist()) == top
+
+
+def test_warm_prepares_the_filtered_vector_search_and_reads_the_files_ahead(
+    build_folder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server warms its backend before traffic: the docnum → vector row table the first filtered vector
+    search needs is built then, and the index files are handed to the kernel to read ahead."""
+    from index.keyword import Restrict
+    from search.backends.embedded import EmbeddedBackend
+
+    advised: list[Path] = []
+    read_ahead = layout.read_ahead
+    monkeypatch.setattr(layout, "read_ahead", lambda paths: advised.extend(paths) or read_ahead(paths))
+    backend = EmbeddedBackend.open(build_folder)
+    try:
+        assert backend._rows is None
+        backend.warm()
+        docnums = len(backend.keyword_index.allowed(Restrict()))
+        assert backend._rows is not None and len(backend._rows) == docnums
+        named = {p.name for p in advised if p.is_file()}
+        assert layout.VECTORS in named and any(n.endswith(".npy") for n in named)
+        hits = backend.vector(_qvec("Lavrov"), 3, entities=[LAVROV])
+        assert hits and backend._rows is not None
+    finally:
+        backend.close()
