@@ -356,6 +356,7 @@ class KeywordIndex:
     def __init__(self, folder: Path, *, b: float = 0.75, k1: float = 1.2, postings: Path | None = None):
         """``postings``: the build's posting arrays (``index/postings.py``), read instead of decoding
         Whoosh's blocks where they cover the segment."""
+        self._folder = Path(folder)
         if not whoosh_index.exists_in(str(folder)):
             raise IndexMissing(f"keyword index missing in {folder}; run `personae build`")
         self.ix = whoosh_index.open_dir(str(folder))
@@ -699,14 +700,34 @@ class KeywordIndex:
         segment = _segment_id(reader)
         pids = self._pid_cache.get(segment) if segment else None
         if pids is None:
-            ids = [""] * reader.doc_count_all()
-            for docnum, stored in reader.iter_docs():
-                ids[docnum] = stored.get("id", "")
+            ids = self._row_file_ids(reader, segment)
+            if ids is None:
+                ids = [""] * reader.doc_count_all()
+                for docnum, stored in reader.iter_docs():
+                    ids[docnum] = stored.get("id", "")
             pids = IdTable(ids)
             if segment:
                 with self._lock:
                     self._pid_cache.setdefault(segment, pids)
         return pids
+
+    def _row_file_ids(self, reader, segment: str | None) -> list[str] | None:
+        """A base segment's paragraph id per docnum from the row file the build wrote beside it (a JSON
+        parse, several times faster than reading every document's stored fields), deleted docnums blanked;
+        None when there is no such file."""
+        path = self._folder / f"{ROWS_PREFIX}{segment}.json"
+        if not segment or not path.is_file():
+            return None
+        try:
+            ids = json.loads(path.read_text(encoding="utf-8"))["ids"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not isinstance(ids, list) or len(ids) != reader.doc_count_all():
+            return None
+        if reader.has_deletions():
+            for docnum in reader.segment().deleted_docs():
+                ids[docnum] = ""
+        return ids
 
     def _score_terms(
         self,

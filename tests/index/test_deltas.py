@@ -114,6 +114,14 @@ def test_keyword_delta_shares_the_base_segment_and_matches_a_full_write(tmp_path
     assert all(delta._segment_arrays(leaf.reader()) is not None for leaf, _ in s.leaf_searchers())
     # per-segment columns are joined once per open index, not on every call
     assert delta._global_pids(s) is delta._global_pids(s)
+    # ids per docnum, the base's from its row file: as Whoosh's stored fields say, deleted docnums blank
+    stored = [""] * sum(leaf.reader().doc_count_all() for leaf, _ in s.leaf_searchers())
+    offset = 0
+    for leaf, _ in s.leaf_searchers():
+        for docnum, fields in leaf.reader().iter_docs():
+            stored[offset + docnum] = fields["id"]
+        offset += leaf.reader().doc_count_all()
+    assert list(delta._global_pids(s)) == stored and stored.count("") == report.deleted
     assert delta._global_columns(s) is delta._global_columns(s)
     for text in [*QUERIES, "storm peace"]:
         for kw in ({}, {"entities": ["Q4"]}, {"restrict": Restrict(date_from="2024-03-01")}):
