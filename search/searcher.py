@@ -202,9 +202,10 @@ class Searcher:
         try:  # a capitalised query that names no known entity runs NER: its model loads now, not then
             detector = getattr(self.linker(), "detector", None)
         except ImportError:
-            return
+            detector = None
         if detector is not None:
             detector.detect(WARM_QUERY.title())
+        _release_free_heap()
 
     # ------------------------------------------------------------------------------------- search
     def search(self, q: str, **kwargs: Any) -> dict[str, Any]:
@@ -918,3 +919,19 @@ def _load_milvus_state(settings: Settings, build: str | None = None, client: Any
         raise
     return _State(Path(live.name), live.manifest, live.backend, live.store, doc_ids, doc_dates,
                   clusters=live.clusters)
+
+
+def _release_free_heap() -> None:
+    """Hand the C heap's free pages back to the kernel (glibc's ``malloc_trim``). Opening an index parses
+    big JSON lists and builds tables from them; glibc would keep what those transients freed for as long
+    as the server runs. Elsewhere (no glibc) nothing happens."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is not None:
+        trim(0)
