@@ -667,18 +667,34 @@ class KeywordIndex:
         ords = np.full(n, -1, dtype=np.int64)
         days = np.full(n, UNDATED, dtype=np.int64)
         names = reader.schema.names()
-        with self._lock:
-            for name in reader.field_terms("doc_id") if "doc_id" in names else ():
-                ordinal = self._doc_index.setdefault(name, len(self._doc_names))
-                if ordinal == len(self._doc_names):
-                    self._doc_names.append(name)
-                ords[self._term_ids(reader, "doc_id", name)] = ordinal
-        for value in reader.field_terms("date") if "date" in names else ():
-            days[self._term_ids(reader, "date", value)] = day_number(value)
+        arrays = self._segment_arrays(reader)
+        if arrays is not None and arrays.has("doc_id") and arrays.has("date"):  # a field in one pass each
+            doc_terms, term_of, docnums = arrays.every_term("doc_id")
+            with self._lock:
+                ords[docnums] = np.asarray([self._doc_ordinal(name) for name in doc_terms], np.int64)[term_of]
+            date_terms, term_of, docnums = arrays.every_term("date")
+            days[docnums] = np.asarray([day_number(value) for value in date_terms], np.int64)[term_of]
+            if reader.has_deletions():  # the arrays keep deleted docnums' postings; Whoosh's reader does not
+                dead = np.fromiter(reader.segment().deleted_docs(), dtype=np.int64)
+                ords[dead], days[dead] = -1, UNDATED
+        else:
+            with self._lock:
+                for name in reader.field_terms("doc_id") if "doc_id" in names else ():
+                    ords[self._term_ids(reader, "doc_id", name)] = self._doc_ordinal(name)
+            for value in reader.field_terms("date") if "date" in names else ():
+                days[self._term_ids(reader, "date", value)] = day_number(value)
         if key:
             with self._lock:
                 self._column_cache.setdefault(key, (ords, days))
         return ords, days
+
+    def _doc_ordinal(self, name: str) -> int:
+        """The ordinal of document ``name`` in this index, given on first sight (the caller holds the
+        lock)."""
+        ordinal = self._doc_index.setdefault(name, len(self._doc_names))
+        if ordinal == len(self._doc_names):
+            self._doc_names.append(name)
+        return ordinal
 
     def _global_columns(self, s) -> tuple[np.ndarray, np.ndarray]:
         def join(leaves: list) -> tuple[np.ndarray, np.ndarray]:
@@ -818,10 +834,12 @@ class KeywordIndex:
         segment = _segment_id(reader)  # no id: not cached
         arr = self._length_cache.get((segment, field)) if segment else None
         if arr is None:
-            n = reader.doc_count_all()
-            arr = np.fromiter(
-                (reader.doc_field_length(i, field) or 0 for i in range(n)), dtype=np.float64, count=n
-            )
+            arr = _column_lengths(reader, field)
+            if arr is None:
+                n = reader.doc_count_all()
+                arr = np.fromiter(
+                    (reader.doc_field_length(i, field) or 0 for i in range(n)), dtype=np.float64, count=n
+                )
             if segment:
                 with self._lock:
                     self._length_cache.setdefault((segment, field), arr)
@@ -1014,6 +1032,30 @@ class KeywordIndex:
                 s.close()
             self._searchers.clear()
         self.ix.close()
+
+
+def _column_lengths(reader, field: str) -> np.ndarray | None:
+    """``_lengths`` of one segment from Whoosh's length column read in one piece (a byte a document,
+    decoded through Whoosh's own table) instead of a column lookup per document; None when the segment is
+    not laid out as Whoosh 3 writes it (the caller then asks document by document)."""
+    from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+    from whoosh.util.numeric import byte_to_length
+
+    cached_reader = getattr(getattr(reader, "_perdoc", None), "_cached_reader", None)
+    if cached_reader is None:
+        return None
+    n = reader.doc_count_all()
+    col = cached_reader(_lenfield(field), LENGTHS_COLUMN)
+    if col is None:  # no document has the field
+        return np.zeros(n, dtype=np.float64)
+    shape = tuple(getattr(col, name, None) for name in ("_fixedlen", "_typecode", "_reverse", "_default"))
+    if shape != (1, "B", False, 0):
+        return None
+    codes = np.zeros(n, dtype=np.uint8)
+    stored = np.frombuffer(col._dbfile.get(col._basepos, min(col._count, n)), dtype=np.uint8)
+    codes[: len(stored)] = stored  # documents past the stored ones have the default, 0
+    table = np.array([byte_to_length(b) if b else 0 for b in range(256)], dtype=np.float64)
+    return table[codes]
 
 
 def _filter(entities: Sequence[str], said: Sequence[str]) -> Query | None:

@@ -84,6 +84,16 @@ class PostingArrays:
         lo, hi = int(f.offsets[i]), int(f.offsets[i + 1])
         return f.docs[lo:hi].astype(np.int64), f.weights[lo:hi].astype(np.float64)
 
+    def every_term(self, field: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """All of a field's terms in their stored (sorted) order, with the term number of each posting and
+        its docnum: a whole field in three arrays, for per-document columns built in one pass."""
+        f = self._fields[field]
+        starts = f.term_starts.tolist()
+        terms = [f.terms[a:b].decode("utf-8") for a, b in zip(starts, starts[1:], strict=False)]
+        sizes = np.diff(np.asarray(f.offsets, dtype=np.int64))
+        term_of = np.repeat(np.arange(len(terms), dtype=np.int64), sizes)
+        return terms, term_of, np.asarray(f.docs, dtype=np.int64)
+
     def phrase_docs(self, field: str, words: list[bytes], docnums: np.ndarray) -> np.ndarray:
         """The docnums (of sorted ``docnums``) where ``words`` stand at consecutive positions: a phrase
         with slop 1, which is what Whoosh's span test accepts at that slop."""

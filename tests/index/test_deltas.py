@@ -122,6 +122,10 @@ def test_keyword_delta_shares_the_base_segment_and_matches_a_full_write(tmp_path
             stored[offset + docnum] = fields["id"]
         offset += leaf.reader().doc_count_all()
     assert list(delta._global_pids(s)) == stored and stored.count("") == report.deleted
+    # document ordinals and days per docnum, from the arrays in one pass: as read term by term from Whoosh
+    for mine, whooshs in zip(delta._global_columns(s), plain._global_columns(plain._searcher()), strict=True):
+        np.testing.assert_array_equal(mine, whooshs)
+    assert delta.doc_names() == plain.doc_names()
     assert delta._global_columns(s) is delta._global_columns(s)
     for text in [*QUERIES, "storm peace"]:
         for kw in ({}, {"entities": ["Q4"]}, {"restrict": Restrict(date_from="2024-03-01")}):

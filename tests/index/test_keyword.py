@@ -242,3 +242,34 @@ def test_vectorised_or_equals_whoosh(tmp_path: Path) -> None:
             # the count that follows a search is remembered from it, and exact
             assert kw.count(q, entities=ents) == len(s.search(q, limit=None, filter=_filter(ents, [])))
     assert _plain_terms(kw.parse('"rare earth"')) is None  # phrases still go through Whoosh
+
+
+def test_field_lengths_read_in_one_piece_equal_whoosh_per_document(tmp_path: Path) -> None:
+    """BM25's document lengths come from Whoosh's length column in one read: the same values as asking
+    Whoosh document by document, for long and short texts, a field some rows lack, and a later segment
+    whose documents have no title at all."""
+    from whoosh import index as whoosh_index
+
+    from index.keyword import _column_lengths
+
+    folder = tmp_path / "whoosh"
+    rows = [{"id": f"p{i}", "doc_id": f"d{i}", "title": "news" if i % 4 else "",
+             "text": " ".join(["storm"] * (1 + (i * 37) % 300))} for i in range(300)]
+    write_keyword_index(folder, rows)
+    ix = whoosh_index.open_dir(str(folder))
+    w = ix.writer()
+    for i in range(20):
+        w.add_document(id=f"q{i}", doc_id=f"e{i}", text="calm " * (i + 1))
+    w.commit(merge=False)
+    kw = KeywordIndex(folder)
+    try:
+        readers = kw.ix.reader().leaf_readers()
+        assert len(readers) == 2
+        for reader, _ in readers:
+            for field in ("text", "title", "no-such-field"):
+                want = [reader.doc_field_length(d, field) or 0 for d in range(reader.doc_count_all())]
+                got = _column_lengths(reader, field)
+                assert got is not None and got.tolist() == want, field
+                assert (max(want) > 0) == (field == "text")
+    finally:
+        kw.close()
