@@ -60,6 +60,7 @@ _SUBSET_CHUNK = 8192
 _SELECT_FROM = 2048  # allowed rows from which a filtered search lets faiss pick candidates (search_rows)
 _RERANK = 2  # an 8-bit HNSW search fetches this many times k candidates, re-scored on their float32 rows
 _RERANK_MIN = 64
+_READ_ROWS = 4096  # float32 rows up to which ``_ExactRows.take`` reads row by row instead of mapping the file
 
 
 def _faiss() -> Any:
@@ -242,8 +243,9 @@ def _mmap_flag(faiss: Any) -> int:
 
 
 class _ExactRows:
-    """The float32 rows of an 8-bit base (``vectors-exact.npy``), mapped for one call at a time: the rows a
-    query reads stay in the page cache, shared and reclaimable, instead of in every process's memory."""
+    """The float32 rows of an 8-bit base (``vectors-exact.npy``), read for one call at a time, never kept
+    mapped: the rows a query reads stay in the page cache, shared and reclaimable, instead of in every
+    process's memory."""
 
     def __init__(self, path: Path, count: int, dim: int):
         self.path = path
@@ -262,6 +264,34 @@ class _ExactRows:
             raise IndexFormatMismatch(f"{path} holds {shape} {dtype} rows, the index {count} x {dim} "
                                       "float32; run `personae build`")
         self.shape = (count, dim)
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Copies of ``rows`` (part-local): a positioned read each when they are few (a query's candidates:
+        no mapping to set up and tear down), through a temporary mapping when they are many."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) > _READ_ROWS:
+            with self.mapped() as mat:
+                return np.ascontiguousarray(mat[rows])
+        out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
+        size = out.itemsize * self.shape[1]
+        view = memoryview(out).cast("B")
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for i, row in enumerate(rows.tolist()):
+                if os.preadv(fd, [view[i * size : (i + 1) * size]], self.offset + row * size) != size:
+                    raise StorageError(self.path, f"row {row} is cut short", "read")
+        finally:
+            os.close(fd)
+        return out
+
+    def inner_products(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``q``'s inner product with each of ``rows`` (part-local), by ``_inner_products``."""
+        faiss = _faiss()
+        if len(rows) > _READ_ROWS:
+            with self.mapped() as mat:
+                return _inner_products(faiss, q, faiss.swig_ptr(mat), np.ascontiguousarray(rows, np.int64))
+        mat = self.take(rows)
+        return _inner_products(faiss, q, faiss.swig_ptr(mat), np.arange(len(rows), dtype=np.int64))
 
     @contextmanager
     def mapped(self) -> Iterator[np.ndarray]:
@@ -377,8 +407,7 @@ class VectorIndex:
         for part in self._parts:
             at = np.flatnonzero((rows >= part.start) & (rows < part.stop))
             if part.exact is not None and len(at):
-                with part.exact.mapped() as mat:
-                    out[at] = mat[rows[at] - part.start]
+                out[at] = part.exact.take(rows[at] - part.start)
                 continue
             for lo in range(0, len(at), _SUBSET_CHUNK):
                 chunk = at[lo : lo + _SUBSET_CHUNK]
@@ -437,8 +466,7 @@ class VectorIndex:
             if part.flat is not None:
                 out[at] = _inner_products(faiss, q, part.flat.get_xb(), local)
             elif part.exact is not None:
-                with part.exact.mapped() as mat:
-                    out[at] = _inner_products(faiss, q, faiss.swig_ptr(mat), local)
+                out[at] = part.exact.inner_products(q, local)
             else:
                 out[at] = np.einsum("ij,j->i", self.vectors(rows[at]), q)
         return out
@@ -548,15 +576,13 @@ class VectorIndex:
                   k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best of each query's candidate ``rows`` (part-local, -1 for none) by their float32
         scores, best first (ties: the lower row first); -1 and -inf pad a short list."""
-        faiss = _faiss()
         out_scores = np.full((len(qvecs), k), -np.inf, dtype=np.float32)
         out_rows = np.full((len(qvecs), k), -1, dtype=np.int64)
-        with part.exact.mapped() as mat:
-            for i, (q, cand) in enumerate(zip(qvecs, rows, strict=True)):
-                cand = np.ascontiguousarray(cand[cand >= 0], dtype=np.int64)
-                got = _inner_products(faiss, np.ascontiguousarray(q), faiss.swig_ptr(mat), cand)
-                order = np.lexsort((cand, -got))[:k]
-                out_scores[i, : len(order)], out_rows[i, : len(order)] = got[order], cand[order]
+        for i, (q, cand) in enumerate(zip(qvecs, rows, strict=True)):
+            cand = np.ascontiguousarray(cand[cand >= 0], dtype=np.int64)
+            got = part.exact.inner_products(np.ascontiguousarray(q), cand)
+            order = np.lexsort((cand, -got))[:k]
+            out_scores[i, : len(order)], out_rows[i, : len(order)] = got[order], cand[order]
         return out_scores, out_rows
 
 
