@@ -14,6 +14,7 @@ found.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import overload
 
 import numpy as np
 
@@ -40,7 +41,14 @@ class IdTable:
     def __len__(self) -> int:
         return len(self._ends)
 
-    def __getitem__(self, row: int) -> str:
+    @overload
+    def __getitem__(self, row: int) -> str: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[str]: ...
+
+    def __getitem__(self, row: int | slice) -> str | list[str]:
+        if isinstance(row, slice):
+            return self.take(range(*row.indices(len(self))))
         row = int(row)
         if row < 0:
             row += len(self._ends)

@@ -21,6 +21,7 @@ def _ids(n: int, seed: int = 0) -> list[str]:
 def _check(table: IdTable, ids: list[str], asked: list[str]) -> None:
     assert len(table) == len(ids) and list(table) == ids
     assert [table[i] for i in range(len(ids))] == ids and table[-1] == ids[-1]
+    assert table[:-1] == ids[:-1] and table[2:9:3] == ids[2:9:3]
     first = {}
     for row, pid in enumerate(ids):
         if pid:
