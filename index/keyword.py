@@ -522,8 +522,10 @@ class KeywordIndex:
             mask[docnums] = True
             return np.bincount(ents[mask[docs]], minlength=len(names)), names
         docnums = np.sort(docnums)
-        if len(docnums) > 1 and not bool(np.all(docnums[1:] != docnums[:-1])):
-            docnums = np.unique(docnums)
+        if len(docnums) > 1:
+            first = docnums[1:] != docnums[:-1]
+            if not bool(first.all()):  # sorted: keep each docnum's first place (no second sort)
+                docnums = docnums[np.concatenate(([True], first))]
         starts = indptr[docnums]
         lens = indptr[docnums + 1] - starts
         # every pair of those paragraphs: each row's start, repeated over its length, plus 0, 1, ...
