@@ -32,7 +32,9 @@ first, then delta. The build writes the base anew (compaction) once the delta gr
 from __future__ import annotations
 
 import json
+import mmap
 import os
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -245,7 +247,8 @@ def _mmap_flag(faiss: Any) -> int:
 class _ExactRows:
     """The float32 rows of an 8-bit base (``vectors-exact.npy``), read for one call at a time, never kept
     mapped: the rows a query reads stay in the page cache, shared and reclaimable, instead of in every
-    process's memory."""
+    process's memory. The file stays open for as long as this object lives, so a build folder removed
+    while a search still runs on it (a newer build swapped in) is read to the end of that search."""
 
     def __init__(self, path: Path, count: int, dim: int):
         self.path = path
@@ -264,6 +267,8 @@ class _ExactRows:
             raise IndexFormatMismatch(f"{path} holds {shape} {dtype} rows, the index {count} x {dim} "
                                       "float32; run `personae build`")
         self.shape = (count, dim)
+        self._fd = os.open(path, os.O_RDONLY)
+        self._closer = weakref.finalize(self, os.close, self._fd)
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         """Copies of ``rows`` (part-local): a positioned read each when they are few (a query's candidates:
@@ -275,13 +280,9 @@ class _ExactRows:
         out = np.empty((len(rows), self.shape[1]), dtype=np.float32)
         size = out.itemsize * self.shape[1]
         view = memoryview(out).cast("B")
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            for i, row in enumerate(rows.tolist()):
-                if os.preadv(fd, [view[i * size : (i + 1) * size]], self.offset + row * size) != size:
-                    raise StorageError(self.path, f"row {row} is cut short", "read")
-        finally:
-            os.close(fd)
+        for i, row in enumerate(rows.tolist()):
+            if os.preadv(self._fd, [view[i * size : (i + 1) * size]], self.offset + row * size) != size:
+                raise StorageError(self.path, f"row {row} is cut short", "read")
         return out
 
     def inner_products(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -295,12 +296,14 @@ class _ExactRows:
 
     @contextmanager
     def mapped(self) -> Iterator[np.ndarray]:
-        """All rows as a read-only array, valid inside the ``with``; it is unmapped when the last reference
-        to it goes (copies of rows taken from it stay valid)."""
+        """All rows as a read-only array, valid inside the ``with``; the mapping goes when the last
+        reference to it does (copies of rows taken from it stay valid)."""
         if not self.shape[0]:
             yield np.zeros(self.shape, dtype=np.float32)
             return
-        yield np.memmap(self.path, dtype=np.float32, mode="r", offset=self.offset, shape=self.shape)
+        whole = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+        yield np.frombuffer(whole, dtype=np.float32, count=self.shape[0] * self.shape[1],
+                            offset=self.offset).reshape(self.shape)
 
 
 @dataclass

@@ -331,3 +331,18 @@ def test_missing_or_torn_exact_rows_are_reported(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(IndexMissing, match=VECTORS_EXACT):
         VectorIndex.open(tmp_path)
+
+
+def test_an_8bit_index_answers_after_its_build_folder_is_removed(tmp_path: Path) -> None:
+    """A server may still finish a search on a build that a newer build's clean-up has just removed."""
+    import shutil
+
+    vecs = unit(3000, seed=17)
+    write_vector_index(tmp_path / "b", vecs, ids_for(3000), hnsw_threshold=100)
+    index = VectorIndex.open(tmp_path / "b")
+    want = index.search(vecs[5], 5)
+    shutil.rmtree(tmp_path / "b")
+    assert index.search(vecs[5], 5) == want
+    rows = np.arange(0, 3000, 2)
+    assert index.search_rows(vecs[5], rows, 3) == index._scan(vecs[5], rows, 3)
+    np.testing.assert_array_equal(index.vectors(np.arange(4500) % 3000), vecs[np.arange(4500) % 3000])
