@@ -191,6 +191,8 @@ def _pages(page_starts: tuple[int, ...], start: int, end: int) -> tuple[int | No
 
 
 def _kind(parts: tuple[tuple[int, int, str], ...], start: int) -> str:
+    if not parts:
+        return ""
     return next((kind for s, e, kind in parts if s <= start < e), "")
 
 

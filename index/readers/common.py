@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 
 from index.errors import IngestError
 
@@ -88,10 +89,16 @@ BYLINE = re.compile(r"^(?:by|from)\s+([A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,
 DATELINE = re.compile(r"^(?:updated|published|posted|date)\s*:?\s*(.*)$", re.I)
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def iso_date(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
+    if _ISO_DAY.match(value):  # the common case, without strptime (what the first format would give)
+        with contextlib.suppress(ValueError):
+            return date.fromisoformat(value[:10]).isoformat()
     for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"):
         try:
             return datetime.strptime(value[: len(datetime(2000, 1, 1).strftime(fmt))], fmt).date().isoformat()

@@ -338,3 +338,23 @@ def test_plain_text_saved_from_a_web_page_loses_its_character_references(tmp_pat
     docs = {d.id: d for d in read_corpus(tmp_path).documents}
     assert docs["a.txt"].text.endswith("AT&T said America’s league — the NFL — grew.")
     assert docs["b.txt"].text.endswith("Write a & b, not a && b.")
+
+
+@pytest.mark.parametrize("value", ["2020-01-05", "2020-1-5", "2020-02-30", "2020-01-05T10:00:00Z",
+                                   "2020-13-01", " 2021-12-31 extra", "2004-02-29T23:59:59", "1999-12-31x"])
+def test_iso_date_fast_path_gives_what_strptime_gives(value: str) -> None:
+    """Numeric dates skip strptime when they start with a valid YYYY-MM-DD; the answer is strptime's."""
+    from datetime import datetime
+
+    from index.readers.common import iso_date
+
+    def by_strptime(v: str) -> str | None:
+        v = v.strip()
+        for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"):
+            try:
+                return datetime.strptime(v[: len(datetime(2000, 1, 1).strftime(fmt))], fmt).date().isoformat()
+            except ValueError:
+                pass
+        return None
+
+    assert iso_date(value) == by_strptime(value)
