@@ -108,6 +108,7 @@ def write_vector_index(
         graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         graph.add(vectors)
         index = _eight_bit(faiss, graph, vectors)
+        del graph  # its float32 copy of the rows: freed before the files are written
         _write_pair(faiss, index, meta, folder, VECTORS, VECTOR_IDS, exact=vectors)
     else:
         index = faiss.IndexFlatIP(dim)
@@ -144,11 +145,12 @@ def share_base(previous: Path, folder: Path) -> bool:
                 link_or_copy(Path(previous) / name, Path(folder) / name)
         return False
     faiss = _faiss()
-    graph = faiss.read_index(str(Path(previous) / VECTORS))
+    graph = faiss.read_index(str(Path(previous) / VECTORS), _mmap_flag(faiss))  # rows read from the map
     vectors = faiss.downcast_index(graph.storage).reconstruct_n(0, graph.ntotal)
+    index = _eight_bit(faiss, graph, vectors)
+    del graph
     meta["format"] = VECTORS_FORMAT
-    _write_pair(faiss, _eight_bit(faiss, graph, vectors), meta, Path(folder), VECTORS, VECTOR_IDS,
-                exact=vectors)
+    _write_pair(faiss, index, meta, Path(folder), VECTORS, VECTOR_IDS, exact=vectors)
     return True
 
 
