@@ -14,12 +14,12 @@ Above the threshold the graph's vectors are 8-bit (format 2). The graph is built
 (``IndexHNSWFlat``, as before), then its vectors are replaced by 8-bit codes (faiss's ``QT_8bit``: a
 per-dimension min and range, 256 steps) and the float32 rows move to ``vectors-exact.npy``. A query walks
 the 8-bit graph (a quarter of the memory pages it touches) and the candidates it finds are scored again on
-their float32 rows, read from the file for that query only (mapped, then unmapped: they stay in the page
-cache, not in the process). Every score a search returns is therefore the exact float32 inner product, as
-with a flat index. A filtered search (``search_rows``) picks its candidates on the 8-bit codes and proves
-them complete with the codes' error bound before it trusts them (see ``_select``). A format-1 base
-(float32 graph) is still read; the next incremental build upgrades it (``upgrade_base``) without
-rebuilding the graph.
+their float32 rows, read from the file for that query only (positioned reads, no mapping kept: the rows
+stay in the page cache, not in the process). Every score a search returns is therefore the exact float32
+inner product, as with a flat index. A filtered search (``search_rows``) picks its candidates on the 8-bit
+codes and proves them complete with the codes' error bound before it trusts them (see ``_select``). A
+format-1 base (float32 graph) is still read; the next incremental build upgrades it (``share_base``)
+without rebuilding the graph.
 
 A base and a delta. An incremental build does not rebuild the index: it hard-links the previous build's
 ``vectors.faiss`` and ``vector_ids.json`` (the *base*, never modified) and writes ``vectors-delta.faiss``
