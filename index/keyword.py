@@ -773,25 +773,19 @@ class KeywordIndex:
             parts = self._score_parts(s, terms, filt, allowed)
             self._local.scored = [(key, parts), *memo[: _SCORED - 1]]
         self._local.last_total = (key, sum(len(c) for c, _, _ in parts))
-        found: list[tuple[np.ndarray, np.ndarray]] = []
-        for cand, scores, offset in parts:
-            if k is not None and len(cand) > k:
-                part = np.argpartition(-scores, k - 1)[:k]
-                kth = scores[part].min()
-                keep = scores >= kth  # keep ties at the cut so docnum order decides
-                cand, scores = cand[keep], scores[keep]
-            order = np.argsort(-scores, kind="stable")  # cand ascends: ties stay in docnum order
-            found.append((cand[order] + offset, scores[order]))
-        if not found:
+        if not parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), []
-        docnums = np.concatenate([f[0] for f in found])
-        scored = np.concatenate([f[1] for f in found])
-        if len(found) > 1:  # segments: merge by score, then global docnum (Whoosh's order)
-            order = np.lexsort((docnums, -scored))
-            docnums, scored = docnums[order], scored[order]
+        # every segment's matches in global docnum order (each part ascends, segments follow each other)
+        docnums = np.concatenate([cand + offset for cand, _, offset in parts])
+        scored = np.concatenate([scores for _, scores, _ in parts])
+        if k is not None and len(docnums) > k:
+            kth = scored[np.argpartition(-scored, k - 1)[:k]].min()
+            keep = scored >= kth  # keep ties at the cut so docnum order decides
+            docnums, scored = docnums[keep], scored[keep]
+        order = np.argsort(-scored, kind="stable")  # by score, ties in docnum order (Whoosh's order)
         if k is not None:
-            docnums, scored = docnums[:k], scored[:k]
-        return docnums, scored, []
+            order = order[:k]
+        return docnums[order], scored[order], []
 
     def _score_parts(
         self, s, terms: list[Term], filt: Query | None, allowed: np.ndarray | None
