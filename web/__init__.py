@@ -16,7 +16,7 @@ from flask import Flask, current_app, request
 
 from index.errors import IndexMissing, PersonaeError
 from index.settings import Settings
-from search.searcher import Searcher
+from search.searcher import WARM_QUERY, Searcher
 
 REFRESH_SECONDS = 1.0
 MAX_BODY_BYTES = 1 << 20
@@ -126,7 +126,21 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     errors.register(app)
+    if warm:
+        _warm_routes(app)
     return app
+
+
+def _warm_routes(app: Flask) -> None:
+    """Answer the search page and its API call once through the app itself, before any user does: Flask's
+    first request, the templates' compilation and the JSON encoder are then paid at start-up, not by the
+    first user (the searcher itself is warmed by ``Searcher.warm``). Nothing goes over the network."""
+    holder: SearcherHolder = app.extensions["personae"]
+    if holder._searcher is None:
+        return
+    with app.test_client() as client:
+        for path in ("/api/search", "/"):
+            client.get(path, query_string={"q": WARM_QUERY, "group": "true"})
 
 
 __all__ = ["create_app", "get_searcher", "get_settings", "SearcherHolder"]

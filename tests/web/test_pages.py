@@ -197,3 +197,20 @@ def test_static_assets(client: FlaskClient) -> None:
     css = client.get("/static/style.css")
     assert css.status_code == 200 and "@media (max-width: 860px)" in css.get_data(as_text=True)
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_a_warmed_app_has_answered_its_page_and_api_once_before_any_user(web_index, tmp_path) -> None:
+    """``create_app(warm=True)`` (what every server worker does) runs the search page and its API call
+    through the app: the page's templates are compiled then, and a real request after it is answered as
+    usual. An app without an index skips it."""
+    from tests.web.conftest import web_settings
+    from web import create_app
+
+    cold = create_app(web_index)
+    assert not cold.jinja_env.cache  # nothing rendered yet
+    warm = create_app(web_index, warm=True)
+    assert any("search" in str(name) or "base" in str(name) for _, name in warm.jinja_env.cache)
+    with warm.test_client() as client:
+        assert client.get("/api/search", query_string={"q": "Lavrov", "group": "true"}).status_code == 200
+        assert client.get("/", query_string={"q": "Lavrov"}).status_code == 200
+    assert not create_app(web_settings(tmp_path / "no-index"), warm=True).jinja_env.cache  # skipped
