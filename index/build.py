@@ -40,7 +40,7 @@ import os
 import shutil
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -56,10 +56,10 @@ from index.documents import read_corpus, split_paragraphs
 from index.duplicates import write_duplicates
 from index.encoder import compose_text
 from index.errors import PersonaeError, StorageError
+from index.kept_rows import PreviousRows, Tallies
 from index.linking.context import ParagraphVectors
-from index.linking.quotes import QuoteCounts, count_quotes
 from index.readers import ReadOptions
-from index.records import Document, Entity, Link, Mention, Paragraph, Quote
+from index.records import Document, Link, Mention, Paragraph, Quote
 from index.settings import Settings
 from index.store import open_store, write_store
 
@@ -125,7 +125,8 @@ class BuildReport:
             f"  link check {h['links_on_function_words']} links on function words, "
             f"{h['locals_with_function_word_edges']} local names with function-word edges, "
             f"{h['locals_with_scores']} with scores, {h['numbered_without_full_name']} digit-less names on "
-            "numbered entities",
+            "numbered entities" + (f" (links of the {h['documents_checked']} documents linked again)"
+                                   if h.get("documents_checked", self.documents) < self.documents else ""),
         ]
 
 
@@ -262,9 +263,17 @@ def _build_locked(
         langs = {d.id: d.language for d in corpus.documents}
         spent["languages"] = time.perf_counter() - t
         t = time.perf_counter()
+        # documents whose rows the previous build's store holds as they are: linking may leave them be
+        kept_from = (PreviousRows.open(previous.folder, corpus.documents, previous.manifest.counts)
+                     if state is not None and previous is not None and previous.same("max_paragraph_chars")
+                     else None)
         linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop,
-                       context=context, state=state)
-        entities = _entity_table(linker.entities(), linked)
+                       context=context, state=state,
+                       skip=kept_from.candidates if kept_from is not None else ())
+        kept = {d for d, rows in linked.items() if rows is None}
+        tallies = kept_from.tallies(kept) if kept_from is not None and kept else Tallies()
+        tallies.add(rows for rows in linked.values() if rows is not None)
+        entities, surface_counts = tallies.entity_table(linker.entities())
         spent["link"] = time.perf_counter() - t
         if getattr(linker, "state", None) is not None:
             t = time.perf_counter()
@@ -272,8 +281,9 @@ def _build_locked(
             spent["linking_state"] = time.perf_counter() - t
         t = time.perf_counter()
         write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),
-                    (row for rows in linked.values() for row in rows), entities,
-                    previous=previous.folder / layout.STORE if previous is not None else None)
+                    (row for rows in linked.values() if rows is not None for row in rows), entities,
+                    previous=previous.folder / layout.STORE if previous is not None else None, kept=kept,
+                    surface_counts=surface_counts)
         spent["store"] = time.perf_counter() - t
         registry = getattr(linker, "registry", None)
         if registry is not None:  # the registry this build linked with: queries link the same way
@@ -285,8 +295,9 @@ def _build_locked(
         if stop.is_set():
             raise _Cancelled
         t = time.perf_counter()
-        _write_keyword(tmp, previous, list(_keyword_rows(linked, titles, dates, langs)), set(langs.values()),
-                       settings, say)
+        tags = kept_from.keyword_tags(kept) if kept_from is not None and kept else {}
+        rows = list(_keyword_rows(linked, titles, dates, langs, paragraphs_by_doc, tags))
+        _write_keyword(tmp, previous, rows, set(langs.values()), settings, say)
         spent["keyword"] = time.perf_counter() - t
         t = time.perf_counter()
         write_duplicates(tmp, corpus.documents, previous.folder if previous is not None else None)
@@ -294,9 +305,11 @@ def _build_locked(
         from index.linking.evaluate import link_health
 
         # here rather than after the encode, where it would keep the other core idle
-        health = link_health({d: [lk for row in rows for lk in row["links"]] for d, rows in linked.items()},
-                             entities)
-        return linked, entities, health, spent
+        # the links of the documents linked again (those kept were checked by the build that linked them)
+        health = link_health({d: [lk for row in rows for lk in row["links"]] for d, rows in linked.items()
+                              if rows is not None}, entities)
+        health["documents_checked"] = len(linked) - len(kept)
+        return linked, tallies, len(entities), health, spent
 
     worker = _Worker(text_side)
     try:
@@ -313,19 +326,16 @@ def _build_locked(
         vinfo = _write_vectors(tmp, previous if reuse_vectors else None, vectors, [p.id for p in plan],
                                [_text_key(text) for text in texts], settings, say)
         vectors_s = time.perf_counter() - t
-        linked, entities, health, spent = worker.result()
+        linked, tallies, n_entities, health, spent = worker.result()
         timings.update(spent)
         timings["vectors"] = vectors_s
-        order = [row for rows in linked.values() for row in rows]
-        if [row["id"] for row in order] != [p.id for p in plan]:  # vectors were written in plan order
+        if list(linked) != [d.id for d in corpus.documents]:  # vectors were written in plan order
             raise RuntimeError("internal error: linked paragraphs are not in the order they were encoded")
-        processed = _processed(corpus.documents, order, todo, cache)
+        processed = _processed(corpus.documents, plan, todo, cache)
         if previous:
             say(f"incremental from {previous.folder.name}: reused {len(corpus.documents) - processed} "
                 f"documents, processed {processed}; encoded {len(todo)} of {len(texts)} paragraphs")
-        n_links = sum(len(r["links"]) for r in order)
-        qc = sum((count_quotes([q for r in rows for q in r["quotes"]]) for rows in linked.values()),
-                 QuoteCounts())
+        n_links, qc = tallies.links, tallies.quotes
         n_quotes = qc.found
         checksums, sizes, stats = _checksums(tmp, previous)
         manifest = layout.Manifest(
@@ -334,7 +344,7 @@ def _build_locked(
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             corpus=str(settings.corpus),
             corpus_fingerprint=corpus_fingerprint(corpus.documents),
-            counts={"documents": len(corpus.documents), "paragraphs": len(order), "entities": len(entities),
+            counts={"documents": len(corpus.documents), "paragraphs": len(plan), "entities": n_entities,
                     "links": n_links, "quotes": n_quotes, "quotes_named": qc.named,
                     "quotes_unnamed": qc.unnamed, "quotes_unattributed": qc.unattributed,
                     "skipped": len(corpus.skipped)},
@@ -363,7 +373,7 @@ def _build_locked(
             shutil.rmtree(final, ignore_errors=True)
         raise
     return BuildReport(
-        folder=final, documents=len(corpus.documents), paragraphs=len(order), entities=len(entities),
+        folder=final, documents=len(corpus.documents), paragraphs=len(plan), entities=n_entities,
         links=n_links, quotes=n_quotes, skipped=[str(e) for e in corpus.skipped], warnings=warnings,
         seconds=time.perf_counter() - t0, timings=timings, reused=len(corpus.documents) - processed,
         processed=processed, incremental=previous.folder.name if previous else "", health=health,
@@ -391,10 +401,10 @@ def _english(doc: Document) -> bool:
 
 
 def _processed(
-    docs: Sequence[Document], order: list[dict[str, Any]], todo: Sequence[int], cache: _MentionCache
+    docs: Sequence[Document], plan: list[Paragraph], todo: Sequence[int], cache: _MentionCache
 ) -> int:
     """Documents that needed NER or encoding."""
-    encoded_docs = {order[i]["doc_id"] for i in todo}
+    encoded_docs = {plan[i].doc_id for i in todo}
     return sum(1 for d in docs if d.id in encoded_docs or cache.missed(d.text))
 
 
@@ -729,15 +739,16 @@ def _default_linker(settings: Settings) -> Any:
 def _link(
     docs: Sequence[Document], paragraphs_by_doc: dict[str, list[Paragraph]], linker: Any, progress: bool,
     cache: _MentionCache | None = None, *, stop: threading.Event | None = None,
-    context: ParagraphVectors | None = None, state: LinkingState | None = None,
-) -> dict[str, list[dict[str, Any]]]:
+    context: ParagraphVectors | None = None, state: LinkingState | None = None, skip: Collection[str] = (),
+) -> dict[str, list[dict[str, Any]] | None]:
     """Link every document, then hand each paragraph the links and quotes inside it (paragraph offsets).
 
     Mentions are detected in chunks (through ``cache`` when given: the previous build's detector output),
     then the linker resolves the whole corpus at once, since the corpus pass joins names across documents.
     With ``state`` (the previous build's linking), documents it holds unchanged are not detected again, and
-    the linker resolves only what the changes touch. With ``stop``, detection gives up (``_Cancelled``)
-    before the next chunk once the event is set.
+    the linker resolves only what the changes touch, and a document in ``skip`` whose links and quotes are
+    the ones the previous build gave it gets None instead of rows (its rows are the previous build's). With
+    ``stop``, detection gives up (``_Cancelled``) before the next chunk once the event is set.
     """
     todo = [d for d in docs if state is None or not state.holds(d)]
     found: dict[str, list[Mention]] = {}
@@ -756,11 +767,15 @@ def _link(
         bar.close()
     mentions = [found.get(d.id) for d in docs]
     if state is not None:
-        results = linker.link_corpus(docs, mentions, context=context, previous=state)
+        results = linker.link_corpus(docs, mentions, context=context, previous=state, skip=skip)
     else:
         results = linker.link_corpus(docs, mentions, context=context)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for doc, (links, quotes) in zip(docs, results, strict=True):
+    out: dict[str, list[dict[str, Any]] | None] = {}
+    for doc, result in zip(docs, results, strict=True):
+        if result is None:
+            out[doc.id] = None
+            continue
+        links, quotes = result
         rows = []
         for p in paragraphs_by_doc[doc.id]:
             p_quotes = [seg for q in quotes if q.start < p.end and p.start < q.end
@@ -845,49 +860,31 @@ def _quote_segment(q: Quote, p: Paragraph) -> Quote | None:
     return replace(q, start=s - p.start, end=e - p.start, text=p.text[s - p.start : e - p.start])
 
 
-def _entity_table(
-    known: dict[str, Entity], linked: dict[str, list[dict[str, Any]]]
-) -> dict[str, dict[str, Any]]:
-    """Entities that occur in the corpus, with mention/paragraph/document counts and surface forms seen."""
-    mentions: Counter[str] = Counter()
-    paragraphs: Counter[str] = Counter()
-    docs: dict[str, set[str]] = defaultdict(set)
-    surfaces: dict[str, Counter[str]] = defaultdict(Counter)
-    for doc_id, rows in linked.items():
-        for row in rows:
-            ids = set()
-            for link in row["links"]:
-                mentions[link["entity_id"]] += 1
-                surfaces[link["entity_id"]][link["text"]] += 1
-                ids.add(link["entity_id"])
-            for eid in ids:
-                paragraphs[eid] += 1
-                docs[eid].add(doc_id)
-    table: dict[str, dict[str, Any]] = {}
-    for eid in sorted(mentions):
-        ent = known.get(eid) or Entity(id=eid, name=surfaces[eid].most_common(1)[0][0])
-        row = ent.to_dict()
-        row.update(mentions=mentions[eid], paragraphs=paragraphs[eid], documents=len(docs[eid]),
-                   surfaces=[s for s, _ in surfaces[eid].most_common()])
-        table[eid] = row
-    return table
-
-
 def _keyword_rows(
-    linked: dict[str, list[dict[str, Any]]], titles: dict[str, str], dates: dict[str, str],
-    langs: dict[str, str] | None = None,
-):
+    linked: dict[str, list[dict[str, Any]] | None], titles: dict[str, str], dates: dict[str, str],
+    langs: dict[str, str] | None = None, paragraphs_by_doc: dict[str, list[Paragraph]] | None = None,
+    tags: dict[str, tuple[list[str], list[str]]] | None = None,
+) -> Iterator[dict[str, str]]:
+    """The keyword index's row of every paragraph, in build order. A kept document (rows None) has its
+    paragraphs from ``paragraphs_by_doc`` and their linked entities and speakers from ``tags`` (the
+    previous build's store: ``PreviousRows.keyword_tags``)."""
     for doc_id, rows in linked.items():
-        for row in rows:
+        if rows is None:
+            parts = [(p.id, p.text, *(tags or {}).get(p.id, ((), ())))
+                     for p in (paragraphs_by_doc or {})[doc_id]]
+        else:
+            parts = [(row["id"], row["text"], [x["entity_id"] for x in row["links"]],
+                      [q["speaker"] for q in row["quotes"]]) for row in rows]
+        for pid, text, entity_ids, speakers in parts:
             yield {
-                "id": row["id"],
+                "id": pid,
                 "doc_id": doc_id,
                 "lang": (langs or {}).get(doc_id, ""),
                 "date": dates[doc_id],
                 "title": titles[doc_id],
-                "text": row["text"],
-                "entity": ",".join(sorted({x["entity_id"] for x in row["links"]})),
-                "said": ",".join(sorted({q["speaker"] for q in row["quotes"] if q["speaker"]})),
+                "text": text,
+                "entity": ",".join(sorted(set(entity_ids))),
+                "said": ",".join(sorted({s for s in speakers if s})),
             }
 
 

@@ -19,8 +19,10 @@ locking, no journal lookups. Tables::
 
     head   meta        key -> value (format, row counts)
            layers      n (0 = base) | file | documents written | key ranges (dk_end, pk_end) | live documents
-           live        ord (build order) | id | dk (document key) | layer | date | digest (of its rows)
-           entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body (JSON)
+           live        ord (build order) | id | dk (document key) | layer | date | digest (of its rows) |
+                       record (digest of the document alone) | paragraphs | link_rows | quote_rows (its rows)
+           entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body
+                       (JSON) | surface_counts (JSON: how often each of ``surfaces`` was linked)
     layer  documents   dk | id | head (title, date, source, url) | body (the document)
            paragraphs  pk (paragraph key) | id | dk | n | body (row + links + quotes)
            links       entity_id | pk | dk | n  indexes (entity_id, pk, dk, n), (pk, entity_id)
@@ -30,6 +32,11 @@ Build order: documents by ``live.ord``, a document's paragraphs by ``n`` (= the 
 ``links`` and ``quotes`` hold only what lookups by entity need; the full link and quote records stay in
 the paragraph's body, in the order the build wrote them. Entities change with every build (counts,
 surfaces) and are small: the head holds the whole table.
+
+A build that knows a document's rows are the previous build's (``kept``: its linking is unchanged) hands
+over no paragraphs for it; the store checks only that the document itself is unchanged (``record``, the
+digest of its JSON) and keeps its rows where they are. ``record``, the per-document row counts and
+``surface_counts`` are columns older stores lack (NULL when read): a build on such a store keeps nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import json
 import sqlite3
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +66,10 @@ CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE layers (n INTEGER PRIMARY KEY, file TEXT NOT NULL, documents INTEGER NOT NULL,
                      dk_end INTEGER NOT NULL, pk_end INTEGER NOT NULL, live INTEGER NOT NULL);
 CREATE TABLE live (ord INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, dk INTEGER NOT NULL UNIQUE,
-                   layer INTEGER NOT NULL, date TEXT, digest TEXT NOT NULL);
+                   layer INTEGER NOT NULL, date TEXT, digest TEXT NOT NULL, record TEXT, paragraphs INTEGER,
+                   link_rows INTEGER, quote_rows INTEGER);
 CREATE TABLE entities (id TEXT PRIMARY KEY, name TEXT NOT NULL, type TEXT NOT NULL, mentions INTEGER NOT NULL,
-                       names TEXT NOT NULL, body TEXT NOT NULL);
+                       names TEXT NOT NULL, body TEXT NOT NULL, surface_counts TEXT);
 """
 _HEAD_INDEXES = """
 CREATE INDEX entities_rank ON entities (mentions DESC, id);
@@ -97,7 +105,8 @@ def entity_names(row: dict[str, Any]) -> str:
 @dataclass
 class _Doc:
     """One document as the store writes it: its JSON, its paragraphs' JSON, and a digest of both (a
-    document whose digest is unchanged since the previous build keeps its rows there)."""
+    document whose digest is unchanged since the previous build keeps its rows there). A document the build
+    keeps has no paragraphs here (``kept``): its rows, digest and row counts are the previous build's."""
 
     id: str
     date: str | None
@@ -105,6 +114,13 @@ class _Doc:
     body: str
     paragraphs: list[tuple[str, int, str, list[str], list[str]]]  # id, n, body, linked ids, speakers
     digest: str = ""
+    record: str = ""  # digest of ``body`` alone
+    kept: bool = False
+    counts: tuple[int, int, int] = (0, 0, 0)  # paragraphs, link rows, quote rows
+
+    def count(self) -> None:
+        self.counts = (len(self.paragraphs), sum(len(p[3]) for p in self.paragraphs),
+                       sum(len(p[4]) for p in self.paragraphs))
 
 
 @dataclass(frozen=True)
@@ -115,13 +131,33 @@ class _Layer:
     pk_end: int
 
 
+@dataclass(frozen=True)
+class _Live:
+    """A live document of the previous build's store."""
+
+    dk: int
+    layer: int
+    digest: str
+    record: str | None  # None: a store written before records
+    counts: tuple[int, int, int] | None
+
+
 @dataclass
 class _Old:
     """The previous build's store, as far as the next build needs it: its layers and its live documents."""
 
     folder: Path
     layers: list[_Layer]
-    live: dict[str, tuple[int, int, str]]  # document id -> (key, layer, digest)
+    live: dict[str, _Live]
+
+
+def record_digest(document: dict[str, Any]) -> str:
+    """The digest the store records of a document's JSON (what ``write_store`` checks of a kept one)."""
+    return _digest(_dumps(document))
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def write_store(
@@ -130,6 +166,9 @@ def write_store(
     paragraphs: Iterable[dict[str, Any]],
     entities: dict[str, dict[str, Any]],
     previous: Path | None = None,
+    *,
+    kept: Collection[str] = (),
+    surface_counts: dict[str, list[int]] | None = None,
 ) -> dict[str, int]:
     """Write the store at ``path`` (must not exist) and its layer files beside it; returns its row counts.
 
@@ -138,45 +177,66 @@ def write_store(
     still hold enough live documents are shared with it (hard links) and only the documents whose rows
     changed are written, into one new layer; otherwise (or when ``_plan`` says compact) every document goes
     into one new base layer. No journal and no fsync here: the build fsyncs every file before it publishes.
+
+    The documents in ``kept`` come without paragraphs: the caller knows their rows are those of the previous
+    store (``kept_documents`` says which it may keep). A kept document that is not as the previous store
+    recorded it (``record``) is an error. ``surface_counts``: per entity, how often each of its ``surfaces``
+    was linked (what the next build's entity table starts from).
     """
     path = Path(path)
     if path.exists():
         raise FileExistsError(path)
     try:
-        return _write(path, documents, paragraphs, entities, previous)
+        return _write(path, documents, paragraphs, entities, previous, kept, surface_counts or {})
     except sqlite3.Error as err:  # a full disk is SQLITE_FULL here, not an OSError: name the file
         raise StorageError(path, str(err) or type(err).__name__, "write") from None
 
 
-def _group(documents: Iterable[dict[str, Any]], paragraphs: Iterable[dict[str, Any]]) -> list[_Doc]:
-    """The documents in order with their paragraphs, serialised once, each with its digest."""
+def _group(documents: Iterable[dict[str, Any]], paragraphs: Iterable[dict[str, Any]],
+           kept: Collection[str] = ()) -> list[_Doc]:
+    """The documents in order with their paragraphs, serialised once, each with its digest (a kept
+    document: its record only)."""
     docs: list[_Doc] = []
     by_id: dict[str, _Doc] = {}
     for d in documents:
-        doc = _Doc(d["id"], d.get("date"), _dumps({k: d.get(k) for k in HEAD}), _dumps(d), [])
+        body = _dumps(d)
+        doc = _Doc(d["id"], d.get("date"), "", body, [], record=_digest(body), kept=d["id"] in kept)
         if doc.id in by_id:
             raise ValueError(f"document id {doc.id!r} appears twice")
+        if not doc.kept:
+            doc.head = _dumps({k: d.get(k) for k in HEAD})
         by_id[doc.id] = doc
         docs.append(doc)
     position = {doc.id: i for i, doc in enumerate(docs)}
     last = (-1, 0)
     for p in paragraphs:
         doc = by_id[p["doc_id"]]
+        if doc.kept:
+            raise ValueError(f"paragraph {p['id']!r} of document {doc.id!r}, which the build keeps")
         here = (position[doc.id], int(p["n"]))
         if here <= last:  # reads order paragraphs by (document, n): they must have been written so
             raise ValueError(f"paragraph {p['id']!r} is out of build order (documents' order, then n)")
         last = here
-        doc.paragraphs.append((
-            p["id"], int(p["n"]), _dumps(p), list(dict.fromkeys(x["entity_id"] for x in p.get("links", ()))),
-            [s for s in dict.fromkeys(q.get("speaker") for q in p.get("quotes", ())) if s],
-        ))
+        doc.paragraphs.append(_paragraph(p["id"], int(p["n"]), _dumps(p), p))
     for doc in docs:
-        h = hashlib.sha256(doc.body.encode("utf-8", "surrogatepass"))
-        for _, _, body, _, _ in doc.paragraphs:
-            h.update(b"\0")
-            h.update(body.encode("utf-8", "surrogatepass"))
-        doc.digest = h.hexdigest()[:32]
+        if not doc.kept:
+            _seal(doc)
     return docs
+
+
+def _paragraph(pid: str, n: int, body: str, p: dict[str, Any]) -> tuple[str, int, str, list[str], list[str]]:
+    return (pid, n, body, list(dict.fromkeys(x["entity_id"] for x in p.get("links", ()))),
+            [s for s in dict.fromkeys(q.get("speaker") for q in p.get("quotes", ())) if s])
+
+
+def _seal(doc: _Doc) -> None:
+    """``doc``'s digest (its JSON and its paragraphs') and row counts."""
+    h = hashlib.sha256(doc.body.encode("utf-8", "surrogatepass"))
+    for _, _, body, _, _ in doc.paragraphs:
+        h.update(b"\0")
+        h.update(body.encode("utf-8", "surrogatepass"))
+    doc.digest = h.hexdigest()[:32]
+    doc.count()
 
 
 def _read_old(previous: Path | None) -> _Old | None:
@@ -192,8 +252,9 @@ def _read_old(previous: Path | None) -> _Old | None:
                 return None
             layers = [_Layer(*r) for r in con.execute(
                 "SELECT file, documents, dk_end, pk_end FROM layers ORDER BY n")]
-            live = {i: (dk, layer, digest) for i, dk, layer, digest in con.execute(
-                "SELECT id, dk, layer, digest FROM live")}
+            live = {i: _Live(dk, layer, digest, record, None if None in counts else tuple(counts))
+                    for i, dk, layer, digest, record, *counts in con.execute(
+                        f"SELECT id, dk, layer, digest, {_live_extras(con)} FROM live")}
         finally:
             con.close()
     except sqlite3.Error:
@@ -204,6 +265,23 @@ def _read_old(previous: Path | None) -> _Old | None:
     return _Old(folder, layers, live)
 
 
+def _live_extras(con: sqlite3.Connection) -> str:
+    """The columns of ``live`` that a store written before records lacks, or NULLs in their place."""
+    have = {r[1] for r in con.execute("PRAGMA table_info(live)")}
+    return ", ".join(c if c in have else "NULL" for c in ("record", "paragraphs", "link_rows", "quote_rows"))
+
+
+def kept_documents(previous: Path | None, records: dict[str, str]) -> set[str]:
+    """Those of the documents ``records`` (id -> ``record_digest``) whose rows a store written on
+    ``previous`` (the previous build's store) can keep: live there, recorded the same, with their row counts
+    known (a store written before records keeps nothing)."""
+    old = _read_old(previous)
+    if old is None:
+        return set()
+    return {i for i, rec in records.items()
+            if (was := old.live.get(i)) is not None and was.record == rec and was.counts is not None}
+
+
 def _plan(docs: list[_Doc], old: _Old | None) -> tuple[list[_Layer], dict[str, tuple[int, int]]]:
     """Which of the previous build's layers the new store shares (``index.layers.keep_layers``), and where
     each document kept there lives (id -> (key, index among the kept layers)); the rest is written anew."""
@@ -212,12 +290,49 @@ def _plan(docs: list[_Doc], old: _Old | None) -> tuple[list[_Layer], dict[str, t
     same: dict[int, list[_Doc]] = defaultdict(list)
     for doc in docs:
         was = old.live.get(doc.id)
-        if was is not None and was[2] == doc.digest:
-            same[was[1]].append(doc)
+        if was is not None and was.digest == doc.digest:
+            same[was.layer].append(doc)
     keep = keep_layers([x.documents for x in old.layers], [len(same[i]) for i in range(len(old.layers))],
                        len(docs))
-    where = {doc.id: (old.live[doc.id][0], j) for j, i in enumerate(keep) for doc in same[i]}
+    where = {doc.id: (old.live[doc.id].dk, j) for j, i in enumerate(keep) for doc in same[i]}
     return [old.layers[i] for i in keep], where
+
+
+def _adopt(docs: list[_Doc], old: _Old | None) -> None:
+    """Kept documents take their digest and row counts from the previous store, once checked to be the
+    documents it recorded."""
+    for doc in docs:
+        if not doc.kept:
+            continue
+        was = old.live.get(doc.id) if old is not None else None
+        if was is None or was.record != doc.record or was.counts is None:
+            raise ValueError(f"document {doc.id!r} is kept, but the previous store does not hold it as it is")
+        doc.digest, doc.counts = was.digest, was.counts
+
+
+def _copy_rows(old: _Old, docs: list[_Doc]) -> None:
+    """The rows of kept documents whose layer is no longer shared (``_plan`` compacts), read back from the
+    previous store's layers."""
+    by_layer: dict[int, dict[int, _Doc]] = defaultdict(dict)
+    for doc in docs:
+        was = old.live[doc.id]
+        by_layer[was.layer][was.dk] = doc
+    for layer, by_key in by_layer.items():
+        uri = (old.folder / old.layers[layer].file).resolve().as_uri() + "?mode=ro&immutable=1"
+        con = sqlite3.connect(uri, uri=True)
+        try:
+            keys = list(by_key)
+            for i in range(0, len(keys), _CHUNK):
+                part = keys[i : i + _CHUNK]
+                marks = ",".join("?" * len(part))
+                for dk, head in con.execute(f"SELECT dk, head FROM documents WHERE dk IN ({marks})", part):
+                    by_key[dk].head = head
+                rows = con.execute(
+                    f"SELECT dk, id, n, body FROM paragraphs WHERE dk IN ({marks}) ORDER BY dk, n", part)
+                for dk, pid, n, body in rows:
+                    by_key[dk].paragraphs.append(_paragraph(pid, n, body, json.loads(body)))
+        finally:
+            con.close()
 
 
 def _write(
@@ -226,14 +341,19 @@ def _write(
     paragraphs: Iterable[dict[str, Any]],
     entities: dict[str, dict[str, Any]],
     previous: Path | None,
+    kept: Collection[str],
+    surface_counts: dict[str, list[int]],
 ) -> dict[str, int]:
-    docs = _group(documents, paragraphs)
+    docs = _group(documents, paragraphs, kept)
     old = _read_old(previous)
+    _adopt(docs, old)
     layers, where = _plan(docs, old)
     if old is not None:
         for layer in layers:  # shared, never written to: readers open layers immutable
             share(old.folder / layer.file, path.parent)
     fresh = [d for d in docs if d.id not in where]
+    if old is not None:
+        _copy_rows(old, [d for d in fresh if d.kept])
     dk = max((x.dk_end for x in layers), default=0)
     pk = max((x.pk_end for x in layers), default=0)
     keys: dict[str, int] = {}
@@ -247,21 +367,22 @@ def _write(
     live = []
     for i, doc in enumerate(docs):
         key, layer = where.get(doc.id) or (keys[doc.id], new_layer)
-        live.append((i, doc.id, key, layer, doc.date, doc.digest))
-    counts = {"documents": len(docs), "paragraphs": sum(len(d.paragraphs) for d in docs),
+        live.append((i, doc.id, key, layer, doc.date, doc.digest, doc.record, *doc.counts))
+    counts = {"documents": len(docs), "paragraphs": sum(d.counts[0] for d in docs),
               "entities": len(entities),
-              "link_rows": sum(len(p[3]) for d in docs for p in d.paragraphs),
-              "quote_rows": sum(len(p[4]) for d in docs for p in d.paragraphs)}
+              "link_rows": sum(d.counts[1] for d in docs),
+              "quote_rows": sum(d.counts[2] for d in docs)}
     with _writing(path, _HEAD_SCHEMA, _HEAD_INDEXES) as con:
         in_layer = Counter(row[3] for row in live)
         con.executemany("INSERT INTO layers VALUES (?, ?, ?, ?, ?, ?)",
                         [(n, x.file, x.documents, x.dk_end, x.pk_end, in_layer[n])
                          for n, x in enumerate(layers)])
-        con.executemany("INSERT INTO live VALUES (?, ?, ?, ?, ?, ?)", live)
+        con.executemany("INSERT INTO live VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", live)
         con.executemany(
-            "INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO entities VALUES (?, ?, ?, ?, ?, ?, ?)",
             ((eid, row.get("name") or eid, row.get("type") or "other", int(row.get("mentions", 0)),
-              entity_names(row), _dumps(row)) for eid, row in entities.items()),
+              entity_names(row), _dumps(row), _dumps(surface_counts[eid]) if eid in surface_counts else None)
+             for eid, row in entities.items()),
         )
         con.executemany("INSERT INTO meta VALUES (?, ?)",
                         [("format", str(STORE_FORMAT))] + [(k, str(v)) for k, v in counts.items()])
@@ -570,7 +691,41 @@ class StoreReader:
         rows.sort()
         return [r[2] for r in rows]
 
+    def docs_paragraphs(self, doc_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The paragraphs of each live document among ``doc_ids``, in order (an incremental build reads
+        those of the documents it links again)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for layer, by_key in self._located(doc_ids).items():
+            sql = f"SELECT dk, body FROM l{layer}.paragraphs WHERE dk IN ({{}}) ORDER BY dk, n"
+            for dk, body in self._chunked(sql, list(by_key)):
+                out.setdefault(by_key[dk], []).append(json.loads(body))
+        return out
+
+    def paragraph_tags(self, doc_ids: Collection[str]) -> dict[str, tuple[list[str], list[str]]]:
+        """Per paragraph of the live documents ``doc_ids``: the entity ids it links and the speakers of its
+        quotes (what the keyword index files it under), without parsing a record."""
+        wanted = {dk for by_key in self._located(doc_ids).values() for dk in by_key}
+        out: dict[str, tuple[list[str], list[str]]] = {}
+        for n in self.layers:
+            sql = f"SELECT p.dk, p.id FROM l{n}.paragraphs p JOIN live o ON o.dk = p.dk AND o.layer = ?"
+            out.update((pid, ([], [])) for dk, pid in self._rows(sql, (n,)) if dk in wanted)
+            for table, column, slot in (("links", "entity_id", 0), ("quotes", "speaker", 1)):
+                sql = (f"SELECT t.dk, p.id, t.{column} FROM l{n}.{table} t "
+                       f"JOIN l{n}.paragraphs p ON p.pk = t.pk JOIN live o ON o.dk = t.dk AND o.layer = ?")
+                for dk, pid, value in self._rows(sql, (n,)):
+                    if dk in wanted:
+                        out[pid][slot].append(value)
+        return out
+
     # ---------------------------------------------------------------------------------- entities
+    def entity_counts_table(self) -> dict[str, tuple[dict[str, Any], list[int] | None]]:
+        """The entity table by id, each row with how often each of its surfaces was linked (None where the
+        store was written before it kept that)."""
+        have = {r[1] for r in self._rows("PRAGMA main.table_info(entities)")}
+        column = "surface_counts" if "surface_counts" in have else "NULL"
+        return {i: (json.loads(b), json.loads(c) if c is not None else None)
+                for i, b, c in self._rows(f"SELECT id, body, {column} FROM entities ORDER BY id")}
+
     def entity(self, entity_id: str) -> dict[str, Any] | None:
         rows = self._rows("SELECT body FROM entities WHERE id = ?", (entity_id,))
         return json.loads(rows[0][0]) if rows else None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -189,6 +189,13 @@ class DocResult:
     blocks: dict[str, tuple[str, ...]] | None = None  # cluster id → the blocks it is resolved in
 
 
+def _kept_entry(links: list[Link], quotes: list[Quote]) -> tuple[str, tuple[str, ...], list[Quote]]:
+    """What the linking state keeps of a document's quotes (``index.linking.incremental.KeptQuotes``)."""
+    from index.linking.incremental import links_shape
+
+    return links_shape(links), tuple(lk.entity_id for lk in links), quotes
+
+
 class Linker:
     """Links documents (and queries) to a :class:`Registry` and to clusters of names outside it."""
 
@@ -221,15 +228,18 @@ class Linker:
         mentions: Sequence[list[Mention] | None],
         context: ContextVectors | None = None,
         previous: LinkingState | None = None,
-    ) -> list[tuple[list[Link], list[Quote]]]:
+        skip: Collection[str] = (),
+    ) -> list[tuple[list[Link], list[Quote]] | None]:
         """Resolve detected mentions of a whole corpus: per document, then the corpus pass (with the build's
         paragraph vectors as ``context`` when it has them). The local entities it finds replace those of the
         previous call (see :meth:`entities`), and :attr:`state` keeps what the next build can reuse.
 
         With ``previous`` (the state of the build before), unchanged documents keep their resolution (their
         ``mentions`` may be None) and quotes, and the corpus pass resolves only the blocks the changed
-        documents touch: the result is the same as without it."""
-        from index.linking.incremental import LinkingState, doc_fingerprint, kept_quotes, links_shape
+        documents touch: the result is the same as without it. A document in ``skip`` whose final links and
+        quotes are then those ``previous`` gave it (see :meth:`_untouched`) gets None instead of them: the
+        caller has them from the build before, and this call spends nothing on it."""
+        from index.linking.incremental import LinkingState, doc_fingerprint, kept_quotes
 
         results: list[DocResult] = []
         changed: set[str] = set()
@@ -243,19 +253,24 @@ class Linker:
         outcome = corpus_pass.resolve(results, self.registry, self.index, context, start)
         self._locals = outcome.entities
         self._local_names = outcome.names
-        linked = [self._final_links(r, outcome) for r in results]
         kept = previous.quotes if previous is not None else {}
-        quotes = [kept_quotes(kept.get(d.id) if d.id not in changed else None, linked[i])
+        same = (self._untouched(docs, results, changed, previous, outcome, skip)
+                if previous is not None and skip else set())
+        linked = [None if d.id in same else self._final_links(r, outcome)
+                  for d, r in zip(docs, results, strict=True)]
+        quotes = [kept[d.id][2] if d.id in same
+                  else kept_quotes(kept.get(d.id) if d.id not in changed else None, linked[i] or [])
                   for i, d in enumerate(docs)]
         todo = [i for i, qs in enumerate(quotes) if qs is None]
-        fresh = extract_quotes_many([(results[i].text, linked[i]) for i in todo], model=self.detector.model)
+        fresh = extract_quotes_many([(results[i].text, linked[i] or []) for i in todo],
+                                    model=self.detector.model)
         for i, qs in zip(todo, fresh, strict=True):
             quotes[i] = qs
         self.state = LinkingState(
             fingerprints={d.id: previous.fingerprints[d.id] if d.id not in changed and previous is not None
                           else doc_fingerprint(d) for d in docs},
             results={d.id: r for d, r in zip(docs, results, strict=True)},
-            quotes={d.id: (links_shape(linked[i]), tuple(lk.entity_id for lk in linked[i]), quotes[i] or [])
+            quotes={d.id: kept[d.id] if d.id in same else _kept_entry(linked[i] or [], quotes[i] or [])
                     for i, d in enumerate(docs)},
             outcome=outcome,
             languages={d.id: d.language for d in docs},
@@ -264,7 +279,36 @@ class Linker:
                        and d.id in kept and quotes[i] is kept[d.id][2]
                        and previous.languages.get(d.id) == d.language},
         )
-        return [(links, qs or []) for links, qs in zip(linked, quotes, strict=True)]
+        return [None if d.id in same else (links or [], qs or [])
+                for d, links, qs in zip(docs, linked, quotes, strict=True)]
+
+    @staticmethod
+    def _untouched(
+        docs: Sequence[Document], results: Sequence[DocResult], changed: set[str], previous: LinkingState,
+        outcome: corpus_pass.CorpusOutcome, candidates: Collection[str],
+    ) -> set[str]:
+        """The documents among ``candidates`` whose final links and quotes are those of ``previous``, known
+        without deriving them: resolution reused, same language, and no link whose id or rule the corpus pass
+        now decides otherwise, nor links it added that differ. Final links are ``relink`` of the resolved
+        links and the added ones through ``outcome.ids`` and ``outcome.rules`` under the same registry (the
+        state is only reused under it), so these documents' links are the previous build's, and their kept
+        quotes with them."""
+        before = previous.outcome
+        moved = {k for k, v in outcome.ids.items() if before.ids.get(k) != v}
+        moved.update(k for k in before.ids if k not in outcome.ids)
+        moved.update(k for k, v in outcome.rules.items() if before.rules.get(k) != v)
+        moved.update(k for k in before.rules if k not in outcome.rules)
+        out = set()
+        for d, r in zip(docs, results, strict=True):
+            if (d.id not in candidates or d.id in changed or d.id not in previous.quotes
+                    or previous.languages.get(d.id) != d.language):
+                continue
+            added = outcome.added.get(d.id, [])
+            if added != before.added.get(d.id, []) or any(lk.entity_id in moved for lk in added):
+                continue
+            if not any(lk.entity_id in moved for lk in r.links):
+                out.add(d.id)
+        return out
 
     def link_text(self, doc: Document) -> tuple[list[Link], list[Quote]]:
         """Link one text on its own (the ``/api/link`` call): the linker's state is left as it was, so this is
