@@ -283,6 +283,7 @@ def _build_locked(
         write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),
                     (row for rows in linked.values() if rows is not None for row in rows), entities,
                     previous=previous.folder / layout.STORE if previous is not None else None, kept=kept,
+                    records=kept_from.records if kept_from is not None else None,
                     surface_counts=surface_counts)
         spent["store"] = time.perf_counter() - t
         registry = getattr(linker, "registry", None)
@@ -863,29 +864,22 @@ def _quote_segment(q: Quote, p: Paragraph) -> Quote | None:
 def _keyword_rows(
     linked: dict[str, list[dict[str, Any]] | None], titles: dict[str, str], dates: dict[str, str],
     langs: dict[str, str] | None = None, paragraphs_by_doc: dict[str, list[Paragraph]] | None = None,
-    tags: dict[str, tuple[list[str], list[str]]] | None = None,
+    tags: dict[str, tuple[str, str]] | None = None,
 ) -> Iterator[dict[str, str]]:
     """The keyword index's row of every paragraph, in build order. A kept document (rows None) has its
     paragraphs from ``paragraphs_by_doc`` and their linked entities and speakers from ``tags`` (the
     previous build's store: ``PreviousRows.keyword_tags``)."""
     for doc_id, rows in linked.items():
         if rows is None:
-            parts = [(p.id, p.text, *(tags or {}).get(p.id, ((), ())))
+            parts = [(p.id, p.text, *(tags or {}).get(p.id, ("", "")))
                      for p in (paragraphs_by_doc or {})[doc_id]]
         else:
-            parts = [(row["id"], row["text"], [x["entity_id"] for x in row["links"]],
-                      [q["speaker"] for q in row["quotes"]]) for row in rows]
-        for pid, text, entity_ids, speakers in parts:
-            yield {
-                "id": pid,
-                "doc_id": doc_id,
-                "lang": (langs or {}).get(doc_id, ""),
-                "date": dates[doc_id],
-                "title": titles[doc_id],
-                "text": text,
-                "entity": ",".join(sorted(set(entity_ids))),
-                "said": ",".join(sorted({s for s in speakers if s})),
-            }
+            parts = [(row["id"], row["text"], ",".join(sorted({x["entity_id"] for x in row["links"]})),
+                      ",".join(sorted({q["speaker"] for q in row["quotes"] if q["speaker"]})))
+                     for row in rows]
+        for pid, text, entity, said in parts:
+            yield {"id": pid, "doc_id": doc_id, "lang": (langs or {}).get(doc_id, ""), "date": dates[doc_id],
+                   "title": titles[doc_id], "text": text, "entity": entity, "said": said}
 
 
 def _checksums(folder: Path, previous: _Previous | None = None,

@@ -80,9 +80,10 @@ class Tallies:
 class PreviousRows:
     """The previous build's store, for the documents whose rows an incremental build may keep."""
 
-    def __init__(self, folder: Path, candidates: set[str], counts: dict[str, int]):
+    def __init__(self, folder: Path, candidates: set[str], records: dict[str, str], counts: dict[str, int]):
         self.folder = folder
         self.candidates = candidates  # documents recorded as they are now: their rows may be kept
+        self.records = records  # every document's ``record_digest``
         self._counts = counts
 
     @classmethod
@@ -100,7 +101,7 @@ class PreviousRows:
             store.close()
         if any(c is None for _, c in table.values()):
             return None
-        return cls(folder, candidates, counts)
+        return cls(folder, candidates, records, counts)
 
     def tallies(self, kept: Collection[str]) -> Tallies:
         """The previous build's tallies less the rows of its documents not in ``kept``."""
@@ -121,8 +122,9 @@ class PreviousRows:
             store.close()
         return out
 
-    def keyword_tags(self, kept: Collection[str]) -> dict[str, tuple[list[str], list[str]]]:
-        """Per paragraph of the ``kept`` documents: the entity ids it links and its quotes' speakers."""
+    def keyword_tags(self, kept: Collection[str]) -> dict[str, tuple[str, str]]:
+        """Per paragraph of the ``kept`` documents: the entity ids it links and its quotes' speakers
+        (``StoreReader.paragraph_tags``)."""
         store = open_store(self.folder)
         try:
             return store.paragraph_tags(kept)

@@ -168,6 +168,7 @@ def write_store(
     previous: Path | None = None,
     *,
     kept: Collection[str] = (),
+    records: dict[str, str] | None = None,
     surface_counts: dict[str, list[int]] | None = None,
 ) -> dict[str, int]:
     """Write the store at ``path`` (must not exist) and its layer files beside it; returns its row counts.
@@ -180,27 +181,31 @@ def write_store(
 
     The documents in ``kept`` come without paragraphs: the caller knows their rows are those of the previous
     store (``kept_documents`` says which it may keep). A kept document that is not as the previous store
-    recorded it (``record``) is an error. ``surface_counts``: per entity, how often each of its ``surfaces``
+    recorded it (``record``; ``records`` gives the kept ones' ``record_digest`` when the caller has them) is
+    an error. ``surface_counts``: per entity, how often each of its ``surfaces``
     was linked (what the next build's entity table starts from).
     """
     path = Path(path)
     if path.exists():
         raise FileExistsError(path)
     try:
-        return _write(path, documents, paragraphs, entities, previous, kept, surface_counts or {})
+        return _write(path, documents, paragraphs, entities, previous, kept, records or {},
+                      surface_counts or {})
     except sqlite3.Error as err:  # a full disk is SQLITE_FULL here, not an OSError: name the file
         raise StorageError(path, str(err) or type(err).__name__, "write") from None
 
 
 def _group(documents: Iterable[dict[str, Any]], paragraphs: Iterable[dict[str, Any]],
-           kept: Collection[str] = ()) -> list[_Doc]:
+           kept: Collection[str] = (), records: dict[str, str] | None = None) -> list[_Doc]:
     """The documents in order with their paragraphs, serialised once, each with its digest (a kept
-    document: its record only)."""
+    document: its record only, from ``records`` when there)."""
     docs: list[_Doc] = []
     by_id: dict[str, _Doc] = {}
     for d in documents:
-        body = _dumps(d)
-        doc = _Doc(d["id"], d.get("date"), "", body, [], record=_digest(body), kept=d["id"] in kept)
+        i = d["id"]
+        known = (records or {}).get(i) if i in kept else None
+        body = "" if known is not None else _dumps(d)
+        doc = _Doc(i, d.get("date"), "", body, [], record=known or _digest(body), kept=i in kept)
         if doc.id in by_id:
             raise ValueError(f"document id {doc.id!r} appears twice")
         if not doc.kept:
@@ -325,8 +330,9 @@ def _copy_rows(old: _Old, docs: list[_Doc]) -> None:
             for i in range(0, len(keys), _CHUNK):
                 part = keys[i : i + _CHUNK]
                 marks = ",".join("?" * len(part))
-                for dk, head in con.execute(f"SELECT dk, head FROM documents WHERE dk IN ({marks})", part):
-                    by_key[dk].head = head
+                sql = f"SELECT dk, head, body FROM documents WHERE dk IN ({marks})"
+                for dk, head, body in con.execute(sql, part):
+                    by_key[dk].head, by_key[dk].body = head, body  # the same document: its record is
                 rows = con.execute(
                     f"SELECT dk, id, n, body FROM paragraphs WHERE dk IN ({marks}) ORDER BY dk, n", part)
                 for dk, pid, n, body in rows:
@@ -342,9 +348,10 @@ def _write(
     entities: dict[str, dict[str, Any]],
     previous: Path | None,
     kept: Collection[str],
+    records: dict[str, str],
     surface_counts: dict[str, list[int]],
 ) -> dict[str, int]:
-    docs = _group(documents, paragraphs, kept)
+    docs = _group(documents, paragraphs, kept, records)
     old = _read_old(previous)
     _adopt(docs, old)
     layers, where = _plan(docs, old)
@@ -701,21 +708,21 @@ class StoreReader:
                 out.setdefault(by_key[dk], []).append(json.loads(body))
         return out
 
-    def paragraph_tags(self, doc_ids: Collection[str]) -> dict[str, tuple[list[str], list[str]]]:
-        """Per paragraph of the live documents ``doc_ids``: the entity ids it links and the speakers of its
-        quotes (what the keyword index files it under), without parsing a record."""
-        wanted = {dk for by_key in self._located(doc_ids).values() for dk in by_key}
-        out: dict[str, tuple[list[str], list[str]]] = {}
+    def paragraph_tags(self, doc_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Per paragraph (``<doc id>#<n>``) of the live documents ``doc_ids`` that links an entity or holds
+        an attributed quote: the ids of the entities it links and its quotes' speakers, each sorted and
+        joined by commas (what the keyword index files it under), without parsing a record."""
+        ids = {dk: i for by_key in self._located(doc_ids).values() for dk, i in by_key.items()}
+        found: dict[str, list[str]] = {}
         for n in self.layers:
-            sql = f"SELECT p.dk, p.id FROM l{n}.paragraphs p JOIN live o ON o.dk = p.dk AND o.layer = ?"
-            out.update((pid, ([], [])) for dk, pid in self._rows(sql, (n,)) if dk in wanted)
-            for table, column, slot in (("links", "entity_id", 0), ("quotes", "speaker", 1)):
-                sql = (f"SELECT t.dk, p.id, t.{column} FROM l{n}.{table} t "
-                       f"JOIN l{n}.paragraphs p ON p.pk = t.pk JOIN live o ON o.dk = t.dk AND o.layer = ?")
-                for dk, pid, value in self._rows(sql, (n,)):
-                    if dk in wanted:
-                        out[pid][slot].append(value)
-        return out
+            for slot, (table, column) in enumerate((("links", "entity_id"), ("quotes", "speaker"))):
+                sql = (f"SELECT t.dk, t.n, group_concat(t.{column}, char(31)) FROM l{n}.{table} t "
+                       f"JOIN live o ON o.dk = t.dk AND o.layer = ? GROUP BY t.pk")
+                for dk, pn, joined in self._rows(sql, (n,)):
+                    doc = ids.get(dk)
+                    if doc is not None:
+                        found.setdefault(f"{doc}#{pn}", ["", ""])[slot] = ",".join(sorted(joined.split(_SEP)))
+        return {pid: (tags[0], tags[1]) for pid, tags in found.items()}
 
     # ---------------------------------------------------------------------------------- entities
     def entity_counts_table(self) -> dict[str, tuple[dict[str, Any], list[int] | None]]:

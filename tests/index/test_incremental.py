@@ -314,3 +314,41 @@ def test_incremental_build_shares_unchanged_data_and_never_touches_the_previous_
     assert a is not None and b is not None
     assert (a.fingerprints, a.results, a.quotes, a.languages) == (b.fingerprints, b.results, b.quotes,
                                                                   b.languages)
+
+
+def test_documents_whose_linking_is_unchanged_keep_their_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              ) -> None:
+    """A document whose record and linking are unchanged keeps the previous build's rows: no final links
+    are derived for it and its rows are not written again; one whose metadata changed (not its text) gets
+    its rows written again; the entity table and counts equal a full build's."""
+    from index.linking.resolve import Linker
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = [{"id": name[:-4], "title": text.split("\n", 1)[0], "text": text, "url": f"https://x.org/{name}"}
+            for name, text in DOCS.items()]
+
+    def write(rows: list[dict]) -> None:
+        (corpus / "news.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    write(rows)
+    inc = _settings(corpus, tmp_path / "inc")
+    build_index(inc)
+    linked: list[str] = []
+    final_links = Linker._final_links
+    monkeypatch.setattr(Linker, "_final_links",
+                        lambda self, r, o: linked.append(r.doc_id) or final_links(self, r, o))
+    rows[3] = dict(rows[3], url="https://x.org/moved")  # d: same text, another address
+    write([*rows, {"id": "g", "title": "Ferry talks", "text": "Ferry talks\n\nDana Whitfield met Peter "
+                   "Lindqvist in London.", "url": "https://x.org/g"}])
+    report = build_index(inc)
+    monkeypatch.undo()
+    assert (report.reused, report.processed) == (5, 1)
+    assert "d" in linked and "g" in linked and "c" not in linked  # c: nothing it links moved
+    assert report.health["documents_checked"] == len(set(linked)) < report.documents
+    assert "documents linked again" in report.summary()
+    stored = {d["id"]: d for d in read_documents(report.folder)}
+    assert stored["d"]["url"] == "https://x.org/moved"
+    full = _settings(corpus, tmp_path / "full")
+    build_index(full, incremental=False)
+    _assert_same_index(inc, full)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from index import layers
-from index.store import STORE, StoreReader, open_store, write_store
+from index.store import STORE, StoreReader, kept_documents, open_store, record_digest, write_store
 
 ENTITY_IDS = ["ada", "bo", "cy", "dee", "eve"]
 
@@ -174,3 +174,69 @@ def test_missing_layer_is_a_one_line_error(tmp_path: Path) -> None:
 )
 def test_keep_layers(written: list[int], live: list[int], total: int, keep: list[int]) -> None:
     assert layers.keep_layers(written, live, total) == keep
+
+
+def _kept(data: tuple, previous: tuple) -> tuple[list[dict], list[dict], dict, set[str]]:
+    """``data`` as a build that keeps rows hands it over: the documents ``previous`` held with the same
+    record and rows come without paragraphs."""
+    docs, paras, entities = data
+
+    def rows(data: tuple) -> dict[str, tuple[dict, list[dict]]]:
+        out = {d["id"]: (d, []) for d in data[0]}
+        for p in data[1]:
+            out[p["doc_id"]][1].append(p)
+        return out
+
+    before, now = rows(previous), rows(data)
+    kept = {i for i, v in now.items() if before.get(i) == v}
+    return docs, [p for p in paras if p["doc_id"] not in kept], entities, kept
+
+
+def test_kept_documents_read_like_a_full_build_through_compactions(tmp_path: Path) -> None:
+    """Documents handed over as kept (no paragraphs) keep the previous store's rows, also when their layer
+    is compacted away and their rows are copied into the new one (step 7 changes half the documents);
+    counts stay right."""
+    data0 = _corpus(6, 80)
+    previous = _write(tmp_path / "b0", data0)
+    prior = data0
+    for step in range(1, 9):
+        changed = set(range(step, 80, 2)) if step == 7 else {step, step + 20}
+        data = _corpus(6, 80, changed=changed, gone={40 + step}, added=step)
+        docs, paras, entities, kept = _kept(data, prior)
+        assert kept and kept <= kept_documents(previous / STORE, {d["id"]: record_digest(d) for d in docs})
+        folder = tmp_path / f"b{step}"
+        folder.mkdir()
+        records = {d["id"]: record_digest(d) for d in docs} if step % 2 else None  # given, or computed
+        counts = write_store(folder / STORE, docs, paras, entities, previous=previous / STORE, kept=kept,
+                             records=records)
+        full = _write(tmp_path / f"full{step}", data)
+        assert _read_all(folder) == _read_all(full)
+        assert counts == open_store(full).counts()
+        previous, prior = folder, data
+
+
+def test_a_kept_document_must_be_the_one_the_previous_store_recorded(tmp_path: Path) -> None:
+    data = _corpus(7, 10)
+    one = _write(tmp_path / "b1", data)
+    docs, paras, entities = data
+    moved = [dict(d, url="https://example.org/moved") if d["id"] == "d002" else d for d in docs]
+    records = {d["id"]: record_digest(d) for d in moved}
+    assert "d002" not in kept_documents(one / STORE, records)  # its record changed: linked again
+    assert len(kept_documents(one / STORE, records)) == len(docs) - 1
+    (tmp_path / "b2").mkdir()
+    with pytest.raises(ValueError, match="'d002' is kept"):
+        write_store(tmp_path / "b2" / STORE, moved, [p for p in paras if p["doc_id"] != "d002"], entities,
+                    previous=one / STORE, kept={"d002"})
+
+
+def test_a_store_written_before_records_keeps_nothing(tmp_path: Path) -> None:
+    data = _corpus(8, 10)
+    one = _write(tmp_path / "b1", data)
+    con = sqlite3.connect(one / STORE)
+    for column in ("record", "paragraphs", "link_rows", "quote_rows"):
+        con.execute(f"ALTER TABLE live DROP COLUMN {column}")
+    con.commit()
+    con.close()
+    assert kept_documents(one / STORE, {d["id"]: record_digest(d) for d in data[0]}) == set()
+    two = _write(tmp_path / "b2", data, previous=one)  # still shares its unchanged rows by digest
+    assert _read_all(two)["iter_paragraphs"] == _read_all(one)["iter_paragraphs"]

@@ -162,3 +162,43 @@ def test_kept_quotes_follow_a_one_to_one_rename_only() -> None:
     assert kept_quotes(kept, links("local:a", "local:a")) is None  # two became one: attribute again
     assert kept_quotes(kept, links("local:a")) is None  # a link more or less: attribute again
     assert kept_quotes(None, old) is None
+
+
+def test_skipped_documents_are_exactly_those_whose_links_and_quotes_are_unchanged(corpus, tmp_path: Path,
+                                                                                 ) -> None:
+    """With ``skip``, a document gets None only when a full pass gives it the links and quotes the previous
+    pass gave it; the others get what a full pass gives. Rounds that join names across documents (a lone
+    surname meeting its full name) make some unchanged documents' links change: those are not skipped."""
+    linker, docs, mentions = corpus
+    edited = mentions["edited"]
+    current = docs[:100]
+    out, *_, state = _link(linker, current, mentions, None)
+    before = {d.id: got for d, got in zip(current, out, strict=True)}
+    rounds = [
+        lambda c: c + docs[100:130],  # added
+        lambda c: [next((e for e in edited if e.id == d.id), d) for d in c],  # changed in place
+        lambda c: c + docs[160:],  # the edits that move blocks (surnames, acronyms, lower-case words)
+    ]
+    skipped_any = relinked_any = False
+    for n, change in enumerate(rounds):
+        previous_docs, current = current, change(current)
+        path = tmp_path / f"state-{n}.pkl"
+        state.save(path)
+        loaded = LinkingState.load(path)
+        assert loaded is not None
+        got = linker.link_corpus(current, [mentions[_key(d)] for d in current],
+                                 previous=_state_for_next(loaded, previous_docs),
+                                 skip={d.id for d in current})
+        state = linker.state
+        full, *_ = _link(linker, current, mentions, None)
+        for d, g, f in zip(current, got, full, strict=True):
+            if g is None:
+                assert f == before[d.id], f"round {n}: {d.id} was skipped, but its links or quotes changed"
+                assert d.id in state.unchanged
+                skipped_any = True
+            else:
+                assert g == f, f"round {n}: {d.id}"
+                relinked_any |= d.id in before and f != before[d.id] and d.text == next(
+                    x.text for x in previous_docs if x.id == d.id)
+        before = {d.id: f for d, f in zip(current, full, strict=True)}
+    assert skipped_any and relinked_any
