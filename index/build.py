@@ -264,7 +264,8 @@ def _build_locked(
         spent["languages"] = time.perf_counter() - t
         t = time.perf_counter()
         # documents whose rows the previous build's store holds as they are: linking may leave them be
-        kept_from = (PreviousRows.open(previous.folder, corpus.documents, previous.manifest.counts)
+        stored = [d.to_dict() for d in corpus.documents]  # as the store writes them
+        kept_from = (PreviousRows.open(previous.folder, stored, previous.manifest.counts)
                      if state is not None and previous is not None and previous.same("max_paragraph_chars")
                      else None)
         linked = _link(corpus.documents, paragraphs_by_doc, linker, progress, cache, stop=stop,
@@ -280,7 +281,7 @@ def _build_locked(
             linker.state.save(tmp / layout.LINKING_STATE, base=state)
             spent["linking_state"] = time.perf_counter() - t
         t = time.perf_counter()
-        write_store(tmp / layout.STORE, (d.to_dict() for d in corpus.documents),
+        write_store(tmp / layout.STORE, stored,
                     (row for rows in linked.values() if rows is not None for row in rows), entities,
                     previous=previous.folder / layout.STORE if previous is not None else None, kept=kept,
                     records=kept_from.records if kept_from is not None else None,

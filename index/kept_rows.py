@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from index.linking.quotes import QuoteCounts, count_quotes
-from index.records import Document, Entity
+from index.records import Entity
 from index.store import STORE, kept_documents, open_store, record_digest
 
 Rows = list[dict[str, Any]]  # a document's paragraph rows, links and quotes included
@@ -87,10 +87,13 @@ class PreviousRows:
         self._counts = counts
 
     @classmethod
-    def open(cls, folder: Path, documents: Sequence[Document], counts: dict[str, int]) -> PreviousRows | None:
-        """The previous build ``folder`` (its manifest ``counts``) for the corpus ``documents``; None when its
-        store cannot give what keeping rows needs (written before it kept records and surface counts)."""
-        records = {d.id: record_digest(d.to_dict()) for d in documents}
+    def open(
+        cls, folder: Path, documents: Sequence[dict[str, Any]], counts: dict[str, int]
+    ) -> PreviousRows | None:
+        """The previous build ``folder`` (its manifest ``counts``) for the corpus ``documents`` (as the store
+        gets them); None when its store cannot give what keeping rows needs (written before it kept records
+        and surface counts)."""
+        records = {d["id"]: record_digest(d) for d in documents}
         candidates = kept_documents(folder / STORE, records)
         if not candidates or not {"links", "quotes"} <= set(counts):
             return None

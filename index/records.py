@@ -29,14 +29,22 @@ def _names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
+def _flat_dict(x: Any) -> bool:
+    """A dict of scalars (a document's format metadata)."""
+    return type(x) is dict and all(type(k) is str and type(v) in _SCALARS for k, v in x.items())
+
+
 class _Record:
     def to_dict(self) -> dict[str, Any]:
         """``dataclasses.asdict``, fast for flat records (links with their candidate pairs, quotes, mentions:
-        100k+ a build; entities, whose names are tuples of strings: one per entity of the corpus)."""
+        100k+ a build; entities, whose names are tuples of strings: one per entity of the corpus; documents,
+        whose metadata is a dict of strings: every document, each build)."""
         names = _names(type(self))
         values = [getattr(self, n) for n in names]
-        if all(type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)) for v in values):
-            return dict(zip(names, values, strict=True))  # asdict would copy the tuples, equal
+        if all(type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)) or _flat_dict(v)
+               for v in values):
+            # asdict would copy the tuples, equal; a dict is copied as asdict does
+            return {n: dict(v) if type(v) is dict else v for n, v in zip(names, values, strict=True)}
         return asdict(self)  # type: ignore[call-overload]
 
     @classmethod
