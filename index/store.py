@@ -20,7 +20,7 @@ locking, no journal lookups. Tables::
     head   meta        key -> value (format, row counts)
            layers      n (0 = base) | file | documents written | key ranges (dk_end, pk_end) | live documents
            live        ord (build order) | id | dk (document key) | layer | date | digest (of its rows) |
-                       record (digest of the document alone) | paragraphs | link_rows | quote_rows (its rows)
+                       record (``record_digest`` of the document) | paragraphs | link_rows | quote_rows
            entities    id | name | type | mentions | names (casefolded name, aliases, surfaces) | body
                        (JSON) | surface_counts (JSON: how often each of ``surfaces`` was linked)
     layer  documents   dk | id | head (title, date, source, url) | body (the document)
@@ -114,7 +114,7 @@ class _Doc:
     body: str
     paragraphs: list[tuple[str, int, str, list[str], list[str]]]  # id, n, body, linked ids, speakers
     digest: str = ""
-    record: str = ""  # digest of ``body`` alone
+    record: str = ""  # ``record_digest`` of the document
     kept: bool = False
     counts: tuple[int, int, int] = (0, 0, 0)  # paragraphs, link rows, quote rows
 
@@ -152,12 +152,14 @@ class _Old:
 
 
 def record_digest(document: dict[str, Any]) -> str:
-    """The digest the store records of a document's JSON (what ``write_store`` checks of a kept one)."""
-    return _digest(_dumps(document))
-
-
-def _digest(body: str) -> str:
-    return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    """The digest the store records of a document (what ``write_store`` checks of a kept one): of its JSON
+    less the text, then of the text itself (hashing is cheap, escaping a whole corpus's text into JSON
+    is not)."""
+    rest = _dumps({k: v for k, v in document.items() if k != "text"})
+    h = hashlib.sha256(rest.encode("utf-8", "surrogatepass"))
+    h.update(b"\0")
+    h.update(str(document.get("text") or "").encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:32]
 
 
 def write_store(
@@ -205,7 +207,7 @@ def _group(documents: Iterable[dict[str, Any]], paragraphs: Iterable[dict[str, A
         i = d["id"]
         known = (records or {}).get(i) if i in kept else None
         body = "" if known is not None else _dumps(d)
-        doc = _Doc(i, d.get("date"), "", body, [], record=known or _digest(body), kept=i in kept)
+        doc = _Doc(i, d.get("date"), "", body, [], record=known or record_digest(d), kept=i in kept)
         if doc.id in by_id:
             raise ValueError(f"document id {doc.id!r} appears twice")
         if not doc.kept:
