@@ -11,6 +11,9 @@ it is still valid, and the parts below are shared with it rather than written ag
   previous outcome and resolves again only the blocks the changed, added and deleted documents touch; a
   document whose final links are unchanged keeps its quotes. Reused when the detector and resolver code,
   the model and the registry file are unchanged; the result equals a full rebuild's.
+* **rows** (:mod:`index.kept_rows`): a document whose final links and quotes the linker knows to be the
+  previous build's, and whose record the previous store holds as it is, keeps its stored paragraph rows,
+  keyword tags and share of the entity table and counts; nothing is derived for it again.
 * **mention detection** (spaCy NER + gazetteer) of documents that did change is cached in
   ``mentions-<gen>.jsonl``, keyed by a hash of the document text, under the same conditions.
 * **paragraph vectors** are reconstructed from the previous ``vectors.faiss`` (flat and HNSW-flat indexes
