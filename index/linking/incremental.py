@@ -18,9 +18,11 @@ same index folder.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -166,6 +168,11 @@ class LinkingState:
     def load(cls, path: Path) -> LinkingState | None:
         """The state a build saved, or None when there is none, a layer is missing or it has another
         shape. Remembers its layers, so that ``save`` of the next state shares what did not change."""
+        with _collector_paused():
+            return cls._load(path)
+
+    @classmethod
+    def _load(cls, path: Path) -> LinkingState | None:
         head = _read_head(path)
         if head is None:
             return None
@@ -212,3 +219,18 @@ def _read_head(path: Path) -> _Head | None:
     if not isinstance(head, tuple) or len(head) != 4 or head[0] != STATE_VERSION:
         return None
     return head
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the ``with`` (and back on after, if it was on).
+    Unpickling a state creates millions of containers, none of them garbage, and the collector would walk
+    the growing heap again and again while it does. The collector is per process, so other threads go
+    without it for those seconds too."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()

@@ -202,3 +202,22 @@ def test_skipped_documents_are_exactly_those_whose_links_and_quotes_are_unchange
                     x.text for x in previous_docs if x.id == d.id)
         before = {d.id: f for d, f in zip(current, full, strict=True)}
     assert skipped_any and relinked_any
+
+
+def test_a_state_loads_with_the_collector_paused_and_restored(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from index.linking import incremental
+
+    seen: list[bool] = []
+    monkeypatch.setattr(incremental, "_read_head", lambda path: seen.append(gc.isenabled()))  # -> None
+    assert gc.isenabled()
+    assert incremental.LinkingState.load(tmp_path / "linking.pkl") is None
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        incremental.LinkingState.load(tmp_path / "linking.pkl")
+        assert not gc.isenabled()  # a caller's choice is left as it was
+    finally:
+        gc.enable()
