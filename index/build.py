@@ -16,9 +16,9 @@ it is still valid, and the parts below are shared with it rather than written ag
   keyword tags and share of the entity table and counts; nothing is derived for it again.
 * **mention detection** (spaCy NER + gazetteer) of documents that did change is cached in
   ``mentions-<gen>.jsonl``, keyed by a hash of the document text, under the same conditions.
-* **paragraph vectors** are reconstructed from the previous ``vectors.faiss`` (flat and HNSW-flat indexes
-  store raw float32 rows, so this is lossless and needs no second copy on disk), keyed by a hash of the
-  exact text that was embedded; reused when the encoder is unchanged.
+* **paragraph vectors** are read back from the previous build's float32 rows (a flat index's own, or an
+  8-bit HNSW base's ``vectors-exact.npy``: lossless), keyed by a hash of the exact text that was embedded;
+  reused when the encoder is unchanged.
 * **sharing** (:mod:`index.layers`): the store's rows, the detector output and the per-document linking
   state are layer files; a build hard-links the previous build's layers and writes only what changed
   (documents whose rows differ, texts detected anew, entries whose digest differs) into one new layer, and
