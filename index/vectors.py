@@ -138,8 +138,9 @@ def share_base(previous: Path, folder: Path) -> bool:
     whether it was upgraded."""
     from index.layers import link_or_copy
 
-    meta = _read_meta(Path(previous) / VECTOR_IDS)
-    if meta.get("format", 1) >= 2 or meta.get("kind") != "hnsw":
+    # an 8-bit base is this format already: its (large) ids file need not be parsed to tell
+    meta = None if (Path(previous) / VECTORS_EXACT).is_file() else _read_meta(Path(previous) / VECTOR_IDS)
+    if meta is None or meta.get("format", 1) >= 2 or meta.get("kind") != "hnsw":
         for name in (VECTORS, VECTOR_IDS, VECTORS_EXACT):
             if (Path(previous) / name).is_file():
                 link_or_copy(Path(previous) / name, Path(folder) / name)
