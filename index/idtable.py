@@ -24,19 +24,33 @@ class IdTable:
 
     def __init__(self, ids: Iterable[str]):
         ids = ids if isinstance(ids, list) else list(ids)
-        self._blob, starts, lengths = _encoded(ids)
-        self._ends = starts + lengths
-        hashes = np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+        blob, starts, lengths = _encoded(ids)
+        self._set(blob, starts + lengths, np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)))
+
+    def _set(self, blob: bytes, ends: np.ndarray, hashes: np.ndarray) -> None:
+        """The table from its bytes, each id's end offset and each row's hash (in row order)."""
+        self._blob, self._ends = blob, ends
         self._order = np.argsort(hashes, kind="stable")
         self._hashes = hashes[self._order]
         self.live = int(np.count_nonzero(np.diff(self._ends, prepend=0)))  # rows with an id
 
     @classmethod
     def concat(cls, tables: Sequence[IdTable]) -> IdTable:
-        """One table of ``tables`` one after the other (a keyword index's segments)."""
+        """One table of ``tables`` one after the other (a keyword index's segments), from their bytes and
+        hashes: no id is decoded or hashed again."""
         if len(tables) == 1:
             return tables[0]
-        return cls(pid for table in tables for pid in table)
+        starts = np.cumsum([0] + [len(t._blob) for t in tables[:-1]])
+        hashes = []
+        for t in tables:
+            in_rows = np.empty_like(t._hashes)
+            in_rows[t._order] = t._hashes
+            hashes.append(in_rows)
+        table = cls.__new__(cls)
+        table._set(b"".join(t._blob for t in tables),
+                   np.concatenate([t._ends + start for t, start in zip(tables, starts, strict=True)]),
+                   np.concatenate(hashes))
+        return table
 
     def __len__(self) -> int:
         return len(self._ends)
