@@ -20,11 +20,12 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	@$(MAKE) --no-print-directory system-deps
 	$(BIN)/pip install --quiet "torch==$(TORCH_VERSION)" $(TORCH_INDEX_FLAG)
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e . "torch==$(TORCH_VERSION)" $(TORCH_INDEX_FLAG:--index-url=--extra-index-url)
 	touch $@
 
+# Every later install names torch again, so that pip fails rather than swap it for another build.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e ".[test,milvus,ray]"
+	$(BIN)/pip install --quiet -e ".[test,milvus,ray]" "torch==$(TORCH_VERSION)" $(TORCH_INDEX_FLAG:--index-url=--extra-index-url)
 	touch $@
 
 install: $(VENV)/.installed
