@@ -17,6 +17,7 @@ from index.build import _checksums, build_index
 from index.encoder import load_encoder
 from index.errors import IndexFormatMismatch
 from index.settings import Settings
+from index.store import StoreReader
 from index.vectors import VectorIndex, write_vector_index
 from personae.cli import cli
 from search.searcher import Searcher
@@ -165,8 +166,11 @@ def test_an_incremental_build_rehashes_only_files_written_since_their_checksum(
     settings = hash_settings(corpus, tmp_path / "idx")
     folder = build_index(settings, encoder=load_encoder("hash")).folder
     hashed.clear()
+    checked: list[object] = []
+    store_check = StoreReader.check
+    monkeypatch.setattr(StoreReader, "check", lambda self: checked.append(self) or store_check(self))
     layout.verify(folder, deep=True, trust_unchanged=True)
-    assert hashed == []  # as the build left it: nothing read again
+    assert hashed == [] and checked == []  # as the build left it: nothing read or counted again
     path = folder / layout.VECTORS
     st = path.stat()
     data = bytearray(path.read_bytes())
@@ -174,7 +178,12 @@ def test_an_incremental_build_rehashes_only_files_written_since_their_checksum(
     path.write_bytes(bytes(data))  # written again: a new mtime, so hashed again and caught
     with pytest.raises(IndexFormatMismatch, match=r"vectors\.faiss does not match its checksum"):
         layout.verify(folder, deep=True, trust_unchanged=True)
+    assert checked == []  # a checksum failed: counting the parts would add nothing
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # the old mtime forged back: a full check sees it
     layout.verify(folder, deep=True, trust_unchanged=True)
     with pytest.raises(IndexFormatMismatch, match=r"does not match its checksum"):
         layout.verify(folder, deep=True)
+    data[-8] ^= 0x40
+    path.write_bytes(bytes(data))  # the same bytes written again: hashed again, and the parts counted
+    layout.verify(folder, deep=True, trust_unchanged=True)
+    assert len(checked) == 1
