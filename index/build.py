@@ -300,9 +300,16 @@ def _build_locked(
         if stop.is_set():
             raise _Cancelled
         t = time.perf_counter()
-        tags = kept_from.keyword_tags(kept) if kept_from is not None and kept else {}
-        rows = list(_keyword_rows(linked, titles, dates, langs, paragraphs_by_doc, tags))
-        _write_keyword(tmp, previous, rows, set(langs.values()), settings, say)
+
+        def every_row() -> Iterator[dict[str, str]]:  # those of kept documents from the previous store
+            tags = kept_from.keyword_tags(kept) if kept_from is not None and kept else {}
+            return _keyword_rows(linked, titles, dates, langs, paragraphs_by_doc, tags)
+
+        # a kept document's rows are the previous build's as they are: the keyword delta keeps them by id
+        rows = list(_keyword_rows({d: rows for d, rows in linked.items() if rows is not None}, titles, dates,
+                                  langs))
+        unchanged = [p.id for d in linked if d in kept for p in paragraphs_by_doc[d]]
+        _write_keyword(tmp, previous, rows, unchanged, every_row, set(langs.values()), settings, say)
         spent["keyword"] = time.perf_counter() - t
         t = time.perf_counter()
         write_duplicates(tmp, corpus.documents, previous.folder if previous is not None else None)
@@ -320,16 +327,18 @@ def _build_locked(
     try:
         t = time.perf_counter()
         reuse_vectors = previous is not None and previous.same("builder", "encoder", "embed")
-        old_vectors = previous.vectors(texts) if reuse_vectors else {}
-        todo = [i for i, text in enumerate(texts) if _text_key(text) not in old_vectors]
-        encoder, model_id = _encoder_for(settings, encoder, previous, needed=bool(todo) or not old_vectors)
+        keys = [_text_key(text) for text in texts]
+        old_vectors = previous.vectors(keys) if reuse_vectors else _OldVectors.none()
+        todo = [i for i, key in enumerate(keys) if key not in old_vectors.row]
+        encoder, model_id = _encoder_for(settings, encoder, previous,
+                                         needed=bool(todo) or not old_vectors.row)
         # The worker shares the cores only while it works, not while it waits for these vectors.
         fresh = (_encode([texts[i] for i in todo], settings, encoder, progress,
                          busy=lambda: worker.alive() and not encoded.waiting) if todo else None)
-        vectors = _assemble(texts, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
+        vectors = _assemble(keys, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
         encoded.done(vectors, encoder, settings.batch_size)
         vinfo = _write_vectors(tmp, previous if reuse_vectors else None, vectors, [p.id for p in plan],
-                               [_text_key(text) for text in texts], settings, say)
+                               keys, settings, say)
         vectors_s = time.perf_counter() - t
         linked, tallies, n_entities, health, spent = worker.result()
         timings.update(spent)
@@ -535,12 +544,12 @@ class _Previous:
 
         return stored_keys(self.folder)
 
-    def vectors(self, wanted_texts: Sequence[str]) -> dict[str, np.ndarray]:
-        """Old vectors for those of ``wanted_texts`` the previous build embedded, keyed by text hash (the
+    def vectors(self, wanted: Sequence[str]) -> _OldVectors:
+        """Old vectors for those of the text keys ``wanted`` (``_text_key``) the previous build embedded (the
         keys its vector files record, else read from its store)."""
         stored = self.vector_keys
         if stored is not None:
-            return self._vectors_of(wanted_texts, {pid: key for pid, (_, key) in stored[2].items()})
+            return self._vectors_of(wanted, {pid: key for pid, (_, key) in stored[2].items()})
         store = open_store(self.folder)
         try:
             titles = {d["id"]: d["title"] for d in store.iter_documents()}
@@ -552,12 +561,12 @@ class _Previous:
             }
         finally:
             store.close()
-        return self._vectors_of(wanted_texts, row_key)
+        return self._vectors_of(wanted, row_key)
 
-    def _vectors_of(self, wanted_texts: Sequence[str], row_key: dict[str, str]) -> dict[str, np.ndarray]:
+    def _vectors_of(self, wanted_keys: Sequence[str], row_key: dict[str, str]) -> _OldVectors:
         from index.vectors import VectorIndex
 
-        wanted = {_text_key(t) for t in wanted_texts}
+        wanted = set(wanted_keys)
         index = VectorIndex.open(self.folder)
         rows: dict[str, int] = {}
         for i, pid in enumerate(index.ids):
@@ -565,10 +574,21 @@ class _Previous:
             if key in wanted and key not in rows:
                 rows[key] = i
         if not rows:
-            return {}
-        keys = list(rows)
-        mat = index.vectors(np.asarray([rows[k] for k in keys], dtype=np.int64))
-        return {k: mat[j] for j, k in enumerate(keys)}
+            return _OldVectors.none()
+        mat = index.vectors(np.fromiter(rows.values(), dtype=np.int64, count=len(rows)))
+        return _OldVectors(mat, {k: j for j, k in enumerate(rows)})
+
+
+@dataclass
+class _OldVectors:
+    """Vectors the previous build embedded: ``matrix[row[key]]`` is the vector of the text with that key."""
+
+    matrix: np.ndarray
+    row: dict[str, int]
+
+    @classmethod
+    def none(cls) -> _OldVectors:
+        return cls(np.zeros((0, 0), dtype=np.float32), {})
 
 
 def _previous_build(index_dir: Path, snapshot: dict[str, Any], say: Log) -> _Previous | None:
@@ -718,20 +738,22 @@ def _encode(
 
 
 def _assemble(
-    texts: Sequence[str], old: dict[str, np.ndarray], todo: Sequence[int], fresh: Any, *, dim: int
+    keys: Sequence[str], old: _OldVectors, todo: Sequence[int], fresh: Any, *, dim: int
 ) -> np.ndarray:
-    """Row ``i`` is the fresh vector of ``texts[i]`` when ``i`` is in ``todo``, else its old vector."""
-    if not texts:
+    """Row ``i`` is the fresh vector of the ``i``-th text when ``i`` is in ``todo``, else its old vector
+    (of its text key, ``keys[i]``)."""
+    if not keys:
         return np.zeros((0, dim), dtype=np.float32)
     fresh_arr = np.asarray(fresh, dtype=np.float32) if fresh is not None else None
-    dim = fresh_arr.shape[1] if fresh_arr is not None else next(iter(old.values())).shape[0]
-    out = np.empty((len(texts), dim), dtype=np.float32)
-    done = set(todo)
-    for j, i in enumerate(todo):
-        out[i] = fresh_arr[j]  # type: ignore[index]
-    for i, text in enumerate(texts):
-        if i not in done:
-            out[i] = old[_text_key(text)]
+    dim = fresh_arr.shape[1] if fresh_arr is not None else old.matrix.shape[1]
+    out = np.empty((len(keys), dim), dtype=np.float32)
+    done = np.zeros(len(keys), dtype=bool)
+    if todo:
+        done[np.asarray(todo, dtype=np.int64)] = True
+        out[np.asarray(todo, dtype=np.int64)] = fresh_arr
+    rest = np.flatnonzero(~done)
+    if len(rest):
+        out[rest] = old.matrix[np.fromiter((old.row[keys[i]] for i in rest), dtype=np.int64, count=len(rest))]
     return out
 
 
@@ -945,11 +967,13 @@ def _write_vectors(
 
 
 def _write_keyword(
-    tmp: Path, previous: _Previous | None, rows: list[dict[str, str]], languages: set[str],
-    settings: Settings, say: Log,
+    tmp: Path, previous: _Previous | None, rows: list[dict[str, str]], unchanged: list[str],
+    every_row: Callable[[], Iterable[dict[str, str]]], languages: set[str], settings: Settings, say: Log,
 ) -> None:
-    """The keyword index and its posting arrays: a delta on the previous build's base segment while that
-    is allowed (see ``write_keyword_delta``), else written whole."""
+    """The keyword index and its posting arrays: a delta on the previous build's segments while that is
+    allowed (see ``write_keyword_delta``), else written whole. ``rows`` are those of the documents linked
+    again, ``unchanged`` the paragraph ids of the others (the previous build's rows), ``every_row`` all rows
+    in build order."""
     from index.keyword import write_keyword_delta, write_keyword_index
 
     whoosh, postings = tmp / layout.WHOOSH_DIR, tmp / layout.POSTINGS_DIR
@@ -957,12 +981,12 @@ def _write_keyword(
         delta = write_keyword_delta(
             whoosh, previous.folder / layout.WHOOSH_DIR, rows, postings=postings,
             previous_postings=previous.folder / layout.POSTINGS_DIR, max_fraction=settings.delta_fraction,
-            link=layers.link_or_copy)
+            link=layers.link_or_copy, unchanged=unchanged, all_rows=every_row)
         if delta is not None:
             say(f"keyword: {delta.kept} rows shared with {previous.folder.name}, {delta.written} written, "
-                f"{delta.deleted} deleted")
+                f"{delta.deleted} deleted; {delta.segments} segments")
             return
-    write_keyword_index(whoosh, rows, languages=languages, postings=postings)
+    write_keyword_index(whoosh, every_row(), languages=languages, postings=postings)
 
 
 def corpus_fingerprint(docs: Sequence[Document]) -> str:

@@ -7,12 +7,14 @@ words; one field per language the corpus has); queries search every ``text*`` fi
 stored; paragraph text lives in the build's store (``index/store.py``). Scoring: BM25F with the Robertson
 idf (``BM25F``).
 
-A base and a delta. A full build writes one segment (the *base*) and beside it ``rows-<segment>.json``,
+A base and deltas. A full build writes one segment (the *base*) and beside it ``rows-<segment>.json``,
 each docnum's paragraph id and a key of everything indexed for it. An incremental build
-(``write_keyword_delta``) hard-links the previous build's base segment file instead of rewriting it, marks
-the base rows that changed or left as deleted (Whoosh keeps deletions in its TOC, not in the segment file),
-and writes every other row into one new segment. The only statistic that differs from a full build's is
-Whoosh's: deleted rows still count in document frequencies and average lengths until the next full write.
+(``write_keyword_delta``) hard-links the previous build's segment files instead of rewriting them, marks
+their rows that changed or left as deleted (Whoosh keeps deletions in its TOC, not in the segment file),
+and writes the rows none of them holds into one new segment, with its own row file: each build writes
+only its own changes, until the delta segments are many and are merged into one. The only statistic that
+differs from a full build's is Whoosh's: deleted rows still count in document frequencies and average
+lengths until the next full write.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from math import log
@@ -38,7 +40,6 @@ from whoosh.query import And, Every, Or, Query, Term
 
 from index.errors import BadQuery, IndexMissing
 from index.idtable import IdTable
-from index.layers import match_base
 
 # One searchable field holding title + paragraph, instead of a separate ``title`` field (boost 1.5). Every
 # paragraph repeats its document's title, and Whoosh's BM25F scores each field as its own saturated BM25,
@@ -240,62 +241,139 @@ def _write_row_keys(folder: Path, segment: str, ids: list[str], keys: list[str])
 
 @dataclass
 class DeltaReport:
-    """What ``write_keyword_delta`` wrote: rows kept in the shared base, deleted from it, written anew."""
+    """What ``write_keyword_delta`` wrote: rows kept in the shared segments, deleted from them, written anew,
+    and how many segments the new index has."""
 
     kept: int
     deleted: int
     written: int
+    segments: int = 2
+
+
+MAX_DELTA_SEGMENTS = 8  # delta segments beside the base before an incremental build merges them into one
+
+
+@dataclass
+class _Shared:
+    """A segment of the previous index that a delta may share: its paragraph id and row key per docnum."""
+
+    segment: Any
+    ids: list[str]
+    keys: list[str]
+
+    def live(self) -> Iterable[tuple[int, str, str]]:
+        dead = set(self.segment.deleted_docs()) if self.segment.has_deletions() else ()
+        return ((d, pid, key) for d, (pid, key) in enumerate(zip(self.ids, self.keys, strict=True))
+                if d not in dead)
 
 
 def write_keyword_delta(
     folder: Path, previous: Path, rows: Sequence[dict[str, str]], *, postings: Path, previous_postings: Path,
-    max_fraction: float, link: Any,
+    max_fraction: float, link: Any, unchanged: Collection[str] = (),
+    all_rows: Callable[[], Iterable[dict[str, str]]] | None = None, max_segments: int = MAX_DELTA_SEGMENTS,
 ) -> DeltaReport | None:
-    """Write the keyword index of ``rows`` into ``folder`` as the base segment of the index in ``previous``
-    (shared through ``link(src, dst)``, a hard link) minus the rows that changed or left, plus one new
-    segment holding every row the base does not hold as it is now; its posting arrays go into
-    ``postings/<segment>/`` and the base's are linked from ``previous_postings``.
+    """Write the keyword index of ``rows`` into ``folder``, sharing the segments of the index in
+    ``previous`` (through ``link(src, dst)``, a hard link): the base segment and the delta segments earlier
+    incremental builds added, less the rows that changed or left (marked deleted), plus one new segment with
+    every row none of them holds as it is now. Posting arrays go into ``postings/<segment>/``; the shared
+    segments' are linked from ``previous_postings``. ``previous`` and its files are never modified.
+
+    ``unchanged``: ids of paragraphs whose rows the caller knows are those of ``previous`` (the rows of a
+    document whose text, language and links are the previous build's), left out of ``rows``: they are kept
+    by id, without their rows being built or compared. ``all_rows`` gives every row when they must be
+    written after all: when the delta segments would outnumber ``max_segments``, their live rows are merged
+    into the new segment.
 
     None (nothing written) when a full write is due: the previous index has no base this can share, a
-    row needs a field its schema lacks (a new language), or the delta (rows written plus rows deleted)
-    would exceed ``max_fraction`` of the base. ``previous`` and its files are never modified."""
+    row needs a field its schema lacks (a new language), or the delta (rows outside the base plus rows
+    deleted from it) would exceed ``max_fraction`` of the base."""
     from whoosh.filedb.filestore import FileStorage
     from whoosh.index import TOC
 
-    base = _shared_base(previous, previous_postings)
-    if base is None:
+    shared = _shared_segments(previous, previous_postings)
+    if shared is None:
         return None
-    toc, segment, ids, keys = base
-    kept, at = match_base(ids, keys, [row["id"] for row in rows], [row_key(row) for row in rows])
-    fresh = [rows[i] for i in at]
+    toc, parts = shared
+    held: dict[str, tuple[int, int, str]] = {}  # paragraph id → (part, docnum, key) of its live row
+    for n, part in enumerate(parts):
+        held.update((pid, (n, d, key)) for d, pid, key in part.live())
+    kept: list[set[int]] = [set() for _ in parts]
+    again: set[str] = set()  # rows to write although unchanged: in no shared segment, or merged
+    for pid in unchanged:
+        where = held.get(pid)
+        if where is None:
+            again.add(pid)  # in a delta segment an older version wrote without a row file
+        else:
+            kept[where[0]].add(where[1])
+    fresh = []
+    for row in rows:
+        where = held.get(row["id"])
+        if where is not None and where[2] == row_key(row):
+            kept[where[0]].add(where[1])
+        else:
+            fresh.append(row)
+    if len(parts) > max_segments:  # the delta segments merge: their live rows are written again
+        again.update(parts[n].ids[d] for n in range(1, len(parts)) for d in kept[n])
+        parts, kept = parts[:1], kept[:1]
+    if again:
+        if unchanged and all_rows is None:
+            return None
+        fresh += [row for row in (all_rows() if all_rows is not None else rows) if row["id"] in again]
     names = set(toc.schema.names())
     if any((language_field(row.get("lang") or "") or "text") not in names for row in fresh):
         return None
-    deleted = len(ids) - len(kept)
-    if len(fresh) + deleted > max_fraction * len(ids):
+    base = len(parts[0].ids)
+    deleted = sum(len(part.ids) for part in parts) - sum(map(len, kept))
+    base_deleted = base - len(kept[0])
+    if len(fresh) + sum(map(len, kept[1:])) + base_deleted > max_fraction * base:
         return None
     folder.mkdir(parents=True)
-    old_storage = FileStorage(str(previous))
-    for name in [*segment.list_files(old_storage), f"{ROWS_PREFIX}{segment.segment_id()}.json"]:
-        link(previous / name, folder / name)
     postings.mkdir(parents=True)
-    for path in previous_postings.iterdir():
-        if path.is_file():
-            link(path, postings / path.name)
-    shared = copy.copy(segment)
-    shared._deleted = set(range(len(ids))) - kept or None
-    storage = FileStorage(str(folder))
-    TOC(toc.schema, [shared], 0).write(storage, whoosh_index._DEF_INDEX_NAME)
+    _link_segments(folder, previous, postings, previous_postings, [p.segment for p in parts], link)
+    segments = []
+    for part, live in zip(parts, kept, strict=True):
+        if not live:
+            continue  # a delta segment none of whose rows lives on
+        segment = copy.copy(part.segment)
+        segment._deleted = set(range(len(part.ids))) - live or None
+        segments.append(segment)
+    TOC(toc.schema, segments, 0).write(FileStorage(str(folder)), whoosh_index._DEF_INDEX_NAME)
     if fresh:
         writer = whoosh_index.open_dir(str(folder)).writer(limitmb=256, procs=1, compound=SEGMENT_COMPOUND)
-        _add_rows(writer, fresh, postings / writer.newsegment.segment_id(), [], [], single=True)
+        ids: list[str] = []
+        keys: list[str] = []
+        segment_id = writer.newsegment.segment_id()
+        _add_rows(writer, fresh, postings / segment_id, ids, keys, single=True)
+        _write_row_keys(folder, segment_id, ids, keys)
         writer.commit(merge=False)
-    return DeltaReport(kept=len(kept), deleted=deleted, written=len(fresh))
+    return DeltaReport(kept=sum(map(len, kept)), deleted=deleted, written=len(fresh),
+                       segments=len(segments) + bool(fresh))
 
 
-def _shared_base(previous: Path, previous_postings: Path) -> tuple[Any, Any, list[str], list[str]] | None:
-    """(TOC, base segment, its paragraph ids and row keys per docnum) of the Whoosh index in ``previous``,
-    when its first segment has a row file and posting arrays of its own; else None."""
+def _link_segments(folder: Path, previous: Path, postings: Path, previous_postings: Path,
+                   segments: Sequence[Any], link: Any) -> None:
+    """Link the files of ``segments`` (Whoosh's, their row files and posting arrays) from the previous
+    index into ``folder`` and ``postings``."""
+    from whoosh.filedb.filestore import FileStorage
+
+    old_storage = FileStorage(str(previous))
+    for i, segment in enumerate(segments):
+        for name in [*segment.list_files(old_storage), f"{ROWS_PREFIX}{segment.segment_id()}.json"]:
+            link(previous / name, folder / name)
+        source, target = ((previous_postings, postings) if i == 0 else
+                          (previous_postings / segment.segment_id(), postings / segment.segment_id()))
+        target.mkdir(exist_ok=True)
+        for path in source.iterdir():
+            if path.is_file():
+                link(path, target / path.name)
+
+
+def _shared_segments(previous: Path, previous_postings: Path) -> tuple[Any, list[_Shared]] | None:
+    """The TOC of the Whoosh index in ``previous`` and its segments that a delta may share: its base (the
+    first segment, with its posting arrays at the top of ``previous_postings``) and each delta segment after
+    it that has a row file and arrays of its own. None when the base is not such a segment; a delta segment
+    that is not (one an older version wrote) leaves the base alone shareable, and its rows are written
+    again."""
     from whoosh.filedb.filestore import FileStorage
     from whoosh.index import TOC, EmptyIndexError
 
@@ -303,19 +381,21 @@ def _shared_base(previous: Path, previous_postings: Path) -> tuple[Any, Any, lis
         toc = TOC.read(FileStorage(str(previous)), whoosh_index._DEF_INDEX_NAME)
     except (OSError, EmptyIndexError):
         return None
-    if not toc.segments:
+    parts: list[_Shared] = []
+    for i, segment in enumerate(toc.segments):
+        arrays = previous_postings / ("" if i == 0 else segment.segment_id()) / "meta.json"
+        try:
+            rows = json.loads((previous / f"{ROWS_PREFIX}{segment.segment_id()}.json").read_text("utf-8"))
+            meta = json.loads(arrays.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            break
+        if (meta.get("segment") != segment.segment_id() or len(rows["ids"]) != segment.doc_count_all()
+                or len(rows["keys"]) != len(rows["ids"])):
+            break
+        parts.append(_Shared(segment, rows["ids"], rows["keys"]))
+    if not parts:
         return None
-    segment = toc.segments[0]
-    rows_path = previous / f"{ROWS_PREFIX}{segment.segment_id()}.json"
-    meta_path = previous_postings / "meta.json"
-    try:
-        rows = json.loads(rows_path.read_text(encoding="utf-8"))
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if meta.get("segment") != segment.segment_id() or len(rows["ids"]) != segment.doc_count_all():
-        return None
-    return toc, segment, rows["ids"], rows["keys"]
+    return toc, parts
 
 
 def _lengths_per_field(writer: Any) -> None:

@@ -40,6 +40,16 @@ class _Record:
         100k+ a build; entities, whose names are tuples of strings: one per entity of the corpus; documents,
         whose metadata is a dict of strings: every document, each build)."""
         names = _names(type(self))
+        own = getattr(self, "__dict__", None)
+        if own is not None and len(own) == len(names):  # the fields, in order: one C-level copy
+            out = dict(own)
+            for n, v in out.items():
+                if type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)):
+                    continue
+                if not _flat_dict(v):
+                    return asdict(self)  # type: ignore[call-overload]
+                out[n] = dict(v)  # asdict copies a dict
+            return out
         values = [getattr(self, n) for n in names]
         if all(type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)) or _flat_dict(v)
                for v in values):

@@ -157,6 +157,54 @@ def test_keyword_delta_declines_past_the_fraction_and_for_a_new_language(tmp_pat
 
 
 
+def test_keyword_deltas_stack_one_segment_per_build_and_merge_past_the_limit(tmp_path: Path) -> None:
+    """Each incremental write adds one segment holding only its own changes; rows it is told are unchanged
+    are kept by id, wherever they live; past ``max_segments`` the delta segments merge into one. Every step
+    answers as a full write of the same rows does."""
+    rows = _rows(400)
+    write_keyword_index(tmp_path / "b0" / "whoosh", rows, postings=tmp_path / "b0" / "postings")
+    current = {r["id"]: r for r in rows}
+    extra = _rows(60, seed=5)
+    for step in range(1, 6):
+        changed = [dict(current[f"d{step}#0"], entity=f"Q{step}")]  # a paragraph's links changed
+        added = [dict(r, id=f"s{step}{r['id']}", doc_id=f"s{step}{r['doc_id']}") for r in extra[step::12]]
+        gone = f"d{10 + step}#1"
+        for r in [*changed, *added]:
+            current[r["id"]] = r
+        current.pop(gone, None)
+        fresh = {r["id"] for r in [*changed, *added]}
+        unchanged = [pid for pid in current if pid not in fresh]
+        old, new = tmp_path / f"b{step - 1}", tmp_path / f"b{step}"
+        snapshot = _snapshot(old)
+        report = write_keyword_delta(new / "whoosh", old / "whoosh", [*changed, *added],
+                                     postings=new / "postings", previous_postings=old / "postings",
+                                     max_fraction=0.5, link=link_or_copy, unchanged=unchanged,
+                                     all_rows=lambda c=dict(current): iter(c.values()), max_segments=3)
+        assert _snapshot(old) == snapshot
+        merged = step == 4  # three delta segments before it: they merge into the new one
+        assert report is not None and report.segments == {1: 2, 2: 3, 3: 4, 4: 2, 5: 3}[step]
+        in_base = sum(1 for r in rows if current.get(r["id"]) is r)  # the first write's rows, as they were
+        if merged:
+            assert (report.kept, report.written) == (in_base, len(current) - in_base)
+        else:
+            assert (report.kept, report.written) == (len(unchanged), len(fresh))
+        delta = KeywordIndex(new / "whoosh", postings=new / "postings")
+        write_keyword_index(tmp_path / f"full{step}" / "whoosh", list(current.values()),
+                            postings=tmp_path / f"full{step}" / "postings")
+        full_dir = tmp_path / f"full{step}"
+        full = KeywordIndex(full_dir / "whoosh", postings=full_dir / "postings")
+        plain = KeywordIndex(new / "whoosh")
+        s = delta._searcher()
+        assert len(list(s.leaf_searchers())) == report.segments
+        assert sorted(pid for pid in delta._global_pids(s) if pid) == sorted(current)
+        assert len(delta) == len(current) and delta.ix.doc_count_all() == len(current) + report.deleted
+        for text in [*QUERIES, "storm peace"]:
+            for kw in ({}, {"entities": [f"Q{step}"]}):
+                got = _by_id(delta, text, **kw)
+                assert got == pytest.approx(_by_id(plain, text, **kw), abs=1e-9)
+                assert set(got) == set(_by_id(full, text, **kw)), (step, text, kw)
+
+
 FILLER = ["Harbour", "Ferry", "Strike", "Council", "Budget", "Railway", "Election", "Harvest", "Storm",
           "Museum"]
 
