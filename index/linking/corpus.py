@@ -29,6 +29,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
@@ -101,6 +102,7 @@ def _key(cl: DocCluster) -> str:
     return cl.key
 
 
+@lru_cache(maxsize=1 << 16)
 def _day(iso: str | None) -> int | None:
     try:
         return date.fromisoformat(iso[:10]).toordinal() if iso else None
@@ -147,10 +149,9 @@ def _resolve_clusters(
 ) -> None:
     """The joins, in order, over ``clusters`` (the corpus's, or whole blocks of it), then the naming.
     ``lower`` and ``places`` are the whole corpus's (see :func:`_lower_counts`, :func:`_place_names`)."""
-    doc_of = {cl.pid: n for n, r in enumerate(results) for cl in r.clusters.values()}
-    clusters = dict(clusters)  # the rescan adds its own
+    clusters = dict(sorted(clusters.items()))  # in pid order, which every step walks; the rescan adds some
     uf = _Union()
-    for pid in sorted(clusters):
+    for pid in clusters:
         uf.find(pid)
     _join_same_names(clusters, uf)
     _join_variants(clusters, uf)
@@ -158,9 +159,22 @@ def _resolve_clusters(
     _join_country_prefixed(clusters, uf, places)
     _join_territories(clusters, uf)
     surnames = _person_surnames(clusters, uf)  # the rescan adds one-word clusters only: these stay valid
-    _rescan_surnames(results, clusters, uf, out, surnames, lower, doc_of)
-    _join_surnames(clusters, uf, out, surnames, doc_of)
+    _rescan_surnames(results, clusters, uf, out, surnames, lower)
+    _in_pid_order(clusters)
+    _join_surnames(clusters, uf, out, surnames)
     _name_entities(clusters, uf, out)
+
+
+def _in_pid_order(clusters: dict[str, DocCluster]) -> None:
+    """Reorder ``clusters`` by pid, in place (the joins walk the dict instead of sorting its keys each)."""
+    ordered = sorted(clusters.items())
+    clusters.clear()
+    clusters.update(ordered)
+
+
+def _doc_of(pid: str) -> str:
+    """The document of a document cluster: its pid's prefix (``~<doc_key>.``)."""
+    return pid.partition(".")[0]
 
 
 def _lower_counts(texts: Iterable[str]) -> Counter[str]:
@@ -376,7 +390,7 @@ def _resolve_ambiguous(
 
 def _join_same_names(clusters: dict[str, DocCluster], uf: _Union) -> None:
     first: dict[tuple[object, str, str], str] = {}
-    for pid in sorted(clusters):
+    for pid in clusters:
         cl = clusters[pid]
         k = (None if not cl.single else cl.type == PERSON, _key(cl), cl.sense)
         if k in first:
@@ -387,7 +401,7 @@ def _join_same_names(clusters: dict[str, DocCluster], uf: _Union) -> None:
 
 def _join_variants(clusters: dict[str, DocCluster], uf: _Union) -> None:
     blocks: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for pid in sorted(clusters):
+    for pid in clusters:
         cl = clusters[pid]
         if cl.single:
             continue
@@ -424,7 +438,7 @@ def _join_acronyms(
     for r in results:
         for acronym, target in r.acronyms:
             defined[_acro(acronym)].add(target)
-    for pid in sorted(clusters):  # an acronym a document used for a full name ("US" of "United States")
+    for pid in clusters:  # an acronym a document used for a full name ("US" of "United States")
         cl = clusters[pid]
         if cl.single:
             continue
@@ -441,7 +455,7 @@ def _join_acronyms(
         groups[key] = {uf.find(t) if t in clusters else t for t in groups[key]}
         return groups[key]
 
-    for pid in sorted(clusters):
+    for pid in clusters:
         cl = clusters[pid]
         word = cl.words[0] if cl.single else ""
         if not word or not word.isupper():
@@ -468,11 +482,11 @@ def _join_country_prefixed(clusters: dict[str, DocCluster], uf: _Union, places: 
     organisation's name after a place's name (one the corpus or the registry calls a place: ``places``) is
     the same organisation when the corpus names it bare."""
     orgs: dict[str, str] = {}
-    for pid in sorted(clusters):
+    for pid in clusters:
         cl = clusters[pid]
         if not cl.single and cl.type in (ORG, OTHER):
             orgs.setdefault(_key(cl), pid)
-    for pid in sorted(clusters):
+    for pid in clusters:
         cl = clusters[pid]
         if cl.single or cl.type not in (ORG, OTHER):
             continue
@@ -496,7 +510,7 @@ def _join_territories(clusters: dict[str, DocCluster], uf: _Union) -> None:
     entity, by the territory table (:mod:`index.linking.territories`); never a name the corpus calls a
     person ("Chad", "Jordan")."""
     first: dict[str, str] = {}
-    for pid in sorted(clusters):
+    for pid in clusters:
         cl = clusters[pid]
         if cl.sense or cl.type == PERSON or cl.types[PERSON] * 2 > sum(cl.types.values()):
             continue
@@ -534,7 +548,6 @@ def _rescan_surnames(
     out: CorpusOutcome,
     by_surname: dict[str, set[str]],
     lower: Counter[str],
-    doc_of: dict[str, int],
 ) -> None:
     """Surnames of the corpus's full-name people where NER missed them ("Schroeder said on Tuesday"): a
     capitalised word that is such a surname, never written in lower case anywhere in the corpus (so not
@@ -545,50 +558,58 @@ def _rescan_surnames(
         return
     from index.linking.resolve import DocCluster
 
-    for n, r in enumerate(results):
+    surname: dict[str, bool] = {}  # word → whether it reads as one of them (the corpus repeats its words)
+    for r in results:
         if not _caps(r) & wanted:
             continue
         spans = [(lk.start, lk.end) for lk in r.links]
         for m in _CAP_WORD_RE.finditer(r.text):
             word = m.group()
-            if word.isupper() or word.casefold() in lower or ascii_key(word) not in wanted:
+            ok = surname.get(word)
+            if ok is None:
+                ok = not (word.isupper() or word.casefold() in lower or ascii_key(word) not in wanted)
+                surname[word] = ok
+            if not ok:
                 continue
             s, e = m.span()
             if any(a < e and s < b for a, b in spans):
                 continue
             pid = f"~{doc_key(r.doc_id)}.r{s}"
             clusters[pid] = DocCluster(pid, (word,), Counter({PERSON: 1}), Counter({word: 1}), date=r.date)
-            doc_of[pid] = n
             uf.find(pid)
             out.added.setdefault(r.doc_id, []).append(Link(s, e, word, pid, PERSON, 0.6, "corpus-surname"))
 
 
 def _join_surnames(
     clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome, by_surname: dict[str, set[str]],
-    doc_of: dict[str, int],
 ) -> None:
     days: dict[str, list[int | None]] = defaultdict(list)  # group root → its documents' days
-    docs_of: dict[str, set[int]] = defaultdict(set)
+    docs_of: dict[str, set[str]] = defaultdict(set)
     for pid, cl in clusters.items():
-        root = uf.find(pid)
-        if doc_of[pid] not in docs_of[root]:
-            docs_of[root].add(doc_of[pid])
+        root, doc = uf.find(pid), _doc_of(pid)
+        if doc not in docs_of[root]:
+            docs_of[root].add(doc)
             days[root].append(_day(cl.date))
     votes: dict[str, Counter[str]] = defaultdict(Counter)  # corpus-wide type votes of one-word names
     for cl in clusters.values():
         if cl.single:
             votes[_key(cl)].update(cl.types)
+    not_people = {key for key, v in votes.items() if v and _majority(v) not in (PERSON, OTHER)}
     near_days = {root: _Days(values) for root, values in days.items()}
     joined: list[tuple[str, str]] = []
-    for pid in sorted(clusters):
-        cl = clusters[pid]
+    decided: dict[tuple[str, int | None, str | None], str | None] = {}  # lone surnames of one day agree
+    for pid, cl in clusters.items():
         if not cl.single or cl.words[0].isupper():
             continue
         key = _key(cl)
-        if votes[key] and _majority(votes[key]) not in (PERSON, OTHER) and cl.types[PERSON] == 0:
+        if key in not_people and cl.types[PERSON] == 0:
             continue  # "Dell" the company, typed org wherever it stands alone
-        cands = [c for c in by_surname.get(key, ()) if c != uf.find(pid)]
-        best = _dominant(cands, _day(cl.date), near_days)
+        own, day = uf.find(pid), _day(cl.date)
+        people = by_surname.get(key, ())
+        asked = (key, day, own if own in people else None)
+        if asked not in decided:
+            decided[asked] = _dominant([c for c in people if c != own], day, near_days)
+        best = decided[asked]
         if best is not None:
             joined.append((pid, best))
     for pid, root in joined:
@@ -646,43 +667,52 @@ def _majority(types: Counter[str]) -> str:
 
 def _name_entities(clusters: dict[str, DocCluster], uf: _Union, out: CorpusOutcome) -> None:
     groups: dict[str, list[DocCluster]] = defaultdict(list)
-    for pid in sorted(clusters):
+    for pid, cl in clusters.items():
         if pid in out.ids:  # joined a registry entity
             continue
-        groups[uf.find(pid)].append(clusters[pid])
-    named: list[tuple[str, str, str, list[DocCluster]]] = []
+        groups[uf.find(pid)].append(cl)
+    named: list[tuple[str, str, str, list[DocCluster], set[str]]] = []
     for members in groups.values():
-        types: Counter[str] = Counter()
-        surfaces: Counter[str] = Counter()
-        full: Counter[tuple[str, ...]] = Counter()
-        for cl in members:
-            types.update(cl.types)
-            surfaces.update(cl.surfaces)
-            full[cl.words] += sum(cl.surfaces.values()) or 1
-        typ = _majority(types) if types else OTHER
-        words = min(full.items(), key=lambda kv: (-(len(kv[0]) > 1), -kv[1], -len(kv[0]), kv[0]))[0]
+        typ, words, aliases = _group_name(members)
         name = " ".join(words)
         team = "-team" if all(cl.sense == "team" for cl in members) else ""  # not the place it is named for
-        named.append((f"local:{slugify(ascii_key(name))}{team}", name, typ, members))
+        named.append((f"local:{slugify(ascii_key(name))}{team}", name, typ, members, aliases))
     # Two entities, one name (different people): the one named first (earliest date, then name and
     # document) keeps the bare id, each other one gets a suffix from its own first mention. A document added
     # later therefore renames nobody unless it is dated before everything the corpus held.
     firsts = {id(members): min((cl.date or "9999", _key(cl), cl.pid) for cl in members)
-              for _, _, _, members in named}
+              for _, _, _, members, _ in named}
     earliest: dict[str, tuple[str, str, str]] = {}
-    for lid, _, _, members in named:
+    for lid, _, _, members, _ in named:
         earliest[lid] = min(earliest.get(lid, firsts[id(members)]), firsts[id(members)])
-    for lid, name, typ, members in sorted(named, key=lambda x: x[0]):
+    for lid, name, typ, members, aliases in sorted(named, key=lambda x: x[0]):
         base = lid
         first = firsts[id(members)]
         if first != earliest[lid]:
             lid = f"{lid}-{hashlib.sha1('|'.join(first).encode()).hexdigest()[:6]}"
-        aliases: Counter[str] = Counter()
         for cl in members:
-            aliases.update(cl.surfaces)
             out.ids[cl.pid] = lid
         out.entities[lid] = Entity(lid, name, typ, tuple(sorted(a for a in aliases if a != name)))
         out.slugs[lid] = base
+
+
+def _group_name(members: list[DocCluster]) -> tuple[str, tuple[str, ...], set[str]]:
+    """A group's type (the majority of its mentions' votes), its fullest most used name, and every surface
+    form it was written in."""
+    if len(members) == 1:  # most local entities are one document's
+        cl = members[0]
+        return (_majority(cl.types) if cl.types else OTHER), cl.words, set(cl.surfaces)
+    types: Counter[str] = Counter()
+    full: dict[tuple[str, ...], int] = {}
+    aliases: set[str] = set()
+    for cl in members:
+        for t, n in cl.types.items():
+            types[t] += n
+        aliases.update(cl.surfaces)
+        full[cl.words] = full.get(cl.words, 0) + (sum(cl.surfaces.values()) or 1)
+    typ = _majority(types) if types else OTHER
+    words = min(full.items(), key=lambda kv: (-(len(kv[0]) > 1), -kv[1], -len(kv[0]), kv[0]))[0]
+    return typ, words, aliases
 
 
 def _alias_table(entities: dict[str, Entity]) -> dict[str, str]:
