@@ -18,17 +18,13 @@ same index folder.
 
 from __future__ import annotations
 
-import copyreg
 import gc
 import hashlib
-import io
 import pickle
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
 
 from index import layers
 from index.linking.corpus import CorpusOutcome, PreviousPass
@@ -157,11 +153,12 @@ class LinkingState:
             name = layers.layer_name(_STEM, layers.next_generation([n for n, _ in layers_old], _STEM, ".pkl"),
                                      ".pkl")
             with open(path.parent / name, "wb") as fh:
-                pickle.dump({d: _dumps(self._entry(d)) for d in todo}, fh, protocol=_PROTOCOL)
+                pickle.dump({d: pickle.dumps(self._entry(d), protocol=_PROTOCOL) for d in todo}, fh,
+                            protocol=_PROTOCOL)
             kept.append((name, todo))
             where.update((d, len(kept) - 1) for d in todo)
         with open(path, "wb") as fh:
-            _pickler(fh).dump((STATE_VERSION, self.outcome, kept, where))
+            pickle.dump((STATE_VERSION, self.outcome, kept, where), fh, protocol=_PROTOCOL)
 
     def _entry(self, d: str) -> tuple[str | None, DocResult, KeptQuotes | None, str | None]:
         return (self.fingerprints.get(d), replace(self.results[d], text=""),  # the store has the texts
@@ -205,25 +202,6 @@ class LinkingState:
     def language_of(self, doc: Document) -> str | None:
         """The language detected in ``doc`` by the build that kept this state, if it is unchanged."""
         return self.languages.get(doc.id) if self.holds(doc) else None
-
-
-def _counter_items(c: Counter) -> tuple[Any, ...]:
-    """A Counter pickled as its class made bare (``NEWOBJ``) and its items set as a dict's: loading then runs
-    no Python code, where the default runs ``Counter.__init__`` and ``update`` for each (a state holds two
-    Counters per document cluster, millions of them)."""
-    return copyreg.__newobj__, (type(c),), None, None, iter(c.items())
-
-
-def _pickler(fh: IO[bytes]) -> pickle.Pickler:
-    pickler = pickle.Pickler(fh, protocol=_PROTOCOL)
-    pickler.dispatch_table = {**copyreg.dispatch_table, Counter: _counter_items}
-    return pickler
-
-
-def _dumps(obj: object) -> bytes:
-    buf = io.BytesIO()
-    _pickler(buf).dump(obj)
-    return buf.getvalue()
 
 
 _Head = tuple[int, CorpusOutcome, list[tuple[str, list[str]]], dict[str, int]]

@@ -222,25 +222,3 @@ def test_a_state_loads_with_the_collector_paused_and_restored(tmp_path: Path,
     finally:
         gc.enable()
 
-
-def test_a_state_keeps_its_counters_and_loads_them_without_calling_python(corpus, tmp_path: Path) -> None:
-    """The clusters' vote Counters are pickled as bare Counters with their items (``NEWOBJ``, then the
-    dict's items set): loading them runs no ``Counter.__init__``, and they come back equal, still Counters."""
-    import pickletools
-    from collections import Counter
-
-    from index.linking import incremental
-
-    ops = {op.name for op, _, _ in pickletools.genops(incremental._dumps(Counter({"person": 2, "org": 1})))}
-    assert "NEWOBJ" in ops and "REDUCE" not in ops
-    linker, docs, mentions = corpus
-    _, _, _, state = _link(linker, docs[:40], mentions, None)
-    state.save(tmp_path / "linking.pkl")
-    loaded = LinkingState.load(tmp_path / "linking.pkl")
-    assert loaded is not None and loaded.results.keys() == state.results.keys()
-    for d, r in state.results.items():
-        for pid, cl in r.clusters.items():
-            back = loaded.results[d].clusters[pid]
-            assert type(back.types) is Counter and back.types == cl.types and back.surfaces == cl.surfaces
-            assert back.types["no such type"] == 0
-    assert type(loaded.outcome.lower) is Counter and loaded.outcome.lower == state.outcome.lower
