@@ -221,4 +221,3 @@ def test_a_state_loads_with_the_collector_paused_and_restored(tmp_path: Path,
         assert not gc.isenabled()  # a caller's choice is left as it was
     finally:
         gc.enable()
-
