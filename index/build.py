@@ -335,7 +335,7 @@ def _build_locked(
         # The worker shares the cores only while it works, not while it waits for these vectors.
         fresh = (_encode([texts[i] for i in todo], settings, encoder, progress,
                          busy=lambda: worker.alive() and not encoded.waiting) if todo else None)
-        vectors = _assemble(keys, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
+        vectors = _BuildVectors(keys, old_vectors, todo, fresh, dim=getattr(encoder, "dim", 0))
         encoded.done(vectors, encoder, settings.batch_size)
         vinfo = _write_vectors(tmp, previous if reuse_vectors else None, vectors, [p.id for p in plan],
                                keys, settings, say)
@@ -575,20 +575,65 @@ class _Previous:
                 rows[key] = i
         if not rows:
             return _OldVectors.none()
-        mat = index.vectors(np.fromiter(rows.values(), dtype=np.int64, count=len(rows)))
-        return _OldVectors(mat, {k: j for j, k in enumerate(rows)})
+        return _OldVectors(index, rows)
 
 
 @dataclass
 class _OldVectors:
-    """Vectors the previous build embedded: ``matrix[row[key]]`` is the vector of the text with that key."""
+    """Vectors the previous build embedded: ``index`` (its vector index, opened) holds the vector of the
+    text with key ``k`` in row ``row[k]``; read only when asked for (``take``)."""
 
-    matrix: np.ndarray
+    index: Any
     row: dict[str, int]
 
     @classmethod
     def none(cls) -> _OldVectors:
-        return cls(np.zeros((0, 0), dtype=np.float32), {})
+        return cls(None, {})
+
+    def take(self, keys: Iterable[str]) -> np.ndarray:
+        rows = np.fromiter((self.row[k] for k in keys), dtype=np.int64)
+        return self.index.vectors(rows)
+
+
+class _BuildVectors:
+    """The build's paragraph vectors, row ``i`` that of ``keys[i]``: those encoded now (rows ``todo``, in
+    ``fresh``) and those the previous build embedded, read from its index only when a row is asked for. An
+    incremental build writes a vector delta of a few thousand rows and the linker reads a few more: the
+    million rows the previous build holds are never all copied into memory (``array`` does, for a full
+    write)."""
+
+    def __init__(self, keys: Sequence[str], old: _OldVectors, todo: Sequence[int], fresh: Any, dim: int):
+        self._keys = keys
+        self._old = old
+        self._fresh_row = {i: j for j, i in enumerate(todo)}
+        self._fresh = np.asarray(fresh, dtype=np.float32) if fresh is not None else None
+        if self._fresh is not None and len(self._fresh):
+            dim = self._fresh.shape[1]
+        elif old.index is not None:
+            dim = old.index.dim
+        self.shape = (len(keys), dim)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, at: int | Sequence[int] | np.ndarray) -> np.ndarray:
+        if isinstance(at, (int, np.integer)):
+            return self.rows([int(at)])[0]
+        return self.rows(at)
+
+    def rows(self, at: Sequence[int] | np.ndarray) -> np.ndarray:
+        at = [int(i) for i in at]
+        out = np.empty((len(at), self.shape[1]), dtype=np.float32)
+        mine = [(n, self._fresh_row[i]) for n, i in enumerate(at) if i in self._fresh_row]
+        if mine:
+            out[[n for n, _ in mine]] = self._fresh[[j for _, j in mine]]  # type: ignore[index]
+        theirs = [(n, self._keys[i]) for n, i in enumerate(at) if i not in self._fresh_row]
+        if theirs:
+            out[[n for n, _ in theirs]] = self._old.take(k for _, k in theirs)
+        return out
+
+    def array(self) -> np.ndarray:
+        return self.rows(range(self.shape[0])) if self.shape[0] else np.zeros(self.shape, dtype=np.float32)
 
 
 def _previous_build(index_dir: Path, snapshot: dict[str, Any], say: Log) -> _Previous | None:
@@ -737,26 +782,6 @@ def _encode(
     return encoder.encode(texts, batch_size=settings.batch_size, show_progress=progress)
 
 
-def _assemble(
-    keys: Sequence[str], old: _OldVectors, todo: Sequence[int], fresh: Any, *, dim: int
-) -> np.ndarray:
-    """Row ``i`` is the fresh vector of the ``i``-th text when ``i`` is in ``todo``, else its old vector
-    (of its text key, ``keys[i]``)."""
-    if not keys:
-        return np.zeros((0, dim), dtype=np.float32)
-    fresh_arr = np.asarray(fresh, dtype=np.float32) if fresh is not None else None
-    dim = fresh_arr.shape[1] if fresh_arr is not None else old.matrix.shape[1]
-    out = np.empty((len(keys), dim), dtype=np.float32)
-    done = np.zeros(len(keys), dtype=bool)
-    if todo:
-        done[np.asarray(todo, dtype=np.int64)] = True
-        out[np.asarray(todo, dtype=np.int64)] = fresh_arr
-    rest = np.flatnonzero(~done)
-    if len(rest):
-        out[rest] = old.matrix[np.fromiter((old.row[keys[i]] for i in rest), dtype=np.int64, count=len(rest))]
-    return out
-
-
 def _default_linker(settings: Settings) -> Any:
     from index.linking.resolve import make_linker
 
@@ -823,12 +848,12 @@ class _Encoded:
     def __init__(self, stop: threading.Event):
         self._stop = stop
         self._ready = threading.Event()
-        self._vectors: np.ndarray | None = None
+        self._vectors: _BuildVectors | None = None
         self._encoder: Any = None
         self._batch = 64
         self.waiting = False
 
-    def done(self, vectors: np.ndarray, encoder: Any, batch_size: int) -> None:
+    def done(self, vectors: _BuildVectors, encoder: Any, batch_size: int) -> None:
         self._vectors, self._encoder, self._batch = vectors, encoder, batch_size
         self._ready.set()
 
@@ -841,7 +866,7 @@ class _Encoded:
         finally:
             self.waiting = False
 
-    def vectors(self) -> np.ndarray:
+    def vectors(self) -> _BuildVectors:
         self._wait()
         assert self._vectors is not None
         return self._vectors
@@ -941,7 +966,7 @@ def _same_file(st: os.stat_result, other: Path) -> bool:
 
 
 def _write_vectors(
-    tmp: Path, previous: _Previous | None, vectors: np.ndarray, ids: list[str], keys: list[str],
+    tmp: Path, previous: _Previous | None, vectors: _BuildVectors, ids: list[str], keys: list[str],
     settings: Settings, say: Log,
 ) -> dict:
     """The vector index: a delta on the previous build's base (``previous``: its vectors are reusable) while
@@ -963,7 +988,7 @@ def _write_vectors(
                 f"{len(removed)} removed")
             return write_vector_delta(tmp, vectors[fresh], [ids[i] for i in fresh], [keys[i] for i in fresh],
                                       removed=removed)
-    return write_vector_index(tmp, vectors, ids, hnsw_threshold=settings.hnsw_threshold, keys=keys)
+    return write_vector_index(tmp, vectors.array(), ids, hnsw_threshold=settings.hnsw_threshold, keys=keys)
 
 
 def _write_keyword(

@@ -34,6 +34,12 @@ class ContextVectors(Protocol):
         """Unit vectors of a few short texts (candidates' descriptions)."""
 
 
+class Rows(Protocol):
+    """Row-aligned paragraph vectors: ``rows[i]`` is row ``i`` (a matrix, or rows read when asked for)."""
+
+    def __getitem__(self, row: int) -> np.ndarray: ...
+
+
 class ParagraphVectors:
     """:class:`ContextVectors` over a build's paragraphs: ``spans[doc]`` lists each paragraph's (start, end,
     row); ``vectors()`` gives the row-aligned matrix once the encode is done (it may wait for it)."""
@@ -41,7 +47,7 @@ class ParagraphVectors:
     def __init__(
         self,
         spans: Sequence[Sequence[tuple[int, int, int]]],
-        vectors: Callable[[], np.ndarray],
+        vectors: Callable[[], Rows],
         encode: Callable[[list[str]], np.ndarray],
     ):
         self._spans = spans

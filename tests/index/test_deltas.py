@@ -354,3 +354,22 @@ def test_incremental_build_shares_its_base_and_equals_a_full_build(
     assert (fourth.folder / "vectors.faiss").stat().st_ino != before["vectors.faiss"][0]
     assert not [p for p in (fourth.folder / "postings").iterdir() if p.is_dir()]
     layout.verify(fourth.folder, deep=True)
+
+
+@pytest.mark.parametrize("threshold", [10_000, 10])  # flat, and HNSW with its exact rows file
+def test_a_builds_vectors_read_reused_rows_from_the_previous_index_only_when_asked(
+        tmp_path: Path, threshold: int) -> None:
+    from index.build import _BuildVectors, _OldVectors
+
+    vecs = unit(50, 16)
+    write_vector_index(tmp_path, vecs, [f"p{i}" for i in range(50)], hnsw_threshold=threshold,
+                       keys=[f"k{i}" for i in range(50)])
+    old = _OldVectors(VectorIndex.open(tmp_path), {f"k{i}": i for i in range(50)})
+    fresh = unit(2, 16, seed=9)
+    built = _BuildVectors(["k3", "new0", "k7", "new1", "k3"], old, [1, 3], fresh, dim=0)
+    want = np.vstack([vecs[3], fresh[0], vecs[7], fresh[1], vecs[3]])
+    assert built.shape == (5, 16) and len(built) == 5
+    np.testing.assert_array_equal(built.array(), want)
+    np.testing.assert_array_equal(built[2], vecs[7])
+    np.testing.assert_array_equal(built[[4, 1, 0]], want[[4, 1, 0]])
+    np.testing.assert_array_equal(built[np.array([3])], want[[3]])
