@@ -34,6 +34,11 @@ from index.records import Document, Link, Quote
 STATE_VERSION = 6  # bump when what is pickled changes shape (6: layers shared between builds)
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _STEM = "linking"  # layer files linking-<gen>.pkl beside the state file
+# How a layer's entries are pickled (the third item of its entry in the state file; a layer listed without
+# one is format 1). A layer of an older format is not shared: the next build writes its entries again, once.
+# 2: document clusters' votes as plain dicts (``DocCluster.__getstate__``), not Counters built by
+# ``Counter.__init__`` when loaded.
+LAYER_FORMAT = 2
 
 
 def doc_fingerprint(doc: Document) -> str:
@@ -98,7 +103,7 @@ class LinkingState:
     unchanged: set[str] = field(default_factory=set, repr=False, compare=False)
     # where a loaded state came from (folder, its layers, document -> its layer): what the next state's
     # ``save`` may share. Not saved.
-    _origin: tuple[Path, list[tuple[str, list[str]]], dict[str, int]] | None = field(
+    _origin: tuple[Path, list[_Layer], dict[str, int]] | None = field(
         default=None, repr=False, compare=False)
 
     def holds(self, doc: Document) -> bool:
@@ -134,28 +139,28 @@ class LinkingState:
         :attr:`unchanged` are written, into one new layer: an unchanged document costs no pickling."""
         path = Path(path)
         origin = base._origin if base is not None else None
-        if origin is not None and not all((origin[0] / name).is_file() for name, _ in origin[1]):
+        if origin is not None and not all((origin[0] / layer[0]).is_file() for layer in origin[1]):
             origin = None  # a layer of the state before is gone: write every entry
         before, layers_old, old_where = origin if origin is not None else (path.parent, [], {})
         same = {d: old_where[d] for d in self.unchanged if d in self.results and d in old_where}
         live = [0] * len(layers_old)
         for layer in same.values():
-            live[layer] += 1
-        kept: list[tuple[str, list[str]]] = []
+            live[layer] += _format(layers_old[layer]) == LAYER_FORMAT  # an older layer keeps nothing
+        kept: list[_Layer] = []
         where: dict[str, int] = {}
-        for i in layers.keep_layers([len(ds) for _, ds in layers_old], live, len(self.results)):
-            name, docs = layers_old[i]
+        for i in layers.keep_layers([len(layer[1]) for layer in layers_old], live, len(self.results)):
+            name, docs = layers_old[i][:2]
             layers.share(before / name, path.parent)
-            kept.append((name, docs))
+            kept.append((name, docs, LAYER_FORMAT))
             where.update((d, len(kept) - 1) for d in docs if same.get(d) == i)
         todo = [d for d in self.results if d not in where]
         if todo or not kept:
-            name = layers.layer_name(_STEM, layers.next_generation([n for n, _ in layers_old], _STEM, ".pkl"),
-                                     ".pkl")
+            name = layers.layer_name(_STEM, layers.next_generation([layer[0] for layer in layers_old], _STEM,
+                                                                   ".pkl"), ".pkl")
             with open(path.parent / name, "wb") as fh:
                 pickle.dump({d: pickle.dumps(self._entry(d), protocol=_PROTOCOL) for d in todo}, fh,
                             protocol=_PROTOCOL)
-            kept.append((name, todo))
+            kept.append((name, todo, LAYER_FORMAT))
             where.update((d, len(kept) - 1) for d in todo)
         with open(path, "wb") as fh:
             pickle.dump((STATE_VERSION, self.outcome, kept, where), fh, protocol=_PROTOCOL)
@@ -179,8 +184,8 @@ class LinkingState:
         _, outcome, files, where = head
         state = cls(outcome=outcome)
         try:
-            for n, (name, _) in enumerate(files):
-                with open(Path(path).parent / name, "rb") as fh:
+            for n, layer in enumerate(files):
+                with open(Path(path).parent / layer[0], "rb") as fh:
                     entries = pickle.load(fh)  # noqa: S301 (own build)
                 for d, blob in entries.items():
                     if where.get(d) != n:
@@ -204,11 +209,16 @@ class LinkingState:
         return self.languages.get(doc.id) if self.holds(doc) else None
 
 
-_Head = tuple[int, CorpusOutcome, list[tuple[str, list[str]]], dict[str, int]]
+_Layer = tuple[str, list[str], int]  # file, the documents written into it, its format (missing: 1)
+_Head = tuple[int, CorpusOutcome, list[_Layer], dict[str, int]]
+
+
+def _format(layer: tuple) -> int:
+    return layer[2] if len(layer) > 2 else 1
 
 
 def _read_head(path: Path) -> _Head | None:
-    """The state file: (version, outcome, layers as (file, documents written), document -> its layer);
+    """The state file: (version, outcome, layers as (file, documents written, format), document -> its layer);
     None when it is missing, unreadable or of another version."""
     try:
         with open(path, "rb") as fh:

@@ -7,6 +7,7 @@ entity with a full pass over the same corpus.
 
 from __future__ import annotations
 
+import pickle
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -221,3 +222,37 @@ def test_a_state_loads_with_the_collector_paused_and_restored(tmp_path: Path,
         assert not gc.isenabled()  # a caller's choice is left as it was
     finally:
         gc.enable()
+
+
+def test_a_layer_of_an_older_format_is_written_again_once(corpus, tmp_path: Path) -> None:
+    """Layers of the current format are shared by the next state; one of an older format (listed without
+    its format, as format 1 was) is not: the next save writes its entries again, and the one after shares
+    them."""
+    from index.linking.incremental import LAYER_FORMAT
+
+    linker, docs, mentions = corpus
+    *_, state = _link(linker, docs[:60], mentions, None)
+    first, second, third = (tmp_path / n for n in ("one", "two", "three"))
+    for folder in (first, second, third):
+        folder.mkdir()
+    state.save(first / "linking.pkl")
+    with open(first / "linking.pkl", "rb") as fh:
+        version, outcome, files, where = pickle.load(fh)
+    assert [f[2] for f in files] == [LAYER_FORMAT]
+    with open(first / "linking.pkl", "wb") as fh:  # as an older build wrote it
+        pickle.dump((version, outcome, [f[:2] for f in files], where), fh)
+
+    def save_next(source: Path, target: Path) -> list[tuple]:
+        loaded = LinkingState.load(source / "linking.pkl")
+        assert loaded is not None and loaded.results.keys() == state.results.keys()
+        *_, nxt = _link(linker, docs[:60], mentions, _state_for_next(loaded, docs))
+        assert nxt.unchanged == set(state.results)  # nothing changed: every entry could be shared
+        nxt.save(target / "linking.pkl", base=loaded)
+        with open(target / "linking.pkl", "rb") as fh:
+            return pickle.load(fh)[2]
+
+    upgraded = save_next(first, second)
+    assert [(f[0], f[2]) for f in upgraded] == [("linking-000002.pkl", LAYER_FORMAT)]
+    shared = save_next(second, third)
+    assert shared == upgraded
+    assert (third / shared[0][0]).stat().st_ino == (second / shared[0][0]).stat().st_ino
