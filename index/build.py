@@ -40,7 +40,9 @@ import gc
 import hashlib
 import json
 import os
+import pickle
 import shutil
+import signal
 import threading
 import time
 from collections import Counter
@@ -223,6 +225,11 @@ def _build_locked(
 
     if linker is None:
         linker = _default_linker(settings)
+    elif getattr(linker, "state", None) is not None:
+        # A linker kept from an earlier build (one process building again and again) still holds what that
+        # build linked: the state on disk is the one this build reuses, and two in memory would double the
+        # heap the collector walks while the new one loads.
+        linker.state = None
     snapshot = _snapshot(settings, linker, encoder)
     previous = _previous_build(index_dir, snapshot, say) if incremental else None
     warnings = list(corpus.warnings)
@@ -248,6 +255,9 @@ def _build_locked(
     tmp.mkdir()
     stop = threading.Event()
 
+    # NER and language detection of the texts the previous build never saw, in a process of its own while
+    # this one loads the linking state: both are single-threaded Python, which in one process take turns.
+    ahead = _DetectAhead.start(corpus.documents, cache, linker) if keep_state else None
     encoded = _Encoded(stop)
     context = ParagraphVectors(_paragraph_rows(corpus.documents, paragraphs_by_doc), encoded.vectors,
                                encoded.encode)
@@ -259,8 +269,12 @@ def _build_locked(
         state = previous.linking_state() if previous is not None and keep_state else None  # beside the encode
         spent["linking_state_load"] = time.perf_counter() - t
         t = time.perf_counter()
+        found = ahead.result() if ahead is not None else None
+        if found is not None:
+            cache.seen.update(found.mentions)
+            cache._missed.update(found.mentions)
         # the main thread reads them after result(); unchanged documents keep the language found before
-        corpus.documents = _with_languages(corpus.documents, state)
+        corpus.documents = _with_languages(corpus.documents, state, found.languages if found else None)
         corpus.languages = Counter(d.language for d in corpus.documents)
         cache.gazetteer_only = {_text_key(d.text) for d in corpus.documents if not _english(d)}
         langs = {d.id: d.language for d in corpus.documents}
@@ -378,6 +392,8 @@ def _build_locked(
     except BaseException:
         stop.set()  # a failed encode stops the linking worker at its next chunk
         worker.join()
+        if ahead is not None:
+            ahead.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     try:
@@ -396,14 +412,18 @@ def _build_locked(
     )
 
 
-def _with_languages(docs: Sequence[Document], state: LinkingState | None = None) -> list[Document]:
+def _with_languages(docs: Sequence[Document], state: LinkingState | None = None,
+                    detected: dict[str, str] | None = None) -> list[Document]:
     """``docs`` with the language of each one the reader left unknown detected (ingestion's detection, which
     the build turns off while reading so that it runs in the linking worker, beside the encode), or taken
-    from the previous build's ``state`` for a document it holds unchanged."""
+    from the previous build's ``state`` for a document it holds unchanged, or from ``detected`` (by
+    ``_DetectAhead``)."""
     from index.readers.language import detect_language
 
     def language(d: Document) -> str:
         known = state.language_of(d) if state is not None else None
+        if known is None and detected is not None:
+            known = detected.get(d.id)
         return known if known is not None else detect_language(d.text)
 
     return [d if d.language else replace(d, language=language(d)) for d in docs]
@@ -838,6 +858,83 @@ def _link(
             rows.append(row)
         out[doc.id] = rows
     return out
+
+
+@dataclass
+class _Detected:
+    """What ``_DetectAhead`` found: each new document's language and each new text's mentions (by text
+    key)."""
+
+    languages: dict[str, str]
+    mentions: dict[str, list[Mention]]
+
+
+class _DetectAhead:
+    """Language detection and NER of the documents whose text the previous build never saw, in a forked
+    process: the build's process meanwhile loads the previous linking state, which is single-threaded
+    Python as NER mostly is, so in one process they would take turns on one core while the second core
+    encodes. It detects what the linking worker would (the language first; English NER, or the registry
+    gazetteer for another language), and the worker then finds those texts detected.
+
+    Forked before the build starts any thread (the encode, the linking worker). If the child fails, or the
+    platform has no ``fork``, the worker detects them itself, as without it."""
+
+    MIN_TEXTS = 20  # fewer new texts than this are not worth a process
+
+    def __init__(self, pid: int, fd: int):
+        self._pid = pid
+        self._fd = fd
+
+    @classmethod
+    def start(cls, docs: Sequence[Document], cache: _MentionCache, linker: Any) -> _DetectAhead | None:
+        new = list({_text_key(d.text): d for d in docs if _text_key(d.text) not in cache.cached}.values())
+        if len(new) < cls.MIN_TEXTS or not cache.enabled or not hasattr(os, "fork"):
+            return None
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: detect, hand the result over, and leave without running any cleanup
+            status = 1
+            try:
+                os.close(read)
+                with os.fdopen(write, "wb") as out:
+                    pickle.dump(_detect_new(new, cache, linker), out, protocol=pickle.HIGHEST_PROTOCOL)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write)
+        return cls(pid, read)
+
+    def result(self) -> _Detected | None:
+        """What the child found, once it is done; None if it failed."""
+        with os.fdopen(self._fd, "rb") as pipe:
+            try:
+                found = pickle.load(pipe)  # noqa: S301 (this build's own child)
+            except (EOFError, pickle.UnpicklingError):
+                found = None
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        return found if status == 0 and isinstance(found, _Detected) else None
+
+    def close(self) -> None:
+        """Stop the child if its result was never asked for (a build that failed first)."""
+        if self._pid:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._pid = 0
+
+
+def _detect_new(docs: Sequence[Document], cache: _MentionCache, linker: Any) -> _Detected:
+    from index.readers.language import detect_language
+
+    languages = {d.id: d.language or detect_language(d.text) for d in docs}
+    cache.gazetteer_only = {_text_key(d.text) for d in docs if languages[d.id] not in ("", "en")}
+    texts = [d.text for d in docs]
+    found = cache.detect_many(texts, batch_size=getattr(linker, "batch_size", 32),
+                              n_process=getattr(linker, "n_process", 1))
+    return _Detected(languages, {_text_key(t): ms for t, ms in zip(texts, found, strict=True)})
 
 
 class _Encoded:

@@ -352,3 +352,37 @@ def test_documents_whose_linking_is_unchanged_keep_their_rows(tmp_path: Path, mo
     full = _settings(corpus, tmp_path / "full")
     build_index(full, incremental=False)
     _assert_same_index(inc, full)
+
+
+def test_new_documents_are_detected_in_a_process_beside_the_state_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Language detection and NER of the texts the previous build never saw run in a forked process while
+    the build loads the linking state: this process detects nothing itself, and the index equals a full
+    build's."""
+    import index.build as build
+    import index.readers.language as language
+    from index.linking.detect import Detector
+
+    monkeypatch.setattr(build._DetectAhead, "MIN_TEXTS", 1)
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt")})
+    inc = _settings(corpus, tmp_path / "inc")
+    build_index(inc)
+    here: list[str] = []
+    started: list[object] = []
+    detect, detect_many, start = language.detect_language, Detector.detect_many, build._DetectAhead.start
+    monkeypatch.setattr(language, "detect_language", lambda text: here.append(text) or detect(text))
+    monkeypatch.setattr(Detector, "detect_many", lambda self, texts, **kw: (
+        here.extend(texts) or detect_many(self, texts, **kw)))
+    monkeypatch.setattr(build._DetectAhead, "start", classmethod(
+        lambda cls, *a: started.append(got := start.__func__(cls, *a)) or got))
+    _write_corpus(corpus, {k: DOCS[k] for k in ("a.txt", "b.txt", "c.txt", "d.txt")})
+    report = build_index(inc)
+    assert (report.reused, report.processed) == (2, 2)
+    assert len(started) == 1 and started[0] is not None  # a child was forked ...
+    assert here == []  # ... and it, not this process, detected the two new documents
+    monkeypatch.undo()
+    full = _settings(corpus, tmp_path / "full")
+    build_index(full, incremental=False)
+    _assert_same_index(inc, full)
