@@ -588,7 +588,7 @@ def _disk_bytes(*folders: Path) -> int:
 
 
 def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit: int | None = None,
-                  rounds: int = 1) -> None:
+                  rounds: int = 1, only: int | None = None) -> None:
     """Add ``n_add`` documents to the cached build of ``n_paragraphs`` with an incremental ``build_index``
     (the real encoder and detector for what is new), against the bare encode of those documents; with
     ``rounds`` > 1, again and again on the build before (the first round also pays what a build of an older
@@ -596,22 +596,28 @@ def add_documents(n_paragraphs: int, n_add: int, say: Any = print, scifact_limit
 
     The builds run on a hard-linked copy of the cached index folder (``index-<N>-add<M>``; builds never
     write into a published build, so the cached one is untouched) and each round keeps both builds: disk
-    use of the two, hard links counted once, against the previous build alone.
+    use of the two, hard links counted once, against the previous build alone. With ``only``, just that
+    round runs (the rounds before it ran already, in other processes: ``main`` runs each round in a process
+    of its own, as ``personae build`` runs).
     """
     from index.settings import Settings
 
     name = corpus_name(n_paragraphs, scifact_limit)
     base = scale_build(n_paragraphs, say, scifact_limit=scifact_limit)
     work = CACHE / f"index-{name}-add{n_add}"
-    if work.exists():
-        shutil.rmtree(work)
-    shutil.copytree(base, work, copy_function=os.link, ignore=shutil.ignore_patterns(".tmp-*", "*.lock"))
+    if only in (None, 1):
+        if work.exists():
+            shutil.rmtree(work)
+        shutil.copytree(base, work, copy_function=os.link, ignore=shutil.ignore_patterns(".tmp-*", "*.lock"))
     source = CACHE / f"corpus-{name}.jsonl"
     encoder = linker = None
     for n in range(1, rounds + 1):
         # the corpus file grown by the new documents, under its own name (in a folder of its own): each
         # document's stored path (file and line) stays what it was, as when a newsroom appends to its file
         corpus = CACHE / f"add{n_add}-round{n}" / f"corpus-{name}.jsonl"
+        if only is not None and n != only:
+            source = corpus
+            continue
         corpus.parent.mkdir(exist_ok=True)
         extra = extra_documents(n_add, seed=1 + n, prefix="add" if n == 1 else f"add{n}")
         with corpus.open("w", encoding="utf-8") as out, source.open(encoding="utf-8") as f:
@@ -706,6 +712,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=1, metavar="R",
                     help="With --add: R incremental builds in a row, each adding N more documents to the one "
                     "before (the later rounds are the steady state).")
+    ap.add_argument("--same-process", action="store_true",
+                    help="With --rounds: run every round in this process (by default each runs in a process "
+                    "of its own, as `personae build` does).")
+    ap.add_argument("--only-round", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--encoded-elsewhere", action="store_true",
                     help="With --build: wait for a concurrent scale_corpus.py run to encode the texts.")
     args = ap.parse_args(argv)
@@ -713,10 +723,19 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"skip: {missing}")
         return 0
+    if args.add and args.rounds > 1 and not args.same_process and args.only_round is None:
+        import subprocess
+
+        for n in range(1, args.rounds + 1):  # a process per round: nothing of one build lingers in the next
+            subprocess.run([sys.executable, "-u", __file__, "--paragraphs", str(args.paragraphs), "--add",
+                            str(args.add), "--rounds", str(args.rounds), "--only-round", str(n),
+                            *(["--scifact-limit", str(args.scifact_limit)] if args.scifact_limit else [])],
+                           check=True)
+        return 0
     if args.add:
         print(f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the start", flush=True)
         add_documents(args.paragraphs, args.add, scifact_limit=args.scifact_limit, rounds=args.rounds,
-                      say=lambda m: print(m, flush=True))
+                      say=lambda m: print(m, flush=True), only=args.only_round)
         print(f"load {' '.join(Path('/proc/loadavg').read_text().split()[:3])} at the end")
         return 0
     if args.build:
