@@ -271,8 +271,7 @@ def _build_locked(
         t = time.perf_counter()
         found = ahead.result() if ahead is not None else None
         if found is not None:
-            cache.seen.update(found.mentions)
-            cache._missed.update(found.mentions)
+            cache.add_detected(found.mentions)
         # the main thread reads them after result(); unchanged documents keep the language found before
         corpus.documents = _with_languages(corpus.documents, state, found.languages if found else None)
         corpus.languages = Counter(d.language for d in corpus.documents)
@@ -728,9 +727,7 @@ class _MentionCache:
                                                         n_process=n_process) if ner else [], strict=True))
         gazetteer = getattr(self.detector, "detect_gazetteer", lambda _text: [])
         fresh = [found[i] if i in found else gazetteer(texts[i]) for i in todo]
-        for i, ms in zip(todo, fresh, strict=True):
-            self.seen[keys[i]] = ms
-            self._missed.add(keys[i])
+        self.add_detected({keys[i]: ms for i, ms in zip(todo, fresh, strict=True)})
         out = []
         for k in keys:
             ms = self.seen.get(k)
@@ -738,6 +735,11 @@ class _MentionCache:
                 ms = self.seen[k] = self.cached[k]
             out.append(ms)
         return out
+
+    def add_detected(self, found: dict[str, list[Mention]]) -> None:
+        """Mentions this build detected, by text key (here, or in ``_DetectAhead``'s process)."""
+        self.seen.update(found)
+        self._missed.update(found)
 
     def missed(self, text: str) -> bool:
         return not self.enabled or _text_key(text) in self._missed
@@ -887,7 +889,8 @@ class _DetectAhead:
 
     @classmethod
     def start(cls, docs: Sequence[Document], cache: _MentionCache, linker: Any) -> _DetectAhead | None:
-        new = list({_text_key(d.text): d for d in docs if _text_key(d.text) not in cache.cached}.values())
+        by_key = {_text_key(d.text): d for d in docs}
+        new = [d for key, d in by_key.items() if key not in cache.cached]
         if len(new) < cls.MIN_TEXTS or not cache.enabled or not hasattr(os, "fork"):
             return None
         read, write = os.pipe()

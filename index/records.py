@@ -41,21 +41,18 @@ class _Record:
         whose metadata is a dict of strings: every document, each build)."""
         names = _names(type(self))
         own = getattr(self, "__dict__", None)
-        if own is not None and len(own) == len(names):  # the fields, in order: one C-level copy
-            out = dict(own)
-            for n, v in out.items():
-                if type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)):
-                    continue
-                if not _flat_dict(v):
-                    return asdict(self)  # type: ignore[call-overload]
+        # a dataclass's instance dict holds its fields, in order: read it at C speed when it is just that
+        items = own.items() if own is not None and len(own) == len(names) else (
+            (n, getattr(self, n)) for n in names)
+        out: dict[str, Any] = {}
+        for n, v in items:
+            if type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)):
+                out[n] = v  # asdict would copy the tuples, equal
+            elif _flat_dict(v):
                 out[n] = dict(v)  # asdict copies a dict
-            return out
-        values = [getattr(self, n) for n in names]
-        if all(type(v) in _SCALARS or (type(v) is tuple and all(_flat(x) for x in v)) or _flat_dict(v)
-               for v in values):
-            # asdict would copy the tuples, equal; a dict is copied as asdict does
-            return {n: dict(v) if type(v) is dict else v for n, v in zip(names, values, strict=True)}
-        return asdict(self)  # type: ignore[call-overload]
+            else:
+                return asdict(self)  # type: ignore[call-overload]
+        return out
 
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any]) -> T:

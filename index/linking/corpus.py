@@ -173,7 +173,7 @@ def _in_pid_order(clusters: dict[str, DocCluster]) -> None:
 
 
 def _doc_of(pid: str) -> str:
-    """The document of a document cluster: its pid's prefix (``~<doc_key>.``)."""
+    """The document of a document cluster: its pid's prefix (``~<doc_key>``, before the dot)."""
     return pid.partition(".")[0]
 
 
@@ -251,7 +251,7 @@ def _resolve_incremental(
             members[k].append(pid)
     seeds = _changed_blocks(previous, fresh, out, clusters, blocks, members)
     stale_keys = {doc_key(r.doc_id) for r in previous.stale} | {doc_key(d) for d in previous.changed}
-    stale_pids = {p for p in prev.ids if p[1 : p.index(".")] in stale_keys}
+    stale_pids = {p for p in prev.ids if _doc_of(p)[1:] in stale_keys}
     while True:
         pids, keys = _closure(seeds, members, blocks)
         sub = CorpusOutcome(ids={p: out.ids[p] for p in pids if p in out.ids},

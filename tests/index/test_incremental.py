@@ -63,6 +63,13 @@ def _assert_same_index(inc: Settings, full: Settings) -> None:
     _assert_same_searches(inc, full)
 
 
+def _assert_same_as_a_full_build(inc: Settings, corpus: Path, index_dir: Path) -> None:
+    """``inc``'s index equals a full build of ``corpus`` into ``index_dir``."""
+    full = _settings(corpus, index_dir)
+    build_index(full, incremental=False)
+    _assert_same_index(inc, full)
+
+
 def _assert_same_data(inc: Settings, full: Settings) -> None:
     """Stored data: documents, paragraphs, entities, detector output, vectors, counts."""
     a, b = layout.current_build(inc.index_path), layout.current_build(full.index_path)
@@ -218,9 +225,7 @@ def test_unchanged_documents_are_not_linked_or_language_detected_again(
     assert (report.reused, report.processed) == (3, 1)
     assert resolved == ["d.txt"] and len(detected) == 1 and "Galloway Ferries" in detected[0]
     monkeypatch.undo()
-    full = _settings(corpus, tmp_path / "full")
-    build_index(full, incremental=False)
-    _assert_same_index(inc, full)
+    _assert_same_as_a_full_build(inc, corpus, tmp_path / "full")
 
 
 def test_a_new_resolver_reuses_detector_output_but_resolves_everything(
@@ -349,9 +354,7 @@ def test_documents_whose_linking_is_unchanged_keep_their_rows(tmp_path: Path, mo
     assert "documents linked again" in report.summary()
     stored = {d["id"]: d for d in read_documents(report.folder)}
     assert stored["d"]["url"] == "https://x.org/moved"
-    full = _settings(corpus, tmp_path / "full")
-    build_index(full, incremental=False)
-    _assert_same_index(inc, full)
+    _assert_same_as_a_full_build(inc, corpus, tmp_path / "full")
 
 
 def test_new_documents_are_detected_in_a_process_beside_the_state_load(
@@ -383,6 +386,4 @@ def test_new_documents_are_detected_in_a_process_beside_the_state_load(
     assert len(started) == 1 and started[0] is not None  # a child was forked ...
     assert here == []  # ... and it, not this process, detected the two new documents
     monkeypatch.undo()
-    full = _settings(corpus, tmp_path / "full")
-    build_index(full, incremental=False)
-    _assert_same_index(inc, full)
+    _assert_same_as_a_full_build(inc, corpus, tmp_path / "full")
